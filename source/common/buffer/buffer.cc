@@ -1,0 +1,233 @@
+#include "source/common/buffer/buffer.h"
+
+#include <errno.h>
+#include <unistd.h>
+
+#include <algorithm>
+
+namespace sluice {
+namespace Buffer {
+namespace {
+
+// Per-thread cache of standard-size slices: a worker's steady state recycles the same few.
+struct SliceCache {
+  std::vector<char*> free;
+  ~SliceCache() {
+    for (char* p : free) {
+      delete[] p;
+    }
+  }
+};
+thread_local SliceCache t_cache;
+constexpr size_t kMaxCachedSlices = 32;
+
+}  // namespace
+
+OwnedImpl::Slice OwnedImpl::newSlice(size_t min_size) {
+  if (min_size <= kSliceSize) {
+    char* mem;
+    if (!t_cache.free.empty()) {
+      mem = t_cache.free.back();
+      t_cache.free.pop_back();
+    } else {
+      mem = new char[kSliceSize];
+    }
+    return Slice{mem, kSliceSize, 0, 0};
+  }
+  return Slice{new char[min_size], static_cast<uint32_t>(min_size), 0, 0};
+}
+
+void OwnedImpl::releaseSlice(Slice& s) {
+  if (s.cap == kSliceSize && t_cache.free.size() < kMaxCachedSlices) {
+    t_cache.free.push_back(s.mem);
+  } else {
+    delete[] s.mem;
+  }
+  s.mem = nullptr;
+}
+
+void OwnedImpl::add(const void* data, size_t size) {
+  const char* src = static_cast<const char*>(data);
+  while (size > 0) {
+    if (slices_.empty() || slices_.back().freeSpace() == 0) {
+      slices_.push_back(newSlice(std::min<size_t>(size, kSliceSize)));
+    }
+    Slice& s = slices_.back();
+    size_t n = std::min<size_t>(size, s.freeSpace());
+    memcpy(s.mem + s.off + s.len, src, n);
+    s.len += n;
+    src += n;
+    size -= n;
+    length_ += n;
+  }
+}
+
+void OwnedImpl::move(OwnedImpl& other) {
+  if (other.slices_.empty()) {
+    return;
+  }
+  if (other.length_ < 1024 || (!slices_.empty() && other.length_ <= slices_.back().freeSpace())) {
+    // Small moves are cheaper as a copy than as extra slices.
+    other.forEachSlice([this](absl::string_view d) { add(d); });
+    other.clear();
+    return;
+  }
+  for (Slice& s : other.slices_) {
+    if (s.len == 0) {
+      releaseSlice(s);
+      continue;
+    }
+    slices_.push_back(s);
+  }
+  length_ += other.length_;
+  other.slices_.clear();
+  other.length_ = 0;
+}
+
+void OwnedImpl::move(OwnedImpl& other, size_t size) {
+  if (size >= other.length_) {
+    move(other);
+    return;
+  }
+  while (size > 0) {
+    Slice& s = other.slices_.front();
+    size_t n = std::min<size_t>(size, s.len);
+    add(s.mem + s.off, n);
+    other.drain(n);
+    size -= n;
+  }
+}
+
+void OwnedImpl::drain(size_t size) {
+  size = std::min(size, length_);
+  length_ -= size;
+  size_t i = 0;
+  while (size > 0 && i < slices_.size()) {
+    Slice& s = slices_[i];
+    size_t n = std::min<size_t>(size, s.len);
+    s.off += n;
+    s.len -= n;
+    size -= n;
+    if (s.len == 0) {
+      ++i;
+    }
+  }
+  // Release fully drained slices, including the last one: an empty buffer owns nothing.
+  if (i > 0) {
+    for (size_t j = 0; j < i; ++j) {
+      releaseSlice(slices_[j]);
+    }
+    slices_.erase(slices_.begin(), slices_.begin() + i);
+  }
+  if (length_ == 0) {
+    clear();
+  }
+}
+
+void OwnedImpl::clear() {
+  for (Slice& s : slices_) {
+    releaseSlice(s);
+  }
+  slices_.clear();
+  std::vector<Slice>().swap(slices_);
+  length_ = 0;
+}
+
+void OwnedImpl::copyOut(size_t size, void* out) const {
+  char* dst = static_cast<char*>(out);
+  for (const Slice& s : slices_) {
+    if (size == 0) {
+      break;
+    }
+    size_t n = std::min<size_t>(size, s.len);
+    memcpy(dst, s.mem + s.off, n);
+    dst += n;
+    size -= n;
+  }
+}
+
+std::string OwnedImpl::toString() const {
+  std::string out;
+  out.resize(length_);
+  copyOut(length_, out.data());
+  return out;
+}
+
+absl::string_view OwnedImpl::frontSlice() const {
+  for (const Slice& s : slices_) {
+    if (s.len > 0) {
+      return absl::string_view(s.mem + s.off, s.len);
+    }
+  }
+  return {};
+}
+
+ssize_t OwnedImpl::readFrom(int fd, size_t max) {
+  iovec iov[2];
+  int iovcnt = 0;
+  Slice* tail = slices_.empty() ? nullptr : &slices_.back();
+  if (tail != nullptr && tail->freeSpace() >= 1024) {
+    iov[iovcnt++] = {tail->mem + tail->off + tail->len, std::min<size_t>(tail->freeSpace(), max)};
+  }
+  Slice fresh{nullptr, 0, 0, 0};
+  if (iovcnt == 0 || iov[0].iov_len < max) {
+    fresh = newSlice(kSliceSize);
+    size_t room = max - (iovcnt ? iov[0].iov_len : 0);
+    iov[iovcnt++] = {fresh.mem, std::min<size_t>(fresh.cap, room)};
+  }
+  ssize_t n;
+  do {
+    n = iovcnt == 1 ? ::read(fd, iov[0].iov_base, iov[0].iov_len) : ::readv(fd, iov, iovcnt);
+  } while (n < 0 && errno == EINTR);
+  if (n <= 0) {
+    if (fresh.mem != nullptr) {
+      releaseSlice(fresh);
+    }
+    return n < 0 ? -errno : 0;
+  }
+  size_t left = n;
+  length_ += left;
+  if (iov[0].iov_base != fresh.mem) {
+    size_t k = std::min(left, iov[0].iov_len);
+    tail->len += k;
+    left -= k;
+  }
+  if (fresh.mem != nullptr) {
+    if (left > 0) {
+      fresh.len = left;
+      slices_.push_back(fresh);
+    } else {
+      releaseSlice(fresh);
+    }
+  }
+  return n;
+}
+
+ssize_t OwnedImpl::writeTo(int fd) {
+  if (length_ == 0) {
+    return 0;
+  }
+  constexpr int kMaxIov = 16;
+  iovec iov[kMaxIov];
+  int n = 0;
+  for (const Slice& s : slices_) {
+    if (n == kMaxIov) {
+      break;
+    }
+    if (s.len > 0) {
+      iov[n++] = {s.mem + s.off, s.len};
+    }
+  }
+  ssize_t rc;
+  do {
+    rc = n == 1 ? ::write(fd, iov[0].iov_base, iov[0].iov_len) : ::writev(fd, iov, n);
+  } while (rc < 0 && errno == EINTR);
+  if (rc < 0) {
+    return -errno;
+  }
+  drain(rc);
+  return rc;
+}
+
+}  // namespace Buffer
+}  // namespace sluice

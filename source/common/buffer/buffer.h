@@ -1,0 +1,82 @@
+#pragma once
+
+#include <sys/uio.h>
+
+#include <cstdint>
+#include <cstring>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/strings/string_view.h"
+
+namespace sluice {
+namespace Buffer {
+
+// A chain of heap slices. An empty buffer owns no memory (idle connections stay small); slices
+// of the standard size are recycled through a small per-thread cache so the steady state does
+// not call malloc. Not thread-safe: a buffer belongs to one worker.
+class OwnedImpl {
+ public:
+  static constexpr uint32_t kSliceSize = 16 * 1024;
+
+  OwnedImpl() = default;
+  explicit OwnedImpl(absl::string_view data) { add(data); }
+  ~OwnedImpl() { clear(); }
+  OwnedImpl(const OwnedImpl&) = delete;
+  OwnedImpl& operator=(const OwnedImpl&) = delete;
+  OwnedImpl(OwnedImpl&& other) noexcept
+      : slices_(std::move(other.slices_)), length_(other.length_) {
+    other.slices_.clear();
+    other.length_ = 0;
+  }
+
+  size_t length() const { return length_; }
+  bool empty() const { return length_ == 0; }
+
+  void add(const void* data, size_t size);
+  void add(absl::string_view data) { add(data.data(), data.size()); }
+  // Moves all of `other` to the end of this buffer (no copy of full slices).
+  void move(OwnedImpl& other);
+  // Moves the first `size` bytes of `other`.
+  void move(OwnedImpl& other, size_t size);
+  void drain(size_t size);
+  void clear();
+
+  // Copies the first `size` bytes into `out` (size <= length()).
+  void copyOut(size_t size, void* out) const;
+  std::string toString() const;
+  // Contiguous view of the first slice's data.
+  absl::string_view frontSlice() const;
+  size_t sliceCount() const { return slices_.size(); }
+  template <class F>
+  void forEachSlice(F&& f) const {
+    for (const Slice& s : slices_) {
+      if (s.len > 0) f(absl::string_view(s.mem + s.off, s.len));
+    }
+  }
+
+  // Reads from a non-blocking fd, at most `max` bytes. Returns bytes read, 0 on EOF, -errno.
+  ssize_t readFrom(int fd, size_t max);
+  // Writes as much as possible with one writev. Returns bytes written or -errno.
+  ssize_t writeTo(int fd);
+
+ private:
+  struct Slice {
+    char* mem;
+    uint32_t cap;
+    uint32_t off;
+    uint32_t len;
+    uint32_t freeSpace() const { return cap - off - len; }
+  };
+  static Slice newSlice(size_t min_size);
+  static void releaseSlice(Slice& s);
+
+  std::vector<Slice> slices_;
+  size_t length_ = 0;
+};
+
+using Instance = OwnedImpl;
+
+}  // namespace Buffer
+}  // namespace sluice

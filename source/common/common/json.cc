@@ -1,0 +1,48 @@
+#include "source/common/common/json.h"
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+
+namespace sluice {
+namespace Json {
+
+void appendString(std::string& out, absl::string_view s) {
+  static const char kHex[] = "0123456789abcdef";
+  out += '"';
+  for (unsigned char c : s) {
+    switch (c) {
+      case '"': out += "\\\""; break;
+      case '\\': out += "\\\\"; break;
+      case '\n': out += "\\n"; break;
+      case '\r': out += "\\r"; break;
+      case '\t': out += "\\t"; break;
+      default:
+        if (c < 0x20 || c == 0x7f) {
+          out += "\\u00";
+          out += kHex[c >> 4];
+          out += kHex[c & 0xf];
+        } else {
+          out += static_cast<char>(c);
+        }
+    }
+  }
+  out += '"';
+}
+
+void Writer::value(uint64_t v) {
+  sep();
+  absl::StrAppend(&out_, v);
+}
+
+void Writer::value(int64_t v) {
+  sep();
+  absl::StrAppend(&out_, v);
+}
+
+void Writer::value(double v) {
+  sep();
+  absl::StrAppend(&out_, absl::StrFormat("%.6g", v));
+}
+
+}  // namespace Json
+}  // namespace sluice

@@ -1,0 +1,64 @@
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/strings/string_view.h"
+
+namespace sluice {
+namespace Json {
+
+// Appends `s` to `out` as a JSON string literal (quotes included).
+void appendString(std::string& out, absl::string_view s);
+
+// Minimal streaming JSON writer for admin output and access logs (no DOM, no allocation beyond
+// the output string).
+class Writer {
+ public:
+  void beginObject() { sep(); out_ += '{'; first_.push_back(true); }
+  void endObject() { out_ += '}'; first_.pop_back(); }
+  void beginArray() { sep(); out_ += '['; first_.push_back(true); }
+  void endArray() { out_ += ']'; first_.pop_back(); }
+  void key(absl::string_view k) {
+    sep();
+    appendString(out_, k);
+    out_ += ':';
+    after_key_ = true;
+  }
+  void value(absl::string_view v) { sep(); appendString(out_, v); }
+  void value(const char* v) { value(absl::string_view(v)); }
+  void value(const std::string& v) { value(absl::string_view(v)); }
+  void value(uint64_t v);
+  void value(int64_t v);
+  void value(uint32_t v) { value(static_cast<uint64_t>(v)); }
+  void value(int v) { value(static_cast<int64_t>(v)); }
+  void value(double v);
+  void value(bool v) { sep(); out_ += v ? "true" : "false"; }
+  void raw(absl::string_view json) { sep(); out_.append(json.data(), json.size()); }
+  template <class T>
+  void field(absl::string_view k, const T& v) {
+    key(k);
+    value(v);
+  }
+  std::string take() { return std::move(out_); }
+  const std::string& str() const { return out_; }
+
+ private:
+  void sep() {
+    if (after_key_) {
+      after_key_ = false;
+      return;
+    }
+    if (!first_.empty()) {
+      if (!first_.back()) out_ += ',';
+      first_.back() = false;
+    }
+  }
+  std::string out_;
+  std::vector<bool> first_;
+  bool after_key_ = false;
+};
+
+}  // namespace Json
+}  // namespace sluice

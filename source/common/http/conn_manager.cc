@@ -1,0 +1,923 @@
+#include "source/common/http/conn_manager.h"
+
+#include <time.h>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+#include "source/common/common/json.h"
+
+namespace sluice {
+namespace Http {
+
+HttpStats HttpStats::create(Stats::Store& store) {
+  HttpStats s;
+#define SLUICE_HTTP_COUNTER(name) s.name = &store.counter(#name, #name);
+#define SLUICE_HTTP_GAUGE(name) s.name = &store.gauge(#name, #name);
+  ALL_HTTP_COUNTERS(SLUICE_HTTP_COUNTER)
+  ALL_HTTP_GAUGES(SLUICE_HTTP_GAUGE)
+  for (int c = 1; c <= 5; ++c) {
+    s.downstream_rq_class[c] = &store.counter(absl::StrCat("downstream_rq_", c, "xx"),
+                                              "downstream_rq_xx_total",
+                                              {{"code_class", absl::StrCat(c, "xx")}});
+  }
+  s.downstream_rq_class[0] = s.downstream_rq_class[5];
+  return s;
+}
+
+namespace {
+
+bool validRequestId(absl::string_view id) {
+  if (id.empty() || id.size() > 128) {
+    return false;
+  }
+  for (char c : id) {
+    if (!absl::ascii_isalnum(c) && c != '-' && c != '_' && c != '.') {
+      return false;
+    }
+  }
+  return true;
+}
+
+std::string localReplyBody(absl::string_view message, absl::string_view request_id) {
+  std::string body = "{\"message\":";
+  Json::appendString(body, message);
+  body += ",\"request_id\":";
+  Json::appendString(body, request_id);
+  body += "}\n";
+  return body;
+}
+
+}  // namespace
+
+// -------------------------------------------------------------------------------------------
+// WorkerContext
+
+WorkerContext::WorkerContext(Event::Dispatcher& dispatcher, Upstream::ClusterManager& cm,
+                             const HttpStats& stats, uint64_t seed)
+    : dispatcher_(dispatcher), cm_(cm), stats_(stats), rng_(seed) {}
+
+std::string WorkerContext::uuid() {
+  const uint64_t a = rng_();
+  const uint64_t b = rng_();
+  uint8_t bytes[16];
+  for (int i = 0; i < 8; ++i) {
+    bytes[i] = static_cast<uint8_t>(a >> (i * 8));
+    bytes[8 + i] = static_cast<uint8_t>(b >> (i * 8));
+  }
+  bytes[6] = (bytes[6] & 0x0f) | 0x40;  // version 4
+  bytes[8] = (bytes[8] & 0x3f) | 0x80;  // RFC 4122 variant
+  static const char kHex[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(36);
+  for (int i = 0; i < 16; ++i) {
+    if (i == 4 || i == 6 || i == 8 || i == 10) out += '-';
+    out += kHex[bytes[i] >> 4];
+    out += kHex[bytes[i] & 0xf];
+  }
+  return out;
+}
+
+const std::string& WorkerContext::date() {
+  const time_t now = time(nullptr);  // vDSO
+  if (now != date_second_) {
+    date_second_ = now;
+    struct tm tm;
+    gmtime_r(&now, &tm);
+    char buf[64];
+    strftime(buf, sizeof(buf), "%a, %d %b %Y %H:%M:%S GMT", &tm);
+    date_ = buf;
+  }
+  return date_;
+}
+
+void WorkerContext::add(ConnectionManagerImpl* c) {
+  c->next_ = head_;
+  c->prev_ = nullptr;
+  if (head_) head_->prev_ = c;
+  head_ = c;
+  ++connections_;
+}
+
+void WorkerContext::remove(ConnectionManagerImpl* c) {
+  if (c->prev_) c->prev_->next_ = c->next_;
+  if (c->next_) c->next_->prev_ = c->prev_;
+  if (head_ == c) head_ = c->next_;
+  c->prev_ = c->next_ = nullptr;
+  --connections_;
+}
+
+void WorkerContext::sweep() {
+  const auto now = dispatcher_.now();
+  for (ConnectionManagerImpl* c = head_; c != nullptr;) {
+    ConnectionManagerImpl* next = c->next_;
+    c->checkDeadline(now);
+    c = next;
+  }
+}
+
+void WorkerContext::drain() {
+  draining_ = true;
+  for (ConnectionManagerImpl* c = head_; c != nullptr;) {
+    ConnectionManagerImpl* next = c->next_;
+    c->onDrain();
+    c = next;
+  }
+}
+
+// -------------------------------------------------------------------------------------------
+// ActiveStream: one request/response and its filter chain.
+
+class ActiveStream;
+
+struct ActiveDecoderFilter : public StreamDecoderFilterCallbacks {
+  ActiveDecoderFilter(ActiveStream& s, StreamDecoderFilterSharedPtr f, size_t i)
+      : stream(s), filter(std::move(f)), index(i) {}
+  Event::Dispatcher& dispatcher() override;
+  StreamInfo& streamInfo() override;
+  const Router::RouteEntry* route() override;
+  Upstream::ClusterManager& clusterManager() override;
+  absl::string_view downstreamAddress() override;
+  void resetStream() override;
+  uint32_t bufferLimit() override;
+  void continueDecoding() override;
+  void sendLocalReply(uint32_t status, absl::string_view message, absl::string_view flag,
+                      std::function<void(ResponseHeaderMap&)> modify) override;
+  void encodeHeaders(ResponseHeaderMapPtr&& headers, bool end_stream) override;
+  void encodeData(Buffer::Instance& data, bool end_stream) override;
+  void encodeTrailers(HeaderMapPtr&& trailers) override;
+  bool responseStarted() const override;
+  void onDecoderFilterAboveWriteBufferHighWatermark() override;
+  void onDecoderFilterBelowWriteBufferLowWatermark() override;
+  void addDownstreamWatermarkCallbacks(DownstreamWatermarkCallbacks& cb) override;
+  void removeDownstreamWatermarkCallbacks(DownstreamWatermarkCallbacks& cb) override;
+  RequestHeaderMap& requestHeaders() override;
+  void sendContinueIfExpected() override;
+
+  ActiveStream& stream;
+  StreamDecoderFilterSharedPtr filter;
+  size_t index;
+};
+
+struct ActiveEncoderFilter : public StreamEncoderFilterCallbacks {
+  ActiveEncoderFilter(ActiveStream& s, StreamEncoderFilterSharedPtr f, size_t i)
+      : stream(s), filter(std::move(f)), index(i) {}
+  Event::Dispatcher& dispatcher() override;
+  StreamInfo& streamInfo() override;
+  const Router::RouteEntry* route() override;
+  Upstream::ClusterManager& clusterManager() override;
+  absl::string_view downstreamAddress() override;
+  void resetStream() override;
+  uint32_t bufferLimit() override;
+  void continueEncoding() override;
+
+  ActiveStream& stream;
+  StreamEncoderFilterSharedPtr filter;
+  size_t index;
+};
+
+class ActiveStream : public RequestDecoder,
+                     public StreamCallbacks,
+                     public FilterChainFactoryCallbacks {
+ public:
+  ActiveStream(ConnectionManagerImpl& conn, ResponseEncoder& encoder,
+               ConnectionManagerConfigConstSharedPtr config)
+      : conn_(conn), encoder_(encoder), config_(std::move(config)) {
+    info_.start = conn.ctx_.dispatcher().now();
+    info_.start_wall = std::chrono::system_clock::now();
+    encoder_.getStream().setCallbacks(this);
+    conn_.ctx_.stats().downstream_rq_total->inc();
+    conn_.ctx_.stats().downstream_rq_active->inc();
+    if (config_->request_timeout.count() > 0) {
+      request_timer_ = conn.ctx_.dispatcher().createTimer([this]() { onRequestTimeout(); });
+      request_timer_->enableTimer(config_->request_timeout);
+    }
+  }
+
+  ~ActiveStream() override { conn_.ctx_.stats().downstream_rq_active->dec(); }
+
+  // FilterChainFactoryCallbacks
+  void addStreamDecoderFilter(StreamDecoderFilterSharedPtr f) override {
+    decoders_.push_back(std::make_unique<ActiveDecoderFilter>(*this, f, decoders_.size()));
+    f->setDecoderFilterCallbacks(*decoders_.back());
+  }
+  void addStreamEncoderFilter(StreamEncoderFilterSharedPtr f) override {
+    // Encoders run in reverse config order: prepend.
+    encoders_.insert(encoders_.begin(), std::make_unique<ActiveEncoderFilter>(*this, f, 0));
+    for (size_t i = 0; i < encoders_.size(); ++i) encoders_[i]->index = i;
+    f->setEncoderFilterCallbacks(*encoders_.front());
+  }
+  void addStreamFilter(StreamFilterSharedPtr f) override {
+    addStreamDecoderFilter(f);
+    addStreamEncoderFilter(f);
+  }
+
+  // RequestDecoder (from the codec)
+  void decodeHeaders(RequestHeaderMapPtr&& headers, bool end_stream) override;
+  void decodeData(Buffer::Instance& data, bool end_stream) override;
+  void decodeTrailers(HeaderMapPtr&& trailers) override;
+
+  // StreamCallbacks (codec -> us)
+  void onResetStream(StreamResetReason) override { onDownstreamReset("DC"); }
+  void onAboveWriteBufferHighWatermark() override {
+    for (auto* cb : watermark_callbacks_) cb->onAboveWriteBufferHighWatermark();
+    above_high_ = true;
+  }
+  void onBelowWriteBufferLowWatermark() override {
+    above_high_ = false;
+    for (auto* cb : watermark_callbacks_) cb->onBelowWriteBufferLowWatermark();
+  }
+
+  // Filter manager.
+  void decodeHeadersFrom(size_t start);
+  void decodeDataFrom(size_t start, Buffer::Instance& data, bool end_stream);
+  void decodeTrailersFrom(size_t start);
+  void continueDecoding(size_t index);
+  void encodeHeadersFrom(size_t start, ResponseHeaderMapPtr&& headers, bool end_stream);
+  void encodeDataFrom(size_t start, Buffer::Instance& data, bool end_stream);
+  void encodeTrailersFrom(size_t start, HeaderMapPtr&& trailers);
+  void continueEncoding(size_t index);
+  void sendLocalReply(uint32_t status, absl::string_view message, absl::string_view flag,
+                      const std::function<void(ResponseHeaderMap&)>& modify);
+  void sendContinueIfExpected() {
+    if (expect_continue_ && !response_started_) {
+      expect_continue_ = false;
+      encoder_.encode100Continue();
+    }
+  }
+  // The downstream went away or the stream must be aborted.
+  void onDownstreamReset(absl::string_view flag);
+  void resetStream() {
+    if (!response_complete_) {
+      info_.addFlag("LR");
+      completeResponse(true);
+    }
+  }
+  void onRequestTimeout() {
+    conn_.ctx_.stats().downstream_rq_timeout->inc();
+    if (!response_started_) {
+      sendLocalReply(request_complete_ ? 504 : 408, "request timeout", "RT", nullptr);
+    } else {
+      resetStream();
+    }
+  }
+  void onUpstreamWatermark(bool above) {
+    if (above) {
+      if (upstream_paused_++ == 0) encoder_.getStream().readDisable(true);
+    } else if (upstream_paused_ > 0 && --upstream_paused_ == 0) {
+      encoder_.getStream().readDisable(false);
+    }
+  }
+
+  // Final bookkeeping once the response is done (or the stream reset).
+  void completeResponse(bool reset);
+  void writeAccessLog();
+
+  ConnectionManagerImpl& conn_;
+  ResponseEncoder& encoder_;
+  ConnectionManagerConfigConstSharedPtr config_;
+  RequestHeaderMapPtr request_headers_;
+  ResponseHeaderMapPtr response_headers_;
+  const Router::RouteEntry* route_ = nullptr;
+  StreamInfo info_;
+  std::vector<std::unique_ptr<ActiveDecoderFilter>> decoders_;
+  std::vector<std::unique_ptr<ActiveEncoderFilter>> encoders_;
+  std::vector<DownstreamWatermarkCallbacks*> watermark_callbacks_;
+  Event::TimerPtr request_timer_;
+  // Decode iteration state.
+  size_t decode_headers_pos_ = 0;  // next filter to see the request headers
+  bool decode_headers_stopped_ = false;
+  bool request_end_at_headers_ = false;
+  Buffer::OwnedImpl decode_buffer_;  // body held while iteration is stopped
+  bool decode_buffer_end_ = false;
+  size_t decode_data_pos_ = 0;  // filter the buffered data goes to next
+  bool decode_data_stopped_ = false;
+  HeaderMapPtr request_trailers_;
+  // Encode iteration state.
+  size_t encode_headers_pos_ = 0;
+  bool encode_headers_stopped_ = false;
+  Buffer::OwnedImpl encode_buffer_;
+  bool encode_buffer_end_ = false;
+  HeaderMapPtr response_trailers_;
+
+  int upstream_paused_ = 0;
+  bool above_high_ = false;
+  bool expect_continue_ = false;
+  bool request_complete_ = false;
+  bool response_started_ = false;
+  bool response_complete_ = false;
+  bool local_reply_ = false;
+  bool done_ = false;
+};
+
+void ActiveStream::decodeHeaders(RequestHeaderMapPtr&& headers, bool end_stream) {
+  request_headers_ = std::move(headers);
+  request_end_at_headers_ = end_stream;
+  request_complete_ = end_stream;
+  RequestHeaderMap& h = *request_headers_;
+  WorkerContext& ctx = conn_.ctx_;
+
+  // Request id: keep a valid one from the client, else mint one.
+  HeaderEntry* rid = h.find("x-request-id");
+  if (rid != nullptr && validRequestId(rid->value)) {
+    info_.request_id = rid->value;
+  } else {
+    info_.request_id = ctx.uuid();
+    h.set("x-request-id", info_.request_id);
+  }
+  if (h.http_minor >= 1) {
+    const HeaderEntry* expect = h.find("expect");
+    if (expect != nullptr && absl::EqualsIgnoreCase(expect->value, "100-continue")) {
+      expect_continue_ = !end_stream;
+      h.remove("expect");
+    }
+  }
+  removeHopByHopHeaders(h);
+
+  // X-Forwarded-*: append the client to the chain, record the original host and scheme.
+  HeaderEntry* xff = h.find("x-forwarded-for");
+  if (xff != nullptr) {
+    absl::StrAppend(&xff->value, ", ", conn_.client_ip_);
+  } else {
+    h.add("x-forwarded-for", conn_.client_ip_);
+  }
+  h.set("x-forwarded-proto", config_->scheme);
+  if (h.has("host")) {
+    h.set("x-forwarded-host", h.host());
+  }
+
+  route_ = config_->route_table ? config_->route_table->route(h) : nullptr;
+
+  // The filter chain for this stream.
+  for (const FilterFactoryCb& f : config_->filter_factories) {
+    f(*this);
+  }
+  decodeHeadersFrom(0);
+}
+
+void ActiveStream::decodeHeadersFrom(size_t start) {
+  for (size_t i = start; i < decoders_.size(); ++i) {
+    decode_headers_pos_ = i;
+    FilterHeadersStatus st =
+        decoders_[i]->filter->decodeHeaders(*request_headers_, request_end_at_headers_);
+    if (local_reply_ || done_) {
+      return;
+    }
+    if (st == FilterHeadersStatus::StopIteration) {
+      decode_headers_stopped_ = true;
+      return;
+    }
+  }
+  decode_headers_pos_ = decoders_.size();
+  decode_headers_stopped_ = false;
+  // Headers went through every filter: deliver what was buffered meanwhile.
+  if (decode_buffer_.length() > 0 || decode_buffer_end_) {
+    Buffer::OwnedImpl data;
+    data.move(decode_buffer_);
+    const bool end = decode_buffer_end_ && !request_trailers_;
+    decode_buffer_end_ = false;
+    decodeDataFrom(0, data, end);
+  }
+  if (request_trailers_ && !local_reply_ && !done_ && !decode_data_stopped_) {
+    decodeTrailersFrom(0);
+  }
+}
+
+void ActiveStream::decodeData(Buffer::Instance& data, bool end_stream) {
+  info_.bytes_received += data.length();
+  if (end_stream) {
+    request_complete_ = true;
+  }
+  if (local_reply_ || done_) {
+    data.drain(data.length());
+    return;
+  }
+  if (decode_headers_pos_ < decoders_.size() || decode_data_stopped_) {
+    // Iteration is stopped: hold the body (bounded).
+    decode_buffer_.move(data);
+    decode_buffer_end_ = end_stream;
+    if (decode_buffer_.length() > config_->buffer_limit) {
+      sendLocalReply(413, "request body too large", "", nullptr);
+    }
+    return;
+  }
+  decodeDataFrom(0, data, end_stream);
+}
+
+void ActiveStream::decodeDataFrom(size_t start, Buffer::Instance& data, bool end_stream) {
+  for (size_t i = start; i < decoders_.size(); ++i) {
+    FilterDataStatus st = decoders_[i]->filter->decodeData(data, end_stream);
+    if (local_reply_ || done_) {
+      return;
+    }
+    if (st == FilterDataStatus::StopIterationNoBuffer) {
+      return;
+    }
+    if (st == FilterDataStatus::StopIterationAndBuffer) {
+      decode_data_stopped_ = true;
+      decode_data_pos_ = i + 1;
+      decode_buffer_.move(data);
+      decode_buffer_end_ = end_stream;
+      if (decode_buffer_.length() > config_->buffer_limit) {
+        sendLocalReply(413, "request body too large", "", nullptr);
+      }
+      return;
+    }
+  }
+}
+
+void ActiveStream::decodeTrailers(HeaderMapPtr&& trailers) {
+  request_complete_ = true;
+  if (local_reply_ || done_) {
+    return;
+  }
+  request_trailers_ = std::move(trailers);
+  if (decode_headers_pos_ < decoders_.size() || decode_data_stopped_) {
+    return;  // delivered on continue
+  }
+  decodeTrailersFrom(0);
+}
+
+void ActiveStream::decodeTrailersFrom(size_t start) {
+  for (size_t i = start; i < decoders_.size(); ++i) {
+    FilterTrailersStatus st = decoders_[i]->filter->decodeTrailers(*request_trailers_);
+    if (local_reply_ || done_ || st == FilterTrailersStatus::StopIteration) {
+      return;
+    }
+  }
+}
+
+void ActiveStream::continueDecoding(size_t index) {
+  if (local_reply_ || done_) {
+    return;
+  }
+  if (decode_headers_stopped_ && decode_headers_pos_ == index) {
+    decode_headers_stopped_ = false;
+    decodeHeadersFrom(index + 1);
+    return;
+  }
+  if (decode_data_stopped_ && decode_data_pos_ == index + 1) {
+    decode_data_stopped_ = false;
+    Buffer::OwnedImpl data;
+    data.move(decode_buffer_);
+    const bool end = decode_buffer_end_ && !request_trailers_;
+    decode_buffer_end_ = false;
+    decodeDataFrom(index + 1, data, end);
+    if (request_trailers_ && !local_reply_ && !done_ && !decode_data_stopped_) {
+      decodeTrailersFrom(index + 1);
+    }
+  }
+}
+
+void ActiveStream::encodeHeadersFrom(size_t start, ResponseHeaderMapPtr&& headers,
+                                     bool end_stream) {
+  response_headers_ = std::move(headers);
+  for (size_t i = start; i < encoders_.size(); ++i) {
+    encode_headers_pos_ = i;
+    FilterHeadersStatus st = encoders_[i]->filter->encodeHeaders(*response_headers_, end_stream);
+    if (done_) return;
+    if (st == FilterHeadersStatus::StopIteration) {
+      encode_headers_stopped_ = true;
+      encode_buffer_end_ = end_stream;
+      return;
+    }
+  }
+  encode_headers_pos_ = encoders_.size();
+  ResponseHeaderMap& h = *response_headers_;
+  info_.status = h.status;
+  if (!h.has("x-request-id")) {
+    h.add("x-request-id", info_.request_id);
+  }
+  if (conn_.ctx_.draining() && !h.has("connection")) {
+    // The codec adds connection: close itself once told to.
+  }
+  response_started_ = true;
+  expect_continue_ = false;
+  encoder_.encodeHeaders(h, end_stream);
+  if (end_stream) {
+    completeResponse(false);
+  }
+}
+
+void ActiveStream::encodeDataFrom(size_t start, Buffer::Instance& data, bool end_stream) {
+  if (encode_headers_pos_ < encoders_.size()) {
+    encode_buffer_.move(data);
+    encode_buffer_end_ = end_stream;
+    if (encode_buffer_.length() > config_->buffer_limit) {
+      resetStream();
+    }
+    return;
+  }
+  for (size_t i = start; i < encoders_.size(); ++i) {
+    FilterDataStatus st = encoders_[i]->filter->encodeData(data, end_stream);
+    if (done_) return;
+    if (st != FilterDataStatus::Continue) {
+      if (st == FilterDataStatus::StopIterationAndBuffer) {
+        encode_buffer_.move(data);
+        encode_buffer_end_ = end_stream;
+      }
+      return;
+    }
+  }
+  info_.bytes_sent += data.length();
+  encoder_.encodeData(data, end_stream);
+  if (end_stream) {
+    completeResponse(false);
+  }
+}
+
+void ActiveStream::encodeTrailersFrom(size_t start, HeaderMapPtr&& trailers) {
+  response_trailers_ = std::move(trailers);
+  if (encode_headers_pos_ < encoders_.size()) {
+    return;
+  }
+  for (size_t i = start; i < encoders_.size(); ++i) {
+    if (encoders_[i]->filter->encodeTrailers(*response_trailers_) ==
+            FilterTrailersStatus::StopIteration ||
+        done_) {
+      return;
+    }
+  }
+  encoder_.encodeTrailers(*response_trailers_);
+  completeResponse(false);
+}
+
+void ActiveStream::continueEncoding(size_t index) {
+  if (done_) return;
+  if (encode_headers_stopped_ && encode_headers_pos_ == index) {
+    encode_headers_stopped_ = false;
+    const bool end = encode_buffer_end_ && encode_buffer_.empty() && !response_trailers_;
+    encodeHeadersFrom(index + 1, std::move(response_headers_), end);
+    if (done_ || end) return;
+    if (encode_buffer_.length() > 0 || encode_buffer_end_) {
+      Buffer::OwnedImpl data;
+      data.move(encode_buffer_);
+      encodeDataFrom(0, data, encode_buffer_end_ && !response_trailers_);
+    }
+    if (response_trailers_ && !done_) {
+      encodeTrailersFrom(0, std::move(response_trailers_));
+    }
+  }
+}
+
+void ActiveStream::sendLocalReply(uint32_t status, absl::string_view message,
+                                  absl::string_view flag,
+                                  const std::function<void(ResponseHeaderMap&)>& modify) {
+  if (done_) {
+    return;
+  }
+  if (!flag.empty()) {
+    info_.addFlag(flag);
+  }
+  if (response_started_) {
+    // Too late for a clean error: abort the response.
+    resetStream();
+    return;
+  }
+  local_reply_ = true;
+  // Filters still holding request state (e.g. the router's upstream request) let go now.
+  for (auto& d : decoders_) {
+    (void)d;
+  }
+  auto headers = std::make_unique<ResponseHeaderMap>();
+  headers->status = status;
+  std::string body = localReplyBody(message, info_.request_id);
+  headers->add("content-type", "application/json");
+  headers->add("content-length", absl::StrCat(body.size()));
+  headers->add("date", conn_.ctx_.date());
+  if (modify) {
+    modify(*headers);
+  }
+  Buffer::OwnedImpl data(body);
+  encodeHeadersFrom(0, std::move(headers), false);
+  if (!done_) {
+    encodeDataFrom(0, data, true);
+  }
+}
+
+void ActiveStream::onDownstreamReset(absl::string_view flag) {
+  if (done_) {
+    return;
+  }
+  info_.addFlag(flag);
+  conn_.ctx_.stats().downstream_rq_reset->inc();
+  completeResponse(true);
+}
+
+void ActiveStream::completeResponse(bool reset) {
+  if (done_) {
+    return;
+  }
+  done_ = true;
+  response_complete_ = true;
+  if (request_timer_) request_timer_->disableTimer();
+  for (auto& d : decoders_) d->filter->onDestroy();
+  for (auto& e : encoders_) {
+    // A StreamFilter is in both lists; onDestroy twice is harmless by contract but avoid it.
+    bool also_decoder = false;
+    for (auto& d : decoders_) {
+      if (static_cast<StreamFilterBase*>(d->filter.get()) ==
+          static_cast<StreamFilterBase*>(e->filter.get())) {
+        also_decoder = true;
+      }
+    }
+    if (!also_decoder) e->filter->onDestroy();
+  }
+  const HttpStats& stats = conn_.ctx_.stats();
+  if (reset && info_.status == 0) {
+    info_.status = 0;
+  }
+  const uint32_t cls = info_.status / 100;
+  if (cls >= 1 && cls <= 5) {
+    stats.downstream_rq_class[cls]->inc();
+  }
+  const auto elapsed = conn_.ctx_.dispatcher().now() - info_.start;
+  const uint64_t us = std::chrono::duration_cast<std::chrono::microseconds>(elapsed).count();
+  if (route_ != nullptr && route_->stats().rq_total != nullptr) {
+    route_->stats().rq_total->inc();
+    route_->stats().rq_time->recordMicros(us);
+  }
+  if (config_->access_log) {
+    writeAccessLog();
+  }
+  if (reset) {
+    encoder_.getStream().resetStream(StreamResetReason::LocalReset);
+  }
+  conn_.onStreamDone(*this);
+}
+
+void ActiveStream::writeAccessLog() {
+  const auto elapsed = conn_.ctx_.dispatcher().now() - info_.start;
+  const double ms = std::chrono::duration_cast<std::chrono::microseconds>(elapsed).count() / 1000.0;
+  char ts[64];
+  const time_t secs = std::chrono::system_clock::to_time_t(info_.start_wall);
+  struct tm tm;
+  gmtime_r(&secs, &tm);
+  const auto millis = std::chrono::duration_cast<std::chrono::milliseconds>(
+                          info_.start_wall.time_since_epoch())
+                          .count() %
+                      1000;
+  size_t n = strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%S", &tm);
+  snprintf(ts + n, sizeof(ts) - n, ".%03dZ", static_cast<int>(millis));
+  Json::Writer w;
+  w.beginObject();
+  w.field("start_time", ts);
+  const RequestHeaderMap* h = request_headers_.get();
+  w.field("method", h ? absl::string_view(h->method) : absl::string_view("-"));
+  w.field("path", h ? absl::string_view(h->path) : absl::string_view("-"));
+  w.field("protocol", h ? (h->http_minor == 0 ? "HTTP/1.0" : "HTTP/1.1") : "-");
+  w.field("status", info_.status);
+  w.field("bytes_received", info_.bytes_received);
+  w.field("bytes_sent", info_.bytes_sent);
+  w.field("duration_ms", ms);
+  w.field("upstream_host", info_.upstream_host.empty() ? "-" : info_.upstream_host);
+  w.field("upstream_cluster", info_.upstream_cluster.empty() ? "-" : info_.upstream_cluster);
+  w.field("route", route_ ? absl::string_view(route_->name()) : absl::string_view("-"));
+  w.field("request_id", info_.request_id);
+  w.field("response_flags", info_.response_flags.empty() ? "-" : info_.response_flags);
+  w.field("client_ip", conn_.client_ip_);
+  w.field("user_agent", h && h->has("user-agent") ? h->get("user-agent") : absl::string_view("-"));
+  w.endObject();
+  std::string line = w.take();
+  line += '\n';
+  conn_.ctx_.accessLogBuffer().append(config_->access_log, line);
+}
+
+// Filter callback plumbing.
+Event::Dispatcher& ActiveDecoderFilter::dispatcher() { return stream.conn_.context().dispatcher(); }
+StreamInfo& ActiveDecoderFilter::streamInfo() { return stream.info_; }
+const Router::RouteEntry* ActiveDecoderFilter::route() { return stream.route_; }
+Upstream::ClusterManager& ActiveDecoderFilter::clusterManager() {
+  return stream.conn_.context().clusterManager();
+}
+absl::string_view ActiveDecoderFilter::downstreamAddress() { return stream.conn_.clientIp(); }
+void ActiveDecoderFilter::resetStream() { stream.resetStream(); }
+uint32_t ActiveDecoderFilter::bufferLimit() { return stream.config_->buffer_limit; }
+void ActiveDecoderFilter::continueDecoding() { stream.continueDecoding(index); }
+void ActiveDecoderFilter::sendLocalReply(uint32_t status, absl::string_view message,
+                                         absl::string_view flag,
+                                         std::function<void(ResponseHeaderMap&)> modify) {
+  stream.sendLocalReply(status, message, flag, modify);
+}
+void ActiveDecoderFilter::encodeHeaders(ResponseHeaderMapPtr&& headers, bool end_stream) {
+  stream.encodeHeadersFrom(0, std::move(headers), end_stream);
+}
+void ActiveDecoderFilter::encodeData(Buffer::Instance& data, bool end_stream) {
+  stream.encodeDataFrom(0, data, end_stream);
+}
+void ActiveDecoderFilter::encodeTrailers(HeaderMapPtr&& trailers) {
+  stream.encodeTrailersFrom(0, std::move(trailers));
+}
+bool ActiveDecoderFilter::responseStarted() const { return stream.response_started_; }
+void ActiveDecoderFilter::onDecoderFilterAboveWriteBufferHighWatermark() {
+  stream.onUpstreamWatermark(true);
+}
+void ActiveDecoderFilter::onDecoderFilterBelowWriteBufferLowWatermark() {
+  stream.onUpstreamWatermark(false);
+}
+void ActiveDecoderFilter::addDownstreamWatermarkCallbacks(DownstreamWatermarkCallbacks& cb) {
+  stream.watermark_callbacks_.push_back(&cb);
+  if (stream.above_high_) cb.onAboveWriteBufferHighWatermark();
+}
+void ActiveDecoderFilter::removeDownstreamWatermarkCallbacks(DownstreamWatermarkCallbacks& cb) {
+  auto& v = stream.watermark_callbacks_;
+  v.erase(std::remove(v.begin(), v.end(), &cb), v.end());
+}
+RequestHeaderMap& ActiveDecoderFilter::requestHeaders() { return *stream.request_headers_; }
+void ActiveDecoderFilter::sendContinueIfExpected() { stream.sendContinueIfExpected(); }
+
+Event::Dispatcher& ActiveEncoderFilter::dispatcher() { return stream.conn_.context().dispatcher(); }
+StreamInfo& ActiveEncoderFilter::streamInfo() { return stream.info_; }
+const Router::RouteEntry* ActiveEncoderFilter::route() { return stream.route_; }
+Upstream::ClusterManager& ActiveEncoderFilter::clusterManager() {
+  return stream.conn_.context().clusterManager();
+}
+absl::string_view ActiveEncoderFilter::downstreamAddress() { return stream.conn_.clientIp(); }
+void ActiveEncoderFilter::resetStream() { stream.resetStream(); }
+uint32_t ActiveEncoderFilter::bufferLimit() { return stream.config_->buffer_limit; }
+void ActiveEncoderFilter::continueEncoding() { stream.continueEncoding(index); }
+
+// -------------------------------------------------------------------------------------------
+// ConnectionManagerImpl
+
+namespace {
+struct DeadStream : public Event::DeferredDeletable {
+  explicit DeadStream(std::unique_ptr<ActiveStream>&& s) : stream(std::move(s)) {}
+  std::unique_ptr<ActiveStream> stream;
+};
+}  // namespace
+
+ConnectionManagerImpl::ConnectionManagerImpl(WorkerContext& ctx, ConfigProvider config,
+                                             Network::ConnectionPtr&& conn)
+    : ctx_(ctx), config_provider_(std::move(config)), connection_(std::move(conn)) {
+  config_ = config_provider_();
+  connection_->setCallbacks(this);
+  connection_->setBufferLimits(config_->buffer_limit);
+  codec_ = std::make_unique<Http1::ServerConnectionImpl>(*connection_, *this, config_->codec);
+  client_ip_ = connection_->peerAddress().ip();
+  ctx_.add(this);
+  ctx_.stats().downstream_cx_total->inc();
+  ctx_.stats().downstream_cx_active->inc();
+  setIdleDeadline();
+}
+
+ConnectionManagerImpl::~ConnectionManagerImpl() {
+  if (!closed_) {
+    ctx_.remove(this);
+    ctx_.stats().downstream_cx_active->dec();
+  }
+}
+
+void ConnectionManagerImpl::setIdleDeadline() {
+  deadline_kind_ = Deadline::Idle;
+  deadline_ = ctx_.dispatcher().now() + config_->idle_timeout;
+  if (config_->idle_timeout.count() == 0) {
+    deadline_kind_ = Deadline::None;
+  }
+}
+
+void ConnectionManagerImpl::onData(Buffer::Instance& data, bool end_stream) {
+  if (closed_) {
+    data.drain(data.length());
+    return;
+  }
+  if (stream_ == nullptr && deadline_kind_ != Deadline::Headers && data.length() > 0) {
+    // First bytes of a new request: the headers must arrive in time.
+    deadline_kind_ = Deadline::Headers;
+    deadline_ = ctx_.dispatcher().now() + config_->request_headers_timeout;
+  }
+  codec_->dispatch(data);
+  if (closed_) {
+    return;
+  }
+  if (end_stream) {
+    if (stream_ != nullptr && !stream_->request_complete_) {
+      // The client went away mid-request.
+      stream_->onDownstreamReset("DC");
+      close(Network::Connection::CloseType::NoFlush);
+    } else if (stream_ == nullptr) {
+      close(Network::Connection::CloseType::FlushWrite);
+    } else {
+      // Half-close after a whole request: answer, then close.
+      half_closed_ = true;
+      codec_->setCloseAfterResponse();
+    }
+  }
+}
+
+RequestDecoder& ConnectionManagerImpl::newStream(ResponseEncoder& encoder) {
+  config_ = config_provider_();  // pin the newest listener config for this stream
+  deadline_kind_ = Deadline::None;
+  if (ctx_.draining()) {
+    codec_->setCloseAfterResponse();
+  }
+  stream_ = std::make_unique<ActiveStream>(*this, encoder, config_);
+  return *stream_;
+}
+
+void ConnectionManagerImpl::onCodecError(const CodecError& error) {
+  codec_error_ = true;
+  ctx_.stats().downstream_rq_protocol_error->inc();
+  if (stream_ != nullptr && !stream_->done_) {
+    if (!stream_->response_started_) {
+      stream_->sendLocalReply(error.status, error.details, "DPE", nullptr);
+    } else {
+      stream_->onDownstreamReset("DPE");
+    }
+    close(Network::Connection::CloseType::FlushWrite);
+    return;
+  }
+  // No stream yet (bad request line or headers): answer directly.
+  std::string body = localReplyBody(error.details, ctx_.uuid());
+  std::string out = absl::StrCat("HTTP/1.1 ", error.status, " ",
+                                 Http1::reasonPhrase(error.status),
+                                 "\r\ncontent-type: application/json\r\ncontent-length: ",
+                                 body.size(), "\r\ndate: ", ctx_.date(),
+                                 "\r\nconnection: close\r\n\r\n", body);
+  connection_->write(out);
+  close(Network::Connection::CloseType::FlushWrite);
+}
+
+void ConnectionManagerImpl::onStreamDone(ActiveStream& stream) {
+  if (stream_.get() != &stream) {
+    return;
+  }
+  ctx_.dispatcher().deferredDelete(std::make_unique<DeadStream>(std::move(stream_)));
+  if (closed_) {
+    return;
+  }
+  if (codec_->closing() || codec_error_) {
+    return;  // the codec is closing the connection after the response
+  }
+  if (ctx_.draining() || half_closed_) {
+    if (!half_closed_) ctx_.stats().downstream_cx_drain_close->inc();
+    close(Network::Connection::CloseType::FlushWrite);
+    return;
+  }
+  setIdleDeadline();
+  connection_->releaseIdleMemory();
+}
+
+void ConnectionManagerImpl::onEvent(Network::ConnectionEvent event) {
+  if (event == Network::ConnectionEvent::RemoteClose ||
+      event == Network::ConnectionEvent::LocalClose) {
+    if (stream_ != nullptr && !stream_->done_) {
+      stream_->onDownstreamReset("DC");
+    }
+    if (!closed_) {
+      closed_ = true;
+      ctx_.remove(this);
+      ctx_.stats().downstream_cx_active->dec();
+      ctx_.dispatcher().deferredDelete(
+          std::unique_ptr<Event::DeferredDeletable>(static_cast<Event::DeferredDeletable*>(this)));
+    }
+  }
+}
+
+void ConnectionManagerImpl::close(Network::Connection::CloseType type) {
+  if (closed_) {
+    return;
+  }
+  connection_->close(type);  // LocalClose event follows once the socket is closed
+}
+
+void ConnectionManagerImpl::onAboveWriteBufferHighWatermark() {
+  if (stream_) stream_->onAboveWriteBufferHighWatermark();
+}
+
+void ConnectionManagerImpl::onBelowWriteBufferLowWatermark() {
+  if (stream_) stream_->onBelowWriteBufferLowWatermark();
+}
+
+void ConnectionManagerImpl::checkDeadline(std::chrono::steady_clock::time_point now) {
+  if (closed_ || deadline_kind_ == Deadline::None || now < deadline_) {
+    return;
+  }
+  if (deadline_kind_ == Deadline::Headers) {
+    ctx_.stats().downstream_cx_header_timeout->inc();
+    deadline_kind_ = Deadline::None;
+    std::string body = localReplyBody("request headers not received in time", ctx_.uuid());
+    std::string out = absl::StrCat(
+        "HTTP/1.1 408 Request Timeout\r\ncontent-type: application/json\r\ncontent-length: ",
+        body.size(), "\r\ndate: ", ctx_.date(), "\r\nconnection: close\r\n\r\n", body);
+    connection_->write(out);
+    close(Network::Connection::CloseType::FlushWrite);
+  } else {
+    ctx_.stats().downstream_cx_idle_timeout->inc();
+    close(Network::Connection::CloseType::NoFlush);
+  }
+}
+
+void ConnectionManagerImpl::onDrain() {
+  if (closed_) {
+    return;
+  }
+  if (stream_ == nullptr && deadline_kind_ != Deadline::Headers) {
+    ctx_.stats().downstream_cx_drain_close->inc();
+    close(Network::Connection::CloseType::NoFlush);
+  } else {
+    codec_->setCloseAfterResponse();
+  }
+}
+
+}  // namespace Http
+}  // namespace sluice

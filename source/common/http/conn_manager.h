@@ -1,0 +1,156 @@
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <list>
+#include <memory>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "source/common/access_log/access_log.h"
+#include "source/common/event/dispatcher.h"
+#include "source/common/http/codec.h"
+#include "source/common/http/filter.h"
+#include "source/common/http/http1/codec_impl.h"
+#include "source/common/network/connection.h"
+#include "source/common/router/config.h"
+#include "source/common/stats/stats.h"
+#include "source/common/upstream/cluster_manager.h"
+
+namespace sluice {
+namespace Http {
+
+#define ALL_HTTP_COUNTERS(COUNTER) \
+  COUNTER(downstream_cx_total)     \
+  COUNTER(downstream_rq_total)     \
+  COUNTER(downstream_rq_protocol_error) \
+  COUNTER(downstream_cx_header_timeout) \
+  COUNTER(downstream_cx_idle_timeout)   \
+  COUNTER(downstream_rq_timeout)        \
+  COUNTER(downstream_rq_reset)          \
+  COUNTER(downstream_cx_drain_close)
+
+#define ALL_HTTP_GAUGES(GAUGE) \
+  GAUGE(downstream_cx_active)  \
+  GAUGE(downstream_rq_active)
+
+struct HttpStats {
+  ALL_HTTP_COUNTERS(SLUICE_DECLARE_COUNTER)
+  ALL_HTTP_GAUGES(SLUICE_DECLARE_GAUGE)
+  Stats::Counter* downstream_rq_class[6];
+  static HttpStats create(Stats::Store& store);
+};
+
+// A listener's HTTP settings, compiled once per config version; immutable and shared.
+struct ConnectionManagerConfig {
+  std::string listener_name;
+  Router::RouteTableConstSharedPtr route_table;
+  std::vector<FilterFactoryCb> filter_factories;
+  Http1::CodecSettings codec;
+  std::chrono::milliseconds request_headers_timeout{30000};
+  std::chrono::milliseconds idle_timeout{60000};
+  std::chrono::milliseconds request_timeout{0};
+  uint32_t buffer_limit = 1024 * 1024;
+  std::string scheme = "http";
+  AccessLog::FileSinkSharedPtr access_log;
+};
+using ConnectionManagerConfigConstSharedPtr = std::shared_ptr<const ConnectionManagerConfig>;
+
+class ConnectionManagerImpl;
+
+// What a worker gives the connections it owns. Worker-local.
+class WorkerContext {
+ public:
+  WorkerContext(Event::Dispatcher& dispatcher, Upstream::ClusterManager& cm, const HttpStats& stats,
+                uint64_t seed);
+  Event::Dispatcher& dispatcher() { return dispatcher_; }
+  Upstream::ClusterManager& clusterManager() { return cm_; }
+  const HttpStats& stats() const { return stats_; }
+  uint64_t random() { return rng_(); }
+  // A fresh UUIDv4 string.
+  std::string uuid();
+  // IMF-fixdate for the Date header, recomputed at most once per second.
+  const std::string& date();
+  AccessLog::WorkerBuffer& accessLogBuffer() { return access_log_; }
+
+  // Connection registry for the timeout sweep and draining.
+  void add(ConnectionManagerImpl* c);
+  void remove(ConnectionManagerImpl* c);
+  size_t connectionCount() const { return connections_; }
+  // Checks connection deadlines (called every 100 ms).
+  void sweep();
+  // Starts draining: idle connections close now, busy ones after their response.
+  void drain();
+  bool draining() const { return draining_; }
+
+ private:
+  Event::Dispatcher& dispatcher_;
+  Upstream::ClusterManager& cm_;
+  const HttpStats& stats_;
+  std::mt19937_64 rng_;
+  std::string date_;
+  int64_t date_second_ = -1;
+  AccessLog::WorkerBuffer access_log_;
+  ConnectionManagerImpl* head_ = nullptr;  // intrusive list
+  size_t connections_ = 0;
+  bool draining_ = false;
+};
+
+class ActiveStream;
+
+// One downstream HTTP connection: codec, streams, filter chains, timeouts. Worker-local.
+class ConnectionManagerImpl : public Network::ConnectionCallbacks,
+                              public ServerConnectionCallbacks,
+                              public Event::DeferredDeletable {
+ public:
+  // `config` is the listener's current config; each new stream re-reads it through `current`.
+  using ConfigProvider = std::function<ConnectionManagerConfigConstSharedPtr()>;
+  ConnectionManagerImpl(WorkerContext& ctx, ConfigProvider config, Network::ConnectionPtr&& conn);
+  ~ConnectionManagerImpl() override;
+
+  // Network::ConnectionCallbacks
+  void onData(Buffer::Instance& data, bool end_stream) override;
+  void onEvent(Network::ConnectionEvent event) override;
+  void onAboveWriteBufferHighWatermark() override;
+  void onBelowWriteBufferLowWatermark() override;
+  // ServerConnectionCallbacks
+  RequestDecoder& newStream(ResponseEncoder& encoder) override;
+  void onCodecError(const CodecError& error) override;
+
+  // Deadline sweep; returns false if the connection closed.
+  void checkDeadline(std::chrono::steady_clock::time_point now);
+  void onDrain();
+  bool idle() const { return stream_ == nullptr; }
+
+  Network::Connection& connection() { return *connection_; }
+  WorkerContext& context() { return ctx_; }
+  const std::string& clientIp() const { return client_ip_; }
+
+ private:
+  friend class ActiveStream;
+  friend class WorkerContext;
+  void onStreamDone(ActiveStream& stream);
+  void close(Network::Connection::CloseType type);
+  void setIdleDeadline();
+
+  WorkerContext& ctx_;
+  ConfigProvider config_provider_;
+  ConnectionManagerConfigConstSharedPtr config_;  // refreshed at each new stream
+  Network::ConnectionPtr connection_;
+  std::unique_ptr<Http1::ServerConnectionImpl> codec_;
+  std::unique_ptr<ActiveStream> stream_;
+  std::string client_ip_;
+  // Deadline sweep state.
+  enum class Deadline : uint8_t { None, Headers, Idle };
+  Deadline deadline_kind_ = Deadline::Idle;
+  std::chrono::steady_clock::time_point deadline_;
+  ConnectionManagerImpl* prev_ = nullptr;
+  ConnectionManagerImpl* next_ = nullptr;
+  bool closed_ = false;
+  bool codec_error_ = false;
+  bool half_closed_ = false;
+};
+
+}  // namespace Http
+}  // namespace sluice

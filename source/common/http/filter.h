@@ -1,0 +1,184 @@
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "google/protobuf/struct.pb.h"
+#include "source/common/buffer/buffer.h"
+#include "source/common/event/dispatcher.h"
+#include "source/common/http/headers.h"
+
+namespace sluice {
+namespace Router {
+class RouteEntry;
+}
+namespace Upstream {
+class ClusterManager;
+}
+namespace Stats {
+class Store;
+}
+
+namespace Http {
+
+// What happened to a request, for the access log and stats.
+struct StreamInfo {
+  std::chrono::steady_clock::time_point start;
+  std::chrono::system_clock::time_point start_wall;
+  uint64_t bytes_received = 0;
+  uint64_t bytes_sent = 0;
+  uint32_t status = 0;
+  std::string upstream_host;
+  std::string upstream_cluster;
+  std::string request_id;
+  // Envoy-style response flags ("UF", "UT", "NR", ...), comma separated.
+  std::string response_flags;
+  void addFlag(absl::string_view flag) {
+    if (!response_flags.empty()) response_flags += ',';
+    response_flags.append(flag.data(), flag.size());
+  }
+};
+
+// Filter return values. Contract:
+// - Continue: the next filter sees this callback now.
+// - StopIteration (headers/trailers): later filters do not see it until the filter calls
+//   continueDecoding()/continueEncoding(); body data arriving meanwhile is buffered (up to the
+//   listener's buffer limit, then 413 on the request path / 500 on the response path).
+// - StopIterationAndBuffer (data): buffer this data and stop; continue...() resumes with it.
+// - StopIterationNoBuffer (data): the filter took care of the data (consumed or kept it).
+enum class FilterHeadersStatus { Continue, StopIteration };
+enum class FilterDataStatus { Continue, StopIterationAndBuffer, StopIterationNoBuffer };
+enum class FilterTrailersStatus { Continue, StopIteration };
+
+// Told when the downstream connection's write buffer fills / drains, so a producer of response
+// data (the router) can pause reading its upstream.
+class DownstreamWatermarkCallbacks {
+ public:
+  virtual ~DownstreamWatermarkCallbacks() = default;
+  virtual void onAboveWriteBufferHighWatermark() = 0;
+  virtual void onBelowWriteBufferLowWatermark() = 0;
+};
+
+class StreamFilterCallbacks {
+ public:
+  virtual ~StreamFilterCallbacks() = default;
+  virtual Event::Dispatcher& dispatcher() = 0;
+  virtual StreamInfo& streamInfo() = 0;
+  // The route picked at header time (nullptr: none matched). Pinned with the stream's config
+  // snapshot: a config change never moves an in-flight request.
+  virtual const Router::RouteEntry* route() = 0;
+  virtual Upstream::ClusterManager& clusterManager() = 0;
+  virtual absl::string_view downstreamAddress() = 0;
+  // Aborts the stream (the connection is reset for HTTP/1 once the response has started).
+  virtual void resetStream() = 0;
+  virtual uint32_t bufferLimit() = 0;
+};
+
+class StreamDecoderFilterCallbacks : public virtual StreamFilterCallbacks {
+ public:
+  // Resumes a decode iteration stopped by this filter.
+  virtual void continueDecoding() = 0;
+  // Answers the request from the gateway itself with a JSON error body
+  // {"message": ..., "request_id": ...}. `flag` is recorded in the access log.
+  virtual void sendLocalReply(uint32_t status, absl::string_view message,
+                              absl::string_view flag = "",
+                              std::function<void(ResponseHeaderMap&)> modify = nullptr) = 0;
+  // Starts the response (terminal filters: router, direct responses). Goes through the encoder
+  // filters.
+  virtual void encodeHeaders(ResponseHeaderMapPtr&& headers, bool end_stream) = 0;
+  virtual void encodeData(Buffer::Instance& data, bool end_stream) = 0;
+  virtual void encodeTrailers(HeaderMapPtr&& trailers) = 0;
+  virtual bool responseStarted() const = 0;
+  // Flow control: this filter's upstream can't take more request body for now / again.
+  virtual void onDecoderFilterAboveWriteBufferHighWatermark() = 0;
+  virtual void onDecoderFilterBelowWriteBufferLowWatermark() = 0;
+  virtual void addDownstreamWatermarkCallbacks(DownstreamWatermarkCallbacks& cb) = 0;
+  virtual void removeDownstreamWatermarkCallbacks(DownstreamWatermarkCallbacks& cb) = 0;
+  virtual RequestHeaderMap& requestHeaders() = 0;
+  // Sends `100 Continue` to a client that asked for it (the router calls this when it starts
+  // the upstream request).
+  virtual void sendContinueIfExpected() = 0;
+};
+
+class StreamEncoderFilterCallbacks : public virtual StreamFilterCallbacks {
+ public:
+  virtual void continueEncoding() = 0;
+};
+
+class StreamFilterBase {
+ public:
+  virtual ~StreamFilterBase() = default;
+  // The stream is going away (complete or reset): release timers, upstream requests, etc.
+  virtual void onDestroy() {}
+};
+
+class StreamDecoderFilter : public virtual StreamFilterBase {
+ public:
+  virtual FilterHeadersStatus decodeHeaders(RequestHeaderMap& headers, bool end_stream) = 0;
+  virtual FilterDataStatus decodeData(Buffer::Instance& data, bool end_stream) = 0;
+  virtual FilterTrailersStatus decodeTrailers(HeaderMap& trailers) = 0;
+  virtual void setDecoderFilterCallbacks(StreamDecoderFilterCallbacks& callbacks) = 0;
+};
+using StreamDecoderFilterSharedPtr = std::shared_ptr<StreamDecoderFilter>;
+
+class StreamEncoderFilter : public virtual StreamFilterBase {
+ public:
+  virtual FilterHeadersStatus encodeHeaders(ResponseHeaderMap& headers, bool end_stream) = 0;
+  virtual FilterDataStatus encodeData(Buffer::Instance& data, bool end_stream) = 0;
+  virtual FilterTrailersStatus encodeTrailers(HeaderMap& trailers) = 0;
+  virtual void setEncoderFilterCallbacks(StreamEncoderFilterCallbacks& callbacks) = 0;
+};
+using StreamEncoderFilterSharedPtr = std::shared_ptr<StreamEncoderFilter>;
+
+class StreamFilter : public StreamDecoderFilter, public StreamEncoderFilter {};
+using StreamFilterSharedPtr = std::shared_ptr<StreamFilter>;
+
+class FilterChainFactoryCallbacks {
+ public:
+  virtual ~FilterChainFactoryCallbacks() = default;
+  virtual void addStreamDecoderFilter(StreamDecoderFilterSharedPtr filter) = 0;
+  virtual void addStreamEncoderFilter(StreamEncoderFilterSharedPtr filter) = 0;
+  virtual void addStreamFilter(StreamFilterSharedPtr filter) = 0;
+};
+
+// Built once per listener config from the filter's config; called once per stream.
+using FilterFactoryCb = std::function<void(FilterChainFactoryCallbacks&)>;
+
+struct FactoryContext {
+  Stats::Store* stats = nullptr;
+  std::string listener_name;
+};
+
+// A filter type. Registered by name; the listener's `http_filters[].name` finds it.
+class NamedHttpFilterConfigFactory {
+ public:
+  virtual ~NamedHttpFilterConfigFactory() = default;
+  virtual std::string name() const = 0;
+  // Must the filter be last in the chain (the router)?
+  virtual bool isTerminal() const { return false; }
+  // Validates `config` (errors name fields under `path`) and returns the per-stream factory.
+  virtual absl::StatusOr<FilterFactoryCb> createFilterFactory(const google::protobuf::Struct& config,
+                                                             const std::string& path,
+                                                             FactoryContext& context) = 0;
+};
+
+class FilterRegistry {
+ public:
+  static void add(std::unique_ptr<NamedHttpFilterConfigFactory> factory);
+  static NamedHttpFilterConfigFactory* get(const std::string& name);
+  static std::vector<std::string> names();
+};
+
+// Registers a factory at static-initialisation time: `REGISTER_HTTP_FILTER(RouterFactory);`
+template <class T>
+struct FilterRegistration {
+  FilterRegistration() { FilterRegistry::add(std::make_unique<T>()); }
+};
+#define REGISTER_HTTP_FILTER(T) static ::sluice::Http::FilterRegistration<T> T##_registration
+
+}  // namespace Http
+}  // namespace sluice

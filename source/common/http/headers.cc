@@ -1,0 +1,125 @@
+#include "source/common/http/headers.h"
+
+#include <algorithm>
+
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
+
+namespace sluice {
+namespace Http {
+
+void HeaderMap::set(absl::string_view key, absl::string_view value) {
+  bool found = false;
+  for (auto it = entries_.begin(); it != entries_.end();) {
+    if (it->key == key) {
+      if (!found) {
+        it->value.assign(value.data(), value.size());
+        found = true;
+        ++it;
+      } else {
+        it = entries_.erase(it);
+      }
+    } else {
+      ++it;
+    }
+  }
+  if (!found) {
+    add(key, value);
+  }
+}
+
+const HeaderEntry* HeaderMap::find(absl::string_view key) const {
+  for (const HeaderEntry& e : entries_) {
+    if (e.key == key) {
+      return &e;
+    }
+  }
+  return nullptr;
+}
+
+HeaderEntry* HeaderMap::find(absl::string_view key) {
+  for (HeaderEntry& e : entries_) {
+    if (e.key == key) {
+      return &e;
+    }
+  }
+  return nullptr;
+}
+
+size_t HeaderMap::count(absl::string_view key) const {
+  size_t n = 0;
+  for (const HeaderEntry& e : entries_) {
+    n += e.key == key;
+  }
+  return n;
+}
+
+size_t HeaderMap::remove(absl::string_view key) {
+  return removeIf([key](const HeaderEntry& e) { return e.key == key; });
+}
+
+size_t HeaderMap::byteSize() const {
+  size_t n = 0;
+  for (const HeaderEntry& e : entries_) {
+    n += e.key.size() + e.value.size();
+  }
+  return n;
+}
+
+bool removeHopByHopHeaders(HeaderMap& headers) {
+  bool close = false;
+  // Connection options name further hop-by-hop headers.
+  std::vector<std::string> named;
+  for (const HeaderEntry& e : headers.entries()) {
+    if (e.key != "connection") {
+      continue;
+    }
+    for (absl::string_view opt : absl::StrSplit(e.value, ',')) {
+      opt = absl::StripAsciiWhitespace(opt);
+      if (opt.empty()) {
+        continue;
+      }
+      if (absl::EqualsIgnoreCase(opt, "close")) {
+        close = true;
+      }
+      named.push_back(absl::AsciiStrToLower(opt));
+    }
+  }
+  headers.removeIf([&named](const HeaderEntry& e) {
+    const std::string& k = e.key;
+    if (k == "connection" || k == "keep-alive" || k == "proxy-connection" || k == "te" ||
+        k == "transfer-encoding" || k == "upgrade" || k == "trailer") {
+      return true;
+    }
+    return std::find(named.begin(), named.end(), k) != named.end();
+  });
+  return close;
+}
+
+bool isTokenChar(unsigned char c) {
+  if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) {
+    return true;
+  }
+  switch (c) {
+    case '!': case '#': case '$': case '%': case '&': case '\'': case '*': case '+':
+    case '-': case '.': case '^': case '_': case '`': case '|': case '~':
+      return true;
+    default:
+      return false;
+  }
+}
+
+bool isValidHeaderValue(absl::string_view v) {
+  for (unsigned char c : v) {
+    if (c == '\t') {
+      continue;
+    }
+    if (c < 0x20 || c == 0x7f) {
+      return false;
+    }
+  }
+  return true;
+}
+
+}  // namespace Http
+}  // namespace sluice

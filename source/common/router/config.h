@@ -1,0 +1,156 @@
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/statusor.h"
+#include "re2/re2.h"
+#include "sluice/config/v1/route.pb.h"
+#include "source/common/http/headers.h"
+#include "source/common/stats/stats.h"
+
+namespace sluice {
+namespace Router {
+
+struct HeaderMatch {
+  enum class Kind { Exact, Prefix, Regex, Present };
+  std::string name;
+  Kind kind = Kind::Present;
+  std::string value;
+  std::unique_ptr<RE2> regex;
+  bool invert = false;
+  bool matches(const Http::HeaderMap& headers) const;
+};
+
+struct QueryMatch {
+  enum class Kind { Exact, Regex, Present };
+  std::string name;
+  Kind kind = Kind::Present;
+  std::string value;
+  std::unique_ptr<RE2> regex;
+  bool matches(absl::string_view query) const;
+};
+
+enum class ActionType { Cluster, WeightedClusters, DirectResponse, Redirect };
+
+struct RouteStats {
+  Stats::Counter* rq_total = nullptr;
+  Stats::Histogram* rq_time = nullptr;
+};
+
+// One compiled route. Immutable once built; shared by all workers through the snapshot.
+class RouteEntry {
+ public:
+  enum class PathKind { Prefix, Exact, Regex };
+
+  const std::string& name() const { return name_; }
+  ActionType type() const { return type_; }
+  // Methods, headers and query parameters (the path is checked by the index).
+  bool matchesRest(const Http::RequestHeaderMap& headers) const;
+  bool matchesPath(absl::string_view path) const;
+
+  // Cluster actions.
+  const std::string& cluster() const { return cluster_; }
+  // Picks a weighted cluster from a uniform random number.
+  const std::string& pickCluster(uint64_t random) const;
+  const std::vector<std::pair<std::string, uint32_t>>& weightedClusters() const {
+    return weighted_;
+  }
+  // The path to send upstream (prefix_rewrite applied), or empty for "unchanged".
+  std::string rewrittenPath(const Http::RequestHeaderMap& headers) const;
+  const std::string& hostRewrite() const { return host_rewrite_; }
+  std::chrono::milliseconds timeout() const { return timeout_; }
+
+  // Direct response.
+  uint32_t directStatus() const { return direct_status_; }
+  const std::string& directBody() const { return direct_body_; }
+  const std::string& directContentType() const { return direct_content_type_; }
+
+  // Redirect.
+  uint32_t redirectCode() const { return redirect_code_; }
+  std::string redirectLocation(const Http::RequestHeaderMap& headers,
+                               absl::string_view scheme) const;
+
+  const RouteStats& stats() const { return stats_; }
+
+ private:
+  friend class RouteTableImpl;
+  friend class VirtualHostImpl;
+  std::string name_;
+  PathKind path_kind_ = PathKind::Prefix;
+  std::string path_value_;
+  std::unique_ptr<RE2> path_regex_;
+  bool case_sensitive_ = true;
+  std::vector<std::string> methods_;
+  std::vector<HeaderMatch> headers_;
+  std::vector<QueryMatch> query_;
+
+  ActionType type_ = ActionType::Cluster;
+  std::string cluster_;
+  std::vector<std::pair<std::string, uint32_t>> weighted_;
+  uint64_t total_weight_ = 0;
+  std::string prefix_rewrite_;
+  std::string host_rewrite_;
+  std::chrono::milliseconds timeout_{15000};
+  uint32_t direct_status_ = 0;
+  std::string direct_body_;
+  std::string direct_content_type_;
+  sluice::config::v1::Redirect redirect_;
+  uint32_t redirect_code_ = 301;
+  RouteStats stats_;
+};
+
+class VirtualHostImpl {
+ public:
+  const std::string& name() const { return name_; }
+  const RouteEntry* match(const Http::RequestHeaderMap& headers) const;
+  size_t routeCount() const { return routes_.size(); }
+
+ private:
+  friend class RouteTableImpl;
+  void buildIndex();
+
+  std::string name_;
+  std::vector<std::unique_ptr<RouteEntry>> routes_;
+  // Path index: exact paths and prefixes -> route indices (ascending). Routes that can't be
+  // indexed (regex, case-insensitive) are always candidates. Matching looks up the path's
+  // prefixes of each distinct prefix length, merges candidates and checks them in route order,
+  // so 10,000 routes cost a handful of hash lookups instead of 10,000 comparisons.
+  absl::flat_hash_map<std::string, std::vector<uint32_t>> exact_;
+  absl::flat_hash_map<std::string, std::vector<uint32_t>> prefixes_;
+  std::vector<uint32_t> prefix_lengths_;  // ascending, distinct
+  std::vector<uint32_t> always_;
+};
+
+class RouteTableImpl;
+using RouteTableConstSharedPtr = std::shared_ptr<const RouteTableImpl>;
+
+class RouteTableImpl {
+ public:
+  // Compiles `config`. Errors name the field under `path` (e.g. "route_tables[0]").
+  // `stats` may be null (tests, benchmarks).
+  static absl::StatusOr<RouteTableConstSharedPtr> create(const sluice::config::v1::RouteTable& config,
+                                                         const std::string& path,
+                                                         Stats::Store* stats);
+
+  const std::string& name() const { return name_; }
+  const VirtualHostImpl* virtualHost(absl::string_view host) const;
+  const RouteEntry* route(const Http::RequestHeaderMap& headers) const;
+  // Every cluster name a route refers to (for reference validation).
+  std::vector<std::string> referencedClusters() const;
+
+ private:
+  std::string name_;
+  std::vector<std::unique_ptr<VirtualHostImpl>> vhosts_;
+  absl::flat_hash_map<std::string, const VirtualHostImpl*> exact_hosts_;
+  // "*.example.com" stored as ".example.com", longest first.
+  std::vector<std::pair<std::string, const VirtualHostImpl*>> suffix_hosts_;
+  const VirtualHostImpl* default_host_ = nullptr;
+};
+
+}  // namespace Router
+}  // namespace sluice

@@ -1,0 +1,93 @@
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "sluice/config/v1/cluster.pb.h"
+#include "source/common/network/connection.h"
+#include "source/common/stats/stats.h"
+
+namespace sluice {
+namespace Upstream {
+
+#define ALL_CLUSTER_COUNTERS(COUNTER)                                                          \
+  COUNTER(upstream_rq_total)                                                                   \
+  COUNTER(upstream_cx_total)                                                                   \
+  COUNTER(upstream_cx_connect_fail)                                                            \
+  COUNTER(upstream_cx_connect_timeout)                                                         \
+  COUNTER(upstream_cx_reused)                                                                  \
+  COUNTER(upstream_rq_timeout)                                                                 \
+  COUNTER(upstream_rq_reset)                                                                   \
+  COUNTER(upstream_rq_retry_stale_connection)
+
+#define ALL_CLUSTER_GAUGES(GAUGE) \
+  GAUGE(upstream_cx_active)       \
+  GAUGE(upstream_rq_active)
+
+#define SLUICE_DECLARE_COUNTER(name) Stats::Counter* name;
+#define SLUICE_DECLARE_GAUGE(name) Stats::Gauge* name;
+
+struct ClusterStats {
+  ALL_CLUSTER_COUNTERS(SLUICE_DECLARE_COUNTER)
+  ALL_CLUSTER_GAUGES(SLUICE_DECLARE_GAUGE)
+  Stats::Counter* upstream_rq_class[6];  // index by status / 100 (1..5)
+  Stats::Histogram* upstream_rq_time;
+};
+
+struct EndpointStats {
+  Stats::Counter* rq_total;
+  Stats::Counter* connect_fail;
+  Stats::Gauge* rq_active;
+};
+
+struct Endpoint {
+  Network::Address address;
+  std::string name;  // "127.0.0.1:9001"
+  uint32_t weight = 1;
+  EndpointStats stats;
+};
+
+class ClusterInfo;
+using ClusterInfoConstSharedPtr = std::shared_ptr<const ClusterInfo>;
+
+// A cluster as configured: immutable, shared by every worker through the config snapshot.
+// Mutable per-worker state (load balancer position, connection pools) lives in
+// ThreadLocalCluster.
+class ClusterInfo {
+ public:
+  static absl::StatusOr<ClusterInfoConstSharedPtr> create(const sluice::config::v1::Cluster& config,
+                                                          const std::string& path,
+                                                          Stats::Store* stats);
+
+  const std::string& name() const { return name_; }
+  sluice::config::v1::Cluster::LbPolicy lbPolicy() const { return lb_policy_; }
+  const std::vector<Endpoint>& endpoints() const { return endpoints_; }
+  std::chrono::milliseconds connectTimeout() const { return connect_timeout_; }
+  std::chrono::milliseconds idleTimeout() const { return idle_timeout_; }
+  uint32_t maxIdlePerEndpoint() const { return max_idle_; }
+  const ClusterStats& stats() const { return stats_; }
+  const sluice::config::v1::RingHash& ringHash() const { return ring_hash_config_; }
+  // Sorted (hash, endpoint index) points of the consistent-hash ring (RING_HASH only).
+  const std::vector<std::pair<uint64_t, uint32_t>>& ring() const { return ring_; }
+
+ private:
+  std::string name_;
+  sluice::config::v1::Cluster::LbPolicy lb_policy_;
+  std::vector<Endpoint> endpoints_;
+  std::chrono::milliseconds connect_timeout_{5000};
+  std::chrono::milliseconds idle_timeout_{60000};
+  uint32_t max_idle_ = 64;
+  sluice::config::v1::RingHash ring_hash_config_;
+  std::vector<std::pair<uint64_t, uint32_t>> ring_;
+  ClusterStats stats_{};
+};
+
+// Stable 64-bit hash (same value in every process, so several gateways agree on a ring).
+uint64_t stableHash(absl::string_view data);
+
+}  // namespace Upstream
+}  // namespace sluice

@@ -1,0 +1,35 @@
+#include "source/common/upstream/cluster_manager.h"
+
+namespace sluice {
+namespace Upstream {
+
+namespace {
+constexpr uint32_t kUpstreamBufferLimit = 1024 * 1024;
+}
+
+ThreadLocalCluster::ThreadLocalCluster(Event::Dispatcher& dispatcher, ClusterInfoConstSharedPtr info,
+                                       uint32_t buffer_limit, uint64_t seed)
+    : info_(std::move(info)), active_(info_->endpoints().size(), 0) {
+  lb_ = createLoadBalancer(*info_, active_, seed);
+  for (const Endpoint& e : info_->endpoints()) {
+    pools_.push_back(std::make_unique<ConnPool>(dispatcher, *info_, e, buffer_limit));
+  }
+}
+
+void ClusterManager::update(
+    const absl::flat_hash_map<std::string, ClusterInfoConstSharedPtr>& clusters) {
+  absl::flat_hash_map<std::string, ThreadLocalClusterSharedPtr> next;
+  for (const auto& [name, info] : clusters) {
+    auto it = clusters_.find(name);
+    if (it != clusters_.end() && &it->second->info() == info.get()) {
+      next.emplace(name, it->second);
+    } else {
+      next.emplace(name, std::make_shared<ThreadLocalCluster>(dispatcher_, info,
+                                                              kUpstreamBufferLimit, ++seed_));
+    }
+  }
+  clusters_.swap(next);
+}
+
+}  // namespace Upstream
+}  // namespace sluice

@@ -1,0 +1,60 @@
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "source/common/event/dispatcher.h"
+#include "source/common/upstream/cluster.h"
+#include "source/common/upstream/conn_pool.h"
+#include "source/common/upstream/load_balancer.h"
+
+namespace sluice {
+namespace Upstream {
+
+// A worker's view of one cluster: its load balancer state and connection pools. Worker-local;
+// requests hold a shared_ptr so a config change never frees a pool under an in-flight request.
+class ThreadLocalCluster {
+ public:
+  ThreadLocalCluster(Event::Dispatcher& dispatcher, ClusterInfoConstSharedPtr info,
+                     uint32_t buffer_limit, uint64_t seed);
+
+  const ClusterInfo& info() const { return *info_; }
+  int chooseEndpoint(const LbContext& ctx) { return lb_->choose(ctx); }
+  ConnPool& pool(int endpoint) { return *pools_[endpoint]; }
+  // Active requests per endpoint on this worker (LEAST_REQUEST reads it).
+  void requestStarted(int endpoint) { ++active_[endpoint]; }
+  void requestFinished(int endpoint) { --active_[endpoint]; }
+
+ private:
+  ClusterInfoConstSharedPtr info_;
+  std::vector<uint32_t> active_;
+  LoadBalancerPtr lb_;
+  std::vector<std::unique_ptr<ConnPool>> pools_;
+};
+using ThreadLocalClusterSharedPtr = std::shared_ptr<ThreadLocalCluster>;
+
+class ClusterManager {
+ public:
+  ClusterManager(Event::Dispatcher& dispatcher, uint64_t seed)
+      : dispatcher_(dispatcher), seed_(seed) {}
+  // Installs the clusters of a new config; unchanged ones (same ClusterInfo) keep their pools.
+  void update(const absl::flat_hash_map<std::string, ClusterInfoConstSharedPtr>& clusters);
+  ThreadLocalCluster* get(absl::string_view name) {
+    auto it = clusters_.find(name);
+    return it == clusters_.end() ? nullptr : it->second.get();
+  }
+  ThreadLocalClusterSharedPtr getShared(absl::string_view name) {
+    auto it = clusters_.find(name);
+    return it == clusters_.end() ? nullptr : it->second;
+  }
+
+ private:
+  Event::Dispatcher& dispatcher_;
+  uint64_t seed_;
+  absl::flat_hash_map<std::string, ThreadLocalClusterSharedPtr> clusters_;
+};
+
+}  // namespace Upstream
+}  // namespace sluice

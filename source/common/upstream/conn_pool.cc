@@ -1,0 +1,202 @@
+#include "source/common/upstream/conn_pool.h"
+
+#include <algorithm>
+
+namespace sluice {
+namespace Upstream {
+
+namespace {
+// Deferred deletion wrapper for an ActiveClient removed from its pool.
+struct DeadClient : public Event::DeferredDeletable {
+  explicit DeadClient(std::unique_ptr<ActiveClient>&& c) : client(std::move(c)) {}
+  std::unique_ptr<ActiveClient> client;
+};
+}  // namespace
+
+ActiveClient::ActiveClient(ConnPool& pool, Network::ConnectionPtr&& conn)
+    : pool_(pool), connection_(std::move(conn)) {
+  connection_->setCallbacks(this);
+  connection_->setBufferLimits(pool.buffer_limit_);
+  codec_ = std::make_unique<Http::Http1::ClientConnectionImpl>(*connection_);
+  codec_->on_complete_ = [this]() {
+    PoolCallbacks* owner = owner_;
+    (void)owner;
+    // The owner releases the connection from its decodeData/decodeHeaders(end_stream) path;
+    // nothing to do here.
+  };
+}
+
+ActiveClient::~ActiveClient() {
+  if (connection_ && !connection_->closed()) {
+    connection_->setCallbacks(nullptr);
+    connection_->close(Network::Connection::CloseType::NoFlush);
+  }
+}
+
+void ActiveClient::onData(Buffer::Instance& data, bool end_stream) {
+  if (idle_) {
+    // An idle keep-alive connection got bytes or EOF: the upstream closed it (or misbehaves).
+    data.drain(data.length());
+    connection_->close(Network::Connection::CloseType::NoFlush);
+    return;
+  }
+  codec_->dispatch(data);
+  if (end_stream && !connection_->closed()) {
+    codec_->onConnectionClose();
+    connection_->close(Network::Connection::CloseType::NoFlush);
+  }
+}
+
+void ActiveClient::onEvent(Network::ConnectionEvent event) { pool_.onClientEvent(*this, event); }
+
+void ActiveClient::onAboveWriteBufferHighWatermark() {
+  if (owner_) owner_->onUpstreamAboveWriteBufferHighWatermark();
+}
+
+void ActiveClient::onBelowWriteBufferLowWatermark() {
+  if (owner_) owner_->onUpstreamBelowWriteBufferLowWatermark();
+}
+
+ConnPool::ConnPool(Event::Dispatcher& dispatcher, const ClusterInfo& cluster,
+                   const Endpoint& endpoint, uint32_t buffer_limit)
+    : dispatcher_(dispatcher), cluster_(cluster), endpoint_(endpoint),
+      buffer_limit_(buffer_limit) {}
+
+ConnPool::~ConnPool() {
+  for (auto& c : clients_) {
+    c->waiting_ = nullptr;
+    c->owner_ = nullptr;
+    if (c->connection_ && !c->connection_->closed()) {
+      c->connection_->setCallbacks(nullptr);
+      c->connection_->close(Network::Connection::CloseType::NoFlush);
+    }
+    dispatcher_.deferredDelete(std::make_unique<DeadClient>(std::move(c)));
+  }
+}
+
+ActiveClient* ConnPool::newStream(PoolCallbacks& cb, bool force_new) {
+  while (!force_new && !idle_.empty()) {
+    ActiveClient* c = idle_.back();
+    idle_.pop_back();
+    c->idle_ = false;
+    if (c->connection_->closed() || !c->codec_->reusable()) {
+      c->connection_->close(Network::Connection::CloseType::NoFlush);
+      continue;
+    }
+    c->timer_->disableTimer();
+    c->owner_ = &cb;
+    c->requests_++;
+    cluster_.stats().upstream_cx_reused->inc();
+    cb.onPoolReady(*c);
+    return nullptr;
+  }
+  auto conn = Network::Connection::connect(dispatcher_, endpoint_.address);
+  if (conn == nullptr) {
+    cluster_.stats().upstream_cx_connect_fail->inc();
+    endpoint_.stats.connect_fail->inc();
+    cb.onPoolFailure(PoolFailureReason::ConnectFailure);
+    return nullptr;
+  }
+  cluster_.stats().upstream_cx_total->inc();
+  cluster_.stats().upstream_cx_active->inc();
+  auto client = std::make_unique<ActiveClient>(*this, std::move(conn));
+  ActiveClient* raw = client.get();
+  raw->waiting_ = &cb;
+  raw->timer_ = dispatcher_.createTimer([this, raw]() {
+    if (!raw->connected_) {
+      cluster_.stats().upstream_cx_connect_timeout->inc();
+      cluster_.stats().upstream_cx_connect_fail->inc();
+      endpoint_.stats.connect_fail->inc();
+      PoolCallbacks* w = raw->waiting_;
+      raw->waiting_ = nullptr;
+      raw->connection_->close(Network::Connection::CloseType::NoFlush);
+      if (w) w->onPoolFailure(PoolFailureReason::Timeout);
+    } else if (raw->idle_) {
+      raw->connection_->close(Network::Connection::CloseType::NoFlush);
+    }
+  });
+  raw->timer_->enableTimer(cluster_.connectTimeout());
+  clients_.push_back(std::move(client));
+  raw->self_ = std::prev(clients_.end());
+  return raw;
+}
+
+void ConnPool::cancel(ActiveClient& client) {
+  client.waiting_ = nullptr;
+  client.connection_->close(Network::Connection::CloseType::NoFlush);
+}
+
+void ConnPool::release(ActiveClient& client, bool reusable) {
+  client.owner_ = nullptr;
+  if (!reusable || !client.codec_->reusable() || client.connection_->closed() ||
+      idle_.size() >= cluster_.maxIdlePerEndpoint() || client.connection_->readDisabled()) {
+    if (!client.connection_->closed()) {
+      client.connection_->close(Network::Connection::CloseType::NoFlush);
+    }
+    return;
+  }
+  client.idle_ = true;
+  idle_.push_back(&client);
+  client.connection_->releaseIdleMemory();
+  if (cluster_.idleTimeout().count() > 0) {
+    client.timer_->enableTimer(cluster_.idleTimeout());
+  }
+}
+
+void ConnPool::onClientEvent(ActiveClient& client, Network::ConnectionEvent event) {
+  switch (event) {
+    case Network::ConnectionEvent::Connected: {
+      client.connected_ = true;
+      client.timer_->disableTimer();
+      PoolCallbacks* w = client.waiting_;
+      client.waiting_ = nullptr;
+      if (w != nullptr) {
+        client.owner_ = w;
+        client.requests_++;
+        w->onPoolReady(client);
+      } else {
+        // Nobody waits any more: keep it as an idle connection.
+        release(client, true);
+      }
+      return;
+    }
+    case Network::ConnectionEvent::ConnectFailed: {
+      cluster_.stats().upstream_cx_connect_fail->inc();
+      endpoint_.stats.connect_fail->inc();
+      PoolCallbacks* w = client.waiting_;
+      client.waiting_ = nullptr;
+      destroy(client);
+      if (w != nullptr) w->onPoolFailure(PoolFailureReason::ConnectFailure);
+      return;
+    }
+    case Network::ConnectionEvent::RemoteClose:
+    case Network::ConnectionEvent::LocalClose: {
+      PoolCallbacks* owner = client.owner_;
+      PoolCallbacks* w = client.waiting_;
+      client.owner_ = nullptr;
+      client.waiting_ = nullptr;
+      if (owner != nullptr) {
+        client.codec_->onConnectionClose();
+        owner->onClientClosed();
+      }
+      destroy(client);
+      if (w != nullptr) w->onPoolFailure(PoolFailureReason::ConnectFailure);
+      return;
+    }
+  }
+}
+
+void ConnPool::destroy(ActiveClient& client) {
+  auto it = std::find(idle_.begin(), idle_.end(), &client);
+  if (it != idle_.end()) {
+    idle_.erase(it);
+  }
+  cluster_.stats().upstream_cx_active->dec();
+  if (client.timer_) client.timer_->disableTimer();
+  std::unique_ptr<ActiveClient> owned = std::move(*client.self_);
+  clients_.erase(client.self_);
+  dispatcher_.deferredDelete(std::make_unique<DeadClient>(std::move(owned)));
+}
+
+}  // namespace Upstream
+}  // namespace sluice

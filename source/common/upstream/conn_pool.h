@@ -1,0 +1,97 @@
+#pragma once
+
+#include <cstdint>
+#include <list>
+#include <memory>
+#include <vector>
+
+#include "source/common/event/dispatcher.h"
+#include "source/common/http/http1/codec_impl.h"
+#include "source/common/network/connection.h"
+#include "source/common/upstream/cluster.h"
+
+namespace sluice {
+namespace Upstream {
+
+class ConnPool;
+
+enum class PoolFailureReason { ConnectFailure, Timeout };
+
+class PoolCallbacks;
+
+// One upstream HTTP/1.1 connection with its codec. Owned by its pool.
+class ActiveClient : public Network::ConnectionCallbacks {
+ public:
+  ActiveClient(ConnPool& pool, Network::ConnectionPtr&& conn);
+  ~ActiveClient() override;
+
+  Http::Http1::ClientConnectionImpl& codec() { return *codec_; }
+  Network::Connection& connection() { return *connection_; }
+  bool reused() const { return requests_ > 1; }
+
+  // Network::ConnectionCallbacks
+  void onData(Buffer::Instance& data, bool end_stream) override;
+  void onEvent(Network::ConnectionEvent event) override;
+  void onAboveWriteBufferHighWatermark() override;
+  void onBelowWriteBufferLowWatermark() override;
+
+ private:
+  friend class ConnPool;
+  ConnPool& pool_;
+  Network::ConnectionPtr connection_;
+  std::unique_ptr<Http::Http1::ClientConnectionImpl> codec_;
+  Event::TimerPtr timer_;  // connect timeout, then idle timeout
+  PoolCallbacks* waiting_ = nullptr;  // request waiting for this connection to connect
+  PoolCallbacks* owner_ = nullptr;    // request using this connection
+  std::list<std::unique_ptr<ActiveClient>>::iterator self_;
+  uint64_t requests_ = 0;
+  bool connected_ = false;
+  bool idle_ = false;
+};
+
+class PoolCallbacks {
+ public:
+  virtual ~PoolCallbacks() = default;
+  virtual void onPoolReady(ActiveClient& client) = 0;
+  virtual void onPoolFailure(PoolFailureReason reason) = 0;
+  // The connection in use closed or failed (the request's stream callbacks also learn of it).
+  virtual void onClientClosed() = 0;
+  // Write-buffer watermarks of the connection carrying the request body.
+  virtual void onUpstreamAboveWriteBufferHighWatermark() = 0;
+  virtual void onUpstreamBelowWriteBufferLowWatermark() = 0;
+};
+
+// Per worker, per cluster endpoint: keep-alive connections to one endpoint.
+class ConnPool {
+ public:
+  ConnPool(Event::Dispatcher& dispatcher, const ClusterInfo& cluster, const Endpoint& endpoint,
+           uint32_t buffer_limit);
+  ~ConnPool();
+
+  // Gets a connection for `cb`: an idle one right away (onPoolReady before returning), or a new
+  // one (onPoolReady/onPoolFailure later). Returns a handle for cancel(), or nullptr if `cb` was
+  // already called.
+  ActiveClient* newStream(PoolCallbacks& cb, bool force_new);
+  // The waiting request gave up before the connection was ready.
+  void cancel(ActiveClient& client);
+  // The request is done with the connection. `reusable`: the exchange completed cleanly.
+  void release(ActiveClient& client, bool reusable);
+
+  const Endpoint& endpoint() const { return endpoint_; }
+  size_t idleCount() const { return idle_.size(); }
+
+ private:
+  friend class ActiveClient;
+  void onClientEvent(ActiveClient& client, Network::ConnectionEvent event);
+  void destroy(ActiveClient& client);
+
+  Event::Dispatcher& dispatcher_;
+  const ClusterInfo& cluster_;
+  const Endpoint& endpoint_;
+  const uint32_t buffer_limit_;
+  std::list<std::unique_ptr<ActiveClient>> clients_;
+  std::vector<ActiveClient*> idle_;  // most recently used last
+};
+
+}  // namespace Upstream
+}  // namespace sluice

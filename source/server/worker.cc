@@ -1,0 +1,125 @@
+#include "source/server/worker.h"
+
+#include <errno.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "spdlog/spdlog.h"
+
+namespace sluice {
+namespace Server {
+
+Worker::Worker(uint32_t index, const Http::HttpStats& stats)
+    : index_(index), stats_(stats), dispatcher_(Event::createLibeventDispatcher()) {
+  cluster_manager_ = std::make_unique<Upstream::ClusterManager>(*dispatcher_, index * 7919 + 17);
+  context_ = std::make_unique<Http::WorkerContext>(
+      *dispatcher_, *cluster_manager_, stats_,
+      std::random_device{}() ^ (static_cast<uint64_t>(index) << 32));
+}
+
+Worker::~Worker() { stop(); }
+
+void Worker::start(SnapshotConstSharedPtr snapshot, std::vector<ListenSocket> sockets) {
+  pending_sockets_ = std::move(sockets);
+  snapshot_ = std::move(snapshot);
+  thread_ = std::thread([this]() { run(); });
+}
+
+void Worker::run() {
+  Stats::t_slot = index_ + 1;
+  applySnapshot(snapshot_);
+  sweep_timer_ = dispatcher_->createTimer([this]() {
+    context_->sweep();
+    context_->accessLogBuffer().flush();
+    connections_.store(context_->connectionCount(), std::memory_order_relaxed);
+    sweep_timer_->enableTimer(std::chrono::milliseconds(100));
+  });
+  sweep_timer_->enableTimer(std::chrono::milliseconds(100));
+  dispatcher_->run();
+  context_->accessLogBuffer().flush();
+}
+
+void Worker::applySnapshot(SnapshotConstSharedPtr snapshot) {
+  snapshot_ = std::move(snapshot);
+  cluster_manager_->update(snapshot_->clusters);
+  for (const ListenerInfo& li : snapshot_->listeners) {
+    bool found = false;
+    for (auto& l : listeners_) {
+      if (l->name == li.name) {
+        l->config = li.http;
+        found = true;
+      }
+    }
+    if (found) continue;
+    for (const ListenSocket& s : pending_sockets_) {
+      if (s.listener != li.name) continue;
+      auto l = std::make_shared<WorkerListener>();
+      l->name = li.name;
+      l->fd = s.fd;
+      l->config = li.http;
+      WorkerListener* raw = l.get();
+      l->event = dispatcher_->createFileEvent(
+          s.fd, [this, raw](uint32_t) { onAccept(*raw); }, Event::FileReadyType::Read);
+      listeners_.push_back(std::move(l));
+    }
+  }
+}
+
+void Worker::updateSnapshot(SnapshotConstSharedPtr snapshot) {
+  dispatcher_->post([this, snapshot]() { applySnapshot(snapshot); });
+}
+
+void Worker::onAccept(WorkerListener& l) {
+  // Accept a bounded batch per wake-up so one busy listener can't starve the loop.
+  for (int i = 0; i < 64; ++i) {
+    Network::Address peer;
+    peer.len = sizeof(peer.ss);
+    int fd = accept4(l.fd, reinterpret_cast<sockaddr*>(&peer.ss), &peer.len,
+                     SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd < 0) {
+      if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR && errno != ECONNABORTED) {
+        spdlog::warn("listener {}: accept failed: {}", l.name, strerror(errno));
+      }
+      return;
+    }
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    auto conn = std::make_unique<Network::Connection>(*dispatcher_, fd, false);
+    conn->setPeerAddress(peer);
+    std::shared_ptr<WorkerListener> self;
+    for (auto& x : listeners_) {
+      if (x.get() == &l) self = x;
+    }
+    // The connection manager owns itself from here (deleted through the dispatcher when its
+    // connection closes), like Envoy's active connections.
+    auto provider = [self]() { return self->config; };
+    (void)std::make_unique<Http::ConnectionManagerImpl>(*context_, provider, std::move(conn))
+        .release();
+  }
+}
+
+void Worker::drain() {
+  dispatcher_->post([this]() {
+    for (auto& l : listeners_) {
+      l->event.reset();
+      if (l->fd >= 0) {
+        ::close(l->fd);
+        l->fd = -1;
+      }
+    }
+    context_->drain();
+    connections_.store(context_->connectionCount(), std::memory_order_relaxed);
+  });
+}
+
+void Worker::stop() {
+  if (!thread_.joinable()) {
+    return;
+  }
+  dispatcher_->post([this]() { dispatcher_->exit(); });
+  thread_.join();
+}
+
+}  // namespace Server
+}  // namespace sluice
