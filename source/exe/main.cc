@@ -8,6 +8,7 @@
 #include "source/common/config/utility.h"
 #include "source/server/server.h"
 #include "source/server/snapshot.h"
+#include "spdlog/sinks/stdout_sinks.h"
 #include "spdlog/spdlog.h"
 
 namespace {
@@ -61,6 +62,8 @@ int main(int argc, char** argv) {
       return 2;
     }
   }
+  // Logs go to stderr; stdout is left to access logs configured with path "-".
+  spdlog::set_default_logger(spdlog::stderr_logger_mt("sluice"));
   spdlog::set_level(spdlog::level::from_str(log_level));
   spdlog::set_pattern("[%Y-%m-%d %H:%M:%S.%e] [%l] %v");
 

@@ -57,15 +57,12 @@ absl::StatusOr<SnapshotConstSharedPtr> buildSnapshot(const sluice::config::v1::B
   }
   for (int i = 0; i < sr.route_tables_size(); ++i) {
     const std::string path = absl::StrCat("static_resources.route_tables[", i, "]");
-    auto t = Router::RouteTableImpl::create(sr.route_tables(i), path, stats);
+    auto t = Router::RouteTableImpl::create(
+        sr.route_tables(i), path, stats,
+        [&snap](const std::string& c) { return snap->clusters.contains(c); });
     if (!t.ok()) {
       errors.add(t.status());
       continue;
-    }
-    for (const std::string& c : (*t)->referencedClusters()) {
-      if (!snap->clusters.contains(c)) {
-        errors.add(path, absl::StrCat("route refers to unknown cluster \"", c, "\""));
-      }
     }
     if (!snap->route_tables.emplace((*t)->name(), *t).second) {
       errors.add(path + ".name", absl::StrCat("duplicate route table \"", (*t)->name(), "\""));

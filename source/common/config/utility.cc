@@ -1,9 +1,12 @@
 #include "source/common/config/utility.h"
 
+#include <cstring>
 #include <fstream>
 #include <sstream>
 
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
+#include "absl/strings/str_format.h"
 #include "absl/strings/str_cat.h"
 #include "google/protobuf/util/json_util.h"
 #include "source/common/common/json.h"
@@ -33,7 +36,60 @@ std::chrono::milliseconds durationOr(bool has, const google::protobuf::Duration&
 
 namespace {
 
-absl::Status toJson(const YAML::Node& node, std::string& out, int depth) {
+// "250ms", "1.5s", "2m", "1h", "100us" -> the protobuf JSON form "0.250s". Anything else is
+// left as is (the JSON parser then reports it against the field).
+std::string normalizeDuration(const std::string& v) {
+  static const std::pair<const char*, double> kUnits[] = {
+      {"ns", 1e-9}, {"us", 1e-6}, {"ms", 1e-3}, {"s", 1}, {"m", 60}, {"h", 3600}};
+  for (const auto& [suffix, scale] : kUnits) {
+    if (!absl::EndsWith(v, suffix)) continue;
+    std::string num = v.substr(0, v.size() - strlen(suffix));
+    if (num.empty() || num.find_first_not_of("0123456789.") != std::string::npos) continue;
+    // Integer arithmetic in nanoseconds keeps "0.1s" exact.
+    size_t dot = num.find('.');
+    std::string int_part = num.substr(0, dot);
+    std::string frac_part = dot == std::string::npos ? "" : num.substr(dot + 1);
+    if (frac_part.find('.') != std::string::npos || (int_part.empty() && frac_part.empty())) {
+      return v;
+    }
+    const int64_t unit_ns = static_cast<int64_t>(scale * 1e9 + 0.5);
+    uint64_t ip = 0;
+    if (!int_part.empty() && !absl::SimpleAtoi(int_part, &ip)) return v;
+    if (ip > 315576000000ULL) return v;
+    __int128 total = static_cast<__int128>(ip) * unit_ns;
+    __int128 frac_ns = 0, denom = 1;
+    for (char c : frac_part.substr(0, 9)) {
+      frac_ns = frac_ns * 10 + (c - '0');
+      denom *= 10;
+    }
+    total += frac_ns * unit_ns / denom;
+    const int64_t secs = static_cast<int64_t>(total / 1000000000);
+    const int64_t nanos = static_cast<int64_t>(total % 1000000000);
+    return nanos == 0 ? absl::StrCat(secs, "s")
+                      : absl::StrCat(secs, ".", absl::StrFormat("%09d", nanos), "s");
+  }
+  return v;
+}
+
+absl::Status toJson(const YAML::Node& node, std::string& out, int depth,
+                    const google::protobuf::Descriptor* type);
+
+// The message type a map key leads to (nullptr: not a message field / unknown).
+const google::protobuf::FieldDescriptor* findField(const google::protobuf::Descriptor* type,
+                                                   const std::string& key) {
+  if (type == nullptr) return nullptr;
+  const google::protobuf::FieldDescriptor* f = type->FindFieldByName(key);
+  if (f == nullptr) f = type->FindFieldByCamelcaseName(key);
+  return f;
+}
+
+bool isDuration(const google::protobuf::FieldDescriptor* f) {
+  return f != nullptr && f->type() == google::protobuf::FieldDescriptor::TYPE_MESSAGE &&
+         f->message_type()->full_name() == "google.protobuf.Duration";
+}
+
+absl::Status toJson(const YAML::Node& node, std::string& out, int depth,
+                    const google::protobuf::Descriptor* type) {
   if (depth > 64) {
     return absl::InvalidArgumentError("config nested too deeply");
   }
@@ -73,7 +129,7 @@ absl::Status toJson(const YAML::Node& node, std::string& out, int depth) {
       for (const auto& item : node) {
         if (!first) out += ',';
         first = false;
-        auto s = toJson(item, out, depth + 1);
+        auto s = toJson(item, out, depth + 1, type);
         if (!s.ok()) return s;
       }
       out += ']';
@@ -90,7 +146,17 @@ absl::Status toJson(const YAML::Node& node, std::string& out, int depth) {
         }
         Json::appendString(out, kv.first.Scalar());
         out += ':';
-        auto s = toJson(kv.second, out, depth + 1);
+        const google::protobuf::FieldDescriptor* f = findField(type, kv.first.Scalar());
+        if (isDuration(f) && kv.second.IsScalar()) {
+          Json::appendString(out, normalizeDuration(kv.second.Scalar()));
+          continue;
+        }
+        const google::protobuf::Descriptor* sub =
+            f != nullptr && f->type() == google::protobuf::FieldDescriptor::TYPE_MESSAGE &&
+                    f->message_type()->full_name() != "google.protobuf.Struct"
+                ? f->message_type()
+                : nullptr;
+        auto s = toJson(kv.second, out, depth + 1, sub);
         if (!s.ok()) return s;
       }
       out += '}';
@@ -102,11 +168,12 @@ absl::Status toJson(const YAML::Node& node, std::string& out, int depth) {
 
 }  // namespace
 
-absl::StatusOr<std::string> yamlToJson(const std::string& text) {
+absl::StatusOr<std::string> yamlToJson(const std::string& text,
+                                       const google::protobuf::Descriptor* type) {
   try {
     YAML::Node root = YAML::Load(text);
     std::string out;
-    auto s = toJson(root, out, 0);
+    auto s = toJson(root, out, 0, type);
     if (!s.ok()) return s;
     return out;
   } catch (const YAML::Exception& e) {
@@ -115,7 +182,7 @@ absl::StatusOr<std::string> yamlToJson(const std::string& text) {
 }
 
 absl::Status loadFromYaml(const std::string& text, google::protobuf::Message& message) {
-  auto json = yamlToJson(text);
+  auto json = yamlToJson(text, message.GetDescriptor());
   if (!json.ok()) {
     return json.status();
   }

@@ -50,7 +50,9 @@ std::chrono::milliseconds durationOr(bool has, const google::protobuf::Duration&
 absl::Status loadFromYaml(const std::string& text, google::protobuf::Message& message);
 absl::Status loadFromFile(const std::string& path, google::protobuf::Message& message);
 // YAML text -> JSON text (YAML 1.2 core schema scalars: unquoted numbers, true/false, null).
-absl::StatusOr<std::string> yamlToJson(const std::string& text);
+// With `type`, Duration fields also accept "250ms", "1.5s", "2m", "1h", "100us", "10ns".
+absl::StatusOr<std::string> yamlToJson(const std::string& text,
+                                       const google::protobuf::Descriptor* type = nullptr);
 // Message -> JSON with the proto field names (the same names the files use).
 std::string toJson(const google::protobuf::Message& message, bool pretty = false);
 

@@ -231,6 +231,8 @@ class ActiveStream : public RequestDecoder,
   void decodeHeadersFrom(size_t start);
   void decodeDataFrom(size_t start, Buffer::Instance& data, bool end_stream);
   void decodeTrailersFrom(size_t start);
+  void flushDecodeBuffer();
+  void holdDecodeData(size_t pos, Buffer::Instance& data, bool end_stream);
   void continueDecoding(size_t index);
   void encodeHeadersFrom(size_t start, ResponseHeaderMapPtr&& headers, bool end_stream);
   void encodeDataFrom(size_t start, Buffer::Instance& data, bool end_stream);
@@ -289,9 +291,11 @@ class ActiveStream : public RequestDecoder,
   bool request_end_at_headers_ = false;
   Buffer::OwnedImpl decode_buffer_;  // body held while iteration is stopped
   bool decode_buffer_end_ = false;
-  size_t decode_data_pos_ = 0;  // filter the buffered data goes to next
+  size_t decode_buffer_pos_ = 0;  // filter the held data goes to next
   bool decode_data_stopped_ = false;
   HeaderMapPtr request_trailers_;
+  size_t decode_trailers_pos_ = 0;  // next filter to see the request trailers
+  bool decode_trailers_stopped_ = false;
   // Encode iteration state.
   size_t encode_headers_pos_ = 0;
   bool encode_headers_stopped_ = false;
@@ -364,21 +368,30 @@ void ActiveStream::decodeHeadersFrom(size_t start) {
     }
     if (st == FilterHeadersStatus::StopIteration) {
       decode_headers_stopped_ = true;
-      return;
+      break;
     }
   }
-  decode_headers_pos_ = decoders_.size();
-  decode_headers_stopped_ = false;
-  // Headers went through every filter: deliver what was buffered meanwhile.
+  if (!decode_headers_stopped_) {
+    decode_headers_pos_ = decoders_.size();
+  }
+  // Body that arrived while the headers were held goes on now (as far as iteration allows).
+  flushDecodeBuffer();
+}
+
+void ActiveStream::flushDecodeBuffer() {
+  if (decode_data_stopped_ || local_reply_ || done_) {
+    return;
+  }
   if (decode_buffer_.length() > 0 || decode_buffer_end_) {
     Buffer::OwnedImpl data;
     data.move(decode_buffer_);
     const bool end = decode_buffer_end_ && !request_trailers_;
     decode_buffer_end_ = false;
-    decodeDataFrom(0, data, end);
+    decodeDataFrom(decode_buffer_pos_, data, end);
   }
-  if (request_trailers_ && !local_reply_ && !done_ && !decode_data_stopped_) {
-    decodeTrailersFrom(0);
+  if (request_trailers_ && !decode_trailers_stopped_ && !decode_data_stopped_ &&
+      decode_buffer_.empty() && !local_reply_ && !done_) {
+    decodeTrailersFrom(decode_trailers_pos_);
   }
 }
 
@@ -391,20 +404,22 @@ void ActiveStream::decodeData(Buffer::Instance& data, bool end_stream) {
     data.drain(data.length());
     return;
   }
-  if (decode_headers_pos_ < decoders_.size() || decode_data_stopped_) {
-    // Iteration is stopped: hold the body (bounded).
-    decode_buffer_.move(data);
-    decode_buffer_end_ = end_stream;
-    if (decode_buffer_.length() > config_->buffer_limit) {
-      sendLocalReply(413, "request body too large", "", nullptr);
-    }
-    return;
-  }
   decodeDataFrom(0, data, end_stream);
 }
 
+void ActiveStream::holdDecodeData(size_t pos, Buffer::Instance& data, bool end_stream) {
+  decode_buffer_pos_ = pos;
+  decode_buffer_.move(data);
+  decode_buffer_end_ = decode_buffer_end_ || end_stream;
+  if (decode_buffer_.length() > config_->buffer_limit) {
+    sendLocalReply(413, "request body too large", "", nullptr);
+  }
+}
+
 void ActiveStream::decodeDataFrom(size_t start, Buffer::Instance& data, bool end_stream) {
-  for (size_t i = start; i < decoders_.size(); ++i) {
+  // Filters after one that stopped the headers have not seen them: data stops there too.
+  const size_t limit = decode_headers_stopped_ ? decode_headers_pos_ + 1 : decoders_.size();
+  for (size_t i = start; i < limit; ++i) {
     FilterDataStatus st = decoders_[i]->filter->decodeData(data, end_stream);
     if (local_reply_ || done_) {
       return;
@@ -414,14 +429,12 @@ void ActiveStream::decodeDataFrom(size_t start, Buffer::Instance& data, bool end
     }
     if (st == FilterDataStatus::StopIterationAndBuffer) {
       decode_data_stopped_ = true;
-      decode_data_pos_ = i + 1;
-      decode_buffer_.move(data);
-      decode_buffer_end_ = end_stream;
-      if (decode_buffer_.length() > config_->buffer_limit) {
-        sendLocalReply(413, "request body too large", "", nullptr);
-      }
+      holdDecodeData(i + 1, data, end_stream);
       return;
     }
+  }
+  if (limit < decoders_.size() && (data.length() > 0 || end_stream)) {
+    holdDecodeData(limit, data, end_stream);
   }
 }
 
@@ -431,19 +444,24 @@ void ActiveStream::decodeTrailers(HeaderMapPtr&& trailers) {
     return;
   }
   request_trailers_ = std::move(trailers);
-  if (decode_headers_pos_ < decoders_.size() || decode_data_stopped_) {
-    return;  // delivered on continue
-  }
-  decodeTrailersFrom(0);
+  flushDecodeBuffer();
 }
 
 void ActiveStream::decodeTrailersFrom(size_t start) {
-  for (size_t i = start; i < decoders_.size(); ++i) {
+  // Like data, trailers reach the filters that have seen the headers, up to one that stopped.
+  const size_t limit = decode_headers_stopped_ ? decode_headers_pos_ + 1 : decoders_.size();
+  for (size_t i = start; i < limit; ++i) {
+    decode_trailers_pos_ = i + 1;
     FilterTrailersStatus st = decoders_[i]->filter->decodeTrailers(*request_trailers_);
-    if (local_reply_ || done_ || st == FilterTrailersStatus::StopIteration) {
+    if (local_reply_ || done_) {
+      return;
+    }
+    if (st == FilterTrailersStatus::StopIteration) {
+      decode_trailers_stopped_ = true;
       return;
     }
   }
+  decode_trailers_pos_ = limit;
 }
 
 void ActiveStream::continueDecoding(size_t index) {
@@ -455,16 +473,14 @@ void ActiveStream::continueDecoding(size_t index) {
     decodeHeadersFrom(index + 1);
     return;
   }
-  if (decode_data_stopped_ && decode_data_pos_ == index + 1) {
+  if (decode_data_stopped_ && decode_buffer_pos_ == index + 1) {
     decode_data_stopped_ = false;
-    Buffer::OwnedImpl data;
-    data.move(decode_buffer_);
-    const bool end = decode_buffer_end_ && !request_trailers_;
-    decode_buffer_end_ = false;
-    decodeDataFrom(index + 1, data, end);
-    if (request_trailers_ && !local_reply_ && !done_ && !decode_data_stopped_) {
-      decodeTrailersFrom(index + 1);
-    }
+    flushDecodeBuffer();
+    return;
+  }
+  if (decode_trailers_stopped_ && decode_trailers_pos_ == index + 1) {
+    decode_trailers_stopped_ = false;
+    decodeTrailersFrom(index + 1);
   }
 }
 
@@ -646,40 +662,7 @@ void ActiveStream::completeResponse(bool reset) {
 }
 
 void ActiveStream::writeAccessLog() {
-  const auto elapsed = conn_.ctx_.dispatcher().now() - info_.start;
-  const double ms = std::chrono::duration_cast<std::chrono::microseconds>(elapsed).count() / 1000.0;
-  char ts[64];
-  const time_t secs = std::chrono::system_clock::to_time_t(info_.start_wall);
-  struct tm tm;
-  gmtime_r(&secs, &tm);
-  const auto millis = std::chrono::duration_cast<std::chrono::milliseconds>(
-                          info_.start_wall.time_since_epoch())
-                          .count() %
-                      1000;
-  size_t n = strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%S", &tm);
-  snprintf(ts + n, sizeof(ts) - n, ".%03dZ", static_cast<int>(millis));
-  Json::Writer w;
-  w.beginObject();
-  w.field("start_time", ts);
-  const RequestHeaderMap* h = request_headers_.get();
-  w.field("method", h ? absl::string_view(h->method) : absl::string_view("-"));
-  w.field("path", h ? absl::string_view(h->path) : absl::string_view("-"));
-  w.field("protocol", h ? (h->http_minor == 0 ? "HTTP/1.0" : "HTTP/1.1") : "-");
-  w.field("status", info_.status);
-  w.field("bytes_received", info_.bytes_received);
-  w.field("bytes_sent", info_.bytes_sent);
-  w.field("duration_ms", ms);
-  w.field("upstream_host", info_.upstream_host.empty() ? "-" : info_.upstream_host);
-  w.field("upstream_cluster", info_.upstream_cluster.empty() ? "-" : info_.upstream_cluster);
-  w.field("route", route_ ? absl::string_view(route_->name()) : absl::string_view("-"));
-  w.field("request_id", info_.request_id);
-  w.field("response_flags", info_.response_flags.empty() ? "-" : info_.response_flags);
-  w.field("client_ip", conn_.client_ip_);
-  w.field("user_agent", h && h->has("user-agent") ? h->get("user-agent") : absl::string_view("-"));
-  w.endObject();
-  std::string line = w.take();
-  line += '\n';
-  conn_.ctx_.accessLogBuffer().append(config_->access_log, line);
+  conn_.writeAccessLog(info_, request_headers_.get(), route_);
 }
 
 // Filter callback plumbing.
@@ -767,6 +750,47 @@ ConnectionManagerImpl::~ConnectionManagerImpl() {
   }
 }
 
+void ConnectionManagerImpl::writeAccessLog(const StreamInfo& info, const RequestHeaderMap* h,
+                                           const Router::RouteEntry* route) {
+  if (!config_->access_log) {
+    return;
+  }
+  const auto elapsed = ctx_.dispatcher().now() - info.start;
+  const double ms = std::chrono::duration_cast<std::chrono::microseconds>(elapsed).count() / 1000.0;
+  char ts[64];
+  const time_t secs = std::chrono::system_clock::to_time_t(info.start_wall);
+  struct tm tm;
+  gmtime_r(&secs, &tm);
+  const auto millis =
+      std::chrono::duration_cast<std::chrono::milliseconds>(info.start_wall.time_since_epoch())
+          .count() %
+      1000;
+  size_t n = strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%S", &tm);
+  snprintf(ts + n, sizeof(ts) - n, ".%03dZ", static_cast<int>(millis));
+  auto orDash = [](absl::string_view v) { return v.empty() ? absl::string_view("-") : v; };
+  Json::Writer w;
+  w.beginObject();
+  w.field("start_time", ts);
+  w.field("method", h ? absl::string_view(h->method) : absl::string_view("-"));
+  w.field("path", h ? absl::string_view(h->path) : absl::string_view("-"));
+  w.field("protocol", h ? (h->http_minor == 0 ? "HTTP/1.0" : "HTTP/1.1") : "-");
+  w.field("status", info.status);
+  w.field("bytes_received", info.bytes_received);
+  w.field("bytes_sent", info.bytes_sent);
+  w.field("duration_ms", ms);
+  w.field("upstream_host", orDash(info.upstream_host));
+  w.field("upstream_cluster", orDash(info.upstream_cluster));
+  w.field("route", route ? absl::string_view(route->name()) : absl::string_view("-"));
+  w.field("request_id", orDash(info.request_id));
+  w.field("response_flags", orDash(info.response_flags));
+  w.field("client_ip", client_ip_);
+  w.field("user_agent", h ? orDash(h->get("user-agent")) : absl::string_view("-"));
+  w.endObject();
+  std::string line = w.take();
+  line += '\n';
+  ctx_.accessLogBuffer().append(config_->access_log, line);
+}
+
 void ConnectionManagerImpl::setIdleDeadline() {
   deadline_kind_ = Deadline::Idle;
   deadline_ = ctx_.dispatcher().now() + config_->idle_timeout;
@@ -790,16 +814,13 @@ void ConnectionManagerImpl::onData(Buffer::Instance& data, bool end_stream) {
     return;
   }
   if (end_stream) {
-    if (stream_ != nullptr && !stream_->request_complete_) {
-      // The client went away mid-request.
+    // Like Envoy and nginx, a client's FIN means it is gone: an in-flight request is reset
+    // (response flag DC) rather than answered into a half-closed socket.
+    if (stream_ != nullptr && !stream_->done_) {
       stream_->onDownstreamReset("DC");
       close(Network::Connection::CloseType::NoFlush);
-    } else if (stream_ == nullptr) {
-      close(Network::Connection::CloseType::FlushWrite);
     } else {
-      // Half-close after a whole request: answer, then close.
-      half_closed_ = true;
-      codec_->setCloseAfterResponse();
+      close(Network::Connection::CloseType::FlushWrite);
     }
   }
 }
@@ -827,13 +848,22 @@ void ConnectionManagerImpl::onCodecError(const CodecError& error) {
     return;
   }
   // No stream yet (bad request line or headers): answer directly.
-  std::string body = localReplyBody(error.details, ctx_.uuid());
+  const std::string request_id = ctx_.uuid();
+  std::string body = localReplyBody(error.details, request_id);
   std::string out = absl::StrCat("HTTP/1.1 ", error.status, " ",
                                  Http1::reasonPhrase(error.status),
                                  "\r\ncontent-type: application/json\r\ncontent-length: ",
-                                 body.size(), "\r\ndate: ", ctx_.date(),
-                                 "\r\nconnection: close\r\n\r\n", body);
+                                 body.size(), "\r\ndate: ", ctx_.date(), "\r\nx-request-id: ",
+                                 request_id, "\r\nconnection: close\r\n\r\n", body);
   connection_->write(out);
+  StreamInfo info;
+  info.start = ctx_.dispatcher().now();
+  info.start_wall = std::chrono::system_clock::now();
+  info.status = error.status;
+  info.request_id = request_id;
+  info.bytes_sent = body.size();
+  info.addFlag("DPE");
+  writeAccessLog(info, nullptr, nullptr);
   close(Network::Connection::CloseType::FlushWrite);
 }
 
@@ -848,8 +878,8 @@ void ConnectionManagerImpl::onStreamDone(ActiveStream& stream) {
   if (codec_->closing() || codec_error_) {
     return;  // the codec is closing the connection after the response
   }
-  if (ctx_.draining() || half_closed_) {
-    if (!half_closed_) ctx_.stats().downstream_cx_drain_close->inc();
+  if (ctx_.draining()) {
+    ctx_.stats().downstream_cx_drain_close->inc();
     close(Network::Connection::CloseType::FlushWrite);
     return;
   }
@@ -895,10 +925,12 @@ void ConnectionManagerImpl::checkDeadline(std::chrono::steady_clock::time_point 
   if (deadline_kind_ == Deadline::Headers) {
     ctx_.stats().downstream_cx_header_timeout->inc();
     deadline_kind_ = Deadline::None;
-    std::string body = localReplyBody("request headers not received in time", ctx_.uuid());
+    const std::string request_id = ctx_.uuid();
+    std::string body = localReplyBody("request headers not received in time", request_id);
     std::string out = absl::StrCat(
         "HTTP/1.1 408 Request Timeout\r\ncontent-type: application/json\r\ncontent-length: ",
-        body.size(), "\r\ndate: ", ctx_.date(), "\r\nconnection: close\r\n\r\n", body);
+        body.size(), "\r\ndate: ", ctx_.date(), "\r\nx-request-id: ", request_id,
+        "\r\nconnection: close\r\n\r\n", body);
     connection_->write(out);
     close(Network::Connection::CloseType::FlushWrite);
   } else {

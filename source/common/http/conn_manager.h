@@ -133,6 +133,8 @@ class ConnectionManagerImpl : public Network::ConnectionCallbacks,
   void onStreamDone(ActiveStream& stream);
   void close(Network::Connection::CloseType type);
   void setIdleDeadline();
+  void writeAccessLog(const StreamInfo& info, const RequestHeaderMap* headers,
+                      const Router::RouteEntry* route);
 
   WorkerContext& ctx_;
   ConfigProvider config_provider_;
@@ -149,7 +151,6 @@ class ConnectionManagerImpl : public Network::ConnectionCallbacks,
   ConnectionManagerImpl* next_ = nullptr;
   bool closed_ = false;
   bool codec_error_ = false;
-  bool half_closed_ = false;
 };
 
 }  // namespace Http

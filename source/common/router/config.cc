@@ -228,7 +228,13 @@ const RouteEntry* VirtualHostImpl::match(const Http::RequestHeaderMap& headers) 
 }
 
 absl::StatusOr<RouteTableConstSharedPtr> RouteTableImpl::create(
-    const sluice::config::v1::RouteTable& config, const std::string& path, Stats::Store* stats) {
+    const sluice::config::v1::RouteTable& config, const std::string& path, Stats::Store* stats,
+    const std::function<bool(const std::string&)>& cluster_exists) {
+  auto checkCluster = [&](const std::string& name, const std::string& field, Config::ErrorList& e) {
+    if (cluster_exists && !name.empty() && !cluster_exists(name)) {
+      e.add(field, absl::StrCat("unknown cluster \"", name, "\""));
+    }
+  };
   auto table = std::shared_ptr<RouteTableImpl>(new RouteTableImpl());
   table->name_ = config.name();
   Config::ErrorList errors;
@@ -336,6 +342,7 @@ absl::StatusOr<RouteTableConstSharedPtr> RouteTableImpl::create(
         if (!a.cluster().empty()) {
           entry->type_ = ActionType::Cluster;
           entry->cluster_ = a.cluster();
+          checkCluster(a.cluster(), rpath + ".route.cluster", errors);
         } else {
           entry->type_ = ActionType::WeightedClusters;
           const auto& wc = a.weighted_clusters();
@@ -347,6 +354,7 @@ absl::StatusOr<RouteTableConstSharedPtr> RouteTableImpl::create(
                 absl::StrCat(rpath, ".route.weighted_clusters.clusters[", w, "]");
             if (wc.clusters(w).name().empty()) errors.add(wpath + ".name", "is required");
             if (wc.clusters(w).weight() == 0) errors.add(wpath + ".weight", "must be > 0");
+            checkCluster(wc.clusters(w).name(), wpath + ".name", errors);
             entry->weighted_.emplace_back(wc.clusters(w).name(), wc.clusters(w).weight());
             entry->total_weight_ += wc.clusters(w).weight();
           }
@@ -451,20 +459,6 @@ const VirtualHostImpl* RouteTableImpl::virtualHost(absl::string_view host_header
 const RouteEntry* RouteTableImpl::route(const Http::RequestHeaderMap& headers) const {
   const VirtualHostImpl* vh = virtualHost(headers.host());
   return vh == nullptr ? nullptr : vh->match(headers);
-}
-
-std::vector<std::string> RouteTableImpl::referencedClusters() const {
-  std::vector<std::string> out;
-  for (const auto& vh : vhosts_) {
-    for (const auto& r : vh->routes_) {
-      if (r->type() == ActionType::Cluster) {
-        out.push_back(r->cluster());
-      } else if (r->type() == ActionType::WeightedClusters) {
-        for (const auto& [name, w] : r->weightedClusters()) out.push_back(name);
-      }
-    }
-  }
-  return out;
 }
 
 }  // namespace Router

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -132,16 +133,15 @@ using RouteTableConstSharedPtr = std::shared_ptr<const RouteTableImpl>;
 class RouteTableImpl {
  public:
   // Compiles `config`. Errors name the field under `path` (e.g. "route_tables[0]").
-  // `stats` may be null (tests, benchmarks).
-  static absl::StatusOr<RouteTableConstSharedPtr> create(const sluice::config::v1::RouteTable& config,
-                                                         const std::string& path,
-                                                         Stats::Store* stats);
+  // `stats` may be null (tests, benchmarks). With `cluster_exists`, a route naming an unknown
+  // cluster is an error at its field.
+  static absl::StatusOr<RouteTableConstSharedPtr> create(
+      const sluice::config::v1::RouteTable& config, const std::string& path, Stats::Store* stats,
+      const std::function<bool(const std::string&)>& cluster_exists = nullptr);
 
   const std::string& name() const { return name_; }
   const VirtualHostImpl* virtualHost(absl::string_view host) const;
   const RouteEntry* route(const Http::RequestHeaderMap& headers) const;
-  // Every cluster name a route refers to (for reference validation).
-  std::vector<std::string> referencedClusters() const;
 
  private:
   std::string name_;

@@ -137,6 +137,24 @@ int ParserBase::onHeaderValue(const char* at, size_t len) {
   if (!countHeaderBytes(len)) {
     return HPE_USER;
   }
+  // llhttp accepts obs-fold (a line starting with SP/HTAB continues the value). RFC 9112 5.2
+  // lets us reject it, and a proxy must not pass it on: detect it from the raw bytes. Within
+  // one buffer a value arrives as one span, so a second span for the same header, or a span
+  // preceded by LF + whitespace, is a fold.
+  if (len == 0) {
+    in_value_ = true;
+    return 0;
+  }
+  if (in_value_ && at != exec_base_ && !value_.empty()) {
+    return userError(400, "obs-fold in header value");
+  }
+  const char* p = at;
+  while (p > exec_base_ && (p[-1] == ' ' || p[-1] == '\t')) {
+    --p;
+  }
+  if ((p > exec_base_ && p[-1] == '\n') || memchr(at, '\n', len) != nullptr) {
+    return userError(400, "obs-fold in header value");
+  }
   in_value_ = true;
   value_.append(at, len);
   return 0;
@@ -146,15 +164,13 @@ bool ParserBase::commitHeader(HeaderMap& map) {
   in_value_ = false;
   for (unsigned char c : field_) {
     if (!isTokenChar(c)) {
-      error_status_ = 400;
-      error_details_ = "invalid header name";
+      userError(400, "invalid header name");
       return false;
     }
   }
   absl::string_view v = absl::StripTrailingAsciiWhitespace(value_);
   if (!isValidHeaderValue(v)) {
-    error_status_ = 400;
-    error_details_ = "invalid character in header value";
+    userError(400, "invalid character in header value");
     return false;
   }
   absl::AsciiStrToLower(&field_);
@@ -169,6 +185,7 @@ bool ParserBase::commitHeader(HeaderMap& map) {
 
 llhttp_errno_t ParserBase::execute(Buffer::Instance& data) {
   absl::string_view slice = data.frontSlice();
+  exec_base_ = slice.data();
   llhttp_errno_t err = llhttp_execute(&parser_, slice.data(), slice.size());
   size_t consumed = slice.size();
   if (err == HPE_PAUSED || err == HPE_PAUSED_UPGRADE) {
@@ -200,16 +217,16 @@ void ServerConnectionImpl::dispatch(Buffer::Instance& data) {
     if (err == HPE_OK) {
       continue;
     }
-    if (err == HPE_PAUSED || err == HPE_PAUSED_UPGRADE) {
-      if (err == HPE_PAUSED_UPGRADE) {
-        // Upgrades are not supported: the request was proxied as plain HTTP; what follows must
-        // be another HTTP request.
-        llhttp_resume_after_upgrade(&parser_);
-        llhttp_pause(&parser_);
-      }
+    if (err == HPE_PAUSED_UPGRADE) {
+      // Upgrades are not performed: the request was proxied as plain HTTP, and what follows
+      // must be another HTTP request.
+      llhttp_resume_after_upgrade(&parser_);
+      continue;
+    }
+    if (err == HPE_PAUSED) {
       break;
     }
-    if (err == HPE_USER) {
+    if (user_error_) {
       fail(error_status_, error_details_);
     } else {
       std::string reason = llhttp_get_error_reason(&parser_) ? llhttp_get_error_reason(&parser_)
@@ -230,8 +247,7 @@ bool ServerConnectionImpl::countHeaderBytes(size_t n) {
   }
   header_bytes_ += n;
   if (header_bytes_ > settings_.max_request_headers_bytes) {
-    error_status_ = 431;
-    error_details_ = "request headers too large";
+    userError(431, "request headers too large");
     return false;
   }
   return true;
@@ -240,8 +256,7 @@ bool ServerConnectionImpl::countHeaderBytes(size_t n) {
 HeaderMap* ServerConnectionImpl::currentHeaderMap() {
   if (!headers_done_) {
     if (headers_ && headers_->size() >= settings_.max_headers_count) {
-      error_status_ = 431;
-      error_details_ = "too many request headers";
+      userError(431, "too many request headers");
       return nullptr;
     }
     return headers_.get();
@@ -253,6 +268,7 @@ HeaderMap* ServerConnectionImpl::currentHeaderMap() {
 }
 
 int ServerConnectionImpl::onMessageBegin() {
+  discard_bytes_ = 0;
   headers_ = std::make_unique<RequestHeaderMap>();
   trailers_.reset();
   headers_done_ = false;
@@ -278,9 +294,7 @@ int ServerConnectionImpl::onHeadersComplete() {
     return HPE_USER;
   }
   if (headers_->size() > settings_.max_headers_count) {
-    error_status_ = 431;
-    error_details_ = "too many request headers";
-    return HPE_USER;
+    return userError(431, "too many request headers");
   }
   headers_done_ = true;
   RequestHeaderMap& h = *headers_;
@@ -288,9 +302,7 @@ int ServerConnectionImpl::onHeadersComplete() {
   h.http_major = parser_.http_major;
   h.http_minor = parser_.http_minor;
   if (h.http_major != 1) {
-    error_status_ = 400;
-    error_details_ = "unsupported HTTP version";
-    return HPE_USER;
+    return userError(400, "unsupported HTTP version");
   }
   // Framing checks beyond llhttp's own (defence in depth; llhttp is strict by default).
   size_t cl_count = 0;
@@ -301,47 +313,39 @@ int ServerConnectionImpl::onHeadersComplete() {
       if (cl_count++ == 0) {
         first_cl = e.value;
       } else if (e.value != first_cl) {
-        error_details_ = "conflicting content-length";
-        return HPE_USER;
+        return userError(400, "conflicting content-length");
       }
     } else if (e.key == "transfer-encoding") {
       has_te = true;
     }
   }
   if (has_te && cl_count > 0) {
-    error_details_ = "content-length with transfer-encoding";
-    return HPE_USER;
+    return userError(400, "content-length with transfer-encoding");
   }
   if (has_te && !(parser_.flags & F_CHUNKED)) {
-    error_details_ = "transfer-encoding must end with chunked";
-    return HPE_USER;
+    return userError(400, "transfer-encoding must end with chunked");
   }
   if (h.http_minor >= 1 && !h.has("host")) {
-    error_details_ = "missing host header";
-    return HPE_USER;
+    return userError(400, "missing host header");
   }
   if (h.count("host") > 1) {
-    error_details_ = "multiple host headers";
-    return HPE_USER;
+    return userError(400, "multiple host headers");
   }
+  // Upgrade is refused by ignoring it (RFC 9110 7.8): the request is plain HTTP.
+  parser_.upgrade = 0;
   if (parser_.method == HTTP_CONNECT) {
-    error_status_ = 405;
-    error_details_ = "CONNECT is not supported";
-    return HPE_USER;
+    return userError(405, "CONNECT is not supported");
   }
   if (h.path.empty() || h.path[0] != '/') {
     if (!(h.path == "*" && parser_.method == HTTP_OPTIONS)) {
       // Absolute-form targets are for forward proxies.
-      error_details_ = "request target must be origin-form";
-      return HPE_USER;
+      return userError(400, "request target must be origin-form");
     }
   }
   const bool chunked = (parser_.flags & F_CHUNKED) != 0;
   const uint64_t content_length = (parser_.flags & F_CONTENT_LENGTH) ? parser_.content_length : 0;
   if (settings_.max_request_body_bytes > 0 && content_length > settings_.max_request_body_bytes) {
-    error_status_ = 413;
-    error_details_ = "request body too large";
-    return HPE_USER;
+    return userError(413, "request body too large");
   }
   const bool end_stream = !chunked && content_length == 0;
 
@@ -361,12 +365,15 @@ int ServerConnectionImpl::onHeadersComplete() {
 int ServerConnectionImpl::onBody(const char* at, size_t len) {
   body_bytes_ += len;
   if (settings_.max_request_body_bytes > 0 && body_bytes_ > settings_.max_request_body_bytes) {
-    error_status_ = 413;
-    error_details_ = "request body too large";
-    return HPE_USER;
+    return userError(413, "request body too large");
   }
   if (stream_ && !stream_->response_complete_) {
     body_.add(at, len);
+  } else if ((discard_bytes_ += len) > kMaxDiscardBytes) {
+    // Answered already and the rest of the body is large: close rather than read it all.
+    closing_ = true;
+    connection_.close(Network::Connection::CloseType::FlushWrite);
+    return HPE_PAUSED;
   }
   return 0;
 }
@@ -425,7 +432,9 @@ void ServerConnectionImpl::onResponseComplete() {
     return;
   }
   if (!s->request_complete_) {
-    return;  // finished when the request's end arrives
+    // Answered before the request body ended (direct response, early upstream reply): keep
+    // reading and discarding the body (bounded by kMaxDiscardBytes), then go on.
+    return;
   }
   if (paused_) {
     paused_ = false;
@@ -458,8 +467,7 @@ void ServerStream::encodeHeaders(const ResponseHeaderMap& headers, bool end_stre
   no_body_ = is_head_ || headers.status == 204 || headers.status == 304 || headers.status < 200;
   const bool has_cl = headers.has("content-length");
   appendHeaders(out, headers, true);
-  if (conn_.drain_close_ || !request_complete_) {
-    // A request whose body is still arriving can't be followed by another on this connection.
+  if (conn_.drain_close_) {
     close_after_ = true;
   }
   chunked_ = false;

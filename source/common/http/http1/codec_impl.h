@@ -44,7 +44,16 @@ class ParserBase {
 
   static const llhttp_settings_t* settings();
 
+  int userError(uint32_t status, const char* details) {
+    user_error_ = true;
+    error_status_ = status;
+    error_details_ = details;
+    return HPE_USER;
+  }
+
   llhttp_t parser_;
+  const char* exec_base_ = nullptr;  // start of the bytes being parsed
+  bool user_error_ = false;
   std::string field_;
   std::string value_;
   bool in_value_ = false;
@@ -124,6 +133,8 @@ class ServerConnectionImpl : public Connection, public ParserBase {
   Buffer::OwnedImpl body_;
   uint64_t header_bytes_ = 0;
   uint64_t body_bytes_ = 0;
+  uint64_t discard_bytes_ = 0;
+  static constexpr uint64_t kMaxDiscardBytes = 64 * 1024;
   bool paused_ = false;      // a complete request waits for its response
   bool failed_ = false;
   bool closing_ = false;

@@ -1,0 +1,38 @@
+# Sluice: every target runs the setup first (a no-op when everything is installed).
+BAZEL ?= bazel
+SETUP := tools/setup.sh
+
+.PHONY: setup build run test unit-test integration-test bench format clean
+
+setup:
+	@bash $(SETUP)
+
+build: setup
+	$(BAZEL) build //source/exe:sluice
+
+# Builds and starts sluice on its embedded default config (listener 127.0.0.1:8080, admin 9901).
+run: build
+	@echo "sluice: send a request to http://127.0.0.1:8080/ (admin: http://127.0.0.1:9901/); Ctrl-C stops it"
+	./bazel-bin/source/exe/sluice
+
+# All unit and integration tests.
+test: setup
+	$(BAZEL) test //...
+
+unit-test: setup
+	$(BAZEL) test //test/... --test_tag_filters=-integration
+
+integration-test: setup
+	$(BAZEL) test //test/integration/...
+
+# Micro benchmarks, then the end-to-end comparison with nginx and haproxy.
+bench: setup
+	$(BAZEL) build //test/benchmark/... //source/exe:sluice
+	@for b in bazel-bin/test/benchmark/*_benchmark; do echo "== $$b"; $$b --benchmark_min_time=0.2; done
+	SLUICE_BIN=$(CURDIR)/bazel-bin/source/exe/sluice tools/bench/e2e.sh
+
+format:
+	find source test -name '*.h' -o -name '*.cc' | xargs clang-format -i
+
+clean:
+	$(BAZEL) clean
