@@ -104,7 +104,7 @@ AdminServer::~AdminServer() {
 }
 
 bool AdminServer::listen(const Network::Address& address, std::string& error) {
-  fd_ = socket(address.ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  fd_ = socket(address.ss.sa.sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   int one = 1;
   setsockopt(fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
   if (bind(fd_, reinterpret_cast<const sockaddr*>(&address.ss), address.len) != 0 ||

@@ -40,7 +40,7 @@ absl::Status Server::bindListeners(const Snapshot& snap, uint32_t workers,
   for (const ListenerInfo& li : snap.listeners) {
     Network::Address addr = li.address;
     for (uint32_t w = 0; w < workers; ++w) {
-      int fd = socket(addr.ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+      int fd = socket(addr.ss.sa.sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
       int one = 1;
       setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
       setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));

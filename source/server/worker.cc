@@ -47,7 +47,7 @@ void Worker::applySnapshot(SnapshotConstSharedPtr snapshot) {
     bool found = false;
     for (auto& l : listeners_) {
       if (l->name == li.name) {
-        l->config = li.http;
+        l->http = li.http;
         found = true;
       }
     }
@@ -57,10 +57,10 @@ void Worker::applySnapshot(SnapshotConstSharedPtr snapshot) {
       auto l = std::make_shared<WorkerListener>();
       l->name = li.name;
       l->fd = s.fd;
-      l->config = li.http;
-      WorkerListener* raw = l.get();
+      l->http = li.http;
+      std::weak_ptr<WorkerListener> weak = l;
       l->event = dispatcher_->createFileEvent(
-          s.fd, [this, raw](uint32_t) { onAccept(*raw); }, Event::FileReadyType::Read);
+          s.fd, [this, weak](uint32_t) { onAccept(weak.lock()); }, Event::FileReadyType::Read);
       listeners_.push_back(std::move(l));
     }
   }
@@ -70,7 +70,11 @@ void Worker::updateSnapshot(SnapshotConstSharedPtr snapshot) {
   dispatcher_->post([this, snapshot]() { applySnapshot(snapshot); });
 }
 
-void Worker::onAccept(WorkerListener& l) {
+void Worker::onAccept(const std::shared_ptr<WorkerListener>& listener) {
+  if (listener == nullptr) {
+    return;
+  }
+  WorkerListener& l = *listener;
   // Accept a bounded batch per wake-up so one busy listener can't starve the loop.
   for (int i = 0; i < 64; ++i) {
     Network::Address peer;
@@ -87,14 +91,9 @@ void Worker::onAccept(WorkerListener& l) {
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     auto conn = std::make_unique<Network::Connection>(*dispatcher_, fd, false);
     conn->setPeerAddress(peer);
-    std::shared_ptr<WorkerListener> self;
-    for (auto& x : listeners_) {
-      if (x.get() == &l) self = x;
-    }
     // The connection manager owns itself from here (deleted through the dispatcher when its
     // connection closes), like Envoy's active connections.
-    auto provider = [self]() { return self->config; };
-    (void)std::make_unique<Http::ConnectionManagerImpl>(*context_, provider, std::move(conn))
+    (void)std::make_unique<Http::ConnectionManagerImpl>(*context_, listener, std::move(conn))
         .release();
   }
 }

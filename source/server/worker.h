@@ -40,15 +40,16 @@ class Worker {
   void stop();
 
  private:
-  struct WorkerListener {
+  struct WorkerListener : public Http::ConfigSource {
+    const Http::ConnectionManagerConfigConstSharedPtr& config() const override { return http; }
     std::string name;
     int fd = -1;
     Event::FileEventPtr event;
-    Http::ConnectionManagerConfigConstSharedPtr config;
+    Http::ConnectionManagerConfigConstSharedPtr http;
   };
   void run();
   void applySnapshot(SnapshotConstSharedPtr snapshot);
-  void onAccept(WorkerListener& l);
+  void onAccept(const std::shared_ptr<WorkerListener>& l);
 
   const uint32_t index_;
   const Http::HttpStats& stats_;

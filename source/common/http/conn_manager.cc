@@ -729,10 +729,10 @@ struct DeadStream : public Event::DeferredDeletable {
 };
 }  // namespace
 
-ConnectionManagerImpl::ConnectionManagerImpl(WorkerContext& ctx, ConfigProvider config,
+ConnectionManagerImpl::ConnectionManagerImpl(WorkerContext& ctx, ConfigSourceSharedPtr config,
                                              Network::ConnectionPtr&& conn)
-    : ctx_(ctx), config_provider_(std::move(config)), connection_(std::move(conn)) {
-  config_ = config_provider_();
+    : ctx_(ctx), config_source_(std::move(config)), connection_(std::move(conn)) {
+  config_ = config_source_->config();
   connection_->setCallbacks(this);
   connection_->setBufferLimits(config_->buffer_limit);
   codec_ = std::make_unique<Http1::ServerConnectionImpl>(*connection_, *this, config_->codec);
@@ -826,7 +826,7 @@ void ConnectionManagerImpl::onData(Buffer::Instance& data, bool end_stream) {
 }
 
 RequestDecoder& ConnectionManagerImpl::newStream(ResponseEncoder& encoder) {
-  config_ = config_provider_();  // pin the newest listener config for this stream
+  config_ = config_source_->config();  // pin the newest listener config for this stream
   deadline_kind_ = Deadline::None;
   if (ctx_.draining()) {
     codec_->setCloseAfterResponse();

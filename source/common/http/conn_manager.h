@@ -59,6 +59,15 @@ using ConnectionManagerConfigConstSharedPtr = std::shared_ptr<const ConnectionMa
 
 class ConnectionManagerImpl;
 
+// Where a connection finds its listener's current config (the worker's listener slot, updated
+// on every config swap). Each new stream reads it once and keeps that version to its end.
+class ConfigSource {
+ public:
+  virtual ~ConfigSource() = default;
+  virtual const ConnectionManagerConfigConstSharedPtr& config() const = 0;
+};
+using ConfigSourceSharedPtr = std::shared_ptr<const ConfigSource>;
+
 // What a worker gives the connections it owns. Worker-local.
 class WorkerContext {
  public:
@@ -104,9 +113,8 @@ class ConnectionManagerImpl : public Network::ConnectionCallbacks,
                               public ServerConnectionCallbacks,
                               public Event::DeferredDeletable {
  public:
-  // `config` is the listener's current config; each new stream re-reads it through `current`.
-  using ConfigProvider = std::function<ConnectionManagerConfigConstSharedPtr()>;
-  ConnectionManagerImpl(WorkerContext& ctx, ConfigProvider config, Network::ConnectionPtr&& conn);
+  ConnectionManagerImpl(WorkerContext& ctx, ConfigSourceSharedPtr config,
+                        Network::ConnectionPtr&& conn);
   ~ConnectionManagerImpl() override;
 
   // Network::ConnectionCallbacks
@@ -137,7 +145,7 @@ class ConnectionManagerImpl : public Network::ConnectionCallbacks,
                       const Router::RouteEntry* route);
 
   WorkerContext& ctx_;
-  ConfigProvider config_provider_;
+  ConfigSourceSharedPtr config_source_;
   ConnectionManagerConfigConstSharedPtr config_;  // refreshed at each new stream
   Network::ConnectionPtr connection_;
   std::unique_ptr<Http1::ServerConnectionImpl> codec_;

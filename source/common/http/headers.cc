@@ -96,29 +96,50 @@ bool removeHopByHopHeaders(HeaderMap& headers) {
   return close;
 }
 
-bool isTokenChar(unsigned char c) {
-  if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) {
-    return true;
+namespace {
+// Character classes, one table lookup per byte on the parsing hot path.
+struct CharTables {
+  bool token[256] = {};
+  bool value[256] = {};
+  char lower[256] = {};
+  constexpr CharTables() {
+    for (int c = 0; c < 256; ++c) {
+      lower[c] = static_cast<char>((c >= 'A' && c <= 'Z') ? c + 32 : c);
+      value[c] = c == '\t' || (c >= 0x20 && c != 0x7f);
+      token[c] = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+    }
+    for (char c : {'!', '#', '$', '%', '&', '\'', '*', '+', '-', '.', '^', '_', '`', '|', '~'}) {
+      token[static_cast<unsigned char>(c)] = true;
+    }
   }
-  switch (c) {
-    case '!': case '#': case '$': case '%': case '&': case '\'': case '*': case '+':
-    case '-': case '.': case '^': case '_': case '`': case '|': case '~':
-      return true;
-    default:
-      return false;
-  }
-}
+};
+constexpr CharTables kTables;
+}  // namespace
+
+bool isTokenChar(unsigned char c) { return kTables.token[c]; }
 
 bool isValidHeaderValue(absl::string_view v) {
   for (unsigned char c : v) {
-    if (c == '\t') {
-      continue;
-    }
-    if (c < 0x20 || c == 0x7f) {
+    if (!kTables.value[c]) {
       return false;
     }
   }
   return true;
+}
+
+bool isValidToken(absl::string_view v) {
+  for (unsigned char c : v) {
+    if (!kTables.token[c]) {
+      return false;
+    }
+  }
+  return !v.empty();
+}
+
+void toLowerInPlace(std::string& s) {
+  for (char& c : s) {
+    c = kTables.lower[static_cast<unsigned char>(c)];
+  }
 }
 
 }  // namespace Http

@@ -101,6 +101,10 @@ bool removeHopByHopHeaders(HeaderMap& headers);
 bool isTokenChar(unsigned char c);
 // Visible ASCII, SP, HTAB and obs-text: what a field value may contain.
 bool isValidHeaderValue(absl::string_view v);
+// A non-empty RFC 9110 token (a header name).
+bool isValidToken(absl::string_view v);
+// ASCII lower-casing without a locale.
+void toLowerInPlace(std::string& s);
 
 }  // namespace Http
 }  // namespace sluice

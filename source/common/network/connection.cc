@@ -13,26 +13,26 @@ namespace Network {
 
 std::string Address::ip() const {
   char buf[INET6_ADDRSTRLEN] = {0};
-  if (ss.ss_family == AF_INET) {
+  if (ss.sa.sa_family == AF_INET) {
     inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in*>(&ss)->sin_addr, buf, sizeof(buf));
-  } else if (ss.ss_family == AF_INET6) {
+  } else if (ss.sa.sa_family == AF_INET6) {
     inet_ntop(AF_INET6, &reinterpret_cast<const sockaddr_in6*>(&ss)->sin6_addr, buf, sizeof(buf));
   }
   return buf;
 }
 
 uint16_t Address::port() const {
-  if (ss.ss_family == AF_INET) {
+  if (ss.sa.sa_family == AF_INET) {
     return ntohs(reinterpret_cast<const sockaddr_in*>(&ss)->sin_port);
   }
-  if (ss.ss_family == AF_INET6) {
+  if (ss.sa.sa_family == AF_INET6) {
     return ntohs(reinterpret_cast<const sockaddr_in6*>(&ss)->sin6_port);
   }
   return 0;
 }
 
 std::string Address::toString() const {
-  if (ss.ss_family == AF_INET6) {
+  if (ss.sa.sa_family == AF_INET6) {
     return absl::StrCat("[", ip(), "]:", port());
   }
   return absl::StrCat(ip(), ":", port());
@@ -85,7 +85,7 @@ Connection::~Connection() {
 }
 
 std::unique_ptr<Connection> Connection::connect(Event::Dispatcher& dispatcher, const Address& to) {
-  int fd = ::socket(to.ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  int fd = ::socket(to.ss.sa.sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) {
     return nullptr;
   }

@@ -15,7 +15,13 @@ namespace sluice {
 namespace Network {
 
 struct Address {
-  sockaddr_storage ss{};
+  // IPv4 or IPv6 only: 28 bytes instead of sockaddr_storage's 128 (one per connection).
+  union Storage {
+    sockaddr sa;
+    sockaddr_in in4;
+    sockaddr_in6 in6;
+  };
+  Storage ss{};
   socklen_t len = 0;
   std::string toString() const;      // "127.0.0.1:80" / "[::1]:80"
   std::string ip() const;            // "127.0.0.1"

@@ -162,18 +162,14 @@ int ParserBase::onHeaderValue(const char* at, size_t len) {
 
 bool ParserBase::commitHeader(HeaderMap& map) {
   in_value_ = false;
-  for (unsigned char c : field_) {
-    if (!isTokenChar(c)) {
-      userError(400, "invalid header name");
-      return false;
-    }
-  }
-  absl::string_view v = absl::StripTrailingAsciiWhitespace(value_);
-  if (!isValidHeaderValue(v)) {
-    userError(400, "invalid character in header value");
+  // Strict llhttp has already checked the name's token characters and the value's characters
+  // (no CTLs but HTAB, so no NUL/CR/LF); an empty name can still slip through.
+  if (field_.empty()) {
+    userError(400, "invalid header name");
     return false;
   }
-  absl::AsciiStrToLower(&field_);
+  absl::string_view v = absl::StripTrailingAsciiWhitespace(value_);
+  toLowerInPlace(field_);
   if (v.size() != value_.size()) {
     value_.resize(v.size());
   }
@@ -229,9 +225,8 @@ void ServerConnectionImpl::dispatch(Buffer::Instance& data) {
     if (user_error_) {
       fail(error_status_, error_details_);
     } else {
-      std::string reason = llhttp_get_error_reason(&parser_) ? llhttp_get_error_reason(&parser_)
-                                                             : llhttp_errno_name(err);
-      fail(400, reason);
+      const char* reason = llhttp_get_error_reason(&parser_);
+      fail(400, reason != nullptr ? reason : llhttp_errno_name(err));
     }
     break;
   }
@@ -270,6 +265,7 @@ HeaderMap* ServerConnectionImpl::currentHeaderMap() {
 int ServerConnectionImpl::onMessageBegin() {
   discard_bytes_ = 0;
   headers_ = std::make_unique<RequestHeaderMap>();
+  headers_->entries().reserve(16);  // typical requests: no regrowth while parsing
   trailers_.reset();
   headers_done_ = false;
   in_value_ = false;
@@ -436,6 +432,9 @@ void ServerConnectionImpl::onResponseComplete() {
     // reading and discarding the body (bounded by kMaxDiscardBytes), then go on.
     return;
   }
+  // Done with this exchange: free the stream now so an idle keep-alive connection holds as
+  // little memory as possible (deferred: we may be inside one of its methods).
+  connection_.dispatcher().deferredDelete(std::move(stream_));
   if (paused_) {
     paused_ = false;
     llhttp_resume(&parser_);
@@ -445,7 +444,7 @@ void ServerConnectionImpl::onResponseComplete() {
   }
 }
 
-void ServerConnectionImpl::fail(uint32_t status, const std::string& details) {
+void ServerConnectionImpl::fail(uint32_t status, const char* details) {
   failed_ = true;
   closing_ = true;
   if (stream_) {
@@ -714,6 +713,7 @@ HeaderMap* ClientConnectionImpl::currentHeaderMap() {
 
 int ClientConnectionImpl::onMessageBegin() {
   headers_ = std::make_unique<ResponseHeaderMap>();
+  headers_->entries().reserve(16);
   trailers_.reset();
   headers_done_ = false;
   in_value_ = false;

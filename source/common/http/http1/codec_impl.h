@@ -60,13 +60,13 @@ class ParserBase {
   bool headers_done_ = false;  // header callbacks after this are trailers
   HeaderMapPtr trailers_;
   uint32_t error_status_ = 400;
-  std::string error_details_;
+  const char* error_details_ = "";
 };
 
 class ServerConnectionImpl;
 
 // The single active request/response of an HTTP/1 server connection.
-class ServerStream : public ResponseEncoder, public Stream {
+class ServerStream : public ResponseEncoder, public Stream, public Event::DeferredDeletable {
  public:
   explicit ServerStream(ServerConnectionImpl& conn) : conn_(conn) {}
   // ResponseEncoder
@@ -123,7 +123,7 @@ class ServerConnectionImpl : public Connection, public ParserBase {
   bool countHeaderBytes(size_t n) override;
   void flushBody(bool end_stream);
   void onResponseComplete();
-  void fail(uint32_t status, const std::string& details);
+  void fail(uint32_t status, const char* details);
 
   Network::Connection& connection_;
   ServerConnectionCallbacks& callbacks_;
