@@ -395,7 +395,9 @@ int ServerConnectionImpl::onMessageComplete() {
   }
   ServerStream* s = stream_.get();
   if (s == nullptr) {
-    return HPE_USER;
+    // Answered and finished while its headers were being handled (a local reply to a
+    // body-less request): go on with the next pipelined request.
+    return closing_ ? HPE_PAUSED : 0;
   }
   if (!s->request_complete_) {
     s->request_complete_ = true;
