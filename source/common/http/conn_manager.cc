@@ -193,7 +193,9 @@ class ActiveStream : public RequestDecoder,
     }
   }
 
-  ~ActiveStream() override { conn_.ctx_.stats().downstream_rq_active->dec(); }
+  // Destroyed through the dispatcher, possibly after its connection manager: touch nothing of
+  // conn_ here (bookkeeping happens in completeResponse()).
+  ~ActiveStream() override = default;
 
   // FilterChainFactoryCallbacks
   void addStreamDecoderFilter(StreamDecoderFilterSharedPtr f) override {
@@ -625,6 +627,7 @@ void ActiveStream::completeResponse(bool reset) {
   }
   done_ = true;
   response_complete_ = true;
+  conn_.ctx_.stats().downstream_rq_active->dec();
   if (request_timer_) request_timer_->disableTimer();
   for (auto& d : decoders_) d->filter->onDestroy();
   for (auto& e : encoders_) {
