@@ -64,7 +64,13 @@ int main(int argc, char** argv) {
   }
   // Logs go to stderr; stdout is left to access logs configured with path "-".
   spdlog::set_default_logger(spdlog::stderr_logger_mt("sluice"));
-  spdlog::set_level(spdlog::level::from_str(log_level));
+  const auto level = spdlog::level::from_str(log_level);
+  if (level == spdlog::level::off && log_level != "off") {
+    std::fprintf(stderr, "sluice: unknown --log-level %s (trace|debug|info|warn|error|off)\n",
+                 log_level.c_str());
+    return 2;
+  }
+  spdlog::set_level(level);
   spdlog::set_pattern("[%Y-%m-%d %H:%M:%S.%e] [%l] %v");
 
   sluice::config::v1::Bootstrap bootstrap;

@@ -39,6 +39,20 @@ absl::Status Server::bindListeners(const Snapshot& snap, uint32_t workers,
   out.assign(workers, {});
   for (const ListenerInfo& li : snap.listeners) {
     Network::Address addr = li.address;
+    if (addr.port() != 0) {
+      // SO_REUSEPORT would let us share a port another process already listens on (and split
+      // its traffic). Probe with a plain bind first so that is an error, as it should be.
+      int probe = socket(addr.ss.sa.sa_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+      int one = 1;
+      setsockopt(probe, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+      const bool busy = bind(probe, reinterpret_cast<const sockaddr*>(&addr.ss), addr.len) != 0;
+      const int err = errno;
+      close(probe);
+      if (busy) {
+        return absl::UnavailableError(absl::StrCat("listener \"", li.name, "\": cannot listen on ",
+                                                   addr.toString(), ": ", strerror(err)));
+      }
+    }
     for (uint32_t w = 0; w < workers; ++w) {
       int fd = socket(addr.ss.sa.sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
       int one = 1;
@@ -69,6 +83,7 @@ int Server::run() {
   sigemptyset(&mask);
   sigaddset(&mask, SIGTERM);
   sigaddset(&mask, SIGINT);
+  sigaddset(&mask, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &mask, nullptr);
   signal(SIGPIPE, SIG_IGN);
   signal_fd_ = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
@@ -77,6 +92,11 @@ int Server::run() {
       [this](uint32_t) {
         signalfd_siginfo si;
         while (read(signal_fd_, &si, sizeof(si)) == sizeof(si)) {
+          if (si.ssi_signo == SIGHUP) {
+            // Reserved for reopening logs / reloading; ignored rather than fatal.
+            spdlog::info("SIGHUP ignored");
+            continue;
+          }
           startDrain(si.ssi_signo == SIGTERM ? "SIGTERM" : "SIGINT");
         }
       },

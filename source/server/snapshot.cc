@@ -34,8 +34,15 @@ absl::StatusOr<SnapshotConstSharedPtr> buildSnapshot(const sluice::config::v1::B
   Config::ErrorList errors;
   const auto& sr = bootstrap.static_resources();
 
-  if (bootstrap.has_admin() && bootstrap.admin().port() > 65535) {
-    errors.add("admin.port", "must be <= 65535");
+  if (bootstrap.has_admin()) {
+    Network::Address admin;
+    const auto& a = bootstrap.admin();
+    if (a.port() > 65535) {
+      errors.add("admin.port", "must be <= 65535");
+    } else if (!Network::Address::parse(a.address().empty() ? "127.0.0.1" : a.address(), a.port(),
+                                        admin)) {
+      errors.add("admin.address", absl::StrCat("\"", a.address(), "\" is not an IP address"));
+    }
   }
   if (bootstrap.concurrency() > 256) {
     errors.add("concurrency", "must be <= 256");
@@ -43,6 +50,13 @@ absl::StatusOr<SnapshotConstSharedPtr> buildSnapshot(const sluice::config::v1::B
   if (bootstrap.has_drain_timeout()) {
     errors.add(Config::durationMs(bootstrap.drain_timeout(), "drain_timeout").status());
   }
+
+  // Names of clusters and route tables that exist, even if invalid: a reference to one that
+  // failed is not reported a second time as "unknown".
+  absl::flat_hash_set<std::string> cluster_names;
+  absl::flat_hash_set<std::string> table_names;
+  for (const auto& c : sr.clusters()) cluster_names.insert(c.name());
+  for (const auto& t : sr.route_tables()) table_names.insert(t.name());
 
   for (int i = 0; i < sr.clusters_size(); ++i) {
     const std::string path = absl::StrCat("static_resources.clusters[", i, "]");
@@ -59,7 +73,7 @@ absl::StatusOr<SnapshotConstSharedPtr> buildSnapshot(const sluice::config::v1::B
     const std::string path = absl::StrCat("static_resources.route_tables[", i, "]");
     auto t = Router::RouteTableImpl::create(
         sr.route_tables(i), path, stats,
-        [&snap](const std::string& c) { return snap->clusters.contains(c); });
+        [&cluster_names](const std::string& c) { return cluster_names.contains(c); });
     if (!t.ok()) {
       errors.add(t.status());
       continue;
@@ -83,6 +97,12 @@ absl::StatusOr<SnapshotConstSharedPtr> buildSnapshot(const sluice::config::v1::B
       errors.add(path + ".address", absl::StrCat("invalid address \"", lc.address().host(), ":",
                                                  lc.address().port(), "\""));
     }
+    for (const ListenerInfo& other : snap->listeners) {
+      if (other.address.toString() == li.address.toString() && li.address.port() != 0) {
+        errors.add(path + ".address", absl::StrCat("same address as listener \"", other.name,
+                                                   "\" (", li.address.toString(), ")"));
+      }
+    }
     li.backlog = lc.backlog() ? lc.backlog() : 1024;
     auto http = std::make_shared<Http::ConnectionManagerConfig>();
     http->listener_name = lc.name();
@@ -90,11 +110,11 @@ absl::StatusOr<SnapshotConstSharedPtr> buildSnapshot(const sluice::config::v1::B
       errors.add(path + ".route_table", "is required");
     } else {
       auto it = snap->route_tables.find(lc.route_table());
-      if (it == snap->route_tables.end()) {
+      if (it != snap->route_tables.end()) {
+        http->route_table = it->second;
+      } else if (!table_names.contains(lc.route_table())) {
         errors.add(path + ".route_table",
                    absl::StrCat("unknown route table \"", lc.route_table(), "\""));
-      } else {
-        http->route_table = it->second;
       }
     }
     // Filter chain.
@@ -163,7 +183,11 @@ absl::StatusOr<SnapshotConstSharedPtr> buildSnapshot(const sluice::config::v1::B
     if (lc.has_access_log()) {
       if (lc.access_log().path().empty()) {
         errors.add(path + ".access_log.path", "is required");
-      } else if (access_logs != nullptr) {
+      } else if (access_logs == nullptr) {
+        // Validation only: check the file could be opened, without creating it.
+        absl::Status s = AccessLog::FileSink::checkWritable(lc.access_log().path());
+        if (!s.ok()) errors.add(path + ".access_log.path", std::string(s.message()));
+      } else {
         auto sink = access_logs->get(lc.access_log().path());
         if (!sink.ok()) {
           errors.add(path + ".access_log.path", std::string(sink.status().message()));

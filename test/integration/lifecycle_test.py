@@ -70,6 +70,27 @@ class ValidateTest(ValidateBase):
         cfg["admin"] = {"address": "127.0.0.1", "port": busy.getsockname()[1]}
         self.assertValid(cfg)
 
+    def test_duplicate_listener_address(self):
+        cfg = good_config()
+        second = json.loads(json.dumps(cfg["static_resources"]["listeners"][0]))
+        second["name"] = "second"
+        cfg["static_resources"]["listeners"][0]["address"]["port"] = 18999
+        second["address"]["port"] = 18999
+        cfg["static_resources"]["listeners"].append(second)
+        self.assertInvalid(cfg, "static_resources.listeners[1].address", "same address")
+
+    def test_unwritable_access_log(self):
+        cfg = good_config()
+        cfg["static_resources"]["listeners"][0]["access_log"] = {
+            "path": "/nonexistent-dir/sub/access.log"}
+        self.assertInvalid(cfg, "static_resources.listeners[0].access_log.path")
+
+    def test_domain_with_port(self):
+        cfg = good_config()
+        cfg["static_resources"]["route_tables"][0]["virtual_hosts"][0]["domains"] = [
+            "api.example.com:8080"]
+        self.assertInvalid(cfg, "domains[0]", "port")
+
     def test_unknown_top_level_field(self):
         cfg = good_config()
         cfg["bogus_field"] = 1
@@ -325,6 +346,31 @@ class LifecycleTest(harness.SluiceTestCase):
                            timeout=harness.scaled(30))
         self.assertEqual(p.returncode, 1, p)
         self.assertIn('unknown route table "x"', p.stderr)
+
+    def test_port_held_by_another_process_is_an_error(self):
+        # SO_REUSEPORT must not let sluice silently share (and split) someone else's port.
+        busy = socket.socket()
+        busy.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        busy.bind(("127.0.0.1", 0))
+        busy.listen(1)
+        self.addCleanup(busy.close)
+        cfg = proxy_config([self.up])
+        cfg["static_resources"]["listeners"][0]["address"]["port"] = busy.getsockname()[1]
+        d = self.tempdir()
+        path = os.path.join(d, "busy.json")
+        with open(path, "w") as f:
+            json.dump(cfg, f)
+        p = subprocess.run([harness.sluice_binary(), "-c", path], capture_output=True, text=True,
+                           timeout=harness.scaled(30))
+        self.assertEqual(p.returncode, 1, p)
+        self.assertIn("Address already in use", p.stderr)
+
+    def test_sighup_does_not_stop_the_proxy(self):
+        s = self.start_sluice(proxy_config([self.up]))
+        os.kill(s.proc.pid, signal.SIGHUP)
+        r = harness.request(s.listener_port("public"), "GET", "/after-hup")
+        self.assertEqual(r.status, 200)
+        self.assertEqual(s.terminate(), 0)
 
     def test_sigterm_when_idle_exits_0(self):
         s = self.start_sluice(proxy_config([self.up]))

@@ -411,6 +411,22 @@ class ProxyTest(harness.SluiceTestCase):
         self.assertLess(elapsed, harness.scaled(2.5), "504 should come at ~500ms")
         s.wait_stat("cluster.backend.upstream_rq_timeout", lambda v: v == 1)
 
+    def test_sub_millisecond_route_timeout_still_applies(self):
+        # "500us" rounds up to 1 ms; it must not turn into 0 (= no timeout).
+        s = self.start_sluice(proxy_config([self.up], route_action={"timeout": "500us"}))
+        r = harness.request(s.listener_port("public"), headers={"x-sleep-ms": "1500"})
+        self.assertLocalReply(r, 504)
+
+    def test_date_added_to_direct_responses(self):
+        cfg = proxy_config([self.up])
+        routes = cfg["static_resources"]["route_tables"][0]["virtual_hosts"][0]["routes"]
+        routes.insert(0, {"match": {"path": "/direct"},
+                          "direct_response": {"status": 200, "body": "hi"}})
+        s = self.start_sluice(cfg)
+        r = harness.request(s.listener_port("public"), "GET", "/direct")
+        self.assertEqual(r.status, 200)
+        self.assertIsNotNone(r.header("date"), r)
+
     def test_route_timeout_zero_disables(self):
         s = self.start_sluice(proxy_config([self.up], route_action={"timeout": "0s"}))
         r = harness.request(s.listener_port("public"), headers={"x-sleep-ms": "1200"})

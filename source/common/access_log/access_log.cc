@@ -1,5 +1,8 @@
 #include "source/common/access_log/access_log.h"
 
+#include <unistd.h>
+
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -22,6 +25,26 @@ absl::StatusOr<FileSinkSharedPtr> FileSink::open(const std::string& path) {
     }
   }
   return FileSinkSharedPtr(new FileSink(path, f));
+}
+
+absl::Status FileSink::checkWritable(const std::string& path) {
+  if (path == "-" || path == "/dev/stdout" || path == "/dev/stderr") {
+    return absl::OkStatus();
+  }
+  if (access(path.c_str(), F_OK) == 0) {
+    if (access(path.c_str(), W_OK) != 0) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("cannot write access log \"", path, "\": ", strerror(errno)));
+    }
+    return absl::OkStatus();
+  }
+  const size_t slash = path.rfind('/');
+  const std::string dir = slash == std::string::npos ? "." : path.substr(0, std::max<size_t>(slash, 1));
+  if (access(dir.c_str(), W_OK) != 0) {
+    return absl::InvalidArgumentError(absl::StrCat("cannot create access log \"", path,
+                                                   "\" in ", dir, ": ", strerror(errno)));
+  }
+  return absl::OkStatus();
 }
 
 FileSink::FileSink(std::string path, FILE* file)

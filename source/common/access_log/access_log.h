@@ -21,6 +21,8 @@ namespace AccessLog {
 class FileSink {
  public:
   static absl::StatusOr<std::shared_ptr<FileSink>> open(const std::string& path);
+  // Whether open() would succeed, without creating the file.
+  static absl::Status checkWritable(const std::string& path);
   ~FileSink();
   void submit(std::string&& batch);
   const std::string& path() const { return path_; }

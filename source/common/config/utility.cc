@@ -15,6 +15,13 @@
 namespace sluice {
 namespace Config {
 
+namespace {
+// Milliseconds, rounded up so a positive sub-millisecond value never becomes 0 ("disabled").
+std::chrono::milliseconds roundUpMs(const google::protobuf::Duration& d) {
+  return std::chrono::milliseconds(d.seconds() * 1000 + (d.nanos() + 999999) / 1000000);
+}
+}  // namespace
+
 absl::StatusOr<std::chrono::milliseconds> durationMs(const google::protobuf::Duration& d,
                                                      const std::string& field) {
   if (d.seconds() < 0 || d.nanos() < 0) {
@@ -23,7 +30,7 @@ absl::StatusOr<std::chrono::milliseconds> durationMs(const google::protobuf::Dur
   if (d.seconds() > 315576000000LL / 1000) {
     return absl::InvalidArgumentError(absl::StrCat(field, ": too large"));
   }
-  return std::chrono::milliseconds(d.seconds() * 1000 + d.nanos() / 1000000);
+  return roundUpMs(d);
 }
 
 std::chrono::milliseconds durationOr(bool has, const google::protobuf::Duration& d,
@@ -31,7 +38,7 @@ std::chrono::milliseconds durationOr(bool has, const google::protobuf::Duration&
   if (!has) {
     return def;
   }
-  return std::chrono::milliseconds(d.seconds() * 1000 + d.nanos() / 1000000);
+  return roundUpMs(d);
 }
 
 namespace {

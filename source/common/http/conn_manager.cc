@@ -352,6 +352,9 @@ void ActiveStream::decodeHeaders(RequestHeaderMapPtr&& headers, bool end_stream)
   }
 
   route_ = config_->route_table ? config_->route_table->route(h) : nullptr;
+  if (config_->access_log) {
+    info_.original_path = h.path;  // the router may rewrite it
+  }
 
   // The filter chain for this stream.
   for (const FilterFactoryCb& f : config_->filter_factories) {
@@ -505,8 +508,9 @@ void ActiveStream::encodeHeadersFrom(size_t start, ResponseHeaderMapPtr&& header
   if (!h.has("x-request-id")) {
     h.add("x-request-id", info_.request_id);
   }
-  if (conn_.ctx_.draining() && !h.has("connection")) {
-    // The codec adds connection: close itself once told to.
+  if (!h.has("date")) {
+    // RFC 9110 6.6.1: a recipient with a clock adds Date when forwarding a response without one.
+    h.add("date", conn_.ctx_.date());
   }
   response_started_ = true;
   expect_continue_ = false;
@@ -592,10 +596,6 @@ void ActiveStream::sendLocalReply(uint32_t status, absl::string_view message,
     return;
   }
   local_reply_ = true;
-  // Filters still holding request state (e.g. the router's upstream request) let go now.
-  for (auto& d : decoders_) {
-    (void)d;
-  }
   auto headers = std::make_unique<ResponseHeaderMap>();
   headers->status = status;
   std::string body = localReplyBody(message, info_.request_id);
@@ -642,9 +642,6 @@ void ActiveStream::completeResponse(bool reset) {
     if (!also_decoder) e->filter->onDestroy();
   }
   const HttpStats& stats = conn_.ctx_.stats();
-  if (reset && info_.status == 0) {
-    info_.status = 0;
-  }
   const uint32_t cls = info_.status / 100;
   if (cls >= 1 && cls <= 5) {
     stats.downstream_rq_class[cls]->inc();
@@ -775,7 +772,9 @@ void ConnectionManagerImpl::writeAccessLog(const StreamInfo& info, const Request
   w.beginObject();
   w.field("start_time", ts);
   w.field("method", h ? absl::string_view(h->method) : absl::string_view("-"));
-  w.field("path", h ? absl::string_view(h->path) : absl::string_view("-"));
+  w.field("path", !info.original_path.empty() ? absl::string_view(info.original_path)
+                 : h                            ? absl::string_view(h->path)
+                                                : absl::string_view("-"));
   w.field("protocol", h ? (h->http_minor == 0 ? "HTTP/1.0" : "HTTP/1.1") : "-");
   w.field("status", info.status);
   w.field("bytes_received", info.bytes_received);
@@ -859,6 +858,8 @@ void ConnectionManagerImpl::onCodecError(const CodecError& error) {
                                  body.size(), "\r\ndate: ", ctx_.date(), "\r\nx-request-id: ",
                                  request_id, "\r\nconnection: close\r\n\r\n", body);
   connection_->write(out);
+  ctx_.stats().downstream_rq_total->inc();
+  ctx_.stats().downstream_rq_class[error.status / 100]->inc();
   StreamInfo info;
   info.start = ctx_.dispatcher().now();
   info.start_wall = std::chrono::system_clock::now();
@@ -882,7 +883,7 @@ void ConnectionManagerImpl::onStreamDone(ActiveStream& stream) {
     return;  // the codec is closing the connection after the response
   }
   if (ctx_.draining()) {
-    ctx_.stats().downstream_cx_drain_close->inc();
+    // Counted in onDrain() when the drain began with this stream in flight.
     close(Network::Connection::CloseType::FlushWrite);
     return;
   }
@@ -935,6 +936,16 @@ void ConnectionManagerImpl::checkDeadline(std::chrono::steady_clock::time_point 
         body.size(), "\r\ndate: ", ctx_.date(), "\r\nx-request-id: ", request_id,
         "\r\nconnection: close\r\n\r\n", body);
     connection_->write(out);
+    ctx_.stats().downstream_rq_total->inc();
+    ctx_.stats().downstream_rq_class[4]->inc();
+    StreamInfo info;
+    info.start = now;
+    info.start_wall = std::chrono::system_clock::now();
+    info.status = 408;
+    info.request_id = request_id;
+    info.bytes_sent = body.size();
+    info.addFlag("RT");
+    writeAccessLog(info, nullptr, nullptr);
     close(Network::Connection::CloseType::FlushWrite);
   } else {
     ctx_.stats().downstream_cx_idle_timeout->inc();
@@ -950,6 +961,8 @@ void ConnectionManagerImpl::onDrain() {
     ctx_.stats().downstream_cx_drain_close->inc();
     close(Network::Connection::CloseType::NoFlush);
   } else {
+    // Busy: the response says `connection: close` and the connection closes after it.
+    ctx_.stats().downstream_cx_drain_close->inc();
     codec_->setCloseAfterResponse();
   }
 }

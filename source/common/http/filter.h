@@ -35,6 +35,8 @@ struct StreamInfo {
   std::string upstream_host;
   std::string upstream_cluster;
   std::string request_id;
+  // The request target as the client sent it (kept for the access log before rewrites).
+  std::string original_path;
   // Envoy-style response flags ("UF", "UT", "NR", ...), comma separated.
   std::string response_flags;
   void addFlag(absl::string_view flag) {
@@ -46,8 +48,9 @@ struct StreamInfo {
 // Filter return values. Contract:
 // - Continue: the next filter sees this callback now.
 // - StopIteration (headers/trailers): later filters do not see it until the filter calls
-//   continueDecoding()/continueEncoding(); body data arriving meanwhile is buffered (up to the
-//   listener's buffer limit, then 413 on the request path / 500 on the response path).
+//   continueDecoding()/continueEncoding(). The stopping filter itself still receives body data
+//   and trailers; data for the filters after it is held (up to the listener's buffer limit, then
+//   413 on the request path; on the response path the stream is reset).
 // - StopIterationAndBuffer (data): buffer this data and stop; continue...() resumes with it.
 // - StopIterationNoBuffer (data): the filter took care of the data (consumed or kept it).
 enum class FilterHeadersStatus { Continue, StopIteration };

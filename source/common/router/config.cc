@@ -393,6 +393,10 @@ absl::StatusOr<RouteTableConstSharedPtr> RouteTableImpl::create(
           case 301: case 302: case 303: case 307: case 308: break;
           default: errors.add(rpath + ".redirect.response_code", "must be 301, 302, 303, 307 or 308");
         }
+        if (!rd.prefix_rewrite().empty() && entry->path_kind_ != RouteEntry::PathKind::Prefix) {
+          errors.add(rpath + ".redirect.prefix_rewrite",
+                     "only for prefix routes (use path_redirect for path and regex routes)");
+        }
         if (!rd.path_redirect().empty() && !rd.prefix_rewrite().empty()) {
           errors.add(rpath + ".redirect", "path_redirect and prefix_rewrite are exclusive");
         }
@@ -428,6 +432,8 @@ absl::StatusOr<RouteTableConstSharedPtr> RouteTableImpl::create(
         table->suffix_hosts_.emplace_back(domain.substr(1), vh.get());
       } else if (domain.empty() || domain.find('*') != std::string::npos) {
         errors.add(dpath, "invalid domain");
+      } else if (domain.find(':') != std::string::npos && domain[0] != '[') {
+        errors.add(dpath, "must not include a port (the Host header's port is ignored)");
       } else if (!table->exact_hosts_.emplace(domain, vh.get()).second) {
         errors.add(dpath, absl::StrCat("duplicate domain \"", domain, "\""));
       }

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
@@ -112,7 +113,12 @@ std::string promLabels(const Labels& labels, const std::string& extra = "") {
   return absl::StrCat("{", absl::StrJoin(parts, ","), "}");
 }
 
-std::string fmtDouble(double v) { return absl::StrFormat("%g", v); }
+std::string fmtDouble(double v) { return absl::StrFormat("%.10g", v); }
+
+// Prometheus counters end in "_total".
+std::string promCounterName(const std::string& prom) {
+  return absl::EndsWith(prom, "_total") ? prom : prom + "_total";
+}
 }  // namespace
 
 Counter& Store::counter(const std::string& flat, const std::string& prom, const Labels& labels) {
@@ -225,9 +231,9 @@ std::string Store::renderPrometheus() const {
   // Group samples by metric name so each gets one TYPE line.
   std::map<std::string, std::vector<std::string>> counters, gauges;
   for (const auto& [k, c] : counters_) {
-    counters[c->name().prom].push_back(
-        absl::StrCat("sluice_", c->name().prom, promLabels(c->name().labels), " ",
-                     c->value(slots_)));
+    const std::string name = promCounterName(c->name().prom);
+    counters[name].push_back(
+        absl::StrCat("sluice_", name, promLabels(c->name().labels), " ", c->value(slots_)));
   }
   for (const auto& [k, g] : gauges_) {
     gauges[g->name().prom].push_back(absl::StrCat(
