@@ -74,10 +74,10 @@ int main(int argc, char** argv) {
   spdlog::set_pattern("[%Y-%m-%d %H:%M:%S.%e] [%l] %v");
 
   sluice::config::v1::Bootstrap bootstrap;
-  absl::Status s = options.config_path.empty()
-                       ? sluice::Config::loadFromYaml(sluice::Server::defaultBootstrapYaml(),
-                                                      bootstrap)
-                       : sluice::Config::loadFromFile(options.config_path, bootstrap);
+  absl::Status s =
+      options.config_path.empty()
+          ? sluice::Config::loadFromYaml(sluice::Server::defaultBootstrapYaml(), bootstrap)
+          : sluice::Config::loadFromFile(options.config_path, bootstrap);
   if (!s.ok()) {
     std::fprintf(stderr, "sluice: %s: %s\n",
                  options.config_path.empty() ? "<default>" : options.config_path.c_str(),

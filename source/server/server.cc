@@ -208,8 +208,7 @@ std::string Server::clustersJson() const {
   w.beginArray();
   std::vector<const Upstream::ClusterInfo*> sorted;
   for (const auto& [n, c] : snapshot_->clusters) sorted.push_back(c.get());
-  std::sort(sorted.begin(), sorted.end(),
-            [](auto* a, auto* b) { return a->name() < b->name(); });
+  std::sort(sorted.begin(), sorted.end(), [](auto* a, auto* b) { return a->name() < b->name(); });
   for (const Upstream::ClusterInfo* c : sorted) {
     w.beginObject();
     w.field("name", c->name());

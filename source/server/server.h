@@ -18,7 +18,7 @@ namespace sluice {
 namespace Server {
 
 struct Options {
-  std::string config_path;  // empty: embedded default
+  std::string config_path;   // empty: embedded default
   uint32_t concurrency = 0;  // 0: bootstrap, then cores
   std::string admin_address_path;
 };

@@ -128,9 +128,9 @@ absl::StatusOr<SnapshotConstSharedPtr> buildSnapshot(const sluice::config::v1::B
       const std::string fpath = absl::StrCat(path, ".http_filters[", f, "]");
       Http::NamedHttpFilterConfigFactory* factory = Http::FilterRegistry::get(fc.name());
       if (factory == nullptr) {
-        errors.add(fpath + ".name", absl::StrCat("unknown filter \"", fc.name(), "\" (known: ",
-                                                 absl::StrJoin(Http::FilterRegistry::names(), ", "),
-                                                 ")"));
+        errors.add(fpath + ".name",
+                   absl::StrCat("unknown filter \"", fc.name(), "\" (known: ",
+                                absl::StrJoin(Http::FilterRegistry::names(), ", "), ")"));
         continue;
       }
       const bool last = f == lc.http_filters_size() - 1;
@@ -162,14 +162,14 @@ absl::StatusOr<SnapshotConstSharedPtr> buildSnapshot(const sluice::config::v1::B
           std::make_tuple(lim.has_request_timeout(), &lim.request_timeout(), "request_timeout")}) {
       if (has) errors.add(Config::durationMs(*d, lpath + "." + field).status());
     }
-    http->request_headers_timeout = Config::durationOr(
-        lim.has_request_headers_timeout(), lim.request_headers_timeout(),
-        std::chrono::milliseconds(30000));
+    http->request_headers_timeout =
+        Config::durationOr(lim.has_request_headers_timeout(), lim.request_headers_timeout(),
+                           std::chrono::milliseconds(30000));
     if (http->request_headers_timeout.count() == 0) {
       errors.add(lpath + ".request_headers_timeout", "must be > 0 (slow clients must be cut off)");
     }
-    http->idle_timeout =
-        Config::durationOr(lim.has_idle_timeout(), lim.idle_timeout(), std::chrono::milliseconds(60000));
+    http->idle_timeout = Config::durationOr(lim.has_idle_timeout(), lim.idle_timeout(),
+                                            std::chrono::milliseconds(60000));
     http->request_timeout = Config::durationOr(lim.has_request_timeout(), lim.request_timeout(),
                                                std::chrono::milliseconds(0));
     http->buffer_limit = lim.buffer_limit_bytes() ? lim.buffer_limit_bytes() : 1024 * 1024;

@@ -39,10 +39,11 @@ absl::Status FileSink::checkWritable(const std::string& path) {
     return absl::OkStatus();
   }
   const size_t slash = path.rfind('/');
-  const std::string dir = slash == std::string::npos ? "." : path.substr(0, std::max<size_t>(slash, 1));
+  const std::string dir =
+      slash == std::string::npos ? "." : path.substr(0, std::max<size_t>(slash, 1));
   if (access(dir.c_str(), W_OK) != 0) {
-    return absl::InvalidArgumentError(absl::StrCat("cannot create access log \"", path,
-                                                   "\" in ", dir, ": ", strerror(errno)));
+    return absl::InvalidArgumentError(
+        absl::StrCat("cannot create access log \"", path, "\" in ", dir, ": ", strerror(errno)));
   }
   return absl::OkStatus();
 }
@@ -86,9 +87,8 @@ void FileSink::run() {
     {
       absl::MutexLock lock(&mu_);
       mu_.Await(absl::Condition(
-          +[](FileSink* s) ABSL_EXCLUSIVE_LOCKS_REQUIRED(s->mu_) {
-            return !s->queue_.empty() || s->stop_;
-          },
+          +[](FileSink* s)
+               ABSL_EXCLUSIVE_LOCKS_REQUIRED(s->mu_) { return !s->queue_.empty() || s->stop_; },
           this));
       work.swap(queue_);
       stop = stop_;

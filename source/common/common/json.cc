@@ -11,11 +11,21 @@ void appendString(std::string& out, absl::string_view s) {
   out += '"';
   for (unsigned char c : s) {
     switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
       default:
         if (c < 0x20 || c == 0x7f) {
           out += "\\u00";
@@ -41,7 +51,7 @@ void Writer::value(int64_t v) {
 
 void Writer::value(double v) {
   sep();
-  absl::StrAppend(&out_, absl::StrFormat("%.6g", v));
+  absl::StrAppend(&out_, absl::StrFormat("%.10g", v));
 }
 
 }  // namespace Json

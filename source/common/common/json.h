@@ -16,17 +16,34 @@ void appendString(std::string& out, absl::string_view s);
 // the output string).
 class Writer {
  public:
-  void beginObject() { sep(); out_ += '{'; first_.push_back(true); }
-  void endObject() { out_ += '}'; first_.pop_back(); }
-  void beginArray() { sep(); out_ += '['; first_.push_back(true); }
-  void endArray() { out_ += ']'; first_.pop_back(); }
+  void beginObject() {
+    sep();
+    out_ += '{';
+    first_.push_back(true);
+  }
+  void endObject() {
+    out_ += '}';
+    first_.pop_back();
+  }
+  void beginArray() {
+    sep();
+    out_ += '[';
+    first_.push_back(true);
+  }
+  void endArray() {
+    out_ += ']';
+    first_.pop_back();
+  }
   void key(absl::string_view k) {
     sep();
     appendString(out_, k);
     out_ += ':';
     after_key_ = true;
   }
-  void value(absl::string_view v) { sep(); appendString(out_, v); }
+  void value(absl::string_view v) {
+    sep();
+    appendString(out_, v);
+  }
   void value(const char* v) { value(absl::string_view(v)); }
   void value(const std::string& v) { value(absl::string_view(v)); }
   void value(uint64_t v);
@@ -34,8 +51,14 @@ class Writer {
   void value(uint32_t v) { value(static_cast<uint64_t>(v)); }
   void value(int v) { value(static_cast<int64_t>(v)); }
   void value(double v);
-  void value(bool v) { sep(); out_ += v ? "true" : "false"; }
-  void raw(absl::string_view json) { sep(); out_.append(json.data(), json.size()); }
+  void value(bool v) {
+    sep();
+    out_ += v ? "true" : "false";
+  }
+  void raw(absl::string_view json) {
+    sep();
+    out_.append(json.data(), json.size());
+  }
   template <class T>
   void field(absl::string_view k, const T& v) {
     key(k);

@@ -1,14 +1,16 @@
 #include "source/common/config/utility.h"
 
+#include <cmath>
 #include <cstring>
 #include <fstream>
 #include <sstream>
 
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
-#include "absl/strings/str_format.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "google/protobuf/util/json_util.h"
+#include "re2/re2.h"
 #include "source/common/common/json.h"
 #include "yaml-cpp/yaml.h"
 
@@ -46,8 +48,8 @@ namespace {
 // "250ms", "1.5s", "2m", "1h", "100us" -> the protobuf JSON form "0.250s". Anything else is
 // left as is (the JSON parser then reports it against the field).
 std::string normalizeDuration(const std::string& v) {
-  static const std::pair<const char*, double> kUnits[] = {
-      {"ns", 1e-9}, {"us", 1e-6}, {"ms", 1e-3}, {"s", 1}, {"m", 60}, {"h", 3600}};
+  static const std::pair<const char*, double> kUnits[] = {{"ns", 1e-9}, {"us", 1e-6}, {"ms", 1e-3},
+                                                          {"s", 1},     {"m", 60},    {"h", 3600}};
   for (const auto& [suffix, scale] : kUnits) {
     if (!absl::EndsWith(v, suffix)) continue;
     std::string num = v.substr(0, v.size() - strlen(suffix));
@@ -118,12 +120,14 @@ absl::Status toJson(const YAML::Node& node, std::string& out, int depth,
       } else {
         int64_t i;
         double d;
+        static const LazyRE2 kFloat = {
+            R"(-?(\d+\.\d*|\.\d+|\d+(\.\d*)?[eE][-+]?\d+|\.\d+[eE][-+]?\d+))"};
         if (absl::SimpleAtoi(v, &i) && v.find_first_of("+") == std::string::npos &&
-            !(v.size() > 1 && v[0] == '0')) {
+            !(v.size() > 1 && v[0] == '0') && !(v.size() > 2 && v[0] == '-' && v[1] == '0')) {
           out += v;
-        } else if (v.find_first_not_of("0123456789.eE-") == std::string::npos &&
-                   absl::SimpleAtod(v, &d) && v.find('.') != std::string::npos) {
-          out += v;
+        } else if (RE2::FullMatch(v, *kFloat) && absl::SimpleAtod(v, &d) && std::isfinite(d)) {
+          // YAML floats such as ".5" or "5." are not JSON numbers: re-print them.
+          out += absl::StrFormat("%.17g", d);
         } else {
           Json::appendString(out, v);
         }

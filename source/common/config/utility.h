@@ -32,11 +32,11 @@ class ErrorList {
   std::vector<std::string> errors_;
 };
 
-#define RETURN_IF_ERRORS(errors)    \
-  do {                              \
-    if (!(errors).empty()) {        \
-      return (errors).status();     \
-    }                               \
+#define RETURN_IF_ERRORS(errors) \
+  do {                           \
+    if (!(errors).empty()) {     \
+      return (errors).status();  \
+    }                            \
   } while (0)
 
 // A non-negative duration in milliseconds; errors name `field`.

@@ -16,9 +16,9 @@ HttpStats HttpStats::create(Stats::Store& store) {
   ALL_HTTP_COUNTERS(SLUICE_HTTP_COUNTER)
   ALL_HTTP_GAUGES(SLUICE_HTTP_GAUGE)
   for (int c = 1; c <= 5; ++c) {
-    s.downstream_rq_class[c] = &store.counter(absl::StrCat("downstream_rq_", c, "xx"),
-                                              "downstream_rq_xx_total",
-                                              {{"code_class", absl::StrCat(c, "xx")}});
+    s.downstream_rq_class[c] =
+        &store.counter(absl::StrCat("downstream_rq_", c, "xx"), "downstream_rq_xx_total",
+                       {{"code_class", absl::StrCat(c, "xx")}});
   }
   s.downstream_rq_class[0] = s.downstream_rq_class[5];
   return s;
@@ -661,9 +661,7 @@ void ActiveStream::completeResponse(bool reset) {
   conn_.onStreamDone(*this);
 }
 
-void ActiveStream::writeAccessLog() {
-  conn_.writeAccessLog(info_, request_headers_.get(), route_);
-}
+void ActiveStream::writeAccessLog() { conn_.writeAccessLog(info_, request_headers_.get(), route_); }
 
 // Filter callback plumbing.
 Event::Dispatcher& ActiveDecoderFilter::dispatcher() { return stream.conn_.context().dispatcher(); }
@@ -773,8 +771,8 @@ void ConnectionManagerImpl::writeAccessLog(const StreamInfo& info, const Request
   w.field("start_time", ts);
   w.field("method", h ? absl::string_view(h->method) : absl::string_view("-"));
   w.field("path", !info.original_path.empty() ? absl::string_view(info.original_path)
-                 : h                            ? absl::string_view(h->path)
-                                                : absl::string_view("-"));
+                  : h                         ? absl::string_view(h->path)
+                                              : absl::string_view("-"));
   w.field("protocol", h ? (h->http_minor == 0 ? "HTTP/1.0" : "HTTP/1.1") : "-");
   w.field("status", info.status);
   w.field("bytes_received", info.bytes_received);
@@ -852,11 +850,11 @@ void ConnectionManagerImpl::onCodecError(const CodecError& error) {
   // No stream yet (bad request line or headers): answer directly.
   const std::string request_id = ctx_.uuid();
   std::string body = localReplyBody(error.details, request_id);
-  std::string out = absl::StrCat("HTTP/1.1 ", error.status, " ",
-                                 Http1::reasonPhrase(error.status),
-                                 "\r\ncontent-type: application/json\r\ncontent-length: ",
-                                 body.size(), "\r\ndate: ", ctx_.date(), "\r\nx-request-id: ",
-                                 request_id, "\r\nconnection: close\r\n\r\n", body);
+  std::string out =
+      absl::StrCat("HTTP/1.1 ", error.status, " ", Http1::reasonPhrase(error.status),
+                   "\r\ncontent-type: application/json\r\ncontent-length: ", body.size(),
+                   "\r\ndate: ", ctx_.date(), "\r\nx-request-id: ", request_id,
+                   "\r\nconnection: close\r\n\r\n", body);
   connection_->write(out);
   ctx_.stats().downstream_rq_total->inc();
   ctx_.stats().downstream_rq_class[error.status / 100]->inc();

@@ -21,9 +21,9 @@
 namespace sluice {
 namespace Http {
 
-#define ALL_HTTP_COUNTERS(COUNTER) \
-  COUNTER(downstream_cx_total)     \
-  COUNTER(downstream_rq_total)     \
+#define ALL_HTTP_COUNTERS(COUNTER)      \
+  COUNTER(downstream_cx_total)          \
+  COUNTER(downstream_rq_total)          \
   COUNTER(downstream_rq_protocol_error) \
   COUNTER(downstream_cx_header_timeout) \
   COUNTER(downstream_cx_idle_timeout)   \

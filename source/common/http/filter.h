@@ -164,9 +164,8 @@ class NamedHttpFilterConfigFactory {
   // Must the filter be last in the chain (the router)?
   virtual bool isTerminal() const { return false; }
   // Validates `config` (errors name fields under `path`) and returns the per-stream factory.
-  virtual absl::StatusOr<FilterFactoryCb> createFilterFactory(const google::protobuf::Struct& config,
-                                                             const std::string& path,
-                                                             FactoryContext& context) = 0;
+  virtual absl::StatusOr<FilterFactoryCb> createFilterFactory(
+      const google::protobuf::Struct& config, const std::string& path, FactoryContext& context) = 0;
 };
 
 class FilterRegistry {

@@ -233,9 +233,7 @@ void Connection::flush() {
   }
 }
 
-void Connection::onWriteReady() {
-  flush();
-}
+void Connection::onWriteReady() { flush(); }
 
 void Connection::checkLowWatermark() {
   if (above_high_ && write_buffer_.length() <= high_watermark_ / 2) {

@@ -23,8 +23,8 @@ struct Address {
   };
   Storage ss{};
   socklen_t len = 0;
-  std::string toString() const;      // "127.0.0.1:80" / "[::1]:80"
-  std::string ip() const;            // "127.0.0.1"
+  std::string toString() const;  // "127.0.0.1:80" / "[::1]:80"
+  std::string ip() const;        // "127.0.0.1"
   uint16_t port() const;
   static bool parse(const std::string& host, uint32_t port, Address& out);
 };
@@ -76,7 +76,9 @@ class Connection : public Event::DeferredDeletable {
   uint64_t bytesRead() const { return bytes_read_; }
   uint64_t bytesWritten() const { return bytes_written_; }
   // Releases the read buffer's memory when it is empty (idle connections).
-  void releaseIdleMemory() { if (read_buffer_.empty()) read_buffer_.clear(); }
+  void releaseIdleMemory() {
+    if (read_buffer_.empty()) read_buffer_.clear();
+  }
   // Re-runs onData with what is buffered (after the reader paused processing).
   void resumeRead();
 

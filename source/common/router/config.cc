@@ -57,10 +57,18 @@ bool HeaderMatch::matches(const Http::HeaderMap& headers) const {
     result = false;
   } else {
     switch (kind) {
-      case Kind::Exact: result = e->value == value; break;
-      case Kind::Prefix: result = absl::StartsWith(e->value, value); break;
-      case Kind::Regex: result = RE2::FullMatch(e->value, *regex); break;
-      case Kind::Present: result = true; break;
+      case Kind::Exact:
+        result = e->value == value;
+        break;
+      case Kind::Prefix:
+        result = absl::StartsWith(e->value, value);
+        break;
+      case Kind::Regex:
+        result = RE2::FullMatch(e->value, *regex);
+        break;
+      case Kind::Present:
+        result = true;
+        break;
     }
   }
   return result != invert;
@@ -73,9 +81,12 @@ bool QueryMatch::matches(absl::string_view query) const {
     return false;
   }
   switch (kind) {
-    case Kind::Exact: return v == value;
-    case Kind::Regex: return RE2::FullMatch(re2::StringPiece(v.data(), v.size()), *regex);
-    case Kind::Present: return true;
+    case Kind::Exact:
+      return v == value;
+    case Kind::Regex:
+      return RE2::FullMatch(re2::StringPiece(v.data(), v.size()), *regex);
+    case Kind::Present:
+      return true;
   }
   return false;
 }
@@ -146,8 +157,8 @@ std::string RouteEntry::redirectLocation(const Http::RequestHeaderMap& headers,
   const auto& r = redirect_;
   std::string out_scheme = r.scheme_redirect().empty() ? std::string(scheme) : r.scheme_redirect();
   absl::string_view host_header = headers.host();
-  std::string host = r.host_redirect().empty() ? std::string(stripPort(host_header))
-                                               : r.host_redirect();
+  std::string host =
+      r.host_redirect().empty() ? std::string(stripPort(host_header)) : r.host_redirect();
   std::string port;
   if (r.port_redirect() != 0) {
     port = absl::StrCat(":", r.port_redirect());
@@ -217,8 +228,7 @@ const RouteEntry* VirtualHostImpl::match(const Http::RequestHeaderMap& headers) 
   }
   for (uint32_t i : candidates) {
     const RouteEntry& r = *routes_[i];
-    if ((r.path_kind_ != RouteEntry::PathKind::Regex && r.case_sensitive_) ||
-        r.matchesPath(path)) {
+    if ((r.path_kind_ != RouteEntry::PathKind::Regex && r.case_sensitive_) || r.matchesPath(path)) {
       if (r.matchesRest(headers)) {
         return &r;
       }
@@ -390,8 +400,14 @@ absl::StatusOr<RouteTableConstSharedPtr> RouteTableImpl::create(
         entry->redirect_ = rd;
         entry->redirect_code_ = rd.response_code() == 0 ? 301 : rd.response_code();
         switch (entry->redirect_code_) {
-          case 301: case 302: case 303: case 307: case 308: break;
-          default: errors.add(rpath + ".redirect.response_code", "must be 301, 302, 303, 307 or 308");
+          case 301:
+          case 302:
+          case 303:
+          case 307:
+          case 308:
+            break;
+          default:
+            errors.add(rpath + ".redirect.response_code", "must be 301, 302, 303, 307 or 308");
         }
         if (!rd.prefix_rewrite().empty() && entry->path_kind_ != RouteEntry::PathKind::Prefix) {
           errors.add(rpath + ".redirect.prefix_rewrite",
@@ -406,12 +422,10 @@ absl::StatusOr<RouteTableConstSharedPtr> RouteTableImpl::create(
       }
       if (stats != nullptr) {
         Stats::Labels labels{{"route", entry->name_}};
-        entry->stats_.rq_total =
-            &stats->counter(absl::StrCat("route.", entry->name_, ".rq_total"), "route_rq_total",
-                            labels);
-        entry->stats_.rq_time =
-            &stats->histogram(absl::StrCat("route.", entry->name_, ".rq_time"), "route_rq_time",
-                              labels);
+        entry->stats_.rq_total = &stats->counter(absl::StrCat("route.", entry->name_, ".rq_total"),
+                                                 "route_rq_total", labels);
+        entry->stats_.rq_time = &stats->histogram(absl::StrCat("route.", entry->name_, ".rq_time"),
+                                                  "route_rq_time", labels);
       }
       vh->routes_.push_back(std::move(entry));
     }
@@ -419,7 +433,9 @@ absl::StatusOr<RouteTableConstSharedPtr> RouteTableImpl::create(
     for (int d = 0; d < vh_config.domains_size(); ++d) {
       std::string domain = absl::AsciiStrToLower(vh_config.domains(d));
       const std::string dpath = absl::StrCat(vpath, ".domains[", d, "]");
-      if (domain == "*") {
+      if (domain.find(':') != std::string::npos && domain[0] != '[') {
+        errors.add(dpath, "must not include a port (the Host header's port is ignored)");
+      } else if (domain == "*") {
         if (table->default_host_ != nullptr) errors.add(dpath, "a second \"*\" virtual host");
         table->default_host_ = vh.get();
       } else if (absl::StartsWith(domain, "*")) {
@@ -427,13 +443,13 @@ absl::StatusOr<RouteTableConstSharedPtr> RouteTableImpl::create(
           errors.add(dpath, "wildcards must have the form \"*.suffix\"");
         }
         for (const auto& [s, other] : table->suffix_hosts_) {
-          if (s == domain.substr(1)) errors.add(dpath, absl::StrCat("duplicate domain \"", domain, "\""));
+          if (s == domain.substr(1))
+            errors.add(dpath, absl::StrCat("duplicate domain \"", domain, "\""));
         }
         table->suffix_hosts_.emplace_back(domain.substr(1), vh.get());
       } else if (domain.empty() || domain.find('*') != std::string::npos) {
         errors.add(dpath, "invalid domain");
-      } else if (domain.find(':') != std::string::npos && domain[0] != '[') {
-        errors.add(dpath, "must not include a port (the Host header's port is ignored)");
+
       } else if (!table->exact_hosts_.emplace(domain, vh.get()).second) {
         errors.add(dpath, absl::StrCat("duplicate domain \"", domain, "\""));
       }

@@ -139,7 +139,8 @@ Gauge& Store::gauge(const std::string& flat, const std::string& prom, const Labe
   return *slot;
 }
 
-Histogram& Store::histogram(const std::string& flat, const std::string& prom, const Labels& labels) {
+Histogram& Store::histogram(const std::string& flat, const std::string& prom,
+                            const Labels& labels) {
   absl::MutexLock lock(&mu_);
   auto& slot = histograms_[key(prom, labels)];
   if (!slot) {
@@ -170,9 +171,9 @@ std::string Store::renderText() const {
   }
   for (const auto& [k, h] : histograms_) {
     Histogram::Summary s = h->summarize(slots_);
-    lines.push_back(absl::StrFormat("%s: count=%d sum_ms=%g p50=%g p90=%g p99=%g",
-                                    h->name().flat, s.count, s.sum_ms, s.quantile(0.5),
-                                    s.quantile(0.9), s.quantile(0.99)));
+    lines.push_back(absl::StrFormat("%s: count=%d sum_ms=%g p50=%g p90=%g p99=%g", h->name().flat,
+                                    s.count, s.sum_ms, s.quantile(0.5), s.quantile(0.9),
+                                    s.quantile(0.99)));
   }
   std::sort(lines.begin(), lines.end());
   return absl::StrCat(absl::StrJoin(lines, "\n"), "\n");
@@ -247,27 +248,30 @@ std::string Store::renderPrometheus() const {
     absl::StrAppend(&out, "# TYPE sluice_", name, " gauge\n");
     for (const auto& s : samples) absl::StrAppend(&out, s, "\n");
   }
-  std::string last_type;
+  // One TYPE line per metric: group the histograms by metric name first.
+  std::map<std::string, std::vector<const Histogram*>> by_metric;
   for (const auto& [k, h] : histograms_) {
-    const StatName& n = h->name();
-    const std::string metric = absl::StrCat("sluice_", n.prom, "_ms");
-    if (metric != last_type) {
-      absl::StrAppend(&out, "# TYPE ", metric, " histogram\n");
-      last_type = metric;
+    by_metric[h->name().prom].push_back(h.get());
+  }
+  for (const auto& [prom, group] : by_metric) {
+    const std::string metric = absl::StrCat("sluice_", prom, "_ms");
+    absl::StrAppend(&out, "# TYPE ", metric, " histogram\n");
+    for (const Histogram* h : group) {
+      const StatName& n = h->name();
+      Histogram::Summary s = h->summarize(slots_);
+      uint64_t cumulative = 0;
+      for (size_t b = 0; b < Histogram::kNumBuckets; ++b) {
+        cumulative += s.buckets[b];
+        absl::StrAppend(
+            &out, metric, "_bucket",
+            promLabels(n.labels, absl::StrCat("le=\"", fmtDouble(Histogram::kBounds[b]), "\"")),
+            " ", cumulative, "\n");
+      }
+      absl::StrAppend(&out, metric, "_bucket", promLabels(n.labels, "le=\"+Inf\""), " ", s.count,
+                      "\n");
+      absl::StrAppend(&out, metric, "_sum", promLabels(n.labels), " ", fmtDouble(s.sum_ms), "\n");
+      absl::StrAppend(&out, metric, "_count", promLabels(n.labels), " ", s.count, "\n");
     }
-    Histogram::Summary s = h->summarize(slots_);
-    uint64_t cumulative = 0;
-    for (size_t b = 0; b < Histogram::kNumBuckets; ++b) {
-      cumulative += s.buckets[b];
-      absl::StrAppend(&out, metric, "_bucket",
-                      promLabels(n.labels, absl::StrCat("le=\"", fmtDouble(Histogram::kBounds[b]),
-                                                        "\"")),
-                      " ", cumulative, "\n");
-    }
-    absl::StrAppend(&out, metric, "_bucket", promLabels(n.labels, "le=\"+Inf\""), " ", s.count,
-                    "\n");
-    absl::StrAppend(&out, metric, "_sum", promLabels(n.labels), " ", fmtDouble(s.sum_ms), "\n");
-    absl::StrAppend(&out, metric, "_count", promLabels(n.labels), " ", s.count, "\n");
   }
   return out;
 }

@@ -71,8 +71,8 @@ class Gauge {
 // Latency histogram in milliseconds with Envoy's default bucket bounds.
 class Histogram {
  public:
-  static constexpr double kBounds[] = {0.5,   1,     5,     10,     25,     50,      100,
-                                       250,   500,   1000,  2500,   5000,   10000,   30000,
+  static constexpr double kBounds[] = {0.5,   1,      5,      10,      25,     50,    100,
+                                       250,   500,    1000,   2500,    5000,   10000, 30000,
                                        60000, 300000, 600000, 1800000, 3600000};
   static constexpr size_t kNumBuckets = sizeof(kBounds) / sizeof(kBounds[0]);
 
@@ -109,8 +109,7 @@ class Store {
   // `flat` is the /stats name, `prom` the Prometheus name (without "sluice_") with `labels`.
   Counter& counter(const std::string& flat, const std::string& prom, const Labels& labels = {});
   Gauge& gauge(const std::string& flat, const std::string& prom, const Labels& labels = {});
-  Histogram& histogram(const std::string& flat, const std::string& prom,
-                       const Labels& labels = {});
+  Histogram& histogram(const std::string& flat, const std::string& prom, const Labels& labels = {});
 
   std::string renderText() const;
   std::string renderJson() const;
@@ -119,7 +118,6 @@ class Store {
   int64_t valueOf(const std::string& flat) const;
 
  private:
-
   const uint32_t slots_;
   mutable absl::Mutex mu_;
   std::map<std::string, std::unique_ptr<Counter>> counters_ ABSL_GUARDED_BY(mu_);

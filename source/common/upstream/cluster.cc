@@ -65,7 +65,10 @@ absl::StatusOr<ClusterInfoConstSharedPtr> ClusterInfo::create(
   }
   if (config.has_idle_timeout()) {
     auto d = Config::durationMs(config.idle_timeout(), path + ".idle_timeout");
-    if (!d.ok()) errors.add(d.status()); else info->idle_timeout_ = *d;
+    if (!d.ok())
+      errors.add(d.status());
+    else
+      info->idle_timeout_ = *d;
   }
   if (config.max_idle_connections_per_endpoint() > 0) {
     info->max_idle_ = config.max_idle_connections_per_endpoint();
@@ -87,7 +90,8 @@ absl::StatusOr<ClusterInfoConstSharedPtr> ClusterInfo::create(
     for (const Endpoint& e : info->endpoints_) total_weight += e.weight;
     for (uint32_t i = 0; i < info->endpoints_.size(); ++i) {
       const Endpoint& e = info->endpoints_[i];
-      uint64_t points = std::max<uint64_t>(1, (min_size * e.weight + total_weight - 1) / total_weight);
+      uint64_t points =
+          std::max<uint64_t>(1, (min_size * e.weight + total_weight - 1) / total_weight);
       for (uint64_t p = 0; p < points; ++p) {
         info->ring_.emplace_back(stableHash(absl::StrCat(e.name, "_", p)), i);
       }
@@ -108,13 +112,12 @@ absl::StatusOr<ClusterInfoConstSharedPtr> ClusterInfo::create(
     for (int c = 1; c <= 5; ++c) {
       Stats::Labels l = labels;
       l.emplace_back("code_class", absl::StrCat(c, "xx"));
-      s.upstream_rq_class[c] = &stats->counter(absl::StrCat("cluster.", n, ".upstream_rq_", c, "xx"),
-                                               "cluster_upstream_rq_xx_total", l);
+      s.upstream_rq_class[c] = &stats->counter(
+          absl::StrCat("cluster.", n, ".upstream_rq_", c, "xx"), "cluster_upstream_rq_xx_total", l);
     }
     s.upstream_rq_class[0] = s.upstream_rq_class[5];
-    s.upstream_rq_time =
-        &stats->histogram(absl::StrCat("cluster.", n, ".upstream_rq_time"), "cluster_upstream_rq_time",
-                          labels);
+    s.upstream_rq_time = &stats->histogram(absl::StrCat("cluster.", n, ".upstream_rq_time"),
+                                           "cluster_upstream_rq_time", labels);
     for (Endpoint& e : info->endpoints_) {
       Stats::Labels el{{"cluster", n}, {"endpoint", e.name}};
       const std::string prefix = absl::StrCat("cluster.", n, ".endpoint.", e.name, ".");

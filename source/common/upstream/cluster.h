@@ -14,14 +14,14 @@
 namespace sluice {
 namespace Upstream {
 
-#define ALL_CLUSTER_COUNTERS(COUNTER)                                                          \
-  COUNTER(upstream_rq_total)                                                                   \
-  COUNTER(upstream_cx_total)                                                                   \
-  COUNTER(upstream_cx_connect_fail)                                                            \
-  COUNTER(upstream_cx_connect_timeout)                                                         \
-  COUNTER(upstream_cx_reused)                                                                  \
-  COUNTER(upstream_rq_timeout)                                                                 \
-  COUNTER(upstream_rq_reset)                                                                   \
+#define ALL_CLUSTER_COUNTERS(COUNTER)  \
+  COUNTER(upstream_rq_total)           \
+  COUNTER(upstream_cx_total)           \
+  COUNTER(upstream_cx_connect_fail)    \
+  COUNTER(upstream_cx_connect_timeout) \
+  COUNTER(upstream_cx_reused)          \
+  COUNTER(upstream_rq_timeout)         \
+  COUNTER(upstream_rq_reset)           \
   COUNTER(upstream_rq_retry_stale_connection)
 
 #define ALL_CLUSTER_GAUGES(GAUGE) \

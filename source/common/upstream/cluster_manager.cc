@@ -7,8 +7,9 @@ namespace {
 constexpr uint32_t kUpstreamBufferLimit = 1024 * 1024;
 }
 
-ThreadLocalCluster::ThreadLocalCluster(Event::Dispatcher& dispatcher, ClusterInfoConstSharedPtr info,
-                                       uint32_t buffer_limit, uint64_t seed)
+ThreadLocalCluster::ThreadLocalCluster(Event::Dispatcher& dispatcher,
+                                       ClusterInfoConstSharedPtr info, uint32_t buffer_limit,
+                                       uint64_t seed)
     : info_(std::move(info)), active_(info_->endpoints().size(), 0) {
   lb_ = createLoadBalancer(*info_, active_, seed);
   for (const Endpoint& e : info_->endpoints()) {

@@ -59,7 +59,9 @@ void ActiveClient::onBelowWriteBufferLowWatermark() {
 
 ConnPool::ConnPool(Event::Dispatcher& dispatcher, const ClusterInfo& cluster,
                    const Endpoint& endpoint, uint32_t buffer_limit)
-    : dispatcher_(dispatcher), cluster_(cluster), endpoint_(endpoint),
+    : dispatcher_(dispatcher),
+      cluster_(cluster),
+      endpoint_(endpoint),
       buffer_limit_(buffer_limit) {}
 
 ConnPool::~ConnPool() {

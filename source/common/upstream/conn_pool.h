@@ -40,7 +40,7 @@ class ActiveClient : public Network::ConnectionCallbacks {
   ConnPool& pool_;
   Network::ConnectionPtr connection_;
   std::unique_ptr<Http::Http1::ClientConnectionImpl> codec_;
-  Event::TimerPtr timer_;  // connect timeout, then idle timeout
+  Event::TimerPtr timer_;             // connect timeout, then idle timeout
   PoolCallbacks* waiting_ = nullptr;  // request waiting for this connection to connect
   PoolCallbacks* owner_ = nullptr;    // request using this connection
   std::list<std::unique_ptr<ActiveClient>>::iterator self_;

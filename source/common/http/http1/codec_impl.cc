@@ -11,36 +11,66 @@ namespace Http1 {
 
 absl::string_view reasonPhrase(uint32_t status) {
   switch (status) {
-    case 100: return "Continue";
-    case 101: return "Switching Protocols";
-    case 200: return "OK";
-    case 201: return "Created";
-    case 202: return "Accepted";
-    case 204: return "No Content";
-    case 206: return "Partial Content";
-    case 301: return "Moved Permanently";
-    case 302: return "Found";
-    case 303: return "See Other";
-    case 304: return "Not Modified";
-    case 307: return "Temporary Redirect";
-    case 308: return "Permanent Redirect";
-    case 400: return "Bad Request";
-    case 401: return "Unauthorized";
-    case 403: return "Forbidden";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 408: return "Request Timeout";
-    case 409: return "Conflict";
-    case 413: return "Payload Too Large";
-    case 414: return "URI Too Long";
-    case 417: return "Expectation Failed";
-    case 429: return "Too Many Requests";
-    case 431: return "Request Header Fields Too Large";
-    case 500: return "Internal Server Error";
-    case 501: return "Not Implemented";
-    case 502: return "Bad Gateway";
-    case 503: return "Service Unavailable";
-    case 504: return "Gateway Timeout";
+    case 100:
+      return "Continue";
+    case 101:
+      return "Switching Protocols";
+    case 200:
+      return "OK";
+    case 201:
+      return "Created";
+    case 202:
+      return "Accepted";
+    case 204:
+      return "No Content";
+    case 206:
+      return "Partial Content";
+    case 301:
+      return "Moved Permanently";
+    case 302:
+      return "Found";
+    case 303:
+      return "See Other";
+    case 304:
+      return "Not Modified";
+    case 307:
+      return "Temporary Redirect";
+    case 308:
+      return "Permanent Redirect";
+    case 400:
+      return "Bad Request";
+    case 401:
+      return "Unauthorized";
+    case 403:
+      return "Forbidden";
+    case 404:
+      return "Not Found";
+    case 405:
+      return "Method Not Allowed";
+    case 408:
+      return "Request Timeout";
+    case 409:
+      return "Conflict";
+    case 413:
+      return "Payload Too Large";
+    case 414:
+      return "URI Too Long";
+    case 417:
+      return "Expectation Failed";
+    case 429:
+      return "Too Many Requests";
+    case 431:
+      return "Request Header Fields Too Large";
+    case 500:
+      return "Internal Server Error";
+    case 501:
+      return "Not Implemented";
+    case 502:
+      return "Bad Gateway";
+    case 503:
+      return "Service Unavailable";
+    case 504:
+      return "Gateway Timeout";
     default:
       if (status < 200) return "Informational";
       if (status < 300) return "Success";
@@ -152,7 +182,9 @@ int ParserBase::onHeaderValue(const char* at, size_t len) {
   while (p > exec_base_ && (p[-1] == ' ' || p[-1] == '\t')) {
     --p;
   }
-  if ((p > exec_base_ && p[-1] == '\n') || memchr(at, '\n', len) != nullptr) {
+  // At the start of a buffer, look at how the previous one ended.
+  const bool after_lf = p > exec_base_ ? p[-1] == '\n' : prev_ended_lf_;
+  if (after_lf || memchr(at, '\n', len) != nullptr) {
     return userError(400, "obs-fold in header value");
   }
   in_value_ = true;
@@ -183,6 +215,15 @@ llhttp_errno_t ParserBase::execute(Buffer::Instance& data) {
   absl::string_view slice = data.frontSlice();
   exec_base_ = slice.data();
   llhttp_errno_t err = llhttp_execute(&parser_, slice.data(), slice.size());
+  // Remember whether this buffer ended with LF plus optional whitespace (obs-fold detection
+  // across reads). An all-whitespace buffer keeps the previous state.
+  const char* e = slice.data() + slice.size();
+  while (e > slice.data() && (e[-1] == ' ' || e[-1] == '\t')) {
+    --e;
+  }
+  if (e > slice.data()) {
+    prev_ended_lf_ = e[-1] == '\n';
+  }
   size_t consumed = slice.size();
   if (err == HPE_PAUSED || err == HPE_PAUSED_UPGRADE) {
     consumed = llhttp_get_error_pos(&parser_) - slice.data();
@@ -197,7 +238,9 @@ llhttp_errno_t ParserBase::execute(Buffer::Instance& data) {
 ServerConnectionImpl::ServerConnectionImpl(Network::Connection& connection,
                                            ServerConnectionCallbacks& callbacks,
                                            const CodecSettings& settings)
-    : ParserBase(HTTP_REQUEST), connection_(connection), callbacks_(callbacks),
+    : ParserBase(HTTP_REQUEST),
+      connection_(connection),
+      callbacks_(callbacks),
       settings_(settings) {}
 
 ServerConnectionImpl::~ServerConnectionImpl() = default;
@@ -404,11 +447,16 @@ int ServerConnectionImpl::onMessageComplete() {
     if (!s->response_complete_) {
       if (trailers_ && trailers_->size() > 0) {
         flushBody(false);
-        if (s->decoder_ && !s->response_complete_) {
+        if (stream_.get() == s && s->decoder_ && !s->response_complete_) {
           s->decoder_->decodeTrailers(std::move(trailers_));
         }
       } else {
         flushBody(true);
+      }
+      if (stream_.get() != s) {
+        // The response completed while the body's end was delivered, and the exchange has
+        // already been finished (the stream freed): go on with the next request.
+        return closing_ ? HPE_PAUSED : 0;
       }
     }
   }
@@ -593,8 +641,7 @@ void ClientConnectionImpl::encodeHeaders(const RequestHeaderMap& headers, bool e
     if (!end_stream) {
       out.append("transfer-encoding: chunked\r\n");
       chunked_ = true;
-    } else if (headers.method == "POST" || headers.method == "PUT" ||
-               headers.method == "PATCH") {
+    } else if (headers.method == "POST" || headers.method == "PUT" || headers.method == "PATCH") {
       out.append("content-length: 0\r\n");
     }
   }
@@ -662,6 +709,13 @@ void ClientConnectionImpl::dispatch(Buffer::Instance& data) {
       continue;
     }
     if (err == HPE_PAUSED) {
+      if (data.length() > 0) {
+        // Bytes after a complete response that nobody asked for: the connection is out of step
+        // and must never carry another request (they would answer the next client).
+        failed_ = true;
+        keep_alive_ = false;
+        data.drain(data.length());
+      }
       break;
     }
     failed_ = true;

@@ -53,6 +53,7 @@ class ParserBase {
 
   llhttp_t parser_;
   const char* exec_base_ = nullptr;  // start of the bytes being parsed
+  bool prev_ended_lf_ = false;       // the previous buffer ended with LF (+ whitespace)
   bool user_error_ = false;
   std::string field_;
   std::string value_;
@@ -83,8 +84,8 @@ class ServerStream : public ResponseEncoder, public Stream, public Event::Deferr
   StreamCallbacks* callbacks_ = nullptr;
   RequestDecoder* decoder_ = nullptr;
   bool chunked_ = false;
-  bool no_body_ = false;        // HEAD, 204, 304
-  bool close_after_ = false;    // send connection: close and close after the response
+  bool no_body_ = false;      // HEAD, 204, 304
+  bool close_after_ = false;  // send connection: close and close after the response
   bool headers_sent_ = false;
   bool response_complete_ = false;
   bool request_complete_ = false;
@@ -135,7 +136,7 @@ class ServerConnectionImpl : public Connection, public ParserBase {
   uint64_t body_bytes_ = 0;
   uint64_t discard_bytes_ = 0;
   static constexpr uint64_t kMaxDiscardBytes = 64 * 1024;
-  bool paused_ = false;      // a complete request waits for its response
+  bool paused_ = false;  // a complete request waits for its response
   bool failed_ = false;
   bool closing_ = false;
   bool drain_close_ = false;
@@ -143,7 +144,9 @@ class ServerConnectionImpl : public Connection, public ParserBase {
 };
 
 // Client (upstream) side: one request at a time over a kept-alive connection.
-class ClientConnectionImpl : public Connection, public ParserBase, public RequestEncoder,
+class ClientConnectionImpl : public Connection,
+                             public ParserBase,
+                             public RequestEncoder,
                              public Stream {
  public:
   explicit ClientConnectionImpl(Network::Connection& connection);

@@ -11,8 +11,8 @@ class RouterFactory : public Http::NamedHttpFilterConfigFactory {
   std::string name() const override { return "router"; }
   bool isTerminal() const override { return true; }
   absl::StatusOr<Http::FilterFactoryCb> createFilterFactory(const google::protobuf::Struct& config,
-                                                           const std::string& path,
-                                                           Http::FactoryContext&) override {
+                                                            const std::string& path,
+                                                            Http::FactoryContext&) override {
     if (config.fields_size() > 0) {
       return absl::InvalidArgumentError(path + ".config: the router takes no settings");
     }

@@ -39,8 +39,7 @@ Http::FilterHeadersStatus RouterFilter::decodeHeaders(Http::RequestHeaderMap& he
   info.upstream_cluster = cluster_name;
   cluster_ = callbacks_->clusterManager().getShared(cluster_name);
   if (cluster_ == nullptr) {
-    callbacks_->sendLocalReply(503, absl::StrCat("cluster \"", cluster_name, "\" not found"),
-                               "NC");
+    callbacks_->sendLocalReply(503, absl::StrCat("cluster \"", cluster_name, "\" not found"), "NC");
     return Http::FilterHeadersStatus::StopIteration;
   }
   Upstream::LbContext lb_ctx;

@@ -41,7 +41,6 @@ class RouterFilter : public Http::StreamDecoderFilter,
   void onAboveWriteBufferHighWatermark() override;
   void onBelowWriteBufferLowWatermark() override;
 
-
   // PoolCallbacks
   void onPoolReady(Upstream::ActiveClient& client) override;
   void onPoolFailure(Upstream::PoolFailureReason reason) override;
