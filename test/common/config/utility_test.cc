@@ -1,0 +1,329 @@
+#include "source/common/config/utility.h"
+
+#include <unistd.h>
+
+#include <cstdio>
+#include <fstream>
+#include <string>
+
+#include "gmock/gmock.h"
+#include "google/protobuf/util/json_util.h"
+#include "gtest/gtest.h"
+#include "sluice/config/v1/bootstrap.pb.h"
+
+namespace sluice {
+namespace Config {
+namespace {
+
+using sluice::config::v1::Bootstrap;
+using sluice::config::v1::Cluster;
+using sluice::config::v1::Listener;
+using testing::HasSubstr;
+
+google::protobuf::Duration duration(int64_t seconds, int32_t nanos) {
+  google::protobuf::Duration d;
+  d.set_seconds(seconds);
+  d.set_nanos(nanos);
+  return d;
+}
+
+// Loads `yaml` into a Cluster and returns its connect_timeout.
+google::protobuf::Duration connectTimeout(const std::string& value) {
+  Cluster c;
+  absl::Status s = loadFromYaml("name: c\nconnect_timeout: " + value + "\n", c);
+  EXPECT_TRUE(s.ok()) << value << ": " << s;
+  EXPECT_TRUE(c.has_connect_timeout()) << value;
+  return c.connect_timeout();
+}
+
+MATCHER_P2(IsDuration, seconds, nanos, "") {
+  return arg.seconds() == seconds && arg.nanos() == nanos;
+}
+
+TEST(DurationTest, HumanUnits) {
+  EXPECT_THAT(connectTimeout("250ms"), IsDuration(0, 250000000));
+  EXPECT_THAT(connectTimeout("1.5s"), IsDuration(1, 500000000));
+  EXPECT_THAT(connectTimeout("2m"), IsDuration(120, 0));
+  EXPECT_THAT(connectTimeout("1h"), IsDuration(3600, 0));
+  EXPECT_THAT(connectTimeout("100us"), IsDuration(0, 100000));
+  EXPECT_THAT(connectTimeout("10ns"), IsDuration(0, 10));
+  EXPECT_THAT(connectTimeout("5s"), IsDuration(5, 0));
+  EXPECT_THAT(connectTimeout("0.1s"), IsDuration(0, 100000000));
+  EXPECT_THAT(connectTimeout("1.25m"), IsDuration(75, 0));
+  EXPECT_THAT(connectTimeout(".5s"), IsDuration(0, 500000000));
+  EXPECT_THAT(connectTimeout("0s"), IsDuration(0, 0));
+}
+
+TEST(DurationTest, ProtobufJsonFormStillAccepted) {
+  EXPECT_THAT(connectTimeout("0.250s"), IsDuration(0, 250000000));
+  EXPECT_THAT(connectTimeout("\"3s\""), IsDuration(3, 0));
+}
+
+TEST(DurationTest, NestedInRepeatedMessages) {
+  Bootstrap b;
+  absl::Status s = loadFromYaml(R"(
+drain_timeout: 2m
+static_resources:
+  clusters:
+  - name: a
+    connect_timeout: 250ms
+    idle_timeout: 1.5s
+  - name: b
+    connect_timeout: 1h
+  listeners:
+  - name: l
+    limits: {request_timeout: 100ms, idle_timeout: 30s}
+)",
+                                b);
+  ASSERT_TRUE(s.ok()) << s;
+  EXPECT_THAT(b.drain_timeout(), IsDuration(120, 0));
+  EXPECT_THAT(b.static_resources().clusters(0).connect_timeout(), IsDuration(0, 250000000));
+  EXPECT_THAT(b.static_resources().clusters(0).idle_timeout(), IsDuration(1, 500000000));
+  EXPECT_THAT(b.static_resources().clusters(1).connect_timeout(), IsDuration(3600, 0));
+  EXPECT_THAT(b.static_resources().listeners(0).limits().request_timeout(),
+              IsDuration(0, 100000000));
+  EXPECT_THAT(b.static_resources().listeners(0).limits().idle_timeout(), IsDuration(30, 0));
+}
+
+TEST(DurationTest, CamelCaseKeysAlsoGetUnits) {
+  Cluster c;
+  absl::Status s = loadFromYaml("name: c\nconnectTimeout: 250ms\n", c);
+  ASSERT_TRUE(s.ok()) << s;
+  EXPECT_THAT(c.connect_timeout(), IsDuration(0, 250000000));
+}
+
+TEST(DurationTest, BadDurationIsAnError) {
+  for (const char* bad : {"5x", "fast", "1.2.3s", "ms", "s"}) {
+    Cluster c;
+    absl::Status s = loadFromYaml(std::string("name: c\nconnect_timeout: ") + bad + "\n", c);
+    EXPECT_FALSE(s.ok()) << bad;
+  }
+}
+
+TEST(DurationTest, DurationsOnlyConvertedInDurationFields) {
+  // A string field keeps "250ms" verbatim.
+  Cluster c;
+  ASSERT_TRUE(loadFromYaml("name: 250ms\n", c).ok());
+  EXPECT_EQ("250ms", c.name());
+}
+
+TEST(DurationTest, DurationMs) {
+  auto d = durationMs(duration(1, 500000000), "x.timeout");
+  ASSERT_TRUE(d.ok());
+  EXPECT_EQ(1500, d->count());
+  // Rounded up: a positive sub-millisecond duration never becomes 0 ("disabled").
+  auto sub = durationMs(duration(0, 1), "x.timeout");
+  ASSERT_TRUE(sub.ok());
+  EXPECT_EQ(1, sub->count());
+  auto almost = durationMs(duration(2, 999999), "x.timeout");
+  ASSERT_TRUE(almost.ok());
+  EXPECT_EQ(2001, almost->count());
+  auto zero = durationMs(duration(0, 0), "x.timeout");
+  ASSERT_TRUE(zero.ok());
+  EXPECT_EQ(0, zero->count());
+}
+
+TEST(DurationTest, DurationMsErrorsNameTheField) {
+  auto neg = durationMs(duration(-1, 0), "clusters[0].connect_timeout");
+  ASSERT_FALSE(neg.ok());
+  EXPECT_EQ("clusters[0].connect_timeout: must not be negative", neg.status().message());
+  auto big = durationMs(duration(315576000000LL, 0), "drain_timeout");
+  ASSERT_FALSE(big.ok());
+  EXPECT_EQ("drain_timeout: too large", big.status().message());
+}
+
+TEST(DurationTest, DurationOr) {
+  EXPECT_EQ(7000, durationOr(false, duration(1, 0), std::chrono::milliseconds(7000)).count());
+  EXPECT_EQ(1250, durationOr(true, duration(1, 250000000), std::chrono::milliseconds(7)).count());
+  EXPECT_EQ(0, durationOr(true, duration(0, 0), std::chrono::milliseconds(7)).count());
+  EXPECT_EQ(1, durationOr(true, duration(0, 100), std::chrono::milliseconds(7)).count());
+}
+
+TEST(YamlTest, UnknownFieldErrorNamesTheField) {
+  Cluster c;
+  absl::Status s = loadFromYaml("name: c\nendpoints:\n- {address: 127.0.0.1, prot: 80}\n", c);
+  ASSERT_FALSE(s.ok());
+  EXPECT_THAT(std::string(s.message()), HasSubstr("prot"));
+
+  Bootstrap b;
+  s = loadFromYaml("static_resources:\n  listenerz: []\n", b);
+  ASSERT_FALSE(s.ok());
+  EXPECT_THAT(std::string(s.message()), HasSubstr("listenerz"));
+}
+
+TEST(YamlTest, BadEnumValueIsAnError) {
+  Cluster c;
+  absl::Status s = loadFromYaml("name: c\nlb_policy: ROUND_ROBINX\n", c);
+  ASSERT_FALSE(s.ok());
+  EXPECT_THAT(std::string(s.message()), HasSubstr("ROUND_ROBINX"));
+}
+
+TEST(YamlTest, EnumValues) {
+  Cluster c;
+  ASSERT_TRUE(
+      loadFromYaml("name: c\nlb_policy: RING_HASH\nring_hash: {hash_on: HEADER}\n", c).ok());
+  EXPECT_EQ(Cluster::RING_HASH, c.lb_policy());
+  EXPECT_EQ(sluice::config::v1::RingHash::HEADER, c.ring_hash().hash_on());
+}
+
+TEST(YamlTest, QuotedNumbersStayStrings) {
+  auto json = yamlToJson("a: \"123\"\nb: '0.5'\nc: 123\nd: \"true\"\ne: true\n");
+  ASSERT_TRUE(json.ok()) << json.status();
+  EXPECT_EQ(R"({"a":"123","b":"0.5","c":123,"d":"true","e":true})", *json);
+
+  // Into a string field of a message.
+  sluice::config::v1::Node node;
+  ASSERT_TRUE(loadFromYaml("id: \"123\"\ncluster: '007'\n", node).ok());
+  EXPECT_EQ("123", node.id());
+  EXPECT_EQ("007", node.cluster());
+}
+
+TEST(YamlTest, QuotedNumbersInStructConfigStayStrings) {
+  Listener l;
+  absl::Status s = loadFromYaml(R"(
+name: l
+http_filters:
+- name: f
+  config: {n: 5, s: "5", f: 1.5, b: false, z: null, list: [1, "2"]}
+)",
+                                l);
+  ASSERT_TRUE(s.ok()) << s;
+  const auto& f = l.http_filters(0).config().fields();
+  EXPECT_EQ(google::protobuf::Value::kNumberValue, f.at("n").kind_case());
+  EXPECT_EQ(5, f.at("n").number_value());
+  EXPECT_EQ(google::protobuf::Value::kStringValue, f.at("s").kind_case());
+  EXPECT_EQ("5", f.at("s").string_value());
+  EXPECT_EQ(1.5, f.at("f").number_value());
+  EXPECT_FALSE(f.at("b").bool_value());
+  EXPECT_EQ(google::protobuf::Value::kNullValue, f.at("z").kind_case());
+  EXPECT_EQ("2", f.at("list").list_value().values(1).string_value());
+}
+
+TEST(YamlTest, ScalarsThatAreNotJsonNumbersBecomeStrings) {
+  auto json = yamlToJson("a: 007\nb: +5\nc: 1.2.3\nd: -7\ne: 2.5\nf: 0\n");
+  ASSERT_TRUE(json.ok());
+  EXPECT_EQ(R"({"a":"007","b":"+5","c":"1.2.3","d":-7,"e":2.5,"f":0})", *json);
+}
+
+// Regression (fixed): yamlToJson copies YAML floats such as ".5", "5." and "-.5" verbatim into the
+// JSON, which is not valid JSON: loadFromYaml then fails with "Expected a value." and no field
+// name.
+TEST(YamlTest, FloatsWithoutLeadingOrTrailingDigitAreValidJson) {
+  // YAML 1.2 core-schema floats: ".5", "5.", "-.5". The output must still be JSON.
+  auto json = yamlToJson("a: .5\nb: 5.\nc: -.5\n");
+  ASSERT_TRUE(json.ok());
+  google::protobuf::Struct parsed;
+  auto status = google::protobuf::util::JsonStringToMessage(*json, &parsed);
+  EXPECT_TRUE(status.ok()) << *json;
+
+  Listener l;
+  absl::Status s = loadFromYaml("name: l\nhttp_filters:\n- name: f\n  config: {ratio: .5}\n", l);
+  ASSERT_TRUE(s.ok()) << s;
+  EXPECT_EQ(0.5, l.http_filters(0).config().fields().at("ratio").number_value());
+}
+
+TEST(YamlTest, NullAndEmptyDocuments) {
+  auto json = yamlToJson("a: ~\nb: null\nc:\n");
+  ASSERT_TRUE(json.ok());
+  EXPECT_EQ(R"({"a":null,"b":null,"c":null})", *json);
+  Bootstrap b;
+  EXPECT_TRUE(loadFromYaml("", b).ok());
+}
+
+TEST(YamlTest, StringsAreEscaped) {
+  auto json = yamlToJson("a: \"quote\\\" back\\\\ nl\\n tab\\t\"\n");
+  ASSERT_TRUE(json.ok());
+  EXPECT_EQ(R"({"a":"quote\" back\\ nl\n tab\t"})", *json);
+}
+
+TEST(YamlTest, JsonInputIsYaml) {
+  Cluster c;
+  absl::Status s =
+      loadFromYaml(R"({"name": "c", "endpoints": [{"address": "::1", "port": 9}]})", c);
+  ASSERT_TRUE(s.ok()) << s;
+  EXPECT_EQ("::1", c.endpoints(0).address());
+  EXPECT_EQ(9u, c.endpoints(0).port());
+}
+
+TEST(YamlTest, InvalidYaml) {
+  Cluster c;
+  absl::Status s = loadFromYaml("name: [unclosed\n", c);
+  ASSERT_FALSE(s.ok());
+  EXPECT_THAT(std::string(s.message()), HasSubstr("invalid YAML"));
+}
+
+TEST(YamlTest, WrongTypeIsAnError) {
+  Cluster c;
+  EXPECT_FALSE(loadFromYaml("name: c\nmax_idle_connections_per_endpoint: lots\n", c).ok());
+  EXPECT_FALSE(loadFromYaml("name: c\nmax_idle_connections_per_endpoint: -1\n", c).ok());
+}
+
+TEST(YamlTest, NonScalarMapKeysAreAnError) {
+  auto json = yamlToJson("? [a, b]\n: 1\n");
+  ASSERT_FALSE(json.ok());
+  EXPECT_THAT(std::string(json.status().message()), HasSubstr("map keys must be strings"));
+}
+
+TEST(YamlTest, DeepNestingIsAnError) {
+  std::string deep;
+  for (int i = 0; i < 100; ++i) deep += "[";
+  for (int i = 0; i < 100; ++i) deep += "]";
+  auto json = yamlToJson(deep);
+  EXPECT_FALSE(json.ok());
+}
+
+TEST(YamlTest, LoadFromFile) {
+  char path[] = "/tmp/sluice_utility_test_XXXXXX";
+  int fd = mkstemp(path);
+  ASSERT_GE(fd, 0);
+  const std::string yaml = "name: from-file\nconnect_timeout: 2s\n";
+  ASSERT_EQ(static_cast<ssize_t>(yaml.size()), write(fd, yaml.data(), yaml.size()));
+  close(fd);
+  Cluster c;
+  absl::Status s = loadFromFile(path, c);
+  unlink(path);
+  ASSERT_TRUE(s.ok()) << s;
+  EXPECT_EQ("from-file", c.name());
+  EXPECT_EQ(2, c.connect_timeout().seconds());
+
+  absl::Status missing = loadFromFile("/nonexistent/sluice.yaml", c);
+  EXPECT_EQ(absl::StatusCode::kNotFound, missing.code());
+  EXPECT_THAT(std::string(missing.message()), HasSubstr("/nonexistent/sluice.yaml"));
+}
+
+TEST(ToJsonTest, UsesProtoFieldNamesAndRoundTrips) {
+  Cluster c;
+  ASSERT_TRUE(loadFromYaml(R"(
+name: users
+lb_policy: LEAST_REQUEST
+connect_timeout: 250ms
+max_idle_connections_per_endpoint: 3
+endpoints: [{address: 127.0.0.1, port: 8080, weight: 2}]
+)",
+                           c)
+                  .ok());
+  const std::string json = toJson(c);
+  EXPECT_THAT(json, HasSubstr("\"max_idle_connections_per_endpoint\":3"));
+  EXPECT_THAT(json, HasSubstr("\"connect_timeout\":\"0.250s\""));
+  EXPECT_THAT(json, HasSubstr("\"lb_policy\":\"LEAST_REQUEST\""));
+  Cluster back;
+  ASSERT_TRUE(loadFromYaml(json, back).ok());
+  EXPECT_EQ(c.SerializeAsString(), back.SerializeAsString());
+  EXPECT_THAT(toJson(c, true), HasSubstr("\n"));
+}
+
+TEST(ErrorListTest, CollectsAllErrors) {
+  ErrorList e;
+  EXPECT_TRUE(e.empty());
+  EXPECT_TRUE(e.status().ok());
+  e.add("a.b", "is required");
+  e.add(absl::OkStatus());
+  e.add(absl::InvalidArgumentError("c: bad"));
+  EXPECT_FALSE(e.empty());
+  EXPECT_EQ(absl::StatusCode::kInvalidArgument, e.status().code());
+  EXPECT_EQ("a.b: is required\nc: bad", e.status().message());
+}
+
+}  // namespace
+}  // namespace Config
+}  // namespace sluice

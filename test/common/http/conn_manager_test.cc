@@ -1,0 +1,763 @@
+#include "source/common/http/conn_manager.h"
+
+#include <signal.h>
+
+#include <chrono>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "gmock/gmock.h"
+#include "google/protobuf/struct.pb.h"
+#include "google/protobuf/util/json_util.h"
+#include "gtest/gtest.h"
+#include "source/common/config/utility.h"
+#include "source/common/event/dispatcher.h"
+#include "source/common/http/filter.h"
+#include "source/common/network/connection.h"
+#include "source/common/router/config.h"
+#include "source/common/stats/stats.h"
+#include "source/common/upstream/cluster_manager.h"
+#include "test/test_common/http_utility.h"
+#include "test/test_common/network_utility.h"
+
+namespace sluice {
+namespace Http {
+namespace {
+
+using testing::HasSubstr;
+using testing::Not;
+using Testing::parseResponses;
+using Testing::Response;
+
+google::protobuf::Struct parseJson(const std::string& json) {
+  google::protobuf::Struct s;
+  auto status = google::protobuf::util::JsonStringToMessage(json, &s);
+  EXPECT_TRUE(status.ok()) << status.ToString() << ": " << json;
+  return s;
+}
+
+bool isUuid(absl::string_view s) {
+  if (s.size() != 36) return false;
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (i == 8 || i == 13 || i == 18 || i == 23) {
+      if (s[i] != '-') return false;
+    } else if (!absl::ascii_isxdigit(s[i])) {
+      return false;
+    }
+  }
+  return s[14] == '4';
+}
+
+// ---- Test filters --------------------------------------------------------------------------
+
+// What the test filters saw and did.
+struct FilterLog {
+  int pause_started = 0;
+  int pause_resumed = 0;
+  int denied = 0;
+  int observed_at_pause = -1;  // observer calls when the pause filter stopped iteration
+  std::vector<RequestHeaderMap> observed_headers;
+  std::string observed_body;
+  bool observed_end = false;
+  int observed_trailers = 0;
+  int destroyed = 0;
+};
+
+class DecoderFilterBase : public StreamDecoderFilter {
+ public:
+  explicit DecoderFilterBase(FilterLog& log) : log_(log) {}
+  FilterDataStatus decodeData(Buffer::Instance&, bool) override {
+    return FilterDataStatus::Continue;
+  }
+  FilterTrailersStatus decodeTrailers(HeaderMap&) override {
+    return FilterTrailersStatus::Continue;
+  }
+  void setDecoderFilterCallbacks(StreamDecoderFilterCallbacks& cb) override { callbacks_ = &cb; }
+
+ protected:
+  FilterLog& log_;
+  StreamDecoderFilterCallbacks* callbacks_ = nullptr;
+};
+
+// With `x-pause: <ms>`, holds the request headers and resumes from a timer.
+class PauseFilter : public DecoderFilterBase {
+ public:
+  using DecoderFilterBase::DecoderFilterBase;
+  FilterHeadersStatus decodeHeaders(RequestHeaderMap& h, bool) override {
+    int ms = 0;
+    if (!h.has("x-pause") || !absl::SimpleAtoi(h.get("x-pause"), &ms)) {
+      return FilterHeadersStatus::Continue;
+    }
+    ++log_.pause_started;
+    log_.observed_at_pause = static_cast<int>(log_.observed_headers.size());
+    if (ms >= 0) {
+      timer_ = callbacks_->dispatcher().createTimer([this]() {
+        ++log_.pause_resumed;
+        callbacks_->continueDecoding();
+      });
+      timer_->enableTimer(std::chrono::milliseconds(ms));
+    }
+    return FilterHeadersStatus::StopIteration;
+  }
+  void onDestroy() override {
+    ++log_.destroyed;
+    if (timer_) timer_->disableTimer();
+  }
+
+ private:
+  Event::TimerPtr timer_;
+};
+
+// With `x-deny`, answers 403 itself.
+class DenyFilter : public DecoderFilterBase {
+ public:
+  using DecoderFilterBase::DecoderFilterBase;
+  FilterHeadersStatus decodeHeaders(RequestHeaderMap& h, bool) override {
+    if (!h.has("x-deny")) {
+      return FilterHeadersStatus::Continue;
+    }
+    ++log_.denied;
+    callbacks_->sendLocalReply(403, "denied by \"test\" filter", "TF");
+    return FilterHeadersStatus::StopIteration;
+  }
+};
+
+class AddHeaderFilter : public DecoderFilterBase {
+ public:
+  using DecoderFilterBase::DecoderFilterBase;
+  FilterHeadersStatus decodeHeaders(RequestHeaderMap& h, bool) override {
+    h.add("x-added", "yes");
+    return FilterHeadersStatus::Continue;
+  }
+};
+
+// Records what reaches it.
+class ObserverFilter : public DecoderFilterBase {
+ public:
+  using DecoderFilterBase::DecoderFilterBase;
+  FilterHeadersStatus decodeHeaders(RequestHeaderMap& h, bool) override {
+    log_.observed_headers.push_back(h);
+    return FilterHeadersStatus::Continue;
+  }
+  FilterDataStatus decodeData(Buffer::Instance& data, bool end_stream) override {
+    log_.observed_body += data.toString();
+    log_.observed_end = log_.observed_end || end_stream;
+    return FilterDataStatus::Continue;
+  }
+  FilterTrailersStatus decodeTrailers(HeaderMap&) override {
+    ++log_.observed_trailers;
+    return FilterTrailersStatus::Continue;
+  }
+};
+
+// With `x-echo`, acts as the terminal filter: collects the request body and trailers and answers
+// with the body (streamed: no content-length) and the number of trailers it saw. It answers from
+// the next loop iteration, or with `x-echo: sync` from inside the callback that ends the request.
+class EchoFilter : public DecoderFilterBase {
+ public:
+  using DecoderFilterBase::DecoderFilterBase;
+  FilterHeadersStatus decodeHeaders(RequestHeaderMap& h, bool end_stream) override {
+    if (!h.has("x-echo")) {
+      return FilterHeadersStatus::Continue;
+    }
+    echo_ = true;
+    sync_ = h.get("x-echo") == "sync";
+    if (end_stream) {
+      respond();
+    }
+    return FilterHeadersStatus::StopIteration;
+  }
+  FilterDataStatus decodeData(Buffer::Instance& data, bool end_stream) override {
+    body_ += data.toString();
+    data.drain(data.length());
+    if (end_stream) {
+      respond();
+    }
+    return FilterDataStatus::StopIterationNoBuffer;
+  }
+  FilterTrailersStatus decodeTrailers(HeaderMap& trailers) override {
+    trailers_ = trailers.size();
+    respond();
+    return FilterTrailersStatus::StopIteration;
+  }
+
+ private:
+  void respond() {
+    if (!sync_) {
+      timer_ = callbacks_->dispatcher().createTimer([this]() { respondNow(); });
+      timer_->enableTimer(std::chrono::milliseconds(0));
+      return;
+    }
+    respondNow();
+  }
+  void respondNow() {
+    auto h = std::make_unique<ResponseHeaderMap>();
+    h->status = 200;
+    h->add("x-trailers", absl::StrCat(trailers_));
+    callbacks_->encodeHeaders(std::move(h), false);
+    Buffer::OwnedImpl body(body_);
+    callbacks_->encodeData(body, true);
+  }
+  bool echo_ = false;
+  bool sync_ = false;
+  std::string body_;
+  size_t trailers_ = 0;
+  Event::TimerPtr timer_;
+};
+
+// Adds a response header on the way out.
+class ResponseHeaderFilter : public StreamEncoderFilter {
+ public:
+  FilterHeadersStatus encodeHeaders(ResponseHeaderMap& h, bool) override {
+    h.add("x-encoded", "1");
+    return FilterHeadersStatus::Continue;
+  }
+  FilterDataStatus encodeData(Buffer::Instance&, bool) override {
+    return FilterDataStatus::Continue;
+  }
+  FilterTrailersStatus encodeTrailers(HeaderMap&) override {
+    return FilterTrailersStatus::Continue;
+  }
+  void setEncoderFilterCallbacks(StreamEncoderFilterCallbacks&) override {}
+};
+
+constexpr char kRoutes[] = R"(
+name: test
+virtual_hosts:
+- name: main
+  domains: ["*"]
+  routes:
+  - name: direct
+    match: {prefix: /direct}
+    direct_response: {status: 200, body: "{\"hello\":\"world\"}", content_type: application/json}
+  - name: empty
+    match: {path: /empty}
+    direct_response: {status: 204}
+  - name: redirect
+    match: {prefix: /old}
+    redirect: {path_redirect: /new, response_code: 308}
+  - name: missing_cluster
+    match: {prefix: /upstream}
+    route: {cluster: missing}
+)";
+
+// ---- Fixture -------------------------------------------------------------------------------
+
+// The listener slot a worker would own: a new stream reads `current`.
+struct TestConfigSource : public ConfigSource {
+  const ConnectionManagerConfigConstSharedPtr& config() const override { return current; }
+  ConnectionManagerConfigConstSharedPtr current;
+};
+
+class ConnectionManagerTest : public testing::Test {
+ protected:
+  ConnectionManagerTest() {
+    signal(SIGPIPE, SIG_IGN);
+    sluice::config::v1::RouteTable rt;
+    absl::Status s = Config::loadFromYaml(kRoutes, rt);
+    EXPECT_TRUE(s.ok()) << s;
+    auto table = Router::RouteTableImpl::create(rt, "route_tables[0]", &store_);
+    EXPECT_TRUE(table.ok()) << table.status();
+    config_ = std::make_shared<ConnectionManagerConfig>();
+    config_->listener_name = "test";
+    config_->route_table = *table;
+    config_->filter_factories = {
+        [this](FilterChainFactoryCallbacks& cb) {
+          cb.addStreamDecoderFilter(std::make_shared<PauseFilter>(log_));
+        },
+        [this](FilterChainFactoryCallbacks& cb) {
+          cb.addStreamDecoderFilter(std::make_shared<DenyFilter>(log_));
+        },
+        [this](FilterChainFactoryCallbacks& cb) {
+          cb.addStreamDecoderFilter(std::make_shared<AddHeaderFilter>(log_));
+        },
+        [this](FilterChainFactoryCallbacks& cb) {
+          cb.addStreamDecoderFilter(std::make_shared<ObserverFilter>(log_));
+        },
+        [this](FilterChainFactoryCallbacks& cb) {
+          cb.addStreamDecoderFilter(std::make_shared<EchoFilter>(log_));
+        },
+        [](FilterChainFactoryCallbacks& cb) {
+          cb.addStreamEncoderFilter(std::make_shared<ResponseHeaderFilter>());
+        },
+    };
+    FactoryContext fctx{&store_, "test"};
+    NamedHttpFilterConfigFactory* router = FilterRegistry::get("router");
+    EXPECT_NE(nullptr, router);
+    auto router_cb = router->createFilterFactory({}, "http_filters[6]", fctx);
+    EXPECT_TRUE(router_cb.ok());
+    config_->filter_factories.push_back(*router_cb);
+  }
+
+  ~ConnectionManagerTest() override {
+    // Let every connection manager close and be deleted while the context still exists.
+    for (auto& c : clients_) c->close();
+    EXPECT_TRUE(Testing::runUntil(*dispatcher_, [&]() { return ctx_.connectionCount() == 0; }));
+    Testing::runPending(*dispatcher_);
+    clients_.clear();
+  }
+
+  // Opens a downstream connection served by a new ConnectionManagerImpl.
+  Testing::RawPeer& connect() {
+    auto [server_fd, client_fd] = Testing::socketPair();
+    auto conn = std::make_unique<Network::Connection>(*dispatcher_, server_fd, false);
+    Network::Address peer;
+    EXPECT_TRUE(Network::Address::parse("127.0.0.1", 40000, peer));
+    conn->setPeerAddress(peer);
+    if (source_->current == nullptr) {
+      source_->current = config_;
+    }
+    // Owns itself from here; deleted through the dispatcher when its connection closes.
+    new ConnectionManagerImpl(ctx_, source_, std::move(conn));
+    clients_.push_back(std::make_unique<Testing::RawPeer>(*dispatcher_, client_fd));
+    return *clients_.back();
+  }
+
+  // Runs until `client` has received `n` complete responses.
+  std::vector<Response> waitForResponses(Testing::RawPeer& client, size_t n,
+                                         const std::vector<bool>& head = {}) {
+    EXPECT_TRUE(Testing::runUntil(
+        *dispatcher_, [&]() { return parseResponses(client.received(), head).size() >= n; }))
+        << "received: " << client.received();
+    return parseResponses(client.received(), head);
+  }
+
+  Response roundTrip(const std::string& request) {
+    Testing::RawPeer& c = connect();
+    c.write(request);
+    std::vector<Response> r = waitForResponses(c, 1);
+    return r.empty() ? Response() : r[0];
+  }
+
+  bool run(const std::function<bool()>& done) { return Testing::runUntil(*dispatcher_, done); }
+
+  Event::DispatcherPtr dispatcher_ = Event::createLibeventDispatcher();
+  Stats::Store store_{1};
+  HttpStats stats_ = HttpStats::create(store_);
+  Upstream::ClusterManager cm_{*dispatcher_, 1};
+  WorkerContext ctx_{*dispatcher_, cm_, stats_, 42};
+  std::shared_ptr<ConnectionManagerConfig> config_;
+  std::shared_ptr<TestConfigSource> source_ = std::make_shared<TestConfigSource>();
+  FilterLog log_;
+  std::vector<std::unique_ptr<Testing::RawPeer>> clients_;
+};
+
+// ---- Direct responses through the router ---------------------------------------------------
+
+TEST_F(ConnectionManagerTest, DirectResponse) {
+  Response r = roundTrip("GET /direct HTTP/1.1\r\nHost: example.com\r\n\r\n");
+  EXPECT_EQ(200u, r.status);
+  EXPECT_EQ("{\"hello\":\"world\"}", r.body);
+  EXPECT_EQ("application/json", r.get("content-type"));
+  EXPECT_EQ("17", r.get("content-length"));
+  EXPECT_TRUE(isUuid(r.get("x-request-id"))) << r.get("x-request-id");
+  EXPECT_EQ("1", r.get("x-encoded"));
+  EXPECT_EQ(1, store_.valueOf("downstream_rq_total"));
+  EXPECT_EQ(1, store_.valueOf("downstream_rq_2xx"));
+  EXPECT_EQ(1, store_.valueOf("route.direct.rq_total"));
+}
+
+TEST_F(ConnectionManagerTest, DirectResponseWithoutBody) {
+  Testing::RawPeer& c = connect();
+  c.write("GET /empty HTTP/1.1\r\nHost: a\r\n\r\n");
+  ASSERT_TRUE(run([&]() { return absl::StrContains(c.received(), "\r\n\r\n"); }));
+  std::vector<Response> r = parseResponses(c.received());
+  ASSERT_EQ(1u, r.size());
+  EXPECT_EQ(204u, r[0].status);
+  EXPECT_FALSE(r[0].has("content-type"));
+  EXPECT_EQ("", r[0].body);
+}
+
+TEST_F(ConnectionManagerTest, HeadGetsHeadersOnly) {
+  Testing::RawPeer& c = connect();
+  c.write("HEAD /direct HTTP/1.1\r\nHost: a\r\n\r\nGET /direct HTTP/1.1\r\nHost: a\r\n\r\n");
+  std::vector<Response> r = waitForResponses(c, 2, {true, false});
+  ASSERT_EQ(2u, r.size());
+  EXPECT_EQ("17", r[0].get("content-length"));
+  EXPECT_EQ("", r[0].body);
+  EXPECT_EQ("{\"hello\":\"world\"}", r[1].body);
+}
+
+TEST_F(ConnectionManagerTest, ClientRequestIdIsKeptWhenValid) {
+  Response r = roundTrip("GET /direct HTTP/1.1\r\nHost: a\r\nX-Request-Id: abc-123_x.y\r\n\r\n");
+  EXPECT_EQ("abc-123_x.y", r.get("x-request-id"));
+  ASSERT_EQ(1u, log_.observed_headers.size());
+  EXPECT_EQ("abc-123_x.y", log_.observed_headers[0].get("x-request-id"));
+}
+
+TEST_F(ConnectionManagerTest, InvalidClientRequestIdIsReplaced) {
+  Response r = roundTrip("GET /direct HTTP/1.1\r\nHost: a\r\nX-Request-Id: has space\r\n\r\n");
+  EXPECT_TRUE(isUuid(r.get("x-request-id"))) << r.get("x-request-id");
+  ASSERT_EQ(1u, log_.observed_headers.size());
+  EXPECT_EQ(r.get("x-request-id"), log_.observed_headers[0].get("x-request-id"));
+  EXPECT_EQ(1u, log_.observed_headers[0].count("x-request-id"));
+}
+
+TEST_F(ConnectionManagerTest, Redirect) {
+  Response r = roundTrip("GET /old/page HTTP/1.1\r\nHost: example.com:8080\r\n\r\n");
+  EXPECT_EQ(308u, r.status);
+  EXPECT_EQ("http://example.com:8080/new", r.get("location"));
+  EXPECT_EQ("0", r.get("content-length"));
+}
+
+// ---- Local replies -------------------------------------------------------------------------
+
+TEST_F(ConnectionManagerTest, FilterLocalReply403) {
+  Response r = roundTrip("GET /direct HTTP/1.1\r\nHost: a\r\nX-Deny: 1\r\n\r\n");
+  EXPECT_EQ(403u, r.status);
+  EXPECT_EQ("application/json", r.get("content-type"));
+  EXPECT_EQ(std::to_string(r.body.size()), r.get("content-length"));
+  const std::string request_id = r.get("x-request-id");
+  EXPECT_TRUE(isUuid(request_id)) << request_id;
+  google::protobuf::Struct body = parseJson(r.body);
+  EXPECT_EQ("denied by \"test\" filter", body.fields().at("message").string_value());
+  EXPECT_EQ(request_id, body.fields().at("request_id").string_value());
+  // Later filters never saw the request; encoder filters did see the reply.
+  EXPECT_EQ(1, log_.denied);
+  EXPECT_TRUE(log_.observed_headers.empty());
+  EXPECT_EQ("1", r.get("x-encoded"));
+  EXPECT_EQ(1, store_.valueOf("downstream_rq_4xx"));
+}
+
+TEST_F(ConnectionManagerTest, LocalReplyKeepsTheConnection) {
+  Testing::RawPeer& c = connect();
+  c.write("GET /direct HTTP/1.1\r\nHost: a\r\nX-Deny: 1\r\n\r\n");
+  ASSERT_EQ(1u, waitForResponses(c, 1).size());
+  c.write("GET /direct HTTP/1.1\r\nHost: a\r\n\r\n");
+  std::vector<Response> r = waitForResponses(c, 2);
+  ASSERT_EQ(2u, r.size());
+  EXPECT_EQ(403u, r[0].status);
+  EXPECT_EQ(200u, r[1].status);
+  EXPECT_NE(r[0].get("x-request-id"), r[1].get("x-request-id"));
+  EXPECT_FALSE(c.peerClosed());
+}
+
+TEST_F(ConnectionManagerTest, NoRouteIs404) {
+  Response r = roundTrip("GET /nowhere HTTP/1.1\r\nHost: a\r\n\r\n");
+  EXPECT_EQ(404u, r.status);
+  google::protobuf::Struct body = parseJson(r.body);
+  EXPECT_EQ("no route matched", body.fields().at("message").string_value());
+  EXPECT_EQ(r.get("x-request-id"), body.fields().at("request_id").string_value());
+}
+
+TEST_F(ConnectionManagerTest, UnknownClusterIs503) {
+  Response r = roundTrip("GET /upstream HTTP/1.1\r\nHost: a\r\n\r\n");
+  EXPECT_EQ(503u, r.status);
+  EXPECT_EQ("cluster \"missing\" not found",
+            parseJson(r.body).fields().at("message").string_value());
+}
+
+TEST_F(ConnectionManagerTest, CodecErrorIs400AndCloses) {
+  Testing::RawPeer& c = connect();
+  c.write("GET / HTTP/1.1\r\nHost : a\r\n\r\n");
+  ASSERT_TRUE(run([&]() { return c.peerClosed(); }));
+  std::vector<Response> r = parseResponses(c.received());
+  ASSERT_EQ(1u, r.size()) << c.received();
+  EXPECT_EQ(400u, r[0].status);
+  EXPECT_EQ("close", r[0].get("connection"));
+  EXPECT_TRUE(isUuid(r[0].get("x-request-id")));
+  google::protobuf::Struct body = parseJson(r[0].body);
+  EXPECT_EQ(r[0].get("x-request-id"), body.fields().at("request_id").string_value());
+  EXPECT_FALSE(body.fields().at("message").string_value().empty());
+  EXPECT_EQ(1, store_.valueOf("downstream_rq_protocol_error"));
+}
+
+TEST_F(ConnectionManagerTest, HeadersTooLargeIs431) {
+  config_->codec.max_request_headers_bytes = 512;
+  Testing::RawPeer& c = connect();
+  c.write(absl::StrCat("GET / HTTP/1.1\r\nHost: a\r\nX-Big: ", std::string(1000, 'x'), "\r\n\r\n"));
+  ASSERT_TRUE(run([&]() { return c.peerClosed(); }));
+  std::vector<Response> r = parseResponses(c.received());
+  ASSERT_EQ(1u, r.size());
+  EXPECT_EQ(431u, r[0].status);
+}
+
+TEST_F(ConnectionManagerTest, BodyTooLargeIs413) {
+  config_->codec.max_request_body_bytes = 10;
+  Testing::RawPeer& c = connect();
+  c.write("POST /direct HTTP/1.1\r\nHost: a\r\nContent-Length: 11\r\n\r\n01234567890");
+  ASSERT_TRUE(run([&]() { return c.peerClosed(); }));
+  std::vector<Response> r = parseResponses(c.received());
+  ASSERT_EQ(1u, r.size());
+  EXPECT_EQ(413u, r[0].status);
+  EXPECT_EQ("close", r[0].get("connection"));
+}
+
+// ---- Filter chain --------------------------------------------------------------------------
+
+TEST_F(ConnectionManagerTest, FilterAddsRequestHeaderSeenByLaterFilters) {
+  Response r = roundTrip(
+      "GET /direct HTTP/1.1\r\nHost: example.com\r\nConnection: x-hop\r\nX-Hop: 1\r\n"
+      "Keep-Alive: timeout=5\r\nX-Forwarded-For: 10.0.0.1\r\n\r\n");
+  EXPECT_EQ(200u, r.status);
+  ASSERT_EQ(1u, log_.observed_headers.size());
+  const RequestHeaderMap& h = log_.observed_headers[0];
+  EXPECT_EQ("yes", h.get("x-added"));
+  EXPECT_EQ("10.0.0.1, 127.0.0.1", h.get("x-forwarded-for"));
+  EXPECT_EQ("http", h.get("x-forwarded-proto"));
+  EXPECT_EQ("example.com", h.get("x-forwarded-host"));
+  EXPECT_EQ(r.get("x-request-id"), h.get("x-request-id"));
+  // Hop-by-hop headers, including those named by Connection, are gone.
+  EXPECT_FALSE(h.has("connection"));
+  EXPECT_FALSE(h.has("x-hop"));
+  EXPECT_FALSE(h.has("keep-alive"));
+}
+
+TEST_F(ConnectionManagerTest, StopIterationThenContinueFromTimer) {
+  Testing::RawPeer& c = connect();
+  c.write("GET /direct HTTP/1.1\r\nHost: a\r\nX-Pause: 20\r\n\r\n");
+  ASSERT_TRUE(run([&]() { return log_.pause_started == 1; }));
+  // Iteration stopped at the pause filter: nothing later ran, nothing was answered.
+  EXPECT_EQ(0, log_.observed_at_pause);
+  EXPECT_TRUE(log_.observed_headers.empty());
+  EXPECT_EQ("", c.received());
+
+  std::vector<Response> r = waitForResponses(c, 1);
+  ASSERT_EQ(1u, r.size());
+  EXPECT_EQ(1, log_.pause_resumed);
+  EXPECT_EQ(200u, r[0].status);
+  EXPECT_EQ("{\"hello\":\"world\"}", r[0].body);
+  // The filters after the pause ran once, in order (the header added after the pause is there).
+  ASSERT_EQ(1u, log_.observed_headers.size());
+  EXPECT_EQ("yes", log_.observed_headers[0].get("x-added"));
+}
+
+TEST_F(ConnectionManagerTest, BodyIsHeldWhileHeadersAreStopped) {
+  Testing::RawPeer& c = connect();
+  c.write(
+      "POST /upstream HTTP/1.1\r\nHost: a\r\nX-Pause: 30\r\nX-Deny: 1\r\nContent-Length: 5\r\n"
+      "\r\nhello");
+  ASSERT_TRUE(run([&]() { return log_.pause_started == 1; }));
+  Testing::runPending(*dispatcher_);
+  EXPECT_EQ(0, log_.denied);
+  std::vector<Response> r = waitForResponses(c, 1);
+  ASSERT_EQ(1u, r.size());
+  // After the pause the deny filter answered; the observer after it never saw headers or body.
+  EXPECT_EQ(403u, r[0].status);
+  EXPECT_EQ(1, log_.denied);
+  EXPECT_TRUE(log_.observed_headers.empty());
+  EXPECT_EQ("", log_.observed_body);
+}
+
+TEST_F(ConnectionManagerTest, BodyReachesTheTerminalFilter) {
+  Response r = roundTrip(
+      "POST /nowhere HTTP/1.1\r\nHost: a\r\nX-Echo: 1\r\nContent-Length: 11\r\n\r\nhello world");
+  EXPECT_EQ(200u, r.status);
+  EXPECT_EQ("hello world", r.body);
+  EXPECT_EQ("chunked", r.get("transfer-encoding"));
+  EXPECT_EQ("0", r.get("x-trailers"));
+  EXPECT_EQ("hello world", log_.observed_body);
+  EXPECT_TRUE(log_.observed_end);
+}
+
+// Regression (fixed, codec): a filter answering from inside decodeData(end_stream) crashes the
+// worker: see ServerCodecTest.SynchronousResponseAtEndOfBody (codec_impl.cc onMessageComplete calls
+// onResponseComplete() a second time with stream_ already freed).
+TEST_F(ConnectionManagerTest, TerminalFilterAnsweringAtEndOfBody) {
+  Response r = roundTrip(
+      "POST /nowhere HTTP/1.1\r\nHost: a\r\nX-Echo: sync\r\nContent-Length: 5\r\n\r\nhello");
+  EXPECT_EQ(200u, r.status);
+  EXPECT_EQ("hello", r.body);
+}
+
+TEST_F(ConnectionManagerTest, BodyAndTrailersFollowHeadersAfterContinue) {
+  Testing::RawPeer& c = connect();
+  c.write(
+      "POST /nowhere HTTP/1.1\r\nHost: a\r\nX-Pause: 20\r\nX-Echo: 1\r\n"
+      "Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n");
+  ASSERT_TRUE(run([&]() { return log_.pause_started == 1; }));
+  c.write("6\r\n world\r\n0\r\nX-T: 1\r\nX-U: 2\r\n\r\n");
+  std::vector<Response> r = waitForResponses(c, 1);
+  ASSERT_EQ(1u, r.size());
+  EXPECT_EQ(1, log_.pause_resumed);
+  EXPECT_EQ(200u, r[0].status);
+  // Held while stopped, then delivered in order: headers, body, trailers.
+  EXPECT_EQ("hello world", r[0].body);
+  EXPECT_EQ("2", r[0].get("x-trailers"));
+  ASSERT_EQ(1u, log_.observed_headers.size());
+  EXPECT_EQ("hello world", log_.observed_body);
+  EXPECT_EQ(1, log_.observed_trailers);
+  EXPECT_FALSE(log_.observed_end);  // the trailers ended the request
+}
+
+TEST_F(ConnectionManagerTest, BodyBufferedWhileStoppedIsBoundedBy413) {
+  config_->buffer_limit = 1024;
+  Testing::RawPeer& c = connect();
+  c.write(absl::StrCat("POST /direct HTTP/1.1\r\nHost: a\r\nX-Pause: -1\r\nContent-Length: 4096",
+                       "\r\n\r\n", std::string(2048, 'b')));
+  std::vector<Response> r = waitForResponses(c, 1);
+  ASSERT_EQ(1u, r.size());
+  EXPECT_EQ(413u, r[0].status);
+  EXPECT_EQ("request body too large", parseJson(r[0].body).fields().at("message").string_value());
+  EXPECT_TRUE(log_.observed_headers.empty());
+  // The rest of the body is read and dropped; the connection goes on.
+  c.write(std::string(2048, 'b') + "GET /direct HTTP/1.1\r\nHost: a\r\n\r\n");
+  r = waitForResponses(c, 2);
+  ASSERT_EQ(2u, r.size());
+  EXPECT_EQ(200u, r[1].status);
+}
+
+// Regression (fixed, codec): the same 413, when the over-limit chunk is also the end of the
+// request, comes from inside onMessageComplete and crashes (see
+// TerminalFilterAnsweringAtEndOfBody).
+TEST_F(ConnectionManagerTest, BodyBufferedWhileStoppedIsBoundedBy413InOneRead) {
+  config_->buffer_limit = 1024;
+  Testing::RawPeer& c = connect();
+  c.write(absl::StrCat("POST /direct HTTP/1.1\r\nHost: a\r\nX-Pause: -1\r\nContent-Length: 4096",
+                       "\r\n\r\n", std::string(4096, 'b')));
+  std::vector<Response> r = waitForResponses(c, 1);
+  ASSERT_EQ(1u, r.size());
+  EXPECT_EQ(413u, r[0].status);
+  EXPECT_EQ("request body too large", parseJson(r[0].body).fields().at("message").string_value());
+  EXPECT_TRUE(log_.observed_headers.empty());
+}
+
+TEST_F(ConnectionManagerTest, PausedStreamIsDestroyedWhenTheClientLeaves) {
+  Testing::RawPeer& c = connect();
+  c.write("GET /direct HTTP/1.1\r\nHost: a\r\nX-Pause: -1\r\n\r\n");  // never resumes
+  ASSERT_TRUE(run([&]() { return log_.pause_started == 1; }));
+  c.close();
+  ASSERT_TRUE(run([&]() { return ctx_.connectionCount() == 0; }));
+  EXPECT_EQ(1, log_.destroyed);
+  EXPECT_EQ(1, store_.valueOf("downstream_rq_reset"));
+  EXPECT_EQ(0, store_.valueOf("downstream_rq_active"));
+}
+
+TEST_F(ConnectionManagerTest, RequestTimeoutWhileFilterHolds) {
+  config_->request_timeout = std::chrono::milliseconds(30);
+  Testing::RawPeer& c = connect();
+  c.write("GET /direct HTTP/1.1\r\nHost: a\r\nX-Pause: -1\r\n\r\n");
+  std::vector<Response> r = waitForResponses(c, 1);
+  ASSERT_EQ(1u, r.size());
+  // The request was complete: the gateway timed out -> 504.
+  EXPECT_EQ(504u, r[0].status);
+  EXPECT_EQ("request timeout", parseJson(r[0].body).fields().at("message").string_value());
+  EXPECT_EQ(1, store_.valueOf("downstream_rq_timeout"));
+}
+
+TEST_F(ConnectionManagerTest, RequestTimeoutBeforeTheBodyIs408) {
+  config_->request_timeout = std::chrono::milliseconds(30);
+  Testing::RawPeer& c = connect();
+  c.write("POST /direct HTTP/1.1\r\nHost: a\r\nX-Pause: -1\r\nContent-Length: 10\r\n\r\nab");
+  std::vector<Response> r = waitForResponses(c, 1);
+  ASSERT_EQ(1u, r.size());
+  EXPECT_EQ(408u, r[0].status);
+}
+
+// ---- Connection behaviour ------------------------------------------------------------------
+
+TEST_F(ConnectionManagerTest, KeepAliveAndPipelining) {
+  Testing::RawPeer& c = connect();
+  c.write(
+      "GET /direct HTTP/1.1\r\nHost: a\r\n\r\n"
+      "GET /direct HTTP/1.1\r\nHost: a\r\nX-Pause: 10\r\n\r\n"
+      "GET /nowhere HTTP/1.1\r\nHost: a\r\n\r\n");
+  std::vector<Response> r = waitForResponses(c, 3);
+  ASSERT_EQ(3u, r.size());
+  EXPECT_EQ(200u, r[0].status);
+  EXPECT_EQ(200u, r[1].status);
+  EXPECT_EQ(404u, r[2].status);
+  EXPECT_EQ(3, store_.valueOf("downstream_rq_total"));
+  EXPECT_EQ(1, store_.valueOf("downstream_cx_total"));
+  EXPECT_EQ(1, store_.valueOf("downstream_cx_active"));
+  EXPECT_FALSE(c.peerClosed());
+}
+
+TEST_F(ConnectionManagerTest, ConnectionCloseRequest) {
+  Testing::RawPeer& c = connect();
+  c.write("GET /direct HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n");
+  ASSERT_TRUE(run([&]() { return c.peerClosed(); }));
+  std::vector<Response> r = parseResponses(c.received());
+  ASSERT_EQ(1u, r.size());
+  EXPECT_EQ("close", r[0].get("connection"));
+  ASSERT_TRUE(run([&]() { return ctx_.connectionCount() == 0; }));
+  EXPECT_EQ(0, store_.valueOf("downstream_cx_active"));
+}
+
+TEST_F(ConnectionManagerTest, Http10) {
+  Testing::RawPeer& c = connect();
+  c.write("GET /direct HTTP/1.0\r\n\r\n");
+  ASSERT_TRUE(run([&]() { return c.peerClosed(); }));
+  std::vector<Response> r = parseResponses(c.received());
+  ASSERT_EQ(1u, r.size());
+  EXPECT_EQ(200u, r[0].status);
+  EXPECT_EQ("{\"hello\":\"world\"}", r[0].body);
+}
+
+TEST_F(ConnectionManagerTest, HeaderTimeoutIs408) {
+  config_->request_headers_timeout = std::chrono::milliseconds(20);
+  Testing::RawPeer& c = connect();
+  c.write("GET /direct HTTP/1.1\r\nHost: a\r\n");  // headers never finish
+  Testing::runPending(*dispatcher_);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(25);
+  // The worker sweeps every 100 ms; here the test sweeps.
+  ASSERT_TRUE(run([&]() {
+    if (std::chrono::steady_clock::now() > deadline) ctx_.sweep();
+    return c.peerClosed();
+  }));
+  std::vector<Response> r = parseResponses(c.received());
+  ASSERT_EQ(1u, r.size());
+  EXPECT_EQ(408u, r[0].status);
+  EXPECT_EQ(1, store_.valueOf("downstream_cx_header_timeout"));
+}
+
+TEST_F(ConnectionManagerTest, IdleTimeoutCloses) {
+  config_->idle_timeout = std::chrono::milliseconds(20);
+  Testing::RawPeer& c = connect();
+  c.write("GET /direct HTTP/1.1\r\nHost: a\r\n\r\n");
+  ASSERT_EQ(1u, waitForResponses(c, 1).size());
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(25);
+  ASSERT_TRUE(run([&]() {
+    if (std::chrono::steady_clock::now() > deadline) ctx_.sweep();
+    return c.peerClosed();
+  }));
+  EXPECT_EQ(1, store_.valueOf("downstream_cx_idle_timeout"));
+}
+
+TEST_F(ConnectionManagerTest, DrainClosesIdleAndFinishesBusy) {
+  Testing::RawPeer& idle = connect();
+  Testing::RawPeer& busy = connect();
+  busy.write("GET /direct HTTP/1.1\r\nHost: a\r\nX-Pause: 20\r\n\r\n");
+  ASSERT_TRUE(run([&]() { return log_.pause_started == 1; }));
+  ctx_.drain();
+  ASSERT_TRUE(run([&]() { return idle.peerClosed() && busy.peerClosed(); }));
+  EXPECT_EQ("", idle.received());
+  std::vector<Response> r = parseResponses(busy.received());
+  ASSERT_EQ(1u, r.size());
+  EXPECT_EQ(200u, r[0].status);
+  EXPECT_EQ("close", r[0].get("connection"));
+}
+
+TEST_F(ConnectionManagerTest, ClientFinDuringRequestResetsTheStream) {
+  Testing::RawPeer& c = connect();
+  c.write("GET /direct HTTP/1.1\r\nHost: a\r\nX-Pause: -1\r\n\r\n");
+  c.shutdownWrite();
+  ASSERT_TRUE(run([&]() { return c.peerClosed(); }));
+  EXPECT_EQ("", c.received());
+  EXPECT_EQ(1, log_.destroyed);
+}
+
+TEST_F(ConnectionManagerTest, NewStreamsUseTheNewestConfig) {
+  Testing::RawPeer& c = connect();
+  c.write("GET /direct HTTP/1.1\r\nHost: a\r\n\r\n");
+  ASSERT_EQ(1u, waitForResponses(c, 1).size());
+  // Swap in a config without filters: the deny header no longer matters.
+  auto next = std::make_shared<ConnectionManagerConfig>(*config_);
+  next->filter_factories = {config_->filter_factories.back()};  // router only
+  source_->current = next;
+  c.write("GET /direct HTTP/1.1\r\nHost: a\r\nX-Deny: 1\r\n\r\n");
+  std::vector<Response> r = waitForResponses(c, 2);
+  ASSERT_EQ(2u, r.size());
+  EXPECT_EQ(200u, r[1].status);
+  EXPECT_FALSE(r[1].has("x-encoded"));
+}
+
+}  // namespace
+}  // namespace Http
+}  // namespace sluice
