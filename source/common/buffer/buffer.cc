@@ -128,9 +128,13 @@ void OwnedImpl::clear() {
   for (Slice& s : slices_) {
     releaseSlice(s);
   }
-  slices_.clear();
-  std::vector<Slice>().swap(slices_);
+  slices_.clear();  // keeps the vector's capacity: the next add() does not allocate it again
   length_ = 0;
+}
+
+void OwnedImpl::releaseMemory() {
+  clear();
+  std::vector<Slice>().swap(slices_);
 }
 
 void OwnedImpl::copyOut(size_t size, void* out) const {

@@ -22,7 +22,7 @@ class OwnedImpl {
 
   OwnedImpl() = default;
   explicit OwnedImpl(absl::string_view data) { add(data); }
-  ~OwnedImpl() { clear(); }
+  ~OwnedImpl() { clear(); }  // the vector frees its own storage
   OwnedImpl(const OwnedImpl&) = delete;
   OwnedImpl& operator=(const OwnedImpl&) = delete;
   OwnedImpl(OwnedImpl&& other) noexcept
@@ -41,7 +41,10 @@ class OwnedImpl {
   // Moves the first `size` bytes of `other`.
   void move(OwnedImpl& other, size_t size);
   void drain(size_t size);
+  // Empties the buffer (slice storage returned; the small slice index kept for reuse).
   void clear();
+  // Empties the buffer and frees everything, for idle connections.
+  void releaseMemory();
 
   // Copies the first `size` bytes into `out` (size <= length()).
   void copyOut(size_t size, void* out) const;

@@ -111,15 +111,15 @@ class LibeventDispatcher : public Dispatcher {
   // Called after every callback the loop makes.
   void runDeferred() {
     // Deferred callbacks may add more deferred work; loop until none is left.
+    // The work vectors are members so their capacity survives: no allocation per iteration.
     while (!deferred_.empty() || !to_delete_.empty()) {
-      std::vector<std::function<void()>> work;
-      work.swap(deferred_);
-      for (auto& cb : work) {
+      work_.swap(deferred_);
+      for (auto& cb : work_) {
         cb();
       }
-      std::vector<DeferredDeletablePtr> dead;
-      dead.swap(to_delete_);
-      dead.clear();
+      work_.clear();
+      dead_.swap(to_delete_);
+      dead_.clear();
     }
   }
 
@@ -146,7 +146,9 @@ class LibeventDispatcher : public Dispatcher {
   absl::Mutex post_mu_;
   std::vector<std::function<void()>> posted_ ABSL_GUARDED_BY(post_mu_);
   std::vector<std::function<void()>> deferred_;
+  std::vector<std::function<void()>> work_;
   std::vector<DeferredDeletablePtr> to_delete_;
+  std::vector<DeferredDeletablePtr> dead_;
   std::thread::id thread_id_;
 };
 

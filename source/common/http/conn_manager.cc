@@ -2,6 +2,7 @@
 
 #include <time.h>
 
+#include "absl/container/inlined_vector.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "source/common/common/json.h"
@@ -283,9 +284,9 @@ class ActiveStream : public RequestDecoder,
   ResponseHeaderMapPtr response_headers_;
   const Router::RouteEntry* route_ = nullptr;
   StreamInfo info_;
-  std::vector<std::unique_ptr<ActiveDecoderFilter>> decoders_;
-  std::vector<std::unique_ptr<ActiveEncoderFilter>> encoders_;
-  std::vector<DownstreamWatermarkCallbacks*> watermark_callbacks_;
+  absl::InlinedVector<std::unique_ptr<ActiveDecoderFilter>, 4> decoders_;
+  absl::InlinedVector<std::unique_ptr<ActiveEncoderFilter>, 2> encoders_;
+  absl::InlinedVector<DownstreamWatermarkCallbacks*, 2> watermark_callbacks_;
   Event::TimerPtr request_timer_;
   // Decode iteration state.
   size_t decode_headers_pos_ = 0;  // next filter to see the request headers
@@ -886,7 +887,6 @@ void ConnectionManagerImpl::onStreamDone(ActiveStream& stream) {
     return;
   }
   setIdleDeadline();
-  connection_->releaseIdleMemory();
 }
 
 void ConnectionManagerImpl::onEvent(Network::ConnectionEvent event) {
@@ -921,7 +921,15 @@ void ConnectionManagerImpl::onBelowWriteBufferLowWatermark() {
 }
 
 void ConnectionManagerImpl::checkDeadline(std::chrono::steady_clock::time_point now) {
-  if (closed_ || deadline_kind_ == Deadline::None || now < deadline_) {
+  if (closed_) {
+    return;
+  }
+  if (stream_ == nullptr && deadline_kind_ == Deadline::Idle) {
+    // Idle keep-alive connection: give its buffers' memory back (at most 100 ms after the last
+    // response, so a busy connection keeps reusing them).
+    connection_->releaseIdleMemory();
+  }
+  if (deadline_kind_ == Deadline::None || now < deadline_) {
     return;
   }
   if (deadline_kind_ == Deadline::Headers) {

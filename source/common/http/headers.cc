@@ -66,12 +66,30 @@ size_t HeaderMap::byteSize() const {
   return n;
 }
 
+bool isHopByHop(absl::string_view k) {
+  // By length first: most header names are rejected without comparing a byte.
+  switch (k.size()) {
+    case 2:
+      return k == "te";
+    case 7:
+      return k == "upgrade" || k == "trailer";
+    case 10:
+      return k == "connection" || k == "keep-alive";
+    case 16:
+      return k == "proxy-connection";
+    case 17:
+      return k == "transfer-encoding";
+    default:
+      return false;
+  }
+}
+
 bool removeHopByHopHeaders(HeaderMap& headers) {
   bool close = false;
   // Connection options name further hop-by-hop headers.
   std::vector<std::string> named;
   for (const HeaderEntry& e : headers.entries()) {
-    if (e.key != "connection") {
+    if (absl::string_view(e.key) != "connection") {
       continue;
     }
     for (absl::string_view opt : absl::StrSplit(e.value, ',')) {
@@ -86,12 +104,10 @@ bool removeHopByHopHeaders(HeaderMap& headers) {
     }
   }
   headers.removeIf([&named](const HeaderEntry& e) {
-    const std::string& k = e.key;
-    if (k == "connection" || k == "keep-alive" || k == "proxy-connection" || k == "te" ||
-        k == "transfer-encoding" || k == "upgrade" || k == "trailer") {
+    if (isHopByHop(e.key)) {
       return true;
     }
-    return std::find(named.begin(), named.end(), k) != named.end();
+    return !named.empty() && std::find(named.begin(), named.end(), e.key) != named.end();
   });
   return close;
 }

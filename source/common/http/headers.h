@@ -96,6 +96,8 @@ inline bool equalsIgnoreCase(absl::string_view a, absl::string_view b) {
 // Removes the hop-by-hop headers of RFC 9110 section 7.6.1, including every header named in
 // Connection. Returns true if "close" was among the Connection options.
 bool removeHopByHopHeaders(HeaderMap& headers);
+// One of the fixed hop-by-hop header names (lower case).
+bool isHopByHop(absl::string_view key);
 
 // RFC 9110 token characters (header names).
 bool isTokenChar(unsigned char c);

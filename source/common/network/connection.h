@@ -75,9 +75,10 @@ class Connection : public Event::DeferredDeletable {
   int fd() const { return fd_; }
   uint64_t bytesRead() const { return bytes_read_; }
   uint64_t bytesWritten() const { return bytes_written_; }
-  // Releases the read buffer's memory when it is empty (idle connections).
+  // Frees the empty buffers' memory entirely (idle connections).
   void releaseIdleMemory() {
-    if (read_buffer_.empty()) read_buffer_.clear();
+    if (read_buffer_.empty()) read_buffer_.releaseMemory();
+    if (write_buffer_.empty()) write_buffer_.releaseMemory();
   }
   // Re-runs onData with what is buffered (after the reader paused processing).
   void resumeRead();

@@ -139,7 +139,6 @@ void ConnPool::release(ActiveClient& client, bool reusable) {
   }
   client.idle_ = true;
   idle_.push_back(&client);
-  client.connection_->releaseIdleMemory();
   if (cluster_.idleTimeout().count() > 0) {
     client.timer_->enableTimer(cluster_.idleTimeout());
   }
