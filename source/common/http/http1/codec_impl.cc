@@ -123,6 +123,37 @@ void appendHeaders(std::string& out, const HeaderMap& headers, bool skip_framing
   out.resize(p - out.data());
 }
 
+// Writes body bytes, in chunked framing when `chunked` (the last-chunk on end_stream).
+void writeBody(Network::Connection& conn, Buffer::Instance& data, bool chunked, bool end_stream) {
+  if (!chunked) {
+    conn.write(data);
+    return;
+  }
+  if (data.length() > 0) {
+    std::string head;
+    appendHex(head, data.length());
+    head.append("\r\n");
+    Buffer::OwnedImpl framed;
+    framed.add(head);
+    framed.move(data);
+    framed.add("\r\n", 2);
+    conn.write(framed);
+  }
+  if (end_stream) {
+    conn.write("0\r\n\r\n");
+  }
+}
+
+// Ends a chunked body with trailers (dropped for a Content-Length body, which can't carry them).
+void writeTrailers(Network::Connection& conn, const HeaderMap& trailers, bool chunked) {
+  if (chunked) {
+    std::string out = "0\r\n";
+    appendHeaders(out, trailers, true);
+    out.append("\r\n");
+    conn.write(out);
+  }
+}
+
 }  // namespace
 
 // Trampolines: llhttp's C callbacks into the C++ parser objects.
@@ -567,22 +598,8 @@ void ServerStream::encodeData(Buffer::Instance& data, bool end_stream) {
   }
   if (no_body_) {
     data.drain(data.length());
-  } else if (chunked_) {
-    if (data.length() > 0) {
-      std::string head;
-      appendHex(head, data.length());
-      head.append("\r\n");
-      Buffer::OwnedImpl framed;
-      framed.add(head);
-      framed.move(data);
-      framed.add("\r\n", 2);
-      conn_.connection_.write(framed);
-    }
-    if (end_stream) {
-      conn_.connection_.write("0\r\n\r\n");
-    }
   } else {
-    conn_.connection_.write(data);
+    writeBody(conn_.connection_, data, chunked_, end_stream);
   }
   if (end_stream) {
     endResponse();
@@ -593,12 +610,7 @@ void ServerStream::encodeTrailers(const HeaderMap& trailers) {
   if (response_complete_) {
     return;
   }
-  if (chunked_) {
-    std::string out = "0\r\n";
-    appendHeaders(out, trailers, true);
-    out.append("\r\n");
-    conn_.connection_.write(out);
-  }
+  writeTrailers(conn_.connection_, trailers, chunked_);
   endResponse();
 }
 
@@ -676,23 +688,7 @@ void ClientConnectionImpl::encodeData(Buffer::Instance& data, bool end_stream) {
     data.drain(data.length());
     return;
   }
-  if (chunked_) {
-    if (data.length() > 0) {
-      std::string head;
-      appendHex(head, data.length());
-      head.append("\r\n");
-      Buffer::OwnedImpl framed;
-      framed.add(head);
-      framed.move(data);
-      framed.add("\r\n", 2);
-      connection_.write(framed);
-    }
-    if (end_stream) {
-      connection_.write("0\r\n\r\n");
-    }
-  } else {
-    connection_.write(data);
-  }
+  writeBody(connection_, data, chunked_, end_stream);
   if (end_stream) {
     request_complete_ = true;
     maybeComplete();
@@ -703,12 +699,7 @@ void ClientConnectionImpl::encodeTrailers(const HeaderMap& trailers) {
   if (request_complete_) {
     return;
   }
-  if (chunked_) {
-    std::string out = "0\r\n";
-    appendHeaders(out, trailers, true);
-    out.append("\r\n");
-    connection_.write(out);
-  }
+  writeTrailers(connection_, trailers, chunked_);
   request_complete_ = true;
   maybeComplete();
 }
