@@ -1,6 +1,7 @@
 #include "source/common/buffer/buffer.h"
 
 #include <errno.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -180,8 +181,17 @@ ssize_t OwnedImpl::readFrom(int fd, size_t max) {
     iov[iovcnt++] = {fresh.mem, std::min<size_t>(fresh.cap, room)};
   }
   ssize_t n;
+  // recv/recvmsg rather than read/readv: the socket calls skip the VFS layer (measurably less
+  // kernel time per request, as haproxy and nginx do).
   do {
-    n = iovcnt == 1 ? ::read(fd, iov[0].iov_base, iov[0].iov_len) : ::readv(fd, iov, iovcnt);
+    if (iovcnt == 1) {
+      n = ::recv(fd, iov[0].iov_base, iov[0].iov_len, 0);
+    } else {
+      msghdr msg{};
+      msg.msg_iov = iov;
+      msg.msg_iovlen = iovcnt;
+      n = ::recvmsg(fd, &msg, 0);
+    }
   } while (n < 0 && errno == EINTR);
   if (n <= 0) {
     if (fresh.mem != nullptr) {
@@ -224,7 +234,14 @@ ssize_t OwnedImpl::writeTo(int fd) {
   }
   ssize_t rc;
   do {
-    rc = n == 1 ? ::write(fd, iov[0].iov_base, iov[0].iov_len) : ::writev(fd, iov, n);
+    if (n == 1) {
+      rc = ::send(fd, iov[0].iov_base, iov[0].iov_len, MSG_NOSIGNAL);
+    } else {
+      msghdr msg{};
+      msg.msg_iov = iov;
+      msg.msg_iovlen = n;
+      rc = ::sendmsg(fd, &msg, MSG_NOSIGNAL);
+    }
   } while (rc < 0 && errno == EINTR);
   if (rc < 0) {
     return -errno;

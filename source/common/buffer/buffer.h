@@ -59,9 +59,10 @@ class OwnedImpl {
     }
   }
 
-  // Reads from a non-blocking fd, at most `max` bytes. Returns bytes read, 0 on EOF, -errno.
+  // Reads from a non-blocking socket, at most `max` bytes. Returns bytes read, 0 on EOF, -errno.
   ssize_t readFrom(int fd, size_t max);
-  // Writes as much as possible with one writev. Returns bytes written or -errno.
+  // Writes as much as possible to a socket with one send/sendmsg. Returns bytes written or
+  // -errno.
   ssize_t writeTo(int fd);
 
  private:
