@@ -8,16 +8,22 @@
 #   core 0: the proxy under test, ONE worker (sluice --concurrency 1 / nginx worker_processes 1 /
 #           haproxy nbthread 1), keep-alive on both sides, no access logs, no extra headers.
 #
-# Per proxy: req/s, p50/p99 (wrk --latency), proxy CPU µs/request ((utime+stime) delta of the
-# proxy's worker processes from /proc/<pid>/stat over the measured run / requests completed),
-# proxy core utilisation, and RSS per idle keep-alive connection (IDLE_CONNS clients, each does
-# one request then stays idle; (VmRSS after - before) / connections).
-# --strace additionally attaches `strace -c -f` for STRACE_SECS under load and reports
-# syscalls per request, plus the same counts from `perf stat` syscall tracepoints (if perf is
-# installed), which do not slow the proxy down.
+# Rounds: the upstream stays up for the whole run; the proxies are measured in ROUNDS rounds. In
+# each round every proxy is started fresh, warmed up (WARMUP s) and measured (DURATION s), then
+# stopped. The order rotates (round r, 0-based, starts at proxy index r mod N), so with ROUNDS = N
+# every proxy runs once in every position; this cancels the "first proxy looks best" drift.
+# Per proxy and round: req/s, p50/p99 (wrk --latency), proxy CPU µs/request ((utime+stime) delta
+# of the proxy's worker processes from /proc/<pid>/stat over the measured run / requests
+# completed), proxy core utilisation and the core's usr/sys/softirq split. The table shows the
+# median over rounds, plus each round's CPU µs/req and the per-round sluice/haproxy CPU ratio.
+# After the rounds, once per proxy (fresh process + warm-up): RSS per idle keep-alive connection
+# (IDLE_CONNS clients, each does one request then stays idle; (VmRSS after - before) / conns).
+# --strace additionally attaches `strace -c -f` for STRACE_SECS under load in that phase and
+# reports syscalls per request, plus the same counts from `perf stat` syscall tracepoints (if
+# perf is installed), which do not slow the proxy down.
 #
 # Environment knobs (defaults):
-#   DURATION=10  WARMUP=2  CONNS=64  IDLE_CONNS=8000  STRACE_SECS=3
+#   ROUNDS=3  DURATION=10  WARMUP=2  CONNS=64  IDLE_CONNS=8000  STRACE_SECS=3
 #   PROXIES="sluice nginx haproxy"   PROXY_CPU=0  LOAD_CPU=1
 #   SLUICE_BIN=<repo>/bazel-bin/source/exe/sluice   SLUICE_ARGS=""  (extra sluice flags)
 #   OUT_DIR=<repo>/bench-results   KEEP_WORKDIR=0 (1 = keep the temp dir with configs/logs)
@@ -27,7 +33,7 @@
 
 set -uo pipefail
 
-usage() { sed -n '2,26p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
+usage() { awk 'NR > 1 && !/^#/ { exit } NR > 1' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
 
 STRACE=0
 for arg in "$@"; do
@@ -38,6 +44,7 @@ for arg in "$@"; do
   esac
 done
 
+ROUNDS=${ROUNDS:-3}
 DURATION=${DURATION:-10}
 WARMUP=${WARMUP:-2}
 CONNS=${CONNS:-64}
@@ -56,13 +63,17 @@ PY=/usr/bin/python3
 [[ -x $PY ]] || PY=$(command -v python3)
 
 CMDLINE="$0${*:+ $*}"
-for v in DURATION WARMUP CONNS IDLE_CONNS STRACE_SECS PROXIES SLUICE_BIN SLUICE_ARGS; do
+for v in ROUNDS DURATION WARMUP CONNS IDLE_CONNS STRACE_SECS PROXIES SLUICE_BIN SLUICE_ARGS; do
   # Record knobs the caller set explicitly, so the command line in the report is reproducible.
   if [[ -n ${!v+x} ]] && env | grep -q "^$v="; then CMDLINE="$v='${!v}' $CMDLINE"; fi
 done
 
 log() { printf '[e2e %(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
 die() { log "FATAL: $*"; exit 1; }
+
+for v in ROUNDS DURATION WARMUP CONNS IDLE_CONNS STRACE_SECS; do
+  [[ ${!v} =~ ^[1-9][0-9]*$ ]] || die "$v must be a positive integer (got '${!v}')"
+done
 
 for tool in nginx haproxy wrk curl taskset; do
   command -v "$tool" >/dev/null || die "$tool not installed"
@@ -90,22 +101,29 @@ descendants() {  # all descendant pids of PID (depth-first)
   for c in $(pgrep -P "$1" 2>/dev/null); do echo "$c"; descendants "$c"; done
 }
 
+forget() {  # forget PID: drop a reaped pid from PIDS (so cleanup never signals a recycled pid)
+  local i
+  for i in "${!PIDS[@]}"; do [[ ${PIDS[i]} == "$1" ]] && unset 'PIDS[i]'; done
+  return 0
+}
+
 stop_pid() {  # stop_pid PID [grace_seconds]: TERM, wait, then KILL it and its leftover children
   local pid=$1 grace=${2:-5} kids k i
-  alive "$pid" || { wait "$pid" 2>/dev/null; return 0; }
+  [[ -n $pid ]] || return 0
+  alive "$pid" || { wait "$pid" 2>/dev/null; forget "$pid"; return 0; }
   kids=$(descendants "$pid")
   kill -TERM "$pid" 2>/dev/null
   for ((i = 0; i < grace * 10; i++)); do alive "$pid" || break; sleep 0.1; done
   alive "$pid" && kill -KILL "$pid" 2>/dev/null
   for k in $kids; do alive "$k" && kill -KILL "$k" 2>/dev/null; done
   wait "$pid" 2>/dev/null
-  return 0
+  forget "$pid"
 }
 
 cleanup() {
-  local rc=$? i
+  local rc=$? i idx=("${!PIDS[@]}")
   trap - EXIT INT TERM
-  for ((i = ${#PIDS[@]} - 1; i >= 0; i--)); do stop_pid "${PIDS[i]}" 3; done
+  for ((i = ${#idx[@]} - 1; i >= 0; i--)); do stop_pid "${PIDS[idx[i]]}" 3; done
   if ((rc != 0 || ANY_FAIL)) || [[ $KEEP_WORKDIR == 1 ]]; then
     log "work dir kept (configs, logs, raw wrk/strace output): $WORK"
   else
@@ -362,81 +380,121 @@ def perfparse(path):
     print(json.dumps(calls))
 
 def report(results, meta):
-    """Render the Markdown report from results.tsv (proxy, key, value) and meta (key=value)."""
-    R = {}
+    """Render the Markdown report from results.tsv (proxy, round, key, value) and meta (key=value).
+    round is 1..ROUNDS for the throughput rounds, "final" for the once-per-proxy phase (strace,
+    idle memory test) and "-" for proxies that were not run."""
+    import statistics
+    R = {}   # proxy -> round -> key -> value
     order = []
     for line in open(results):
-        p, k, v = line.rstrip("\n").split("\t", 2)
+        p, rnd, k, v = line.rstrip("\n").split("\t", 3)
         if p not in R:
             R[p] = {}
             order.append(p)
-        R[p][k] = v
+        R[p].setdefault(rnd, {})[k] = v
     M = {}
     for line in open(meta):
         k, _, v = line.rstrip("\n").partition("=")
         M[k] = v
-    def f(p, k):
-        v = R.get(p, {}).get(k)
+    rounds = [str(r) for r in range(1, int(M["rounds"]) + 1)]
+    def num_or_none(v):
         try:
             return float(v)
         except (TypeError, ValueError):
             return None
+    def ok(p, r):
+        return R.get(p, {}).get(r, {}).get("status") == "ok"
+    def per_round(p, k):
+        """Value of k in each round (None where the round failed)."""
+        return [num_or_none(R[p][r].get(k)) if ok(p, r) else None for r in rounds]
+    def med(p, k):
+        vals = [x for x in per_round(p, k) if x is not None] if p in R else []
+        return statistics.median(vals) if vals else None
+    def fin(p, k):
+        return R.get(p, {}).get("final", {}).get(k)
+    def fmt(x, spec):
+        return spec.format(x) if x is not None else "n/a"
+    elapsed = int(M.get("elapsed") or 0)
+    orders = [o for o in M.get("orders", "").split(";") if o]
     out = []
     w = out.append
     w(f"# Sluice e2e proxy benchmark ({M['date']})")
     w("")
     w(f"- Host: {M['cpu']}, {M['ncpu']} CPUs, kernel {M['kernel']}")
     w(f"- Pinning: proxy (1 worker) on core {M['proxy_cpu']}; wrk + upstream nginx (1 worker) on core {M['load_cpu']}")
-    w(f"- Load: `{M['wrk_cmd']}` after a {M['warmup']}s warm-up; upstream `return 200 \"hello\\n\"` (6-byte body, keep-alive)")
+    w(f"- Load: `{M['wrk_cmd']}` after a {M['warmup']}s warm-up, each proxy freshly started for every round; "
+      f"upstream `return 200 \"hello\\n\"` (6-byte body, keep-alive, up for the whole run)")
+    w(f"- Rounds: {len(rounds)}, order rotated: "
+      + "; ".join(f"{i + 1}: {' → '.join(o.split())}" for i, o in enumerate(orders))
+      + ". Table values are medians over the rounds.")
     w(f"- Versions: {M['nginx_ver']}; {M['haproxy_ver']}; {M['wrk_ver']}; sluice: {M['sluice_ver']}")
     w(f"- Command: `{M['cmdline']}`")
-    w(f"- Cores busy before the run (1 s sample): {M['busy_before']}")
+    w(f"- Cores busy before the run (1 s sample): {M['busy_before']}; total runtime {elapsed // 60}m{elapsed % 60:02d}s")
     w("")
-    w("| proxy | req/s | p50 (ms) | p99 (ms) | CPU µs/req | CPU vs haproxy | KiB/idle conn "
+    w("| proxy | req/s | p50 (ms) | p99 (ms) | CPU µs/req | CPU µs/req per round | CPU vs haproxy | KiB/idle conn "
       "| core usr / sys / softirq µs/req | proxy / core0 / core1 busy | errors |")
-    w("|---|---:|---:|---:|---:|---:|---:|---:|---:|---|")
-    base = f("haproxy", "cpu_us_per_req")
+    w("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
+    base = med("haproxy", "cpu_us_per_req")
     for p in order:
-        st = R[p].get("status", "ok")
-        if st != "ok":
-            w(f"| {p} | {st} | | | | | | | | |")
-            continue
-        cpu = f(p, "cpu_us_per_req")
-        ratio = f"{cpu / base:.2f}x" if cpu is not None and base else "n/a"
-        kib = f(p, "kib_per_conn")
-        idle_note = ""
-        if R[p].get("idle_ok") is not None:
-            ok, alive = R[p].get("idle_ok"), R[p].get("idle_alive")
-            if ok != M["idle_conns"] or alive != ok:
-                idle_note = f" ({ok} opened, {alive} alive)"
         errs = []
-        if int(R[p].get("non2xx", 0)):
-            errs.append(f"{R[p]['non2xx']} non-2xx")
-        if int(R[p].get("sockerr", 0)):
-            errs.append(f"{R[p]['sockerr']} socket errors")
-        if R[p].get("idle_error"):
-            errs.append(R[p]["idle_error"])
-        def num(k, fmt):
-            x = f(p, k)
-            return fmt.format(x) if x is not None else "n/a"
-        busy = f"{num('cpu_util_pct', '{:.0f}%')} / {num('proxy_core_busy_pct', '{:.0f}%')} / {num('load_core_busy_pct', '{:.0f}%')}"
-        w(f"| {p} | {num('rps', '{:,.0f}')} | {num('p50_ms', '{:.3f}')} | {num('p99_ms', '{:.3f}')} | "
-          f"{num('cpu_us_per_req', '{:.2f}')} | {ratio} | "
-          f"{(f'{kib:.2f}' if kib is not None else 'n/a')}{idle_note} | {num('core_user_us_per_req', '{:.1f}')} / {num('core_sys_us_per_req', '{:.1f}')} / {num('core_softirq_us_per_req', '{:.1f}')} | "
+        failed = [(r, R[p][r]["status"]) for r in rounds if r in R[p] and not ok(p, r)]
+        if not any(ok(p, r) for r in rounds):
+            st = R[p].get("-", {}).get("status") or (failed[0][1] if failed else "not run")
+            w(f"| {p} | {st} | | | | | | | | | |")
+            continue
+        errs += [f"round {r}: {st}" for r, st in failed]
+        cpu = med(p, "cpu_us_per_req")
+        ratio = f"{cpu / base:.2f}x" if cpu is not None and base else "n/a"
+        spread = " / ".join(fmt(x, "{:.1f}") if x is not None else "–" for x in per_round(p, "cpu_us_per_req"))
+        kib = num_or_none(fin(p, "kib_per_conn"))
+        idle_note = ""
+        if fin(p, "idle_ok") is not None:
+            iok, ialive = fin(p, "idle_ok"), fin(p, "idle_alive")
+            if iok != M["idle_conns"] or ialive != iok:
+                idle_note = f" ({iok} opened, {ialive} alive)"
+        fst = fin(p, "status")
+        if fst is None:
+            errs.append("memory test: not run")
+        elif fst != "ok":
+            errs.append(f"memory test: {fst}")
+        non2xx = sum(int(x) for x in per_round(p, "non2xx") if x is not None)
+        sockerr = sum(int(x) for x in per_round(p, "sockerr") if x is not None)
+        if non2xx:
+            errs.append(f"{non2xx} non-2xx")
+        if sockerr:
+            errs.append(f"{sockerr} socket errors")
+        if fin(p, "idle_error"):
+            errs.append(fin(p, "idle_error"))
+        def m(k, spec):
+            return fmt(med(p, k), spec)
+        busy = f"{m('cpu_util_pct', '{:.0f}%')} / {m('proxy_core_busy_pct', '{:.0f}%')} / {m('load_core_busy_pct', '{:.0f}%')}"
+        w(f"| {p} | {m('rps', '{:,.0f}')} | {m('p50_ms', '{:.3f}')} | {m('p99_ms', '{:.3f}')} | "
+          f"{m('cpu_us_per_req', '{:.2f}')} | {spread} | {ratio} | "
+          f"{fmt(kib, '{:.2f}')}{idle_note} | {m('core_user_us_per_req', '{:.1f}')} / {m('core_sys_us_per_req', '{:.1f}')} / {m('core_softirq_us_per_req', '{:.1f}')} | "
           f"{busy} | {', '.join(errs) or '0'} |")
+    if "sluice" in R and "haproxy" in R:
+        ratios = [s / h if s is not None and h else None
+                  for s, h in zip(per_round("sluice", "cpu_us_per_req"), per_round("haproxy", "cpu_us_per_req"))]
+        have = [x for x in ratios if x is not None]
+        if have:
+            w("")
+            w("sluice/haproxy CPU by round: " + ", ".join(f"{x:.2f}" if x is not None else "n/a" for x in ratios)
+              + f" (median {statistics.median(have):.2f})")
     w("")
     w(f"- CPU µs/req = (utime+stime) delta of the proxy's worker process(es) over the measured run / requests "
-      f"completed (clock tick {M['clk_tck']} Hz); CPU vs haproxy = ratio of that.")
+      f"completed (clock tick {M['clk_tck']} Hz); per round = that value in rounds 1..{len(rounds)} (see the "
+      f"order above for the position); CPU vs haproxy = ratio of the medians.")
     w(f"- KiB/idle conn = (sum of the workers' VmRSS with {M['idle_conns']} idle keep-alive clients - before) / "
-      f"connections; each client did one request first, RSS read 2 s after the last response.")
+      f"connections; measured once per proxy after the rounds, in a fresh process after a {M['warmup']}s warm-up; "
+      f"each client did one request first, RSS read 2 s after the last response.")
     w(f"- core usr / sys / softirq µs/req = /proc/stat time of core {M['proxy_cpu']} (only the proxy runs there) "
       f"split by kind, per request: userland vs syscalls vs loopback TCP work in softirq (the process's stime "
       f"above includes the softirq part).")
     w(f"- busy = proxy process CPU / wall, core {M['proxy_cpu']} busy, core {M['load_cpu']} (wrk + upstream) busy. "
       f"If the proxy core is below ~95%, the load core was (also) the limit: compare µs/req rather than req/s.")
-    if any("sys_calls" in R[p] or "perf_calls" in R[p] for p in order):
+    if any(fin(p, "sys_calls") or fin(p, "perf_calls") for p in order):
         w("")
-        w(f"## Syscalls per request ({M['strace_secs']}s of the same wrk load)")
+        w(f"## Syscalls per request ({M['strace_secs']}s of the same wrk load, once per proxy after the rounds)")
         w("")
         w("`strace -c -f` stops the proxy on every syscall (it runs ~10-30x slower, so each epoll_wait "
           "returns more events); `perf stat` counts the syscall tracepoints at full speed "
@@ -446,13 +504,13 @@ def report(results, meta):
         w("|---|---|---:|---:|---:|---:|---:|---:|---|")
         for p in order:
             for method, ck, nk in (("strace", "sys_calls", "strace_requests"), ("perf", "perf_calls", "perf_requests")):
-                if ck not in R[p]:
+                if fin(p, ck) is None:
                     continue
-                n = f(p, nk) or 0
+                n = num_or_none(fin(p, nk)) or 0
                 if not n:
                     w(f"| {p} | {method} | 0 | | | | | | |")
                     continue
-                calls = json.loads(R[p][ck])
+                calls = json.loads(fin(p, ck))
                 g = lambda names: sum(calls.get(x, 0) for x in names) / n
                 rd = g(["read", "readv", "recvfrom", "recvmsg", "recvmmsg", "recv"])
                 wr = g(["write", "writev", "sendto", "sendmsg", "sendmmsg", "sendfile", "sendfile64", "send"])
@@ -470,7 +528,7 @@ if __name__ == "__main__":
     sys.exit(r or 0)
 PYEOF
 helper() { "$PY" "$WORK/helper.py" "$@"; }
-res() { printf '%s\t%s\t%s\n' "$1" "$2" "$3" >>"$RESULTS"; }
+res() { printf '%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$4" >>"$RESULTS"; }  # res PROXY ROUND KEY VALUE
 
 # ---------------------------------------------------------------------------------------------
 # Environment
@@ -661,76 +719,102 @@ run_wrk() {  # run_wrk SECONDS OUTFILE [--latency]
   local secs=$1 out=$2; shift 2
   bg "${LOAD[@]}" wrk -t1 -c"$CONNS" -d"${secs}s" "$@" "$URL" >"$out" 2>&1
   wait "$BG_PID"
+  forget "$BG_PID"
 }
 
-bench_proxy() {
-  local name=$1
-  local dir=$WORK/$name port workers t0 t1 k v r0 r1
+# start_proxy NAME DIR: start NAME (config in DIR) on a fresh port and check that it proxies.
+# Sets PROXY_PID, PORT, URL and WORKERS; on failure sets START_ERR, stops the proxy, returns 1.
+start_proxy() {
+  local name=$1 dir=$2 body
   mkdir -p "$dir"
-  port=$(helper freeport)
-  URL="http://127.0.0.1:$port/"
-  log "[$name] starting on 127.0.0.1:$port (core $PROXY_CPU)"
-  if ! "start_$name" "$dir" "$port"; then res "$name" status "failed to start (config)"; return 1; fi
-  if ! helper waitport "$port" 15 || ! alive "$PROXY_PID"; then
+  PORT=$(helper freeport)
+  URL="http://127.0.0.1:$PORT/"
+  PROXY_PID=""
+  WORKERS=""
+  START_ERR=""
+  log "[$name] starting on 127.0.0.1:$PORT (core $PROXY_CPU)"
+  if ! "start_$name" "$dir" "$PORT"; then START_ERR="failed to start (config)"; return 1; fi
+  if ! helper waitport "$PORT" 15 || ! alive "$PROXY_PID"; then
     log "[$name] did not start listening; logs:"; tail -n 20 "$dir"/*.log >&2
-    res "$name" status "failed to start"; stop_pid "$PROXY_PID"; return 1
+    START_ERR="failed to start"; stop_pid "$PROXY_PID"; return 1
   fi
   sleep 0.3
-  workers=$("worker_pids_$name" | xargs)
-  [[ -n ${workers// /} ]] || { res "$name" status "no worker pids"; stop_pid "$PROXY_PID"; return 1; }
-  local body
+  WORKERS=$("worker_pids_$name" | xargs)
+  [[ -n ${WORKERS// /} ]] || { START_ERR="no worker pids"; stop_pid "$PROXY_PID"; return 1; }
   body=$(curl -s -m 5 "$URL")
   if [[ $body != hello ]]; then
     log "[$name] sanity request failed: got '${body:0:200}'"
-    res "$name" status "sanity check failed"; stop_pid "$PROXY_PID"; return 1
+    START_ERR="sanity check failed"; stop_pid "$PROXY_PID"; return 1
   fi
-  log "[$name] workers: $workers; warm-up ${WARMUP}s"
+}
+
+# measure_round NAME ROUND: fresh proxy, warm-up, measured run; results go to round ROUND.
+measure_round() {
+  local name=$1 r=$2
+  local dir=$WORK/$name/round$r t0 t1 k v kind
+  local -A W=()
+  if ! start_proxy "$name" "$dir"; then res "$name" "$r" status "$START_ERR"; return 1; fi
+  log "[$name] round $r/$ROUNDS: workers $WORKERS; warm-up ${WARMUP}s"
   run_wrk "$WARMUP" "$dir/wrk-warmup.out"
   sleep 0.5
 
-  log "[$name] measuring ${DURATION}s"
+  log "[$name] round $r/$ROUNDS: measuring ${DURATION}s"
   # shellcheck disable=SC2086
-  t0=$(helper procstat $workers)
+  t0=$(helper procstat $WORKERS)
   helper cpusnap "$dir/cpu0.json"
   run_wrk "$DURATION" "$dir/wrk.out" --latency
   helper cpusnap "$dir/cpu1.json"
   # shellcheck disable=SC2086
-  t1=$(helper procstat $workers)
-  while IFS=$'\t' read -r k v; do res "$name" "$k" "$v"; done \
-    < <(helper cpudelta "$dir/cpu0.json" "$dir/cpu1.json" "$PROXY_CPU" "$LOAD_CPU")
-  while IFS=$'\t' read -r k v; do res "$name" "$k" "$v"; done < <(helper wrkparse "$dir/wrk.out")
-  local nreq wsecs
-  nreq=$(awk -F'\t' -v p="$name" '$1==p && $2=="requests"{print $3}' "$RESULTS" | tail -1)
-  wsecs=$(awk -F'\t' -v p="$name" '$1==p && $2=="wrk_secs"{print $3}' "$RESULTS" | tail -1)
-  if [[ -z $nreq || $nreq == 0 ]]; then
-    log "[$name] wrk produced no requests:"; cat "$dir/wrk.out" >&2
-    res "$name" status "wrk failed"; stop_pid "$PROXY_PID"; return 1
+  t1=$(helper procstat $WORKERS)
+  if ! alive "$PROXY_PID"; then
+    log "[$name] round $r: proxy died during the run; logs:"; tail -n 20 "$dir"/*.log >&2
+    res "$name" "$r" status "died during the run"; stop_pid "$PROXY_PID"; return 1
   fi
-  res "$name" cpu_us_per_req "$("$PY" -c "print(($t1-$t0)*1e6/$CLK_TCK/$nreq)")"
-  res "$name" cpu_util_pct "$("$PY" -c "print(($t1-$t0)*100.0/$CLK_TCK/$wsecs)")"
-  local kind ticks
+  while IFS=$'\t' read -r k v; do W[$k]=$v; res "$name" "$r" "$k" "$v"; done \
+    < <(helper cpudelta "$dir/cpu0.json" "$dir/cpu1.json" "$PROXY_CPU" "$LOAD_CPU"
+        helper wrkparse "$dir/wrk.out")
+  if [[ -z ${W[requests]:-} || ${W[requests]} == 0 ]]; then
+    log "[$name] round $r: wrk produced no requests:"; cat "$dir/wrk.out" >&2
+    res "$name" "$r" status "wrk failed"; stop_pid "$PROXY_PID"; return 1
+  fi
+  res "$name" "$r" cpu_us_per_req "$("$PY" -c "print(($t1-$t0)*1e6/$CLK_TCK/${W[requests]})")"
+  res "$name" "$r" cpu_util_pct "$("$PY" -c "print(($t1-$t0)*100.0/$CLK_TCK/${W[wrk_secs]})")"
   for kind in busy user sys softirq; do
-    ticks=$(awk -F'\t' -v p="$name" -v k="proxy_core_${kind}_ticks" '$1==p && $2==k{print $3}' "$RESULTS" | tail -1)
-    res "$name" "core_${kind}_us_per_req" "$("$PY" -c "print(${ticks:-0}*1e6/$CLK_TCK/$nreq)")"
+    res "$name" "$r" "core_${kind}_us_per_req" \
+      "$("$PY" -c "print(${W[proxy_core_${kind}_ticks]:-0}*1e6/$CLK_TCK/${W[requests]})")"
   done
-  log "[$name] $(grep -E 'Requests/sec' "$dir/wrk.out" | tr -s ' '), cpu ticks $((t1 - t0))"
+  log "[$name] round $r/$ROUNDS: $(grep -E 'Requests/sec' "$dir/wrk.out" | tr -s ' '), cpu ticks $((t1 - t0))"
+  stop_pid "$PROXY_PID"
+  res "$name" "$r" status ok
+}
+
+# once_per_proxy NAME: after the rounds, a fresh proxy, warm-up, then the optional strace/perf
+# syscall counts and the idle keep-alive memory test; results go to round "final".
+once_per_proxy() {
+  local name=$1
+  local dir=$WORK/$name/final r0 r1
+  if ! start_proxy "$name" "$dir"; then res "$name" final status "$START_ERR"; return 1; fi
+  log "[$name] syscall / memory phase: workers $WORKERS; warm-up ${WARMUP}s"
+  run_wrk "$WARMUP" "$dir/wrk-warmup.out"
+  sleep 0.5
 
   if ((STRACE)); then
     log "[$name] strace -c for ${STRACE_SECS}s under load"
     local targs=() w t
-    for w in $workers; do for t in /proc/"$w"/task/*; do targs+=(-p "${t##*/}"); done; done
+    for w in $WORKERS; do for t in /proc/"$w"/task/*; do targs+=(-p "${t##*/}"); done; done
     bg strace -c -f -o "$dir/strace.out" "${targs[@]}" 2>"$dir/strace.err"
     local spid=$BG_PID
     sleep 1
     run_wrk "$STRACE_SECS" "$dir/wrk-strace.out"
     kill -INT "$spid" 2>/dev/null
     wait "$spid" 2>/dev/null
+    forget "$spid"
     local sreq calls
     sreq=$(helper wrkparse "$dir/wrk-strace.out" | awk -F'\t' '$1=="requests"{print $2}')
     calls=$(helper straceparse "$dir/strace.out" |
       "$PY" -c 'import sys,json; print(json.dumps({l.split("\t")[0]: int(l.split("\t")[1]) for l in sys.stdin if l.strip()}))')
-    res "$name" strace_requests "${sreq:-0}"
-    res "$name" sys_calls "$calls"
+    res "$name" final strace_requests "${sreq:-0}"
+    res "$name" final sys_calls "$calls"
     sleep 0.5
     if command -v perf >/dev/null; then
       # Same counts from kernel tracepoints: no ptrace stop per syscall, so the proxy runs at full
@@ -741,17 +825,18 @@ bench_proxy() {
                 epoll_ctl accept4 close getsockopt setsockopt connect socket clock_gettime; do
         evs+=",syscalls:sys_enter_$sc"
       done
-      pidlist=${workers// /,}
+      pidlist=${WORKERS// /,}
       bg perf stat -x, -o "$dir/perf.out" -e "$evs" -p "$pidlist" -- sleep $((STRACE_SECS + 1))
       local ppid=$BG_PID
       sleep 0.5
       run_wrk "$STRACE_SECS" "$dir/wrk-perf.out"
       wait "$ppid" 2>/dev/null
+      forget "$ppid"
       sreq=$(helper wrkparse "$dir/wrk-perf.out" | awk -F'\t' '$1=="requests"{print $2}')
       calls=$(helper perfparse "$dir/perf.out")
       if [[ -n $calls && $calls != "{}" ]]; then
-        res "$name" perf_requests "${sreq:-0}"
-        res "$name" perf_calls "$calls"
+        res "$name" final perf_requests "${sreq:-0}"
+        res "$name" final perf_calls "$calls"
       else
         log "[$name] perf stat failed: $(head -c 300 "$dir/perf.out" 2>/dev/null)"
       fi
@@ -762,9 +847,9 @@ bench_proxy() {
   log "[$name] idle keep-alive test: $IDLE_CONNS connections"
   sleep 1
   # shellcheck disable=SC2086
-  r0=$(helper rss $workers)
+  r0=$(helper rss $WORKERS)
   rm -f "$dir/idle.ready" "$dir/idle.done"
-  bg "${LOAD[@]}" "$PY" "$WORK/helper.py" idleclient "$port" "$IDLE_CONNS" "$dir/idle.done" "$dir/idle.ready" \
+  bg "${LOAD[@]}" "$PY" "$WORK/helper.py" idleclient "$PORT" "$IDLE_CONNS" "$dir/idle.done" "$dir/idle.ready" \
     >"$dir/idle.log" 2>&1
   local ipid=$BG_PID i
   for ((i = 0; i < 1200; i++)); do
@@ -774,11 +859,11 @@ bench_proxy() {
   done
   if [[ ! -s $dir/idle.ready ]]; then
     log "[$name] idle client failed:"; cat "$dir/idle.log" >&2
-    res "$name" idle_error "idle client failed"
+    res "$name" final idle_error "idle client failed"
   else
     sleep 2   # let the proxy settle (buffers released after the response)
     # shellcheck disable=SC2086
-    r1=$(helper rss $workers)
+    r1=$(helper rss $WORKERS)
     touch "$dir/idle.done"
     for ((i = 0; i < 300; i++)); do grep -q '^alive' "$dir/idle.ready" && break; sleep 0.1; done
     local ok failed alivec errs
@@ -786,19 +871,19 @@ bench_proxy() {
     failed=$(awk '$1=="failed"{print $2}' "$dir/idle.ready")
     alivec=$(awk '$1=="alive"{print $2}' "$dir/idle.ready")
     errs=$(sed -n 's/^errors //p' "$dir/idle.ready")
-    res "$name" idle_ok "$ok"
-    res "$name" idle_alive "${alivec:-?}"
-    res "$name" rss_before_kib "$r0"
-    res "$name" rss_after_kib "$r1"
-    ((failed > 0)) && res "$name" idle_error "$failed idle conns failed $errs"
+    res "$name" final idle_ok "$ok"
+    res "$name" final idle_alive "${alivec:-?}"
+    res "$name" final rss_before_kib "$r0"
+    res "$name" final rss_after_kib "$r1"
+    ((failed > 0)) && res "$name" final idle_error "$failed idle conns failed $errs"
     if ((ok > 0)); then
-      res "$name" kib_per_conn "$("$PY" -c "print(($r1-$r0)/$ok)")"
+      res "$name" final kib_per_conn "$("$PY" -c "print(($r1-$r0)/$ok)")"
     fi
     log "[$name] RSS $r0 KiB -> $r1 KiB with $ok idle conns ($failed failed, ${alivec:-?} alive at the end)"
   fi
   stop_pid "$ipid" 10
   stop_pid "$PROXY_PID"
-  res "$name" status ok
+  res "$name" final status ok
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -811,21 +896,40 @@ if [[ $BUSY_BEFORE =~ ([0-9]+)%.*\ .*=([0-9]+)% ]] && ((BASH_REMATCH[1] > 10 || 
 fi
 
 SLUICE_VER="not built ($SLUICE_BIN missing)"
+RUN=()   # proxies to measure, in PROXIES order
 for p in $PROXIES; do
   case "$p" in
-    sluice)
-      if [[ ! -x $SLUICE_BIN ]]; then
-        log "[sluice] $SLUICE_BIN not found: skipped"
-        res sluice status "not built"
-        continue
-      fi
-      SLUICE_VER="$(realpath "$SLUICE_BIN") ($(stat -c '%y' "$(realpath "$SLUICE_BIN")" | cut -d. -f1), sha256 $(sha256sum "$SLUICE_BIN" | cut -c1-12))"
-      bench_proxy sluice || ANY_FAIL=1
-      ;;
-    nginx|haproxy) bench_proxy "$p" || ANY_FAIL=1 ;;
+    sluice|nginx|haproxy) ;;
     *) die "unknown proxy in PROXIES: $p" ;;
   esac
+  [[ " ${RUN[*]} " == *" $p "* ]] && die "proxy listed twice in PROXIES: $p"
+  if [[ $p == sluice ]]; then
+    if [[ ! -x $SLUICE_BIN ]]; then
+      log "[sluice] $SLUICE_BIN not found: skipped"
+      res sluice - status "not built"
+      continue
+    fi
+    SLUICE_VER="$(realpath "$SLUICE_BIN") ($(stat -c '%y' "$(realpath "$SLUICE_BIN")" | cut -d. -f1), sha256 $(sha256sum "$SLUICE_BIN" | cut -c1-12))"
+  fi
+  RUN+=("$p")
 done
+N=${#RUN[@]}
+
+# Throughput rounds: every proxy once per round; round r (0-based) starts at RUN[r mod N], so with
+# ROUNDS == N every proxy is measured once in every position.
+ORDERS=()
+for ((r = 0; r < ROUNDS && N > 0; r++)); do
+  ORDER=()
+  for ((i = 0; i < N; i++)); do ORDER+=("${RUN[(r + i) % N]}"); done
+  ORDERS+=("${ORDER[*]}")
+  log "=== round $((r + 1))/$ROUNDS: ${ORDER[*]}"
+  alive "$UP_PID" || log "warning: upstream nginx is not running"
+  for p in "${ORDER[@]}"; do measure_round "$p" $((r + 1)) || ANY_FAIL=1; done
+done
+
+# Once per proxy: syscall counts (--strace) and the idle keep-alive memory test.
+((N > 0)) && log "=== syscall / memory phase: ${RUN[*]}"
+for p in "${RUN[@]}"; do once_per_proxy "$p" || ANY_FAIL=1; done
 
 alive "$UP_PID" || log "warning: upstream nginx died during the run"
 
@@ -839,6 +943,9 @@ META=$WORK/meta.txt
   echo "load_cpu=$LOAD_CPU"
   echo "wrk_cmd=taskset -c $LOAD_CPU wrk -t1 -c$CONNS -d${DURATION}s --latency http://127.0.0.1:<port>/"
   echo "warmup=$WARMUP"
+  echo "rounds=$ROUNDS"
+  echo "orders=$(IFS=';'; echo "${ORDERS[*]}")"
+  echo "elapsed=$SECONDS"
   echo "nginx_ver=$NGINX_VER"
   echo "haproxy_ver=$HAPROXY_VER"
   echo "wrk_ver=$WRK_VER"
