@@ -25,11 +25,13 @@ unit-test: setup
 integration-test: setup
 	$(BAZEL) test //test/integration/...
 
-# Micro benchmarks, then the end-to-end comparison with nginx and haproxy.
+# Micro benchmarks, the end-to-end comparison with nginx and haproxy (3 rotated rounds), and the
+# deterministic user-space instruction count per proxied request.
 bench: setup
 	$(BAZEL) build //test/benchmark/... //source/exe:sluice
 	@for b in bazel-bin/test/benchmark/*_benchmark; do echo "== $$b"; $$b --benchmark_min_time=0.2; done
 	SLUICE_BIN=$(CURDIR)/bazel-bin/source/exe/sluice tools/bench/e2e.sh
+	SLUICE_BIN=$(CURDIR)/bazel-bin/source/exe/sluice tools/bench/instructions.sh
 
 format:
 	find source test -name '*.h' -o -name '*.cc' | xargs clang-format -i

@@ -12,7 +12,7 @@ PACKAGES=(
   libre2-dev libyaml-cpp-dev libhiredis-dev libspdlog-dev libfmt-dev
   # tests and benches
   libgtest-dev libgmock-dev libbenchmark-dev
-  curl wrk nghttp2-client nginx-light haproxy redis-server python3 procps strace
+  curl wrk nghttp2-client nginx-light haproxy redis-server python3 procps strace valgrind linux-perf
 )
 
 missing=()
