@@ -763,9 +763,15 @@ void ClientConnectionImpl::onConnectionClose() {
   }
 }
 
+bool ClientConnectionImpl::countHeaderBytes(size_t n) {
+  // An upstream's response headers and trailers are bounded like a client's request headers.
+  header_bytes_ += n;
+  return header_bytes_ <= kMaxResponseHeadersBytes;
+}
+
 HeaderMap* ClientConnectionImpl::currentHeaderMap() {
   if (!headers_done_) {
-    if (headers_ && headers_->size() >= 200) {
+    if (headers_ && headers_->size() >= kMaxResponseHeadersCount) {
       return nullptr;
     }
     return headers_.get();
@@ -777,6 +783,7 @@ HeaderMap* ClientConnectionImpl::currentHeaderMap() {
 }
 
 int ClientConnectionImpl::onMessageBegin() {
+  header_bytes_ = 0;
   headers_ = std::make_unique<ResponseHeaderMap>();
   headers_->entries().reserve(16);
   trailers_.reset();

@@ -183,8 +183,13 @@ class ClientConnectionImpl : public Connection,
   int onBody(const char* at, size_t len) override;
   int onMessageComplete() override;
   HeaderMap* currentHeaderMap() override;
+  bool countHeaderBytes(size_t n) override;
   void flushBody(bool end_stream);
   void maybeComplete();
+
+  static constexpr uint64_t kMaxResponseHeadersBytes = 96 * 1024;
+  static constexpr size_t kMaxResponseHeadersCount = 200;
+  uint64_t header_bytes_ = 0;
 
   Network::Connection& connection_;
   ResponseDecoder* decoder_ = nullptr;

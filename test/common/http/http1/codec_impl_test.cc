@@ -1230,6 +1230,30 @@ TEST_F(ClientCodecTest, GarbageResponseResets) {
   EXPECT_EQ(StreamResetReason::ProtocolError, r.resets[0]);
 }
 
+TEST_F(ClientCodecTest, OversizedResponseHeadersResetWithProtocolError) {
+  // An upstream can't make the proxy buffer unbounded headers: 96 KiB at most.
+  RecordedResponse& r = send("GET", "/", true);
+  std::string big = "HTTP/1.1 200 OK\r\n";
+  for (int i = 0; i < 200; ++i) {
+    big += "x-filler-" + std::to_string(i) + ": " + std::string(600, 'v') + "\r\n";
+  }
+  upstream_->write(big);
+  ASSERT_TRUE(run([&]() { return !r.resets.empty(); }));
+  EXPECT_EQ(StreamResetReason::ProtocolError, r.resets[0]);
+  EXPECT_FALSE(codec_->reusable());
+}
+
+TEST_F(ClientCodecTest, TooManyResponseHeadersResetWithProtocolError) {
+  RecordedResponse& r = send("GET", "/", true);
+  std::string many = "HTTP/1.1 200 OK\r\n";
+  for (int i = 0; i < 250; ++i) {
+    many += "x-" + std::to_string(i) + ": v\r\n";
+  }
+  upstream_->write(many + "Content-Length: 0\r\n\r\n");
+  ASSERT_TRUE(run([&]() { return !r.resets.empty(); }));
+  EXPECT_EQ(StreamResetReason::ProtocolError, r.resets[0]);
+}
+
 TEST_F(ClientCodecTest, SwitchingProtocolsIsAnError) {
   RecordedResponse& r = send("GET", "/", true);
   upstream_->write("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n");
