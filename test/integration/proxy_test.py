@@ -427,6 +427,29 @@ class ProxyTest(harness.SluiceTestCase):
         self.assertEqual(r.status, 200)
         self.assertIsNotNone(r.header("date"), r)
 
+    def test_many_clients_vanishing_mid_request(self):
+        # Regression: a client reset while its request waits on the upstream once freed the
+        # connection manager before its stream (a worker crash under wrk). Clients that close
+        # and clients that reset (SO_LINGER 0) must both leave the proxy serving.
+        import socket
+        import struct
+        conns = []
+        for i in range(40):
+            c = harness.Conn(self.port)
+            c.send_request("GET", "/slow/%d" % i, headers={"x-sleep-ms": "300"})
+            conns.append(c)
+        self.up.wait_for_requests(40)
+        for i, c in enumerate(conns):
+            if i % 2:
+                c.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            c.close()
+        self.sluice.wait_stat("downstream_rq_reset", lambda v: v >= 40)
+        r = harness.request(self.port, "GET", "/after")
+        self.assertEqual(r.status, 200)
+        self.assertIsNone(self.sluice.proc.poll(), "sluice exited")
+        # The upstream connections of the reset requests were not returned to the pool.
+        self.sluice.wait_stat("cluster.backend.upstream_rq_active", lambda v: v == 0)
+
     def test_route_timeout_zero_disables(self):
         s = self.start_sluice(proxy_config([self.up], route_action={"timeout": "0s"}))
         r = harness.request(s.listener_port("public"), headers={"x-sleep-ms": "1200"})
