@@ -6,6 +6,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <fstream>
 #include <thread>
 
@@ -25,6 +26,9 @@ Server::Server(Options options, sluice::config::v1::Bootstrap bootstrap)
   }
   stats_ = std::make_unique<Stats::Store>(concurrency_ + 1);
   http_stats_ = Http::HttpStats::create(*stats_);
+  reload_ok_ = &stats_->counter("server.config_reload", "server_config_reload_total");
+  reload_failed_ =
+      &stats_->counter("server.config_reload_failed", "server_config_reload_failed_total");
   dispatcher_ = Event::createLibeventDispatcher();
 }
 
@@ -93,8 +97,7 @@ int Server::run() {
         signalfd_siginfo si;
         while (read(signal_fd_, &si, sizeof(si)) == sizeof(si)) {
           if (si.ssi_signo == SIGHUP) {
-            // Reserved for reopening logs / reloading; ignored rather than fatal.
-            spdlog::info("SIGHUP ignored");
+            reload();
             continue;
           }
           startDrain(si.ssi_signo == SIGTERM ? "SIGTERM" : "SIGINT");
@@ -102,7 +105,7 @@ int Server::run() {
       },
       Event::FileReadyType::Read);
 
-  auto snap = buildSnapshot(bootstrap_, stats_.get(), &access_logs_);
+  auto snap = buildSnapshot(bootstrap_, stats_.get(), &access_logs_, nullptr);
   if (!snap.ok()) {
     spdlog::error("invalid configuration:\n{}", std::string(snap.status().message()));
     return 1;
@@ -155,6 +158,60 @@ int Server::run() {
   access_logs_.flushAll();
   spdlog::info("drained; exiting");
   return 0;
+}
+
+void Server::reload() {
+  if (options_.config_path.empty()) {
+    spdlog::warn("SIGHUP: running on the embedded config, nothing to reload");
+    return;
+  }
+  if (draining_) {
+    return;
+  }
+  auto fail = [this](const std::string& why) {
+    reload_failed_->inc();
+    spdlog::error("SIGHUP: config not reloaded, the running config stays:\n{}", why);
+  };
+  sluice::config::v1::Bootstrap bootstrap;
+  absl::Status s = Config::loadFromFile(options_.config_path, bootstrap);
+  if (!s.ok()) {
+    fail(std::string(s.message()));
+    return;
+  }
+  auto snap = buildSnapshot(bootstrap, stats_.get(), &access_logs_, snapshot_.get());
+  if (!snap.ok()) {
+    fail(std::string(snap.status().message()));
+    return;
+  }
+  // Listener sockets are bound once at start; adding, removing or moving a listener needs a
+  // restart until listeners become dynamic (the xDS issue).
+  auto listeners = [](const Snapshot& sn) {
+    std::vector<std::pair<std::string, std::string>> out;
+    for (const ListenerInfo& li : sn.listeners) out.emplace_back(li.name, li.address.toString());
+    std::sort(out.begin(), out.end());
+    return out;
+  };
+  if (listeners(**snap) != listeners(*snapshot_)) {
+    fail("listeners were added, removed or moved: that needs a restart");
+    return;
+  }
+  if (!(bootstrap.admin().SerializeAsString() == bootstrap_.admin().SerializeAsString()) ||
+      bootstrap.concurrency() != bootstrap_.concurrency()) {
+    fail("admin and concurrency changes need a restart");
+    return;
+  }
+  auto next = std::const_pointer_cast<Snapshot>(*snap);
+  next->version = absl::StrCat(++reloads_);
+  bootstrap_ = bootstrap;
+  snapshot_ = next;
+  // RCU: every worker swaps its pointer on its own loop; in-flight requests keep the snapshot
+  // they started with.
+  for (auto& w : workers_) {
+    w->updateSnapshot(snapshot_);
+  }
+  reload_ok_->inc();
+  spdlog::info("SIGHUP: config reloaded from {} (version {})", options_.config_path,
+               snapshot_->version);
 }
 
 void Server::startDrain(const char* why) {

@@ -38,6 +38,10 @@ class Server {
                             const std::string& query);
   std::string clustersJson() const;
   std::string listenersJson() const;
+  // SIGHUP: re-reads the config file, validates and compiles it, and publishes it to every
+  // worker (listener addresses, admin and concurrency need a restart). A bad file changes
+  // nothing.
+  void reload();
   void startDrain(const char* why);
   void onDrainTick();
 
@@ -57,6 +61,9 @@ class Server {
   Event::TimerPtr drain_timer_;
   std::chrono::steady_clock::time_point drain_deadline_;
   bool draining_ = false;
+  uint64_t reloads_ = 0;
+  Stats::Counter* reload_ok_ = nullptr;
+  Stats::Counter* reload_failed_ = nullptr;
 };
 
 }  // namespace Server

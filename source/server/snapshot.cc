@@ -28,7 +28,8 @@ void AccessLogRegistry::flushAll() {
 
 absl::StatusOr<SnapshotConstSharedPtr> buildSnapshot(const sluice::config::v1::Bootstrap& bootstrap,
                                                      Stats::Store* stats,
-                                                     AccessLogRegistry* access_logs) {
+                                                     AccessLogRegistry* access_logs,
+                                                     const Snapshot* previous) {
   auto snap = std::make_shared<Snapshot>();
   snap->bootstrap = bootstrap;
   Config::ErrorList errors;
@@ -60,13 +61,24 @@ absl::StatusOr<SnapshotConstSharedPtr> buildSnapshot(const sluice::config::v1::B
 
   for (int i = 0; i < sr.clusters_size(); ++i) {
     const std::string path = absl::StrCat("static_resources.clusters[", i, "]");
-    auto c = Upstream::ClusterInfo::create(sr.clusters(i), path, stats);
-    if (!c.ok()) {
-      errors.add(c.status());
-      continue;
+    Upstream::ClusterInfoConstSharedPtr info;
+    if (previous != nullptr) {
+      auto it = previous->clusters.find(sr.clusters(i).name());
+      if (it != previous->clusters.end() &&
+          it->second->config().SerializeAsString() == sr.clusters(i).SerializeAsString()) {
+        info = it->second;  // unchanged: the same object, so workers keep its pools
+      }
     }
-    if (!snap->clusters.emplace((*c)->name(), *c).second) {
-      errors.add(path + ".name", absl::StrCat("duplicate cluster \"", (*c)->name(), "\""));
+    if (info == nullptr) {
+      auto c = Upstream::ClusterInfo::create(sr.clusters(i), path, stats);
+      if (!c.ok()) {
+        errors.add(c.status());
+        continue;
+      }
+      info = *c;
+    }
+    if (!snap->clusters.emplace(info->name(), info).second) {
+      errors.add(path + ".name", absl::StrCat("duplicate cluster \"", info->name(), "\""));
     }
   }
   for (int i = 0; i < sr.route_tables_size(); ++i) {

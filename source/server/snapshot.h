@@ -44,10 +44,13 @@ class AccessLogRegistry {
   absl::flat_hash_map<std::string, AccessLog::FileSinkSharedPtr> sinks_;
 };
 
-// Validates and compiles `bootstrap`. Every error is reported, each naming its field.
+// Validates and compiles `bootstrap`. Every error is reported, each naming its field. With
+// `previous`, clusters whose config did not change are reused as they are, so workers keep
+// their connection pools across a reload.
 absl::StatusOr<SnapshotConstSharedPtr> buildSnapshot(const sluice::config::v1::Bootstrap& bootstrap,
                                                      Stats::Store* stats,
-                                                     AccessLogRegistry* access_logs);
+                                                     AccessLogRegistry* access_logs,
+                                                     const Snapshot* previous = nullptr);
 
 // The configuration `sluice` runs with no -c: a listener on 127.0.0.1:8080 that says what it is.
 std::string defaultBootstrapYaml();

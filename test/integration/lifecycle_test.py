@@ -365,11 +365,46 @@ class LifecycleTest(harness.SluiceTestCase):
         self.assertEqual(p.returncode, 1, p)
         self.assertIn("Address already in use", p.stderr)
 
-    def test_sighup_does_not_stop_the_proxy(self):
+    def test_sighup_reloads_config_and_inflight_requests_keep_theirs(self):
+        up2 = self.start_upstream("u2")
         s = self.start_sluice(proxy_config([self.up]))
+        port = s.listener_port("public")
+        # A slow request in flight on the first config.
+        slow = harness.Conn(port)
+        slow.send_request("GET", "/slow", headers={"x-sleep-ms": "800"})
+        self.up.wait_for_requests(1)
+        # New config: the cluster points at u2, and a new direct-response route.
+        cfg = proxy_config([up2])
+        routes = cfg["static_resources"]["route_tables"][0]["virtual_hosts"][0]["routes"]
+        routes.insert(0, {"name": "new", "match": {"path": "/new"},
+                          "direct_response": {"status": 200, "body": "v2"}})
+        cfg["admin"] = s.config["admin"]
+        with open(s.config_path, "w") as f:
+            json.dump(cfg, f)
         os.kill(s.proc.pid, signal.SIGHUP)
-        r = harness.request(s.listener_port("public"), "GET", "/after-hup")
+        s.wait_stat("server.config_reload", lambda v: v == 1)
+        r = harness.request(port, "GET", "/new")
+        self.assertEqual((r.status, r.body), (200, b"v2"))
+        r = harness.request(port, "GET", "/other")
+        self.assertEqual(r.header("x-upstream"), "u2", r)
+        # The request that started before the reload finishes on the old config (u1).
+        r = slow.read_response()
         self.assertEqual(r.status, 200)
+        self.assertEqual(r.header("x-upstream"), "u1", r)
+        dump = s.admin_json("/config_dump")
+        self.assertEqual(dump["version_info"], "1")
+
+    def test_sighup_with_a_bad_file_keeps_the_running_config(self):
+        s = self.start_sluice(proxy_config([self.up]))
+        port = s.listener_port("public")
+        with open(s.config_path, "w") as f:
+            f.write('{"static_resources": {"bogus_field": 1}}')
+        os.kill(s.proc.pid, signal.SIGHUP)
+        s.wait_stat("server.config_reload_failed", lambda v: v == 1)
+        r = harness.request(port, "GET", "/still-here")
+        self.assertEqual(r.status, 200)
+        self.assertEqual(r.header("x-upstream"), "u1", r)
+        self.assertIn("bogus_field", s.stderr())
         self.assertEqual(s.terminate(), 0)
 
     def test_sigterm_when_idle_exits_0(self):

@@ -92,6 +92,23 @@ std::string errorOf(const std::string& yaml) {
   return s.ok() ? "" : std::string(s.status().message());
 }
 
+TEST(SnapshotTest, RebuildReusesUnchangedClustersOnly) {
+  // A reload keeps the ClusterInfo of a cluster whose config is unchanged (workers keep its
+  // connection pools) and builds changed ones anew.
+  Stats::Store store(1);
+  auto first = build(kValid, &store);
+  ASSERT_TRUE(first.ok()) << first.status();
+  std::string changed = kValid;
+  const std::string from = "endpoints: [{address: \"::1\", port: 9003}]";
+  ASSERT_NE(std::string::npos, changed.find(from));
+  changed.replace(changed.find(from), from.size(), "endpoints: [{address: \"::1\", port: 9004}]");
+  auto second = buildSnapshot(load(changed), &store, nullptr, first->get());
+  ASSERT_TRUE(second.ok()) << second.status();
+  EXPECT_EQ((*first)->clusters.at("users").get(), (*second)->clusters.at("users").get());
+  EXPECT_NE((*first)->clusters.at("orders").get(), (*second)->clusters.at("orders").get());
+  EXPECT_EQ(9004, (*second)->clusters.at("orders")->endpoints()[0].address.port());
+}
+
 TEST(SnapshotTest, ValidBootstrap) {
   Stats::Store store(1);
   auto snap = build(kValid, &store);

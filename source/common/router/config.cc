@@ -52,7 +52,7 @@ absl::string_view queryValue(absl::string_view query, absl::string_view name, bo
 
 bool HeaderMatch::matches(const Http::HeaderMap& headers) const {
   const Http::HeaderEntry* e = headers.find(name);
-  bool result;
+  bool result = false;
   if (e == nullptr) {
     result = false;
   } else {

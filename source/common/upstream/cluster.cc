@@ -27,6 +27,7 @@ absl::StatusOr<ClusterInfoConstSharedPtr> ClusterInfo::create(
   auto info = std::make_shared<ClusterInfo>();
   Config::ErrorList errors;
   info->name_ = config.name();
+  info->config_ = config;
   if (config.name().empty()) {
     errors.add(path + ".name", "is required");
   }

@@ -64,6 +64,8 @@ class ClusterInfo {
                                                           Stats::Store* stats);
 
   const std::string& name() const { return name_; }
+  // The config this cluster was built from (to tell whether a new config changes it).
+  const sluice::config::v1::Cluster& config() const { return config_; }
   sluice::config::v1::Cluster::LbPolicy lbPolicy() const { return lb_policy_; }
   const std::vector<Endpoint>& endpoints() const { return endpoints_; }
   std::chrono::milliseconds connectTimeout() const { return connect_timeout_; }
@@ -76,6 +78,7 @@ class ClusterInfo {
 
  private:
   std::string name_;
+  sluice::config::v1::Cluster config_;
   sluice::config::v1::Cluster::LbPolicy lb_policy_;
   std::vector<Endpoint> endpoints_;
   std::chrono::milliseconds connect_timeout_{5000};
