@@ -1,6 +1,8 @@
 # Sluice: every target runs the setup first (a no-op when everything is installed).
 BAZEL ?= bazel
 SETUP := tools/setup.sh
+# Extra `bazel test` flags, e.g. TEST_FLAGS=--nocache_test_results (CI: run every test).
+TEST_FLAGS ?=
 
 .PHONY: setup build run test unit-test integration-test bench format clean
 
@@ -17,7 +19,7 @@ run: build
 
 # All unit and integration tests.
 test: setup
-	$(BAZEL) test //...
+	$(BAZEL) test $(TEST_FLAGS) //...
 
 unit-test: setup
 	$(BAZEL) test //test/... --test_tag_filters=-integration
