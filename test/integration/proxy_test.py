@@ -259,6 +259,21 @@ class ProxyTest(harness.SluiceTestCase):
         paths = [echo(c.read_response())["path"] for _ in range(50)]
         self.assertEqual(paths, ["/b/%d" % i for i in range(50)])
 
+    def test_pipelined_flood_is_read_in_bounded_steps(self):
+        # 3,000 pipelined requests (~130 KB) behind a slow one, with a 16 KiB buffer limit: the
+        # proxy stops reading ahead at the limit and resumes as responses go out, losing none.
+        import threading
+        s = self.start_sluice(proxy_config([self.up], limits={"buffer_limit_bytes": 16384}))
+        c = harness.Conn(s.listener_port("public"))
+        n = 3000
+        data = build_request("GET", "/slow", headers={"x-sleep-ms": "200"}) + b"".join(
+            build_request("GET", "/f/%d" % i) for i in range(n))
+        sender = threading.Thread(target=c.send, args=(data,))
+        sender.start()
+        paths = [echo(c.read_response())["path"] for _ in range(n + 1)]
+        sender.join()
+        self.assertEqual(paths, ["/slow"] + ["/f/%d" % i for i in range(n)])
+
     def test_pipelined_chunked_then_get(self):
         c = self.conn(self.port)
         c.send(b"POST /c HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"

@@ -814,6 +814,13 @@ void ConnectionManagerImpl::onData(Buffer::Instance& data, bool end_stream) {
   if (closed_) {
     return;
   }
+  // Pipelined requests wait unparsed while a response is in progress; bound how much of them
+  // we read ahead (a client can't make us buffer without limit), and read on once they drain.
+  const bool too_much = data.length() > config_->buffer_limit;
+  if (too_much != pipeline_paused_) {
+    pipeline_paused_ = too_much;
+    connection_->readDisable(too_much);
+  }
   if (end_stream) {
     // Like Envoy and nginx, a client's FIN means it is gone: an in-flight request is reset
     // (response flag DC) rather than answered into a half-closed socket.

@@ -159,6 +159,7 @@ class ConnectionManagerImpl : public Network::ConnectionCallbacks,
   ConnectionManagerImpl* next_ = nullptr;
   bool closed_ = false;
   bool codec_error_ = false;
+  bool pipeline_paused_ = false;  // reading paused: too many unparsed pipelined bytes
 };
 
 }  // namespace Http
