@@ -171,7 +171,9 @@ absl::StatusOr<SnapshotConstSharedPtr> buildSnapshot(const sluice::config::v1::B
          {std::make_tuple(lim.has_request_headers_timeout(), &lim.request_headers_timeout(),
                           "request_headers_timeout"),
           std::make_tuple(lim.has_idle_timeout(), &lim.idle_timeout(), "idle_timeout"),
-          std::make_tuple(lim.has_request_timeout(), &lim.request_timeout(), "request_timeout")}) {
+          std::make_tuple(lim.has_request_timeout(), &lim.request_timeout(), "request_timeout"),
+          std::make_tuple(lim.has_stream_idle_timeout(), &lim.stream_idle_timeout(),
+                          "stream_idle_timeout")}) {
       if (has) errors.add(Config::durationMs(*d, lpath + "." + field).status());
     }
     http->request_headers_timeout =
@@ -184,6 +186,9 @@ absl::StatusOr<SnapshotConstSharedPtr> buildSnapshot(const sluice::config::v1::B
                                             std::chrono::milliseconds(60000));
     http->request_timeout = Config::durationOr(lim.has_request_timeout(), lim.request_timeout(),
                                                std::chrono::milliseconds(0));
+    http->stream_idle_timeout =
+        Config::durationOr(lim.has_stream_idle_timeout(), lim.stream_idle_timeout(),
+                           std::chrono::milliseconds(300000));
     http->buffer_limit = lim.buffer_limit_bytes() ? lim.buffer_limit_bytes() : 1024 * 1024;
     if (http->buffer_limit < 16384) {
       errors.add(lpath + ".buffer_limit_bytes", "must be >= 16384");

@@ -167,6 +167,32 @@ class TimeoutsTest(harness.SluiceTestCase):
         self.assertLess(time.monotonic() - t0, harness.scaled(3),
                         "trickled bytes must not extend the header timeout")
 
+    def test_stream_idle_timeout_ends_a_stalled_body(self):
+        # Headers complete, then the body stalls: 408 after stream_idle_timeout, then close.
+        s, port = self.start(stream_idle_timeout="1s")
+        c = self.conn(port)
+        t0 = time.monotonic()
+        c.send(b"POST /stall HTTP/1.1\r\nHost: a\r\nContent-Length: 10\r\n\r\nab")
+        r = c.read_response()
+        elapsed = time.monotonic() - t0
+        self.assertLocalReply(r, 408)
+        self.assertGreaterEqual(elapsed, 0.9, "408 came before the 1s idle timeout")
+        self.assertLess(elapsed, harness.scaled(4), "408 came far too late")
+        self.assertClosed(c, msg="after the idle 408")
+        s.wait_stat("downstream_rq_idle_timeout", lambda v: v == 1)
+
+    def test_stream_idle_timeout_is_reset_by_activity(self):
+        # A body trickling in faster than the idle timeout is not cut off.
+        s, port = self.start(stream_idle_timeout="1s")
+        c = self.conn(port)
+        c.send(b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 4\r\n\r\n")
+        for ch in (b"a", b"b", b"c", b"d"):
+            time.sleep(0.4)  # pacing: 1.6s in all, each gap under the 1s idle timeout
+            c.send(ch)
+        r = c.read_response()
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(s.stat("downstream_rq_idle_timeout"), 0)
+
     def test_request_headers_timeout_does_not_cover_body(self):
         s, port = self.start(request_headers_timeout="1s")
         c = self.conn(port)

@@ -515,6 +515,7 @@ void ActiveStream::encodeHeadersFrom(size_t start, ResponseHeaderMapPtr&& header
   }
   response_started_ = true;
   expect_continue_ = false;
+  conn_.touchStream();
   encoder_.encodeHeaders(h, end_stream);
   if (end_stream) {
     completeResponse(false);
@@ -542,6 +543,7 @@ void ActiveStream::encodeDataFrom(size_t start, Buffer::Instance& data, bool end
     }
   }
   info_.bytes_sent += data.length();
+  conn_.touchStream();
   encoder_.encodeData(data, end_stream);
   if (end_stream) {
     completeResponse(false);
@@ -809,6 +811,8 @@ void ConnectionManagerImpl::onData(Buffer::Instance& data, bool end_stream) {
     // First bytes of a new request: the headers must arrive in time.
     deadline_kind_ = Deadline::Headers;
     deadline_ = ctx_.dispatcher().now() + config_->request_headers_timeout;
+  } else if (stream_ != nullptr && deadline_kind_ == Deadline::StreamIdle) {
+    touchStream();
   }
   codec_->dispatch(data);
   if (closed_) {
@@ -833,9 +837,17 @@ void ConnectionManagerImpl::onData(Buffer::Instance& data, bool end_stream) {
   }
 }
 
+void ConnectionManagerImpl::touchStream() {
+  if (config_->stream_idle_timeout.count() > 0) {
+    deadline_kind_ = Deadline::StreamIdle;
+    deadline_ = ctx_.dispatcher().now() + config_->stream_idle_timeout;
+  }
+}
+
 RequestDecoder& ConnectionManagerImpl::newStream(ResponseEncoder& encoder) {
   config_ = config_source_->config();  // pin the newest listener config for this stream
   deadline_kind_ = Deadline::None;
+  touchStream();
   if (ctx_.draining()) {
     codec_->setCloseAfterResponse();
   }
@@ -960,6 +972,17 @@ void ConnectionManagerImpl::checkDeadline(std::chrono::steady_clock::time_point 
     info.addFlag("RT");
     writeAccessLog(info, nullptr, nullptr);
     close(Network::Connection::CloseType::FlushWrite);
+  } else if (deadline_kind_ == Deadline::StreamIdle) {
+    deadline_kind_ = Deadline::None;
+    if (stream_ != nullptr && !stream_->done_) {
+      ctx_.stats().downstream_rq_idle_timeout->inc();
+      codec_->setCloseAfterResponse();
+      if (!stream_->response_started_) {
+        stream_->sendLocalReply(408, "request idle timeout", "SI", nullptr);
+      } else {
+        stream_->resetStream();
+      }
+    }
   } else {
     ctx_.stats().downstream_cx_idle_timeout->inc();
     close(Network::Connection::CloseType::NoFlush);

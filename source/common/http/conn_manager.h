@@ -28,6 +28,7 @@ namespace Http {
   COUNTER(downstream_cx_header_timeout) \
   COUNTER(downstream_cx_idle_timeout)   \
   COUNTER(downstream_rq_timeout)        \
+  COUNTER(downstream_rq_idle_timeout)   \
   COUNTER(downstream_rq_reset)          \
   COUNTER(downstream_cx_drain_close)
 
@@ -51,6 +52,7 @@ struct ConnectionManagerConfig {
   std::chrono::milliseconds request_headers_timeout{30000};
   std::chrono::milliseconds idle_timeout{60000};
   std::chrono::milliseconds request_timeout{0};
+  std::chrono::milliseconds stream_idle_timeout{300000};
   uint32_t buffer_limit = 1024 * 1024;
   std::string scheme = "http";
   AccessLog::FileSinkSharedPtr access_log;
@@ -141,6 +143,8 @@ class ConnectionManagerImpl : public Network::ConnectionCallbacks,
   void onStreamDone(ActiveStream& stream);
   void close(Network::Connection::CloseType type);
   void setIdleDeadline();
+  // A stream saw activity (bytes from or to the client): push its idle deadline out.
+  void touchStream();
   void writeAccessLog(const StreamInfo& info, const RequestHeaderMap* headers,
                       const Router::RouteEntry* route);
 
@@ -152,7 +156,7 @@ class ConnectionManagerImpl : public Network::ConnectionCallbacks,
   std::unique_ptr<ActiveStream> stream_;
   std::string client_ip_;
   // Deadline sweep state.
-  enum class Deadline : uint8_t { None, Headers, Idle };
+  enum class Deadline : uint8_t { None, Headers, Idle, StreamIdle };
   Deadline deadline_kind_ = Deadline::Idle;
   std::chrono::steady_clock::time_point deadline_;
   ConnectionManagerImpl* prev_ = nullptr;
