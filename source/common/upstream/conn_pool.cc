@@ -17,13 +17,8 @@ ActiveClient::ActiveClient(ConnPool& pool, Network::ConnectionPtr&& conn)
     : pool_(pool), connection_(std::move(conn)) {
   connection_->setCallbacks(this);
   connection_->setBufferLimits(pool.buffer_limit_);
+  // The request using this connection releases it (ConnPool::release) when its response ends.
   codec_ = std::make_unique<Http::Http1::ClientConnectionImpl>(*connection_);
-  codec_->on_complete_ = [this]() {
-    PoolCallbacks* owner = owner_;
-    (void)owner;
-    // The owner releases the connection from its decodeData/decodeHeaders(end_stream) path;
-    // nothing to do here.
-  };
 }
 
 ActiveClient::~ActiveClient() {
@@ -177,8 +172,8 @@ void ConnPool::onClientEvent(ActiveClient& client, Network::ConnectionEvent even
       client.owner_ = nullptr;
       client.waiting_ = nullptr;
       if (owner != nullptr) {
+        // Completes a close-delimited response, or resets the owner's stream.
         client.codec_->onConnectionClose();
-        owner->onClientClosed();
       }
       destroy(client);
       if (w != nullptr) w->onPoolFailure(PoolFailureReason::ConnectFailure);

@@ -54,8 +54,6 @@ class PoolCallbacks {
   virtual ~PoolCallbacks() = default;
   virtual void onPoolReady(ActiveClient& client) = 0;
   virtual void onPoolFailure(PoolFailureReason reason) = 0;
-  // The connection in use closed or failed (the request's stream callbacks also learn of it).
-  virtual void onClientClosed() = 0;
   // Write-buffer watermarks of the connection carrying the request body.
   virtual void onUpstreamAboveWriteBufferHighWatermark() = 0;
   virtual void onUpstreamBelowWriteBufferLowWatermark() = 0;

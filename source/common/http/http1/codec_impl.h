@@ -173,7 +173,7 @@ class ClientConnectionImpl : public Connection,
   void resetStream(StreamResetReason reason) override;
   void readDisable(bool disable) override;
 
-  // Called when the exchange finished; the owner (pool) decides to reuse or close.
+  // Optional observer, called when an exchange has finished (request sent, response received).
   std::function<void()> on_complete_;
 
  private:

@@ -249,10 +249,6 @@ void RouterFilter::onResetStream(Http::StreamResetReason reason) {
   }
 }
 
-void RouterFilter::onClientClosed() {
-  // The codec's stream reset (onResetStream) carries the details; nothing else to do.
-}
-
 void RouterFilter::upstreamFailed(uint32_t status, absl::string_view message,
                                   absl::string_view flag) {
   response_complete_ = true;

@@ -44,7 +44,6 @@ class RouterFilter : public Http::StreamDecoderFilter,
   // PoolCallbacks
   void onPoolReady(Upstream::ActiveClient& client) override;
   void onPoolFailure(Upstream::PoolFailureReason reason) override;
-  void onClientClosed() override;
   void onUpstreamAboveWriteBufferHighWatermark() override;
   void onUpstreamBelowWriteBufferLowWatermark() override;
 
