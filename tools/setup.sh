@@ -6,6 +6,8 @@ set -euo pipefail
 PACKAGES=(
   # build
   bazel-bootstrap bazel-rules-java pkg-config g++ make clang-format
+  # fuzzing (bazel build --config=fuzz): clang with the libFuzzer runtime
+  clang libclang-rt-14-dev
   # libraries
   libgrpc++-dev libgrpc-dev protobuf-compiler protobuf-compiler-grpc libprotobuf-dev
   libabsl-dev libevent-dev node-llhttp libnghttp2-dev libssl-dev libc-ares-dev
