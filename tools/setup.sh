@@ -18,10 +18,6 @@ PACKAGES=(
 )
 
 missing=()
-while read -r status pkg; do
-  [ "$status" = "installed" ] || missing+=("$pkg")
-done < <(dpkg-query -W -f='${db:Status-Status} ${Package}\n' "${PACKAGES[@]}" 2>/dev/null || true)
-# dpkg-query prints nothing for packages it has never heard of.
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null | grep -q '^installed$' || missing+=("$p")
 done
