@@ -868,23 +868,26 @@ void ConnectionManagerImpl::onCodecError(const CodecError& error) {
     return;
   }
   // No stream yet (bad request line or headers): answer directly.
+  replyWithoutStreamAndClose(error.status, error.details, "DPE");
+}
+
+void ConnectionManagerImpl::replyWithoutStreamAndClose(uint32_t status, absl::string_view message,
+                                                       absl::string_view flag) {
   const std::string request_id = ctx_.uuid();
-  std::string body = localReplyBody(error.details, request_id);
-  std::string out =
-      absl::StrCat("HTTP/1.1 ", error.status, " ", Http1::reasonPhrase(error.status),
-                   "\r\ncontent-type: application/json\r\ncontent-length: ", body.size(),
-                   "\r\ndate: ", ctx_.date(), "\r\nx-request-id: ", request_id,
-                   "\r\nconnection: close\r\n\r\n", body);
-  connection_->write(out);
+  const std::string body = localReplyBody(message, request_id);
+  connection_->write(absl::StrCat(
+      "HTTP/1.1 ", status, " ", Http1::reasonPhrase(status),
+      "\r\ncontent-type: application/json\r\ncontent-length: ", body.size(), "\r\ndate: ",
+      ctx_.date(), "\r\nx-request-id: ", request_id, "\r\nconnection: close\r\n\r\n", body));
   ctx_.stats().downstream_rq_total->inc();
-  ctx_.stats().downstream_rq_class[error.status / 100]->inc();
+  ctx_.stats().downstream_rq_class[status / 100]->inc();
   StreamInfo info;
   info.start = ctx_.dispatcher().now();
   info.start_wall = std::chrono::system_clock::now();
-  info.status = error.status;
+  info.status = status;
   info.request_id = request_id;
   info.bytes_sent = body.size();
-  info.addFlag("DPE");
+  info.addFlag(flag);
   writeAccessLog(info, nullptr, nullptr);
   close(Network::Connection::CloseType::FlushWrite);
 }
@@ -954,24 +957,7 @@ void ConnectionManagerImpl::checkDeadline(std::chrono::steady_clock::time_point 
   if (deadline_kind_ == Deadline::Headers) {
     ctx_.stats().downstream_cx_header_timeout->inc();
     deadline_kind_ = Deadline::None;
-    const std::string request_id = ctx_.uuid();
-    std::string body = localReplyBody("request headers not received in time", request_id);
-    std::string out = absl::StrCat(
-        "HTTP/1.1 408 Request Timeout\r\ncontent-type: application/json\r\ncontent-length: ",
-        body.size(), "\r\ndate: ", ctx_.date(), "\r\nx-request-id: ", request_id,
-        "\r\nconnection: close\r\n\r\n", body);
-    connection_->write(out);
-    ctx_.stats().downstream_rq_total->inc();
-    ctx_.stats().downstream_rq_class[4]->inc();
-    StreamInfo info;
-    info.start = now;
-    info.start_wall = std::chrono::system_clock::now();
-    info.status = 408;
-    info.request_id = request_id;
-    info.bytes_sent = body.size();
-    info.addFlag("RT");
-    writeAccessLog(info, nullptr, nullptr);
-    close(Network::Connection::CloseType::FlushWrite);
+    replyWithoutStreamAndClose(408, "request headers not received in time", "RT");
   } else if (deadline_kind_ == Deadline::StreamIdle) {
     deadline_kind_ = Deadline::None;
     if (stream_ != nullptr && !stream_->done_) {
