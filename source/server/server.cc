@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "source/common/common/json.h"
 #include "source/common/config/utility.h"
 #include "spdlog/spdlog.h"
@@ -38,11 +39,25 @@ Server::~Server() {
   if (signal_fd_ >= 0) close(signal_fd_);
 }
 
-absl::Status Server::bindListeners(const Snapshot& snap, uint32_t workers,
-                                   std::vector<std::vector<ListenSocket>>& out) {
-  out.assign(workers, {});
+absl::Status Server::bindListeners(const Snapshot& snap,
+                                   std::vector<std::vector<ListenSocket>>& out,
+                                   std::map<std::string, BoundListener>& bindings) {
+  out.assign(concurrency_, {});
+  bindings.clear();
+  auto fail = [&out](absl::Status s) {
+    for (auto& per_worker : out) {
+      for (ListenSocket& ls : per_worker) close(ls.fd);
+      per_worker.clear();
+    }
+    return s;
+  };
   for (const ListenerInfo& li : snap.listeners) {
     Network::Address addr = li.address;
+    const std::string configured = addr.toString();
+    auto existing = bound_listeners_.find(li.name);
+    if (existing != bound_listeners_.end() && existing->second.configured == configured) {
+      continue;  // unchanged address: the workers keep their sockets
+    }
     if (addr.port() != 0) {
       // SO_REUSEPORT would let us share a port another process already listens on (and split
       // its traffic). Probe with a plain bind first so that is an error, as it should be.
@@ -53,11 +68,11 @@ absl::Status Server::bindListeners(const Snapshot& snap, uint32_t workers,
       const int err = errno;
       close(probe);
       if (busy) {
-        return absl::UnavailableError(absl::StrCat("listener \"", li.name, "\": cannot listen on ",
-                                                   addr.toString(), ": ", strerror(err)));
+        return fail(absl::UnavailableError(absl::StrCat(
+            "listener \"", li.name, "\": cannot listen on ", configured, ": ", strerror(err))));
       }
     }
-    for (uint32_t w = 0; w < workers; ++w) {
+    for (uint32_t w = 0; w < concurrency_; ++w) {
       int fd = socket(addr.ss.sa.sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
       int one = 1;
       setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
@@ -66,17 +81,62 @@ absl::Status Server::bindListeners(const Snapshot& snap, uint32_t workers,
           listen(fd, li.backlog) != 0) {
         int err = errno;
         close(fd);
-        return absl::UnavailableError(absl::StrCat("listener \"", li.name, "\": cannot listen on ",
-                                                   addr.toString(), ": ", strerror(err)));
+        return fail(absl::UnavailableError(absl::StrCat(
+            "listener \"", li.name, "\": cannot listen on ", configured, ": ", strerror(err))));
       }
       if (w == 0) {
         // Port 0: the first socket picks the port; the others share it (SO_REUSEPORT).
         addr.len = sizeof(addr.ss);
         getsockname(fd, reinterpret_cast<sockaddr*>(&addr.ss), &addr.len);
-        bound_listeners_.emplace_back(li.name, addr.toString());
+        bindings[li.name] = BoundListener{configured, addr.toString()};
       }
       out[w].push_back(ListenSocket{li.name, fd});
     }
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<SnapshotConstSharedPtr> Server::build(
+    const sluice::config::v1::Bootstrap& bootstrap,
+    const sluice::config::v1::StaticResources& dynamic) {
+  MergedConfig merged = mergeDynamic(bootstrap, dynamic);
+  BuildOptions o;
+  o.previous = snapshot_.get();
+  o.access_logs = &access_logs_;
+  o.first_dynamic_listener = merged.first_dynamic_listener;
+  o.first_dynamic_route_table = merged.first_dynamic_route_table;
+  o.first_dynamic_cluster = merged.first_dynamic_cluster;
+  o.first_dynamic_cluster_endpoints = merged.first_dynamic_cluster_endpoints;
+  o.first_dynamic_auth_policy = merged.first_dynamic_auth_policy;
+  o.first_dynamic_rate_limit_policy = merged.first_dynamic_rate_limit_policy;
+  return buildSnapshot(merged.bootstrap, stats_.get(), o);
+}
+
+absl::Status Server::publish(SnapshotConstSharedPtr next) {
+  std::vector<std::vector<ListenSocket>> sockets;
+  std::map<std::string, BoundListener> bindings;
+  absl::Status s = bindListeners(*next, sockets, bindings);
+  if (!s.ok()) return s;
+  for (auto it = bound_listeners_.begin(); it != bound_listeners_.end();) {
+    bool kept = false;
+    for (const ListenerInfo& li : next->listeners) kept = kept || li.name == it->first;
+    if (!kept) {
+      spdlog::info("listener \"{}\" on {} removed: draining its connections", it->first,
+                   it->second.bound);
+    }
+    it = kept ? std::next(it) : bound_listeners_.erase(it);
+  }
+  for (auto& [name, b] : bindings) {
+    spdlog::info("listener \"{}\" on http://{}/", name, b.bound);
+    bound_listeners_[name] = b;
+  }
+  auto snap = std::const_pointer_cast<Snapshot>(next);
+  snap->version = absl::StrCat(++publishes_);
+  snapshot_ = next;
+  // RCU: every worker swaps its pointer on its own loop; in-flight requests keep the snapshot
+  // they started with.
+  for (uint32_t i = 0; i < workers_.size(); ++i) {
+    workers_[i]->updateSnapshot(snapshot_, std::move(sockets[i]));
   }
   return absl::OkStatus();
 }
@@ -105,7 +165,7 @@ int Server::run() {
       },
       Event::FileReadyType::Read);
 
-  auto snap = buildSnapshot(bootstrap_, stats_.get(), &access_logs_, nullptr);
+  auto snap = build(bootstrap_, effective_);
   if (!snap.ok()) {
     spdlog::error("invalid configuration:\n{}", std::string(snap.status().message()));
     return 1;
@@ -113,7 +173,7 @@ int Server::run() {
   snapshot_ = *snap;
 
   std::vector<std::vector<ListenSocket>> sockets;
-  absl::Status s = bindListeners(*snapshot_, concurrency_, sockets);
+  absl::Status s = bindListeners(*snapshot_, sockets, bound_listeners_);
   if (!s.ok()) {
     spdlog::error("{}", std::string(s.message()));
     return 1;
@@ -147,13 +207,43 @@ int Server::run() {
   for (uint32_t i = 0; i < concurrency_; ++i) {
     workers_[i]->start(snapshot_, std::move(sockets[i]));
   }
-  for (const auto& [name, addr] : bound_listeners_) {
-    spdlog::info("listener \"{}\" on http://{}/", name, addr);
+  for (const auto& [name, b] : bound_listeners_) {
+    spdlog::info("listener \"{}\" on http://{}/", name, b.bound);
   }
   spdlog::info("admin on http://{}/ ; {} worker(s)", admin_->address().toString(), concurrency_);
 
+  started_ = dispatcher_->now();
+  if (bootstrap_.has_control_plane()) {
+    const auto& cp = bootstrap_.control_plane();
+    Config::AdsOptions ao;
+    ao.address = cp.address();
+    ao.delta = cp.api_type() == sluice::config::v1::ControlPlane::DELTA;
+    ao.node = bootstrap_.node();
+    if (ao.node.id().empty()) {
+      char host[256] = {0};
+      gethostname(host, sizeof(host) - 1);
+      ao.node.set_id(host);
+    }
+    if (ao.node.cluster().empty()) ao.node.set_cluster("default");
+    ao.node.set_user_agent("sluice/1.0");
+    ao.retry_interval = Config::durationOr(cp.has_retry_interval(), cp.retry_interval(),
+                                           std::chrono::milliseconds(250));
+    ao.max_retry_interval = Config::durationOr(cp.has_max_retry_interval(), cp.max_retry_interval(),
+                                               std::chrono::milliseconds(10000));
+    ao.retry_interval = std::max(ao.retry_interval, std::chrono::milliseconds(1));
+    ao.max_retry_interval = std::max(ao.max_retry_interval, ao.retry_interval);
+    initial_fetch_timeout_ =
+        Config::durationOr(cp.has_initial_fetch_timeout(), cp.initial_fetch_timeout(),
+                           std::chrono::milliseconds(15000));
+    spdlog::info("control plane {} ({}), node \"{}\" in group \"{}\"", ao.address,
+                 ao.delta ? "delta" : "state of the world", ao.node.id(), ao.node.cluster());
+    ads_ = std::make_unique<Config::AdsClient>(*dispatcher_, ao, *this, stats_.get());
+    ads_->start();
+  }
+
   dispatcher_->run();
 
+  ads_.reset();  // cancels the stream; waits until gRPC lets go of it
   for (auto& w : workers_) w->stop();
   access_logs_.flushAll();
   spdlog::info("drained; exiting");
@@ -178,40 +268,67 @@ void Server::reload() {
     fail(std::string(s.message()));
     return;
   }
-  auto snap = buildSnapshot(bootstrap, stats_.get(), &access_logs_, snapshot_.get());
+  if (!(bootstrap.admin().SerializeAsString() == bootstrap_.admin().SerializeAsString()) ||
+      bootstrap.concurrency() != bootstrap_.concurrency() ||
+      bootstrap.node().SerializeAsString() != bootstrap_.node().SerializeAsString() ||
+      bootstrap.control_plane().SerializeAsString() !=
+          bootstrap_.control_plane().SerializeAsString()) {
+    fail("admin, concurrency, node and control_plane changes need a restart");
+    return;
+  }
+  auto snap = build(bootstrap, effective_);
   if (!snap.ok()) {
     fail(std::string(snap.status().message()));
     return;
   }
-  // Listener sockets are bound once at start; adding, removing or moving a listener needs a
-  // restart until listeners become dynamic (the xDS issue).
-  auto listeners = [](const Snapshot& sn) {
-    std::vector<std::pair<std::string, std::string>> out;
-    for (const ListenerInfo& li : sn.listeners) out.emplace_back(li.name, li.address.toString());
-    std::sort(out.begin(), out.end());
-    return out;
-  };
-  if (listeners(**snap) != listeners(*snapshot_)) {
-    fail("listeners were added, removed or moved: that needs a restart");
+  s = publish(*snap);
+  if (!s.ok()) {
+    fail(std::string(s.message()));
     return;
   }
-  if (!(bootstrap.admin().SerializeAsString() == bootstrap_.admin().SerializeAsString()) ||
-      bootstrap.concurrency() != bootstrap_.concurrency()) {
-    fail("admin and concurrency changes need a restart");
-    return;
-  }
-  auto next = std::const_pointer_cast<Snapshot>(*snap);
-  next->version = absl::StrCat(++reloads_);
   bootstrap_ = bootstrap;
-  snapshot_ = next;
-  // RCU: every worker swaps its pointer on its own loop; in-flight requests keep the snapshot
-  // they started with.
-  for (auto& w : workers_) {
-    w->updateSnapshot(snapshot_);
-  }
+  ++reloads_;
   reload_ok_->inc();
   spdlog::info("SIGHUP: config reloaded from {} (version {})", options_.config_path,
                snapshot_->version);
+}
+
+absl::StatusOr<std::string> Server::resourceName(const std::string& type_url,
+                                                 const google::protobuf::Any& resource) {
+  return sluice::Server::resourceName(type_url, resource);
+}
+
+absl::Status Server::onConfigUpdate(const std::string& type_url,
+                                    const Config::ResourceSet& resources,
+                                    const std::string& version) {
+  if (draining_) {
+    return absl::UnavailableError("draining: no config is applied while shutting down");
+  }
+  sluice::config::v1::StaticResources declared = declared_;
+  absl::Status s = decodeResources(type_url, resources, declared);
+  if (!s.ok()) return s;
+  std::vector<std::string> retained;
+  sluice::config::v1::StaticResources effective =
+      withRetained(declared, effective_, bootstrap_.static_resources(), &retained);
+  auto snap = build(bootstrap_, effective);
+  if (!snap.ok()) return snap.status();
+  s = publish(*snap);
+  if (!s.ok()) return s;
+  declared_ = std::move(declared);
+  effective_ = std::move(effective);
+  retained_ = std::move(retained);
+  if (!retained_.empty()) {
+    spdlog::info("kept until nothing refers to them: {}", absl::StrJoin(retained_, ", "));
+  }
+  (void)version;
+  return absl::OkStatus();
+}
+
+bool Server::ready() const {
+  if (draining_) return false;
+  if (ads_ == nullptr || ads_->initialized()) return true;
+  return initial_fetch_timeout_.count() > 0 &&
+         dispatcher_->now() - started_ >= initial_fetch_timeout_;
 }
 
 void Server::startDrain(const char* why) {
@@ -241,15 +358,74 @@ void Server::onDrainTick() {
   drain_timer_->enableTimer(std::chrono::milliseconds(50));
 }
 
+std::string Server::configDumpJson() const {
+  // Written by hand around toJson() pieces: a 10,000-route table is one resource, and this
+  // keeps every resource's JSON exactly as the config schema prints it.
+  std::string out = absl::StrCat("{\"version_info\":", Json::quote(snapshot_->version),
+                                 ",\"bootstrap\":", Config::toJson(bootstrap_));
+  if (ads_ != nullptr) {
+    const Config::AdsOptions& o = ads_->options();
+    absl::StrAppend(
+        &out, ",\"control_plane\":{\"address\":", Json::quote(o.address), ",\"api\":\"",
+        o.delta ? "delta" : "sotw", "\",\"connected\":", ads_->connected() ? "true" : "false",
+        ",\"initialized\":", ads_->initialized() ? "true" : "false",
+        ",\"reconnects\":", ads_->reconnects(), ",\"node\":", Config::toJson(o.node), "}");
+    absl::StrAppend(&out, ",\"dynamic_resources\":{");
+    bool first_type = true;
+    for (const std::string& type_url : Config::resourceTypeUrls()) {
+      const Config::AdsClient::TypeState& st = ads_->state(type_url);
+      absl::StrAppend(&out, first_type ? "" : ",", Json::quote(Config::shortTypeName(type_url)),
+                      ":{\"version_info\":", Json::quote(st.version), ",\"accepted\":", st.accepted,
+                      ",\"rejected\":", st.rejected);
+      first_type = false;
+      if (!st.last_error.empty()) {
+        absl::StrAppend(&out,
+                        ",\"last_rejected\":{\"version_info\":", Json::quote(st.rejected_version),
+                        ",\"error\":", Json::quote(st.last_error), "}");
+      }
+      absl::StrAppend(&out, ",\"resources\":[");
+      bool first = true;
+      sluice::config::v1::StaticResources one;
+      for (const auto& [name, r] : st.resources) {
+        Config::ResourceSet single{{name, r}};
+        std::string body = "null";
+        if (decodeResources(type_url, single, one).ok()) {
+          const google::protobuf::Message* m = nullptr;
+          const std::string t = Config::shortTypeName(type_url);
+          if (t == "Cluster") m = &one.clusters(0);
+          if (t == "ClusterEndpoints") m = &one.cluster_endpoints(0);
+          if (t == "AuthPolicy") m = &one.auth_policies(0);
+          if (t == "RateLimitPolicy") m = &one.rate_limit_policies(0);
+          if (t == "RouteTable") m = &one.route_tables(0);
+          if (t == "Listener") m = &one.listeners(0);
+          if (m != nullptr) body = Config::toJson(*m);
+        }
+        absl::StrAppend(&out, first ? "" : ",", "{\"name\":", Json::quote(name));
+        if (!r.version.empty()) absl::StrAppend(&out, ",\"version\":", Json::quote(r.version));
+        absl::StrAppend(&out, ",\"resource\":", body, "}");
+        first = false;
+      }
+      absl::StrAppend(&out, "]}");
+    }
+    absl::StrAppend(&out, "},\"retained\":[");
+    for (size_t i = 0; i < retained_.size(); ++i) {
+      absl::StrAppend(&out, i ? "," : "", Json::quote(retained_[i]));
+    }
+    absl::StrAppend(&out, "]");
+  }
+  out += "}";
+  return out;
+}
+
 std::string Server::listenersJson() const {
   Json::Writer w;
   w.beginObject();
   w.key("listeners");
   w.beginArray();
-  for (const auto& [name, addr] : bound_listeners_) {
+  for (const auto& [name, b] : bound_listeners_) {
     w.beginObject();
     w.field("name", name);
-    w.field("address", addr);
+    w.field("address", b.bound);
     w.endObject();
   }
   w.endArray();
@@ -315,8 +491,8 @@ AdminResponse Server::handleAdmin(const std::string& method, const std::string& 
     return r;
   }
   if (path == "/ready") {
-    r.status = draining_ ? 503 : 200;
-    r.body = draining_ ? "DRAINING\n" : "LIVE\n";
+    r.status = ready() ? 200 : 503;
+    r.body = draining_ ? "DRAINING\n" : ready() ? "LIVE\n" : "INITIALIZING\n";
   } else if (path == "/stats") {
     if (query.find("format=json") != std::string::npos) {
       json(stats_->renderJson());
@@ -330,8 +506,7 @@ AdminResponse Server::handleAdmin(const std::string& method, const std::string& 
     r.content_type = "text/plain; version=0.0.4";
     r.body = stats_->renderPrometheus();
   } else if (path == "/config_dump") {
-    json(absl::StrCat("{\"version_info\":\"", snapshot_->version,
-                      "\",\"bootstrap\":", Config::toJson(snapshot_->bootstrap), "}"));
+    json(configDumpJson());
   } else if (path == "/clusters") {
     json(clustersJson());
   } else if (path == "/listeners") {
@@ -339,10 +514,11 @@ AdminResponse Server::handleAdmin(const std::string& method, const std::string& 
   } else if (path == "/") {
     r.body =
         "Sluice admin\n"
-        "  GET  /ready              200 LIVE, or 503 DRAINING\n"
+        "  GET  /ready              200 LIVE, or 503 DRAINING / INITIALIZING (no config yet)\n"
         "  GET  /stats              counters, gauges, histograms (?format=json|prometheus)\n"
         "  GET  /stats/prometheus   Prometheus text format\n"
-        "  GET  /config_dump        the active configuration (JSON)\n"
+        "  GET  /config_dump        the active configuration: bootstrap, dynamic resources\n"
+        "                           with their versions, control-plane stream state (JSON)\n"
         "  GET  /clusters           clusters and endpoints with request counters (JSON)\n"
         "  GET  /listeners          listeners and their bound addresses (JSON)\n"
         "  POST /quitquitquit       drain and exit\n";

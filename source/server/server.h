@@ -1,16 +1,19 @@
 #pragma once
 
 #include <atomic>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "absl/status/status.h"
 #include "sluice/config/v1/bootstrap.pb.h"
+#include "source/common/config/ads_client.h"
 #include "source/common/event/dispatcher.h"
 #include "source/common/http/conn_manager.h"
 #include "source/common/stats/stats.h"
 #include "source/server/admin.h"
+#include "source/server/dynamic_resources.h"
 #include "source/server/snapshot.h"
 #include "source/server/worker.h"
 
@@ -23,17 +26,38 @@ struct Options {
   std::string admin_address_path;
 };
 
-// The main thread: owns the config, the workers, the admin server and signal handling.
-class Server {
+// The main thread: owns the config, the workers, the admin server, signal handling and the
+// control-plane stream.
+class Server : public Config::AdsCallbacks {
  public:
   Server(Options options, sluice::config::v1::Bootstrap bootstrap);
-  ~Server();
+  ~Server() override;
   // Builds everything and runs until drained. Returns the process exit code.
   int run();
 
  private:
-  absl::Status bindListeners(const Snapshot& snap, uint32_t workers,
-                             std::vector<std::vector<ListenSocket>>& out);
+  // Config::AdsCallbacks
+  absl::Status onConfigUpdate(const std::string& type_url, const Config::ResourceSet& resources,
+                              const std::string& version) override;
+  absl::StatusOr<std::string> resourceName(const std::string& type_url,
+                                           const google::protobuf::Any& resource) override;
+
+  struct BoundListener {
+    std::string configured;  // address as configured ("127.0.0.1:0")
+    std::string bound;       // address actually bound
+  };
+  // Binds one socket per worker for each listener of `snap` that is new or moved to another
+  // address. On error nothing stays bound.
+  absl::Status bindListeners(const Snapshot& snap, std::vector<std::vector<ListenSocket>>& out,
+                             std::map<std::string, BoundListener>& bindings);
+  // Validates and compiles the bootstrap's static resources plus `dynamic`.
+  absl::StatusOr<SnapshotConstSharedPtr> build(const sluice::config::v1::Bootstrap& bootstrap,
+                                               const sluice::config::v1::StaticResources& dynamic);
+  // Binds what is new and hands the snapshot to every worker (RCU). An error (a port that
+  // can't be bound) changes nothing.
+  absl::Status publish(SnapshotConstSharedPtr next);
+  bool ready() const;
+  std::string configDumpJson() const;
   AdminResponse handleAdmin(const std::string& method, const std::string& path,
                             const std::string& query);
   std::string clustersJson() const;
@@ -55,7 +79,16 @@ class Server {
   SnapshotConstSharedPtr snapshot_;
   std::vector<std::unique_ptr<Worker>> workers_;
   std::unique_ptr<AdminServer> admin_;
-  std::vector<std::pair<std::string, std::string>> bound_listeners_;  // name, address
+  std::map<std::string, BoundListener> bound_listeners_;  // by listener name
+  // Dynamic resources: as declared by the control plane, and what runs (declared plus removed
+  // ones still referenced, see withRetained()).
+  sluice::config::v1::StaticResources declared_;
+  sluice::config::v1::StaticResources effective_;
+  std::vector<std::string> retained_;
+  std::unique_ptr<Config::AdsClient> ads_;
+  std::chrono::steady_clock::time_point started_;
+  std::chrono::milliseconds initial_fetch_timeout_{15000};
+  uint64_t publishes_ = 0;
   Event::FileEventPtr signal_event_;
   int signal_fd_ = -1;
   Event::TimerPtr drain_timer_;

@@ -26,14 +26,123 @@ void AccessLogRegistry::flushAll() {
   for (auto& [p, s] : sinks_) s->flush();
 }
 
+namespace {
+
+// Names a resource in error messages: static ones by their place in the file, dynamic ones
+// (from the control plane) by type and name.
+class PathNamer {
+ public:
+  PathNamer(const std::string& prefix, const char* list, const char* type, int first_dynamic)
+      : prefix_(prefix), list_(list), type_(type), first_dynamic_(first_dynamic) {}
+  std::string operator()(int i, const std::string& name) const {
+    if (i >= first_dynamic_) return absl::StrCat(type_, " \"", name, "\"");
+    return absl::StrCat(prefix_, list_, "[", i, "]");
+  }
+  bool dynamic(int i) const { return i >= first_dynamic_; }
+
+ private:
+  const std::string& prefix_;
+  const char* list_;
+  const char* type_;
+  int first_dynamic_;
+};
+
+void validatePolicies(const sluice::config::v1::StaticResources& sr, const BuildOptions& o,
+                      Snapshot& snap, Config::ErrorList& errors) {
+  PathNamer auth_path(o.static_prefix, "auth_policies", "AuthPolicy", o.first_dynamic_auth_policy);
+  for (int i = 0; i < sr.auth_policies_size(); ++i) {
+    const auto& p = sr.auth_policies(i);
+    const std::string path = auth_path(i, p.name());
+    if (p.name().empty()) {
+      errors.add(path + ".name", "is required");
+      continue;
+    }
+    if (!snap.auth_policies
+             .emplace(p.name(), std::make_shared<const sluice::config::v1::AuthPolicy>(p))
+             .second) {
+      errors.add(path + ".name", absl::StrCat("duplicate auth policy \"", p.name(), "\""));
+    }
+    if (!p.has_jwt() && !p.has_key_auth() && !p.allow_anonymous()) {
+      errors.add(path, "needs jwt, key_auth or allow_anonymous");
+    }
+    absl::flat_hash_set<std::string> users;
+    for (int c = 0; c < p.consumers_size(); ++c) {
+      const std::string cpath = absl::StrCat(path, ".consumers[", c, "].username");
+      if (p.consumers(c).username().empty()) {
+        errors.add(cpath, "is required");
+      } else if (!users.insert(p.consumers(c).username()).second) {
+        errors.add(cpath, absl::StrCat("duplicate consumer \"", p.consumers(c).username(), "\""));
+      }
+    }
+  }
+  PathNamer rl_path(o.static_prefix, "rate_limit_policies", "RateLimitPolicy",
+                    o.first_dynamic_rate_limit_policy);
+  for (int i = 0; i < sr.rate_limit_policies_size(); ++i) {
+    const auto& p = sr.rate_limit_policies(i);
+    const std::string path = rl_path(i, p.name());
+    if (p.name().empty()) {
+      errors.add(path + ".name", "is required");
+      continue;
+    }
+    if (!snap.rate_limit_policies
+             .emplace(p.name(), std::make_shared<const sluice::config::v1::RateLimitPolicy>(p))
+             .second) {
+      errors.add(path + ".name", absl::StrCat("duplicate rate limit policy \"", p.name(), "\""));
+    }
+    if (p.second() == 0 && p.minute() == 0 && p.hour() == 0 && p.day() == 0) {
+      errors.add(path, "needs at least one of second, minute, hour, day");
+    }
+    if (p.limit_by() == sluice::config::v1::RateLimitPolicy::HEADER && p.header_name().empty()) {
+      errors.add(path + ".header_name", "is required when limit_by is HEADER");
+    }
+    if (p.redis().port() > 65535) {
+      errors.add(path + ".redis.port", "must be <= 65535");
+    }
+    if (p.redis().has_timeout()) {
+      errors.add(Config::durationMs(p.redis().timeout(), path + ".redis.timeout").status());
+    }
+  }
+}
+
+}  // namespace
+
+void forEachClusterReference(const sluice::config::v1::RouteTable& table,
+                             const std::function<void(const std::string&)>& fn) {
+  for (const auto& vh : table.virtual_hosts()) {
+    for (const auto& r : vh.routes()) {
+      if (!r.has_route()) continue;
+      if (!r.route().cluster().empty()) fn(r.route().cluster());
+      for (const auto& wc : r.route().weighted_clusters().clusters()) fn(wc.name());
+    }
+  }
+}
+
 absl::StatusOr<SnapshotConstSharedPtr> buildSnapshot(const sluice::config::v1::Bootstrap& bootstrap,
                                                      Stats::Store* stats,
                                                      AccessLogRegistry* access_logs,
                                                      const Snapshot* previous) {
+  BuildOptions o;
+  o.previous = previous;
+  o.access_logs = access_logs;
+  return buildSnapshot(bootstrap, stats, o);
+}
+
+absl::Status validateResources(const sluice::config::v1::StaticResources& resources) {
+  sluice::config::v1::Bootstrap b;
+  *b.mutable_static_resources() = resources;
+  BuildOptions o;
+  o.check_files = false;
+  o.static_prefix = "";
+  return buildSnapshot(b, nullptr, o).status();
+}
+
+absl::StatusOr<SnapshotConstSharedPtr> buildSnapshot(const sluice::config::v1::Bootstrap& bootstrap,
+                                                     Stats::Store* stats, const BuildOptions& o) {
   auto snap = std::make_shared<Snapshot>();
   snap->bootstrap = bootstrap;
   Config::ErrorList errors;
   const auto& sr = bootstrap.static_resources();
+  const Snapshot* previous = o.previous;
 
   if (bootstrap.has_admin()) {
     Network::Address admin;
@@ -51,6 +160,48 @@ absl::StatusOr<SnapshotConstSharedPtr> buildSnapshot(const sluice::config::v1::B
   if (bootstrap.has_drain_timeout()) {
     errors.add(Config::durationMs(bootstrap.drain_timeout(), "drain_timeout").status());
   }
+  if (bootstrap.has_control_plane()) {
+    const auto& cp = bootstrap.control_plane();
+    if (cp.address().empty()) {
+      errors.add("control_plane.address", "is required (host:port of sluice-cp)");
+    }
+    for (auto [has, d, field] :
+         {std::make_tuple(cp.has_initial_fetch_timeout(), &cp.initial_fetch_timeout(),
+                          "initial_fetch_timeout"),
+          std::make_tuple(cp.has_retry_interval(), &cp.retry_interval(), "retry_interval"),
+          std::make_tuple(cp.has_max_retry_interval(), &cp.max_retry_interval(),
+                          "max_retry_interval")}) {
+      if (has) errors.add(Config::durationMs(*d, absl::StrCat("control_plane.", field)).status());
+    }
+  }
+
+  validatePolicies(sr, o, *snap, errors);
+
+  // Endpoint sets of EDS clusters, checked on their own so errors name the resource.
+  PathNamer ce_path(o.static_prefix, "cluster_endpoints", "ClusterEndpoints",
+                    o.first_dynamic_cluster_endpoints);
+  absl::flat_hash_map<std::string, const sluice::config::v1::ClusterEndpoints*> endpoint_sets;
+  for (int i = 0; i < sr.cluster_endpoints_size(); ++i) {
+    const auto& ce = sr.cluster_endpoints(i);
+    const std::string path = ce_path(i, ce.cluster_name());
+    if (ce.cluster_name().empty()) {
+      errors.add(path + ".cluster_name", "is required");
+      continue;
+    }
+    sluice::config::v1::Cluster probe;
+    probe.set_name(ce.cluster_name());
+    probe.set_eds(true);
+    *probe.mutable_endpoints() = ce.endpoints();
+    auto checked = Upstream::ClusterInfo::create(probe, path, nullptr);
+    if (!checked.ok()) {
+      errors.add(checked.status());
+      continue;
+    }
+    if (!endpoint_sets.emplace(ce.cluster_name(), &ce).second) {
+      errors.add(path + ".cluster_name",
+                 absl::StrCat("duplicate endpoints for cluster \"", ce.cluster_name(), "\""));
+    }
+  }
 
   // Names of clusters and route tables that exist, even if invalid: a reference to one that
   // failed is not reported a second time as "unknown".
@@ -59,18 +210,35 @@ absl::StatusOr<SnapshotConstSharedPtr> buildSnapshot(const sluice::config::v1::B
   for (const auto& c : sr.clusters()) cluster_names.insert(c.name());
   for (const auto& t : sr.route_tables()) table_names.insert(t.name());
 
+  PathNamer cluster_path(o.static_prefix, "clusters", "Cluster", o.first_dynamic_cluster);
+  absl::flat_hash_set<std::string> eds_clusters;
   for (int i = 0; i < sr.clusters_size(); ++i) {
-    const std::string path = absl::StrCat("static_resources.clusters[", i, "]");
+    const std::string path = cluster_path(i, sr.clusters(i).name());
+    const sluice::config::v1::Cluster* config = &sr.clusters(i);
+    sluice::config::v1::Cluster merged;
+    if (config->eds()) {
+      eds_clusters.insert(config->name());
+      if (config->endpoints_size() > 0) {
+        errors.add(path + ".endpoints", "must be empty when eds is set (see cluster_endpoints)");
+        continue;
+      }
+      auto it = endpoint_sets.find(config->name());
+      if (it != endpoint_sets.end()) {
+        merged = *config;
+        *merged.mutable_endpoints() = it->second->endpoints();
+        config = &merged;
+      }
+    }
     Upstream::ClusterInfoConstSharedPtr info;
     if (previous != nullptr) {
-      auto it = previous->clusters.find(sr.clusters(i).name());
+      auto it = previous->clusters.find(config->name());
       if (it != previous->clusters.end() &&
-          it->second->config().SerializeAsString() == sr.clusters(i).SerializeAsString()) {
+          it->second->config().SerializeAsString() == config->SerializeAsString()) {
         info = it->second;  // unchanged: the same object, so workers keep its pools
       }
     }
     if (info == nullptr) {
-      auto c = Upstream::ClusterInfo::create(sr.clusters(i), path, stats);
+      auto c = Upstream::ClusterInfo::create(*config, path, stats);
       if (!c.ok()) {
         errors.add(c.status());
         continue;
@@ -81,25 +249,77 @@ absl::StatusOr<SnapshotConstSharedPtr> buildSnapshot(const sluice::config::v1::B
       errors.add(path + ".name", absl::StrCat("duplicate cluster \"", info->name(), "\""));
     }
   }
-  for (int i = 0; i < sr.route_tables_size(); ++i) {
-    const std::string path = absl::StrCat("static_resources.route_tables[", i, "]");
-    auto t = Router::RouteTableImpl::create(
-        sr.route_tables(i), path, stats,
-        [&cluster_names](const std::string& c) { return cluster_names.contains(c); });
-    if (!t.ok()) {
-      errors.add(t.status());
-      continue;
-    }
-    if (!snap->route_tables.emplace((*t)->name(), *t).second) {
-      errors.add(path + ".name", absl::StrCat("duplicate route table \"", (*t)->name(), "\""));
+  for (int i = 0; i < sr.cluster_endpoints_size(); ++i) {
+    // Endpoints of an unknown cluster are an error in a file, but not from the control plane:
+    // there a cluster's removal arrives before its endpoints' (make-before-break).
+    const auto& ce = sr.cluster_endpoints(i);
+    if (!ce_path.dynamic(i) && !ce.cluster_name().empty() &&
+        !eds_clusters.contains(ce.cluster_name())) {
+      errors.add(ce_path(i, ce.cluster_name()) + ".cluster_name",
+                 cluster_names.contains(ce.cluster_name())
+                     ? absl::StrCat("cluster \"", ce.cluster_name(), "\" does not set eds: true")
+                     : absl::StrCat("unknown cluster \"", ce.cluster_name(), "\""));
     }
   }
+
+  PathNamer table_path(o.static_prefix, "route_tables", "RouteTable", o.first_dynamic_route_table);
+  for (int i = 0; i < sr.route_tables_size(); ++i) {
+    const auto& tc = sr.route_tables(i);
+    const std::string path = table_path(i, tc.name());
+    // Policy references (the policies' filters are configured on the listener).
+    for (int v = 0; v < tc.virtual_hosts_size(); ++v) {
+      const auto& vh = tc.virtual_hosts(v);
+      for (int r = 0; r < vh.routes_size(); ++r) {
+        const auto& rc = vh.routes(r);
+        const std::string rpath = absl::StrCat(path, ".virtual_hosts[", v, "].routes[", r, "]");
+        if (!rc.auth().empty() && !snap->auth_policies.contains(rc.auth())) {
+          errors.add(rpath + ".auth", absl::StrCat("unknown auth policy \"", rc.auth(), "\""));
+        }
+        if (!rc.rate_limit().empty() && !snap->rate_limit_policies.contains(rc.rate_limit())) {
+          errors.add(rpath + ".rate_limit",
+                     absl::StrCat("unknown rate limit policy \"", rc.rate_limit(), "\""));
+        }
+      }
+    }
+    Router::RouteTableConstSharedPtr table;
+    if (previous != nullptr) {
+      // Unchanged tables are reused: compiling 10,000 routes again on every update of another
+      // resource would be wasted work on the main thread.
+      auto it = previous->route_table_configs.find(tc.name());
+      if (it != previous->route_table_configs.end() && it->second == tc.SerializeAsString() &&
+          previous->route_tables.contains(tc.name())) {
+        // The compiled table holds cluster names, not pointers, so it stays valid while the
+        // clusters it names exist; otherwise it is compiled again to report the error.
+        bool clusters_exist = true;
+        forEachClusterReference(tc, [&](const std::string& c) {
+          clusters_exist = clusters_exist && cluster_names.contains(c);
+        });
+        if (clusters_exist) table = previous->route_tables.at(tc.name());
+      }
+    }
+    if (table == nullptr) {
+      auto t = Router::RouteTableImpl::create(
+          tc, path, stats,
+          [&cluster_names](const std::string& c) { return cluster_names.contains(c); });
+      if (!t.ok()) {
+        errors.add(t.status());
+        continue;
+      }
+      table = *t;
+    }
+    if (!snap->route_tables.emplace(table->name(), table).second) {
+      errors.add(path + ".name", absl::StrCat("duplicate route table \"", table->name(), "\""));
+    }
+    snap->route_table_configs[tc.name()] = tc.SerializeAsString();
+  }
+  PathNamer listener_path(o.static_prefix, "listeners", "Listener", o.first_dynamic_listener);
   absl::flat_hash_set<std::string> listener_names;
   for (int i = 0; i < sr.listeners_size(); ++i) {
     const auto& lc = sr.listeners(i);
-    const std::string path = absl::StrCat("static_resources.listeners[", i, "]");
+    const std::string path = listener_path(i, lc.name());
     ListenerInfo li;
     li.name = lc.name();
+    li.config = lc.SerializeAsString();
     if (lc.name().empty()) {
       errors.add(path + ".name", "is required");
     } else if (!listener_names.insert(lc.name()).second) {
@@ -200,12 +420,14 @@ absl::StatusOr<SnapshotConstSharedPtr> buildSnapshot(const sluice::config::v1::B
     if (lc.has_access_log()) {
       if (lc.access_log().path().empty()) {
         errors.add(path + ".access_log.path", "is required");
-      } else if (access_logs == nullptr) {
+      } else if (!o.check_files) {
+        // The control plane validates for data planes on other machines.
+      } else if (o.access_logs == nullptr) {
         // Validation only: check the file could be opened, without creating it.
         absl::Status s = AccessLog::FileSink::checkWritable(lc.access_log().path());
         if (!s.ok()) errors.add(path + ".access_log.path", std::string(s.message()));
       } else {
-        auto sink = access_logs->get(lc.access_log().path());
+        auto sink = o.access_logs->get(lc.access_log().path());
         if (!sink.ok()) {
           errors.add(path + ".access_log.path", std::string(sink.status().message()));
         } else {

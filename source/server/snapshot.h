@@ -1,5 +1,7 @@
 #pragma once
 
+#include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -17,6 +19,8 @@ namespace Server {
 
 struct ListenerInfo {
   std::string name;
+  // The listener's config, serialized: equal bytes = unchanged listener.
+  std::string config;
   Network::Address address;
   uint32_t backlog = 1024;
   Http::ConnectionManagerConfigConstSharedPtr http;
@@ -31,6 +35,13 @@ struct Snapshot {
   std::vector<ListenerInfo> listeners;
   absl::flat_hash_map<std::string, Router::RouteTableConstSharedPtr> route_tables;
   absl::flat_hash_map<std::string, Upstream::ClusterInfoConstSharedPtr> clusters;
+  // Serialized config of each compiled route table, to reuse unchanged ones on the next build.
+  absl::flat_hash_map<std::string, std::string> route_table_configs;
+  // Policies referenced by routes; enforced by the auth and rate_limit filters.
+  absl::flat_hash_map<std::string, std::shared_ptr<const sluice::config::v1::AuthPolicy>>
+      auth_policies;
+  absl::flat_hash_map<std::string, std::shared_ptr<const sluice::config::v1::RateLimitPolicy>>
+      rate_limit_policies;
 };
 using SnapshotConstSharedPtr = std::shared_ptr<const Snapshot>;
 
@@ -44,13 +55,46 @@ class AccessLogRegistry {
   absl::flat_hash_map<std::string, AccessLog::FileSinkSharedPtr> sinks_;
 };
 
-// Validates and compiles `bootstrap`. Every error is reported, each naming its field. With
-// `previous`, clusters whose config did not change are reused as they are, so workers keep
-// their connection pools across a reload.
+// Where the resources of a build came from, for error messages.
+struct BuildOptions {
+  // Clusters and route tables whose config did not change are reused as they are, so workers
+  // keep their connection pools and big route tables are not compiled again.
+  const Snapshot* previous = nullptr;
+  // Access log files are opened through it; null = only check they could be opened.
+  AccessLogRegistry* access_logs = nullptr;
+  // False: nothing on this host is checked (the control plane validating for data planes on
+  // other machines).
+  bool check_files = true;
+  // Errors of static resources are named `<static_prefix>clusters[2].endpoints[0].port`.
+  std::string static_prefix = "static_resources.";
+  // Entries of each static_resources list from these indexes on came from the control plane;
+  // their errors are named by type and name, e.g. `Cluster "api".endpoints[0].port`.
+  int first_dynamic_listener = INT32_MAX;
+  int first_dynamic_route_table = INT32_MAX;
+  int first_dynamic_cluster = INT32_MAX;
+  int first_dynamic_cluster_endpoints = INT32_MAX;
+  int first_dynamic_auth_policy = INT32_MAX;
+  int first_dynamic_rate_limit_policy = INT32_MAX;
+};
+
+// Validates and compiles `bootstrap`. Every error is reported, each naming its field.
+absl::StatusOr<SnapshotConstSharedPtr> buildSnapshot(const sluice::config::v1::Bootstrap& bootstrap,
+                                                     Stats::Store* stats,
+                                                     const BuildOptions& options);
+// The form used for static config files and SIGHUP reloads.
 absl::StatusOr<SnapshotConstSharedPtr> buildSnapshot(const sluice::config::v1::Bootstrap& bootstrap,
                                                      Stats::Store* stats,
                                                      AccessLogRegistry* access_logs,
                                                      const Snapshot* previous = nullptr);
+
+// Calls `fn` with every cluster name a route table refers to.
+void forEachClusterReference(const sluice::config::v1::RouteTable& table,
+                             const std::function<void(const std::string&)>& fn);
+
+// Validates a declared config the way a data plane would (schema, references between
+// resources, regexes, addresses, filters, policies) without touching this host's files. Errors
+// name fields as `clusters[0].endpoints[1].port`, one per line in the status message.
+absl::Status validateResources(const sluice::config::v1::StaticResources& resources);
 
 // The configuration `sluice` runs with no -c: a listener on 127.0.0.1:8080 that says what it is.
 std::string defaultBootstrapYaml();

@@ -21,14 +21,14 @@ Worker::Worker(uint32_t index, const Http::HttpStats& stats)
 Worker::~Worker() { stop(); }
 
 void Worker::start(SnapshotConstSharedPtr snapshot, std::vector<ListenSocket> sockets) {
-  pending_sockets_ = std::move(sockets);
+  initial_sockets_ = std::move(sockets);
   snapshot_ = std::move(snapshot);
   thread_ = std::thread([this]() { run(); });
 }
 
 void Worker::run() {
   Stats::t_slot = index_ + 1;
-  applySnapshot(snapshot_);
+  applySnapshot(snapshot_, std::move(initial_sockets_));
   sweep_timer_ = dispatcher_->createTimer([this]() {
     context_->sweep();
     context_->accessLogBuffer().flush();
@@ -40,34 +40,65 @@ void Worker::run() {
   context_->accessLogBuffer().flush();
 }
 
-void Worker::applySnapshot(SnapshotConstSharedPtr snapshot) {
-  snapshot_ = std::move(snapshot);
-  cluster_manager_->update(snapshot_->clusters);
-  for (const ListenerInfo& li : snapshot_->listeners) {
-    bool found = false;
-    for (auto& l : listeners_) {
-      if (l->name == li.name) {
-        l->http = li.http;
-        found = true;
-      }
-    }
-    if (found) continue;
-    for (const ListenSocket& s : pending_sockets_) {
-      if (s.listener != li.name) continue;
-      auto l = std::make_shared<WorkerListener>();
-      l->name = li.name;
-      l->fd = s.fd;
-      l->http = li.http;
-      std::weak_ptr<WorkerListener> weak = l;
-      l->event = dispatcher_->createFileEvent(
-          s.fd, [this, weak](uint32_t) { onAccept(weak.lock()); }, Event::FileReadyType::Read);
-      listeners_.push_back(std::move(l));
-    }
+void Worker::closeListener(WorkerListener& l) {
+  l.event.reset();
+  if (l.fd >= 0) {
+    ::close(l.fd);
+    l.fd = -1;
   }
 }
 
-void Worker::updateSnapshot(SnapshotConstSharedPtr snapshot) {
-  dispatcher_->post([this, snapshot]() { applySnapshot(snapshot); });
+void Worker::applySnapshot(SnapshotConstSharedPtr snapshot, std::vector<ListenSocket> sockets) {
+  snapshot_ = std::move(snapshot);
+  cluster_manager_->update(snapshot_->clusters);
+  auto has_socket = [&sockets](const std::string& name) {
+    for (const ListenSocket& s : sockets) {
+      if (s.listener == name) return true;
+    }
+    return false;
+  };
+  auto find_info = [this](const std::string& name) -> const ListenerInfo* {
+    for (const ListenerInfo& li : snapshot_->listeners) {
+      if (li.name == name) return &li;
+    }
+    return nullptr;
+  };
+  // Removed, or moved to a new socket: stop accepting and drain what it accepted. Its
+  // connections keep the listener object (and its last config) until they close.
+  for (auto it = listeners_.begin(); it != listeners_.end();) {
+    WorkerListener& l = **it;
+    const ListenerInfo* li = find_info(l.name);
+    if (li != nullptr && !has_socket(l.name)) {
+      l.http = li->http;  // kept: new streams use the new settings
+      ++it;
+      continue;
+    }
+    closeListener(l);
+    context_->drainListener(it->get());
+    it = listeners_.erase(it);
+  }
+  for (const ListenSocket& s : sockets) {
+    const ListenerInfo* li = find_info(s.listener);
+    if (li == nullptr) {
+      ::close(s.fd);
+      continue;
+    }
+    auto l = std::make_shared<WorkerListener>();
+    l->name = li->name;
+    l->fd = s.fd;
+    l->http = li->http;
+    std::weak_ptr<WorkerListener> weak = l;
+    l->event = dispatcher_->createFileEvent(
+        s.fd, [this, weak](uint32_t) { onAccept(weak.lock()); }, Event::FileReadyType::Read);
+    listeners_.push_back(std::move(l));
+  }
+  connections_.store(context_->connectionCount(), std::memory_order_relaxed);
+}
+
+void Worker::updateSnapshot(SnapshotConstSharedPtr snapshot, std::vector<ListenSocket> sockets) {
+  dispatcher_->post([this, snapshot, sockets = std::move(sockets)]() mutable {
+    applySnapshot(std::move(snapshot), std::move(sockets));
+  });
 }
 
 void Worker::onAccept(const std::shared_ptr<WorkerListener>& listener) {
@@ -100,13 +131,7 @@ void Worker::onAccept(const std::shared_ptr<WorkerListener>& listener) {
 
 void Worker::drain() {
   dispatcher_->post([this]() {
-    for (auto& l : listeners_) {
-      l->event.reset();
-      if (l->fd >= 0) {
-        ::close(l->fd);
-        l->fd = -1;
-      }
-    }
+    for (auto& l : listeners_) closeListener(*l);
     context_->drain();
     connections_.store(context_->connectionCount(), std::memory_order_relaxed);
   });

@@ -30,8 +30,12 @@ class Worker {
 
   // Starts the thread. `sockets` are this worker's listen sockets.
   void start(SnapshotConstSharedPtr snapshot, std::vector<ListenSocket> sockets);
-  // Publishes a new config (thread-safe; applied on the worker's loop).
-  void updateSnapshot(SnapshotConstSharedPtr snapshot);
+  // Publishes a new config (thread-safe; applied on the worker's loop). `sockets` are this
+  // worker's listen sockets for listeners that are new or moved to another address. A listener
+  // that is gone from `snapshot`, or that gets a new socket, stops accepting and drains its
+  // connections; every other listener keeps its socket and connections, and its connections
+  // take the new settings from their next request.
+  void updateSnapshot(SnapshotConstSharedPtr snapshot, std::vector<ListenSocket> sockets = {});
   // Stops accepting and starts draining connections (thread-safe).
   void drain();
   // Number of open downstream connections (approximate, thread-safe).
@@ -48,7 +52,8 @@ class Worker {
     Http::ConnectionManagerConfigConstSharedPtr http;
   };
   void run();
-  void applySnapshot(SnapshotConstSharedPtr snapshot);
+  void applySnapshot(SnapshotConstSharedPtr snapshot, std::vector<ListenSocket> sockets);
+  void closeListener(WorkerListener& l);
   void onAccept(const std::shared_ptr<WorkerListener>& l);
 
   const uint32_t index_;
@@ -58,7 +63,7 @@ class Worker {
   std::unique_ptr<Http::WorkerContext> context_;
   SnapshotConstSharedPtr snapshot_;
   std::vector<std::shared_ptr<WorkerListener>> listeners_;
-  std::vector<ListenSocket> pending_sockets_;
+  std::vector<ListenSocket> initial_sockets_;
   Event::TimerPtr sweep_timer_;
   std::atomic<size_t> connections_{0};
   std::thread thread_;

@@ -11,6 +11,12 @@ namespace Json {
 
 // Appends `s` to `out` as a JSON string literal (quotes included).
 void appendString(std::string& out, absl::string_view s);
+// `s` as a JSON string literal (quotes included).
+inline std::string quote(absl::string_view s) {
+  std::string out;
+  appendString(out, s);
+  return out;
+}
 
 // Minimal streaming JSON writer for admin output and access logs (no DOM, no allocation beyond
 // the output string).

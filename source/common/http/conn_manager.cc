@@ -125,6 +125,14 @@ void WorkerContext::drain() {
   }
 }
 
+void WorkerContext::drainListener(const ConfigSource* source) {
+  for (ConnectionManagerImpl* c = head_; c != nullptr;) {
+    ConnectionManagerImpl* next = c->next_;
+    if (c->config_source_.get() == source) c->onDrain();
+    c = next;
+  }
+}
+
 // -------------------------------------------------------------------------------------------
 // ActiveStream: one request/response and its filter chain.
 
@@ -848,7 +856,7 @@ RequestDecoder& ConnectionManagerImpl::newStream(ResponseEncoder& encoder) {
   config_ = config_source_->config();  // pin the newest listener config for this stream
   deadline_kind_ = Deadline::None;
   touchStream();
-  if (ctx_.draining()) {
+  if (draining()) {
     codec_->setCloseAfterResponse();
   }
   stream_ = std::make_unique<ActiveStream>(*this, encoder, config_);
@@ -903,7 +911,7 @@ void ConnectionManagerImpl::onStreamDone(ActiveStream& stream) {
   if (codec_->closing() || codec_error_) {
     return;  // the codec is closing the connection after the response
   }
-  if (ctx_.draining()) {
+  if (draining()) {
     // Counted in onDrain() when the drain began with this stream in flight.
     close(Network::Connection::CloseType::FlushWrite);
     return;
@@ -976,9 +984,10 @@ void ConnectionManagerImpl::checkDeadline(std::chrono::steady_clock::time_point 
 }
 
 void ConnectionManagerImpl::onDrain() {
-  if (closed_) {
+  if (closed_ || draining_) {
     return;
   }
+  draining_ = true;
   if (stream_ == nullptr && deadline_kind_ != Deadline::Headers) {
     ctx_.stats().downstream_cx_drain_close->inc();
     close(Network::Connection::CloseType::NoFlush);

@@ -94,6 +94,9 @@ class WorkerContext {
   // Starts draining: idle connections close now, busy ones after their response.
   void drain();
   bool draining() const { return draining_; }
+  // Drains only the connections accepted through `source` (a listener that was removed or
+  // moved to another address); the rest keep serving.
+  void drainListener(const ConfigSource* source);
 
  private:
   Event::Dispatcher& dispatcher_;
@@ -132,6 +135,8 @@ class ConnectionManagerImpl : public Network::ConnectionCallbacks,
   void checkDeadline(std::chrono::steady_clock::time_point now);
   void onDrain();
   bool idle() const { return stream_ == nullptr; }
+  // The whole worker or just this connection's listener is draining.
+  bool draining() const { return draining_ || ctx_.draining(); }
 
   Network::Connection& connection() { return *connection_; }
   WorkerContext& context() { return ctx_; }
@@ -155,6 +160,7 @@ class ConnectionManagerImpl : public Network::ConnectionCallbacks,
   WorkerContext& ctx_;
   ConfigSourceSharedPtr config_source_;
   ConnectionManagerConfigConstSharedPtr config_;  // refreshed at each new stream
+  bool draining_ = false;
   Network::ConnectionPtr connection_;
   std::unique_ptr<Http1::ServerConnectionImpl> codec_;
   std::unique_ptr<ActiveStream> stream_;

@@ -32,7 +32,7 @@ absl::StatusOr<ClusterInfoConstSharedPtr> ClusterInfo::create(
     errors.add(path + ".name", "is required");
   }
   info->lb_policy_ = config.lb_policy();
-  if (config.endpoints_size() == 0) {
+  if (config.endpoints_size() == 0 && !config.eds()) {
     errors.add(path + ".endpoints", "at least one endpoint is required");
   }
   for (int i = 0; i < config.endpoints_size(); ++i) {
