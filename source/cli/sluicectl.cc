@@ -1,0 +1,285 @@
+#include "source/cli/sluicectl.h"
+
+#include <cerrno>
+#include <cstring>
+#include <exception>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
+#include "absl/time/time.h"
+#include "source/cli/format.h"
+#include "source/cli/options.h"
+#include "source/common/config/utility.h"
+
+namespace sluice {
+namespace Cli {
+
+namespace {
+
+using sluice::config::v1::StaticResources;
+using sluice::service::control::v1::ApplyRequest;
+using sluice::service::control::v1::ApplyResponse;
+using sluice::service::control::v1::DiffRequest;
+using sluice::service::control::v1::DiffResponse;
+using sluice::service::control::v1::GetRequest;
+using sluice::service::control::v1::GetResponse;
+using sluice::service::control::v1::StatusRequest;
+using sluice::service::control::v1::StatusResponse;
+using sluice::service::control::v1::ValidateRequest;
+using sluice::service::control::v1::ValidateResponse;
+
+constexpr int kFailure = 1;
+constexpr int kUsage = 2;
+// diff: 0 no changes, 1 changes, 2 error (as `diff` and `kubectl diff`).
+constexpr int kDiffChanges = 1;
+constexpr int kDiffError = 2;
+
+// The declared config in `file` ("-": stdin). An empty document is refused, so a missing file
+// piped in never wipes a group by accident.
+absl::StatusOr<StaticResources> loadDeclared(const std::string& file, std::istream& in) {
+  const std::string shown = file == "-" ? "stdin" : file;
+  std::stringstream text;
+  if (file == "-") {
+    text << in.rdbuf();
+  } else {
+    std::error_code ec;
+    if (std::filesystem::is_directory(file, ec)) {
+      return absl::InvalidArgumentError(absl::StrCat(file, ": is a directory"));
+    }
+    std::ifstream f(file, std::ios::binary);
+    if (!f) {
+      return absl::NotFoundError(absl::StrCat("cannot read ", file, ": ", std::strerror(errno)));
+    }
+    text << f.rdbuf();
+  }
+  auto json = Config::yamlToJson(text.str());
+  if (json.ok() && *json == "null") {
+    return absl::InvalidArgumentError(
+        absl::StrCat(shown, ": no config in it (to remove every resource, use {})"));
+  }
+  StaticResources resources;
+  absl::Status status = Config::loadFromYaml(text.str(), resources);
+  if (!status.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat(shown, ": ", status.message()));
+  }
+  return resources;
+}
+
+class Runner {
+ public:
+  Runner(const Options& options, ControlStub& stub, Io io)
+      : options_(options), stub_(stub), io_(io) {}
+
+  int run() {
+    switch (options_.command) {
+      case Command::Validate:
+        return validate();
+      case Command::Diff:
+        return diff();
+      case Command::Apply:
+        return apply();
+      case Command::Status:
+        return status();
+      case Command::Get:
+        return get();
+      case Command::None:
+        break;
+    }
+    return kUsage;
+  }
+
+ private:
+  int validate() {
+    ValidateRequest request;
+    if (!load(*request.mutable_resources())) {
+      return kFailure;
+    }
+    ValidateResponse response;
+    if (!call(&ControlStub::Validate, request, response)) {
+      return kFailure;
+    }
+    if (response.valid()) {
+      io_.out << "valid\n";
+      return 0;
+    }
+    printErrors(response.errors(), io_.out);
+    return kFailure;
+  }
+
+  int diff() {
+    DiffRequest request;
+    request.set_group(options_.group);
+    if (!load(*request.mutable_resources())) {
+      return kDiffError;
+    }
+    DiffResponse response;
+    if (!call(&ControlStub::Diff, request, response)) {
+      return kDiffError;
+    }
+    io_.out << renderChanges(response);
+    if (response.errors_size() > 0) {
+      io_.err << "sluicectl: the config is invalid; apply would refuse it:\n";
+      printErrors(response.errors(), io_.err);
+      return kDiffError;
+    }
+    return response.changes_size() > 0 ? kDiffChanges : 0;
+  }
+
+  int apply() {
+    ApplyRequest request;
+    request.set_group(options_.group);
+    request.set_source(absl::StrCat("sluicectl apply -f ", options_.file,
+                                    options_.group == "default" ? "" : " --group ",
+                                    options_.group == "default" ? "" : options_.group));
+    if (!load(*request.mutable_resources())) {
+      return kFailure;
+    }
+    ApplyResponse response;
+    if (!call(&ControlStub::Apply, request, response)) {
+      return kFailure;
+    }
+    const std::string group = absl::StrCat("group \"", options_.group, "\"");
+    if (!response.accepted()) {
+      io_.err << "sluicectl: refused, nothing changed (" << group << " stays at version "
+              << orUnset(response.version()) << "):\n";
+      printErrors(response.errors(), io_.err);
+      return kFailure;
+    }
+    if (response.changed()) {
+      io_.out << "applied " << group << ": version " << response.version() << "\n";
+    } else {
+      io_.out << "unchanged: " << group << " is already at version " << response.version() << "\n";
+    }
+    return 0;
+  }
+
+  int status() {
+    StatusResponse response;
+    if (!call(&ControlStub::Status, StatusRequest(), response)) {
+      return kFailure;
+    }
+    io_.out << (options_.output == "json" ? statusJson(response) : renderStatus(response));
+    return 0;
+  }
+
+  int get() {
+    GetRequest request;
+    request.set_group(options_.group);
+    request.set_type(options_.type);
+    request.set_name(options_.name);
+    GetResponse response;
+    if (!call(&ControlStub::Get, request, response)) {
+      return kFailure;
+    }
+    const std::vector<std::string> jsons(response.resources_json().begin(),
+                                         response.resources_json().end());
+    const bool single = !options_.name.empty();
+    if (single && jsons.size() != 1) {
+      io_.err << "sluicectl: " << options_.type << " \"" << options_.name
+              << "\" not found in group \"" << options_.group << "\"\n";
+      return kFailure;
+    }
+    if (options_.output == "json") {
+      io_.out << jsonArray(jsons, single);
+      return 0;
+    }
+    auto yaml = jsonToYaml(jsons, single);
+    if (!yaml.ok()) {
+      io_.err << "sluicectl: " << yaml.status().message() << "\n";
+      return kFailure;
+    }
+    io_.out << *yaml;
+    return 0;
+  }
+
+  bool load(StaticResources& resources) {
+    auto loaded = loadDeclared(options_.file, io_.in);
+    if (!loaded.ok()) {
+      io_.err << "sluicectl: " << loaded.status().message() << "\n";
+      return false;
+    }
+    resources = std::move(*loaded);
+    return true;
+  }
+
+  // One unary call with the --timeout deadline; reports a failure on stderr.
+  template <class Request, class Response>
+  bool call(grpc::Status (ControlStub::*method)(grpc::ClientContext*, const Request&, Response*),
+            const Request& request, Response& response) {
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() +
+                         absl::ToChronoMilliseconds(options_.timeout));
+    grpc::Status status = (stub_.*method)(&context, request, &response);
+    if (!status.ok()) {
+      io_.err << "sluicectl: " << rpcErrorMessage(options_.server, status) << "\n";
+      return false;
+    }
+    return true;
+  }
+
+  template <class Errors>
+  static void printErrors(const Errors& errors, std::ostream& out) {
+    for (const std::string& error : errors) {
+      out << error << "\n";
+    }
+  }
+
+  static std::string orUnset(const std::string& version) {
+    return version.empty() ? "(none)" : version;
+  }
+
+  const Options& options_;
+  ControlStub& stub_;
+  Io io_;
+};
+
+}  // namespace
+
+std::string rpcErrorMessage(const std::string& address, const grpc::Status& status) {
+  const std::string message =
+      absl::StrReplaceAll(status.error_message(), {{"\r", ""}, {"\n", "; "}});
+  switch (status.error_code()) {
+    case grpc::StatusCode::UNAVAILABLE:
+      return absl::StrCat("cannot reach sluice-cp at ", address, ": ", message);
+    case grpc::StatusCode::DEADLINE_EXCEEDED:
+      return absl::StrCat("cannot reach sluice-cp at ", address,
+                          ": no answer before the deadline (--timeout)");
+    case grpc::StatusCode::UNIMPLEMENTED:
+      return absl::StrCat(address, " does not serve sluice.service.control.v1.ControlService",
+                          " (is it sluice-cp?): ", message);
+    default:
+      return absl::StrCat(
+          "sluice-cp at ", address, ": ",
+          absl::StatusCodeToString(static_cast<absl::StatusCode>(status.error_code())), ": ",
+          message);
+  }
+}
+
+int run(const std::vector<std::string>& args, const char* env_server, const StubFactory& stubs,
+        Io io) {
+  try {
+    const Options options = parseArgs(args, env_server);
+    if (!options.error.empty()) {
+      io.err << "sluicectl: " << options.error << "\n\n" << usage(options.command);
+      return kUsage;
+    }
+    if (options.help) {
+      io.out << usage(options.command);
+      return 0;
+    }
+    std::unique_ptr<ControlStub> stub = stubs(options.server);
+    return Runner(options, *stub, io).run();
+  } catch (const std::exception& e) {
+    // Nothing here is meant to throw (libraries report with Status); this is the last guard.
+    io.err << "sluicectl: internal error: " << e.what() << "\n";
+    return kFailure;
+  }
+}
+
+}  // namespace Cli
+}  // namespace sluice
