@@ -85,7 +85,9 @@ int main(int argc, char** argv) {
     return 1;
   }
   if (validate) {
-    auto snap = sluice::Server::buildSnapshot(bootstrap, nullptr, nullptr);
+    sluice::Server::BuildOptions build_options;
+    build_options.static_may_reference_dynamic = bootstrap.has_control_plane();
+    auto snap = sluice::Server::buildSnapshot(bootstrap, nullptr, build_options);
     if (!snap.ok()) {
       std::fprintf(stderr, "sluice: invalid configuration:\n%s\n",
                    std::string(snap.status().message()).c_str());

@@ -103,6 +103,7 @@ absl::StatusOr<SnapshotConstSharedPtr> Server::build(
   BuildOptions o;
   o.previous = snapshot_.get();
   o.access_logs = &access_logs_;
+  o.static_may_reference_dynamic = bootstrap.has_control_plane();
   o.first_dynamic_listener = merged.first_dynamic_listener;
   o.first_dynamic_route_table = merged.first_dynamic_route_table;
   o.first_dynamic_cluster = merged.first_dynamic_cluster;

@@ -266,12 +266,14 @@ absl::StatusOr<SnapshotConstSharedPtr> buildSnapshot(const sluice::config::v1::B
   for (int i = 0; i < sr.route_tables_size(); ++i) {
     const auto& tc = sr.route_tables(i);
     const std::string path = table_path(i, tc.name());
+    const bool lenient = o.static_may_reference_dynamic && !table_path.dynamic(i);
     // Policy references (the policies' filters are configured on the listener).
     for (int v = 0; v < tc.virtual_hosts_size(); ++v) {
       const auto& vh = tc.virtual_hosts(v);
       for (int r = 0; r < vh.routes_size(); ++r) {
         const auto& rc = vh.routes(r);
         const std::string rpath = absl::StrCat(path, ".virtual_hosts[", v, "].routes[", r, "]");
+        if (lenient) continue;
         if (!rc.auth().empty() && !snap->auth_policies.contains(rc.auth())) {
           errors.add(rpath + ".auth", absl::StrCat("unknown auth policy \"", rc.auth(), "\""));
         }
@@ -294,13 +296,14 @@ absl::StatusOr<SnapshotConstSharedPtr> buildSnapshot(const sluice::config::v1::B
         forEachClusterReference(tc, [&](const std::string& c) {
           clusters_exist = clusters_exist && cluster_names.contains(c);
         });
-        if (clusters_exist) table = previous->route_tables.at(tc.name());
+        if (clusters_exist || lenient) table = previous->route_tables.at(tc.name());
       }
     }
     if (table == nullptr) {
-      auto t = Router::RouteTableImpl::create(
-          tc, path, stats,
-          [&cluster_names](const std::string& c) { return cluster_names.contains(c); });
+      auto t = Router::RouteTableImpl::create(tc, path, stats,
+                                              [&cluster_names, lenient](const std::string& c) {
+                                                return lenient || cluster_names.contains(c);
+                                              });
       if (!t.ok()) {
         errors.add(t.status());
         continue;
@@ -344,7 +347,8 @@ absl::StatusOr<SnapshotConstSharedPtr> buildSnapshot(const sluice::config::v1::B
       auto it = snap->route_tables.find(lc.route_table());
       if (it != snap->route_tables.end()) {
         http->route_table = it->second;
-      } else if (!table_names.contains(lc.route_table())) {
+      } else if (!table_names.contains(lc.route_table()) &&
+                 !(o.static_may_reference_dynamic && !listener_path.dynamic(i))) {
         errors.add(path + ".route_table",
                    absl::StrCat("unknown route table \"", lc.route_table(), "\""));
       }

@@ -69,6 +69,10 @@ struct BuildOptions {
   std::string static_prefix = "static_resources.";
   // Entries of each static_resources list from these indexes on came from the control plane;
   // their errors are named by type and name, e.g. `Cluster "api".endpoints[0].port`.
+  // With a control plane, static listeners and routes may name route tables, clusters and
+  // policies that only the control plane provides: until they arrive, such a listener answers
+  // 404 and such a route 503.
+  bool static_may_reference_dynamic = false;
   int first_dynamic_listener = INT32_MAX;
   int first_dynamic_route_table = INT32_MAX;
   int first_dynamic_cluster = INT32_MAX;

@@ -177,6 +177,38 @@ TEST(DynamicConfigTest, RemovedResourcesStayWhileReferenced) {
   EXPECT_THAT(retained, testing::Contains("RouteTable/main"));
 }
 
+TEST(DynamicConfigTest, StaticResourcesMayNameWhatTheControlPlaneSends) {
+  Bootstrap b;
+  *b.mutable_static_resources() = resources(R"(
+listeners: [{name: edge, address: {host: 127.0.0.1, port: 0}, route_table: from-cp}]
+route_tables:
+- name: local
+  virtual_hosts:
+  - domains: ["*"]
+    routes: [{match: {prefix: /}, route: {cluster: cp-cluster}, auth: cp-policy}]
+)");
+  EXPECT_FALSE(buildSnapshot(b, nullptr, BuildOptions{}).ok());
+  BuildOptions o;
+  o.static_may_reference_dynamic = true;
+  auto snap = buildSnapshot(b, nullptr, o);
+  ASSERT_TRUE(snap.ok()) << snap.status();
+  EXPECT_EQ((*snap)->listeners[0].http->route_table, nullptr);  // 404 until it arrives
+
+  // Dynamic resources are still held to every reference.
+  MergedConfig m = mergeDynamic(b, resources(R"(
+route_tables:
+- name: from-cp
+  virtual_hosts:
+  - domains: ["*"]
+    routes: [{match: {prefix: /}, route: {cluster: nowhere}}]
+)"));
+  o.first_dynamic_route_table = m.first_dynamic_route_table;
+  auto strict = buildSnapshot(m.bootstrap, nullptr, o);
+  ASSERT_FALSE(strict.ok());
+  EXPECT_THAT(std::string(strict.status().message()),
+              HasSubstr("RouteTable \"from-cp\".virtual_hosts[0].routes[0].route.cluster"));
+}
+
 }  // namespace
 }  // namespace Server
 }  // namespace sluice

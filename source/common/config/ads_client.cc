@@ -134,8 +134,12 @@ AdsClient::AdsClient(Event::Dispatcher& main, AdsOptions options, AdsCallbacks& 
   grpc::ChannelArguments args;
   args.SetMaxReceiveMessageSize(256 * 1024 * 1024);
   args.SetMaxSendMessageSize(64 * 1024 * 1024);
-  // gRPC's own reconnect backoff is ours to control: the stream is re-opened by us.
-  args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
+  // The channel's own reconnect backoff follows ours, so a control plane that comes back is
+  // found within max_retry_interval.
+  args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS,
+              static_cast<int>(options_.retry_interval.count()));
+  args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS,
+              static_cast<int>(options_.retry_interval.count()));
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS,
               static_cast<int>(options_.max_retry_interval.count()));
   args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, 30000);
