@@ -402,7 +402,9 @@ std::string renderStatus(const StatusResponse& status) {
     for (const auto& g : status.groups()) {
       std::vector<std::string> types;
       for (const auto& [type, count] : g.resources()) {
-        types.push_back(type);
+        if (count > 0) {  // types a group does not use would only widen the table
+          types.push_back(type);
+        }
       }
       std::sort(types.begin(), types.end(), typeLess);
       std::vector<std::string> counts;

@@ -33,7 +33,8 @@ absl::StatusOr<std::string> jsonToYaml(const std::vector<std::string>& jsons, bo
 // JSON texts -> a pretty JSON array, or with `single` the one object.
 std::string jsonArray(const std::vector<std::string>& jsons, bool single);
 
-// `status` as text: a groups table, a nodes table and the NACKs.
+// `status` as text: a groups table (non-zero resource counts), a nodes table (a column per
+// type with the ACKed version) and the NACKs.
 std::string renderStatus(const sluice::service::control::v1::StatusResponse& status);
 
 // `status -o json`: the protobuf JSON mapping with the proto field names, defaults included.

@@ -209,8 +209,8 @@ StatusResponse sampleStatus() {
     "groups": [
       {"name": "default", "version": "7", "source": "sluicectl apply -f edge.yaml",
        "applied_at": "2024-05-01T12:00:00Z",
-       "resources": {"Cluster": 2, "Listener": 1, "RouteTable": 1}},
-      {"name": "empty", "source": "default group"}
+       "resources": {"Cluster": 2, "Listener": 1, "RouteTable": 1, "AuthPolicy": 0}},
+      {"name": "empty", "source": "default group", "resources": {"Cluster": 0}}
     ],
     "nodes": [
       {"id": "edge-1", "group": "default", "connected": true, "api": "sotw", "in_sync": true,
