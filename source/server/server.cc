@@ -104,6 +104,9 @@ absl::StatusOr<SnapshotConstSharedPtr> Server::build(
   o.previous = snapshot_.get();
   o.access_logs = &access_logs_;
   o.static_may_reference_dynamic = bootstrap.has_control_plane();
+  o.main_dispatcher = dispatcher_.get();
+  o.singletons = &singletons_;
+  o.concurrency = concurrency_;
   o.first_dynamic_listener = merged.first_dynamic_listener;
   o.first_dynamic_route_table = merged.first_dynamic_route_table;
   o.first_dynamic_cluster = merged.first_dynamic_cluster;

@@ -89,6 +89,8 @@ class Server : public Config::AdsCallbacks {
   std::chrono::steady_clock::time_point started_;
   std::chrono::milliseconds initial_fetch_timeout_{15000};
   uint64_t publishes_ = 0;
+  // Process-wide objects of filters (JWKS caches, Redis clients), kept across snapshots.
+  Http::SingletonManager singletons_;
   Event::FileEventPtr signal_event_;
   int signal_fd_ = -1;
   Event::TimerPtr drain_timer_;

@@ -48,7 +48,7 @@ class PathNamer {
 };
 
 void validatePolicies(const sluice::config::v1::StaticResources& sr, const BuildOptions& o,
-                      Snapshot& snap, Config::ErrorList& errors) {
+                      Http::Policies& policies, Config::ErrorList& errors) {
   PathNamer auth_path(o.static_prefix, "auth_policies", "AuthPolicy", o.first_dynamic_auth_policy);
   for (int i = 0; i < sr.auth_policies_size(); ++i) {
     const auto& p = sr.auth_policies(i);
@@ -57,8 +57,7 @@ void validatePolicies(const sluice::config::v1::StaticResources& sr, const Build
       errors.add(path + ".name", "is required");
       continue;
     }
-    if (!snap.auth_policies
-             .emplace(p.name(), std::make_shared<const sluice::config::v1::AuthPolicy>(p))
+    if (!policies.auth.emplace(p.name(), std::make_shared<const sluice::config::v1::AuthPolicy>(p))
              .second) {
       errors.add(path + ".name", absl::StrCat("duplicate auth policy \"", p.name(), "\""));
     }
@@ -84,7 +83,7 @@ void validatePolicies(const sluice::config::v1::StaticResources& sr, const Build
       errors.add(path + ".name", "is required");
       continue;
     }
-    if (!snap.rate_limit_policies
+    if (!policies.rate_limit
              .emplace(p.name(), std::make_shared<const sluice::config::v1::RateLimitPolicy>(p))
              .second) {
       errors.add(path + ".name", absl::StrCat("duplicate rate limit policy \"", p.name(), "\""));
@@ -175,7 +174,9 @@ absl::StatusOr<SnapshotConstSharedPtr> buildSnapshot(const sluice::config::v1::B
     }
   }
 
-  validatePolicies(sr, o, *snap, errors);
+  auto policies = std::make_shared<Http::Policies>();
+  validatePolicies(sr, o, *policies, errors);
+  snap->policies = policies;
 
   // Endpoint sets of EDS clusters, checked on their own so errors name the resource.
   PathNamer ce_path(o.static_prefix, "cluster_endpoints", "ClusterEndpoints",
@@ -274,10 +275,10 @@ absl::StatusOr<SnapshotConstSharedPtr> buildSnapshot(const sluice::config::v1::B
         const auto& rc = vh.routes(r);
         const std::string rpath = absl::StrCat(path, ".virtual_hosts[", v, "].routes[", r, "]");
         if (lenient) continue;
-        if (!rc.auth().empty() && !snap->auth_policies.contains(rc.auth())) {
+        if (!rc.auth().empty() && !policies->auth.contains(rc.auth())) {
           errors.add(rpath + ".auth", absl::StrCat("unknown auth policy \"", rc.auth(), "\""));
         }
-        if (!rc.rate_limit().empty() && !snap->rate_limit_policies.contains(rc.rate_limit())) {
+        if (!rc.rate_limit().empty() && !policies->rate_limit.contains(rc.rate_limit())) {
           errors.add(rpath + ".rate_limit",
                      absl::StrCat("unknown rate limit policy \"", rc.rate_limit(), "\""));
         }
@@ -354,7 +355,13 @@ absl::StatusOr<SnapshotConstSharedPtr> buildSnapshot(const sluice::config::v1::B
       }
     }
     // Filter chain.
-    Http::FactoryContext fctx{stats, lc.name()};
+    Http::FactoryContext fctx;
+    fctx.stats = stats;
+    fctx.listener_name = lc.name();
+    fctx.policies = policies;
+    fctx.main_dispatcher = o.main_dispatcher;
+    fctx.singletons = o.singletons;
+    fctx.concurrency = o.concurrency;
     if (lc.http_filters_size() == 0) {
       http->filter_factories.push_back(
           *Http::FilterRegistry::get("router")->createFilterFactory({}, path, fctx));

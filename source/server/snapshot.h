@@ -38,10 +38,7 @@ struct Snapshot {
   // Serialized config of each compiled route table, to reuse unchanged ones on the next build.
   absl::flat_hash_map<std::string, std::string> route_table_configs;
   // Policies referenced by routes; enforced by the auth and rate_limit filters.
-  absl::flat_hash_map<std::string, std::shared_ptr<const sluice::config::v1::AuthPolicy>>
-      auth_policies;
-  absl::flat_hash_map<std::string, std::shared_ptr<const sluice::config::v1::RateLimitPolicy>>
-      rate_limit_policies;
+  std::shared_ptr<const Http::Policies> policies;
 };
 using SnapshotConstSharedPtr = std::shared_ptr<const Snapshot>;
 
@@ -74,6 +71,10 @@ struct BuildOptions {
   // 404 and such a route 503.
   bool static_may_reference_dynamic = false;
   int first_dynamic_listener = INT32_MAX;
+  // Given to filter factories (see Http::FactoryContext); null when only validating.
+  Event::Dispatcher* main_dispatcher = nullptr;
+  Http::SingletonManager* singletons = nullptr;
+  uint32_t concurrency = 0;
   int first_dynamic_route_table = INT32_MAX;
   int first_dynamic_cluster = INT32_MAX;
   int first_dynamic_cluster_endpoints = INT32_MAX;

@@ -116,8 +116,8 @@ TEST(DynamicConfigTest, EdsEndpointsMergeIntoTheirCluster) {
   const auto& api = (*snap)->clusters.at("api");
   ASSERT_EQ(api->endpoints().size(), 1u);
   EXPECT_EQ(api->endpoints()[0].weight, 5u);
-  EXPECT_EQ((*snap)->auth_policies.count("partner"), 1u);
-  EXPECT_EQ((*snap)->rate_limit_policies.count("per-ip"), 1u);
+  EXPECT_EQ((*snap)->policies->auth.count("partner"), 1u);
+  EXPECT_EQ((*snap)->policies->rate_limit.count("per-ip"), 1u);
 
   // An eds cluster whose endpoints have not arrived is valid and has none (503 at request).
   StaticResources r = resources(kDeclared);

@@ -6,8 +6,11 @@
 #include <memory>
 #include <string>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 #include "google/protobuf/struct.pb.h"
+#include "sluice/config/v1/policy.pb.h"
 #include "source/common/buffer/buffer.h"
 #include "source/common/event/dispatcher.h"
 #include "source/common/http/headers.h"
@@ -151,9 +154,47 @@ class FilterChainFactoryCallbacks {
 // Built once per listener config from the filter's config; called once per stream.
 using FilterFactoryCb = std::function<void(FilterChainFactoryCallbacks&)>;
 
+// The policies of one snapshot, by name (routes refer to them).
+struct Policies {
+  absl::flat_hash_map<std::string, std::shared_ptr<const sluice::config::v1::AuthPolicy>> auth;
+  absl::flat_hash_map<std::string, std::shared_ptr<const sluice::config::v1::RateLimitPolicy>>
+      rate_limit;
+};
+
+// Process-wide objects that outlive config snapshots (a JWKS cache, Redis clients, shared
+// rate-limit counters), created on first use by the filter factories that need them and kept
+// until the process exits. Used on the main thread while snapshots are built; what the objects
+// do on workers is up to them.
+class SingletonManager {
+ public:
+  template <class T>
+  std::shared_ptr<T> getOrCreate(const std::string& name,
+                                 const std::function<std::shared_ptr<T>()>& create) {
+    absl::MutexLock lock(&mu_);
+    auto it = objects_.find(name);
+    if (it != objects_.end()) return std::static_pointer_cast<T>(it->second);
+    std::shared_ptr<T> made = create();
+    objects_[name] = made;
+    return made;
+  }
+
+ private:
+  absl::Mutex mu_;
+  absl::flat_hash_map<std::string, std::shared_ptr<void>> objects_;
+};
+
 struct FactoryContext {
   Stats::Store* stats = nullptr;
   std::string listener_name;
+  // The snapshot's policies (never null while a snapshot is built; may be empty). Keep the
+  // shared_ptr: streams can outlive the snapshot that created their filters.
+  std::shared_ptr<const Policies> policies;
+  // Null when only validating (sluice --validate, sluice-cp): factories must then check their
+  // config without starting anything (no fetches, no connections).
+  Event::Dispatcher* main_dispatcher = nullptr;
+  SingletonManager* singletons = nullptr;
+  // Worker threads of the process (0 when only validating).
+  uint32_t concurrency = 0;
 };
 
 // A filter type. Registered by name; the listener's `http_filters[].name` finds it.

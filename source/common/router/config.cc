@@ -341,6 +341,8 @@ absl::StatusOr<RouteTableConstSharedPtr> RouteTableImpl::create(
         entry->query_.push_back(std::move(qm));
       }
 
+      entry->auth_policy_ = rc.auth();
+      entry->rate_limit_policy_ = rc.rate_limit();
       int actions = rc.has_route() + rc.has_direct_response() + rc.has_redirect();
       if (actions != 1) {
         errors.add(rpath, "exactly one of route, direct_response, redirect is required");

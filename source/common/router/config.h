@@ -78,6 +78,11 @@ class RouteEntry {
 
   const RouteStats& stats() const { return stats_; }
 
+  // Names of the policies this route requires (empty = none); the auth and rate_limit filters
+  // look them up in the snapshot's policies.
+  const std::string& authPolicy() const { return auth_policy_; }
+  const std::string& rateLimitPolicy() const { return rate_limit_policy_; }
+
  private:
   friend class RouteTableImpl;
   friend class VirtualHostImpl;
@@ -97,6 +102,8 @@ class RouteEntry {
   std::string prefix_rewrite_;
   std::string host_rewrite_;
   std::chrono::milliseconds timeout_{15000};
+  std::string auth_policy_;
+  std::string rate_limit_policy_;
   uint32_t direct_status_ = 0;
   std::string direct_body_;
   std::string direct_content_type_;
