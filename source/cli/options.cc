@@ -191,6 +191,9 @@ Options parseArgs(const std::vector<std::string>& args, const char* env_server) 
       if (long_name == "file") {
         o.file = value;
       } else if (long_name == "group") {
+        if (value.empty()) {
+          o.error = "--group must not be empty";
+        }
         o.group = value;
       } else {
         o.output = value;

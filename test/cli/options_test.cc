@@ -106,6 +106,7 @@ TEST(OptionsTest, UsageErrors) {
   EXPECT_EQ(parse({"status", "--verbose"}).error, "unknown flag --verbose");
   EXPECT_EQ(parse({"status", "-x"}).error, "unknown flag -x");
   EXPECT_EQ(parse({"--server", "", "status"}).error, "--server must not be empty");
+  EXPECT_EQ(parse({"apply", "-f", "x", "--group="}).error, "--group must not be empty");
 }
 
 TEST(OptionsTest, Help) {
