@@ -47,9 +47,12 @@ class AdsStream : public AdsStreamBase, public grpc::ClientBidiReactor<Request, 
  public:
   using Deliver = std::function<void(std::shared_ptr<Response>)>;
   using Closed = std::function<void(grpc::Status)>;
+  using Established = std::function<void()>;
 
-  AdsStream(Deliver deliver, Closed closed)
-      : deliver_(std::move(deliver)), closed_(std::move(closed)) {}
+  AdsStream(Deliver deliver, Closed closed, Established established)
+      : deliver_(std::move(deliver)),
+        closed_(std::move(closed)),
+        established_(std::move(established)) {}
 
   grpc::ClientContext& context() { return context_; }
   void begin() {
@@ -80,6 +83,11 @@ class AdsStream : public AdsStreamBase, public grpc::ClientBidiReactor<Request, 
       writing_ = false;
     }
   }
+  // The server's initial metadata: the stream is up even if no response follows (a client
+  // that resumes with current versions gets none).
+  void OnReadInitialMetadataDone(bool ok) override {
+    if (ok) established_();
+  }
   void OnReadDone(bool ok) override {
     if (!ok) return;  // OnDone follows
     auto message = std::make_shared<Response>();
@@ -101,6 +109,7 @@ class AdsStream : public AdsStreamBase, public grpc::ClientBidiReactor<Request, 
  private:
   Deliver deliver_;
   Closed closed_;
+  Established established_;
   grpc::ClientContext context_;
   Response incoming_;
   std::mutex mu_;
@@ -138,8 +147,7 @@ AdsClient::AdsClient(Event::Dispatcher& main, AdsOptions options, AdsCallbacks& 
   // found within max_retry_interval.
   args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS,
               static_cast<int>(options_.retry_interval.count()));
-  args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS,
-              static_cast<int>(options_.retry_interval.count()));
+  args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, static_cast<int>(options_.retry_interval.count()));
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS,
               static_cast<int>(options_.max_retry_interval.count()));
   args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, 30000);
@@ -184,6 +192,11 @@ void AdsClient::connect() {
     main_.post([this, id, code = static_cast<int>(status.error_code()),
                 message = status.error_message()]() { onClosed(id, code, message); });
   };
+  auto established = [this, id]() {
+    main_.post([this, id]() {
+      if (id == stream_id_ && stream_ != nullptr) onStreamUp();
+    });
+  };
   auto request_for = [this](const std::string& type_url) {
     const TypeState& st = types_[type_url];
     discovery::DiscoveryRequest r;
@@ -196,7 +209,7 @@ void AdsClient::connect() {
         [this, id](std::shared_ptr<discovery::DiscoveryResponse> m) {
           main_.post([this, id, m]() { onSotwResponse(id, *m); });
         },
-        closed);
+        closed, established);
     stream_.reset(s);
     stub->async()->StreamAggregatedResources(&s->context(), s);
     for (const std::string& t : resourceTypeUrls()) {
@@ -213,7 +226,7 @@ void AdsClient::connect() {
         [this, id](std::shared_ptr<discovery::DeltaDiscoveryResponse> m) {
           main_.post([this, id, m]() { onDeltaResponse(id, *m); });
         },
-        closed);
+        closed, established);
     stream_.reset(s);
     stub->async()->DeltaAggregatedResources(&s->context(), s);
     for (const std::string& t : resourceTypeUrls()) {
@@ -232,7 +245,7 @@ void AdsClient::connect() {
   }
 }
 
-void AdsClient::onFirstResponse() {
+void AdsClient::onStreamUp() {
   if (!connected_) {
     spdlog::info("control plane {}: connected ({})", options_.address,
                  options_.delta ? "delta" : "state of the world");
@@ -295,7 +308,7 @@ std::string AdsClient::apply(const std::string& type_url, const ResourceSet& can
 
 void AdsClient::onSotwResponse(uint64_t stream_id, const discovery::DiscoveryResponse& response) {
   if (stream_id != stream_id_ || stream_ == nullptr) return;
-  onFirstResponse();
+  onStreamUp();
   const std::string& type_url = response.type_url();
   discovery::DiscoveryRequest reply;
   reply.set_type_url(type_url);
@@ -350,7 +363,7 @@ void AdsClient::onSotwResponse(uint64_t stream_id, const discovery::DiscoveryRes
 void AdsClient::onDeltaResponse(uint64_t stream_id,
                                 const discovery::DeltaDiscoveryResponse& response) {
   if (stream_id != stream_id_ || stream_ == nullptr) return;
-  onFirstResponse();
+  onStreamUp();
   const std::string& type_url = response.type_url();
   discovery::DeltaDiscoveryRequest reply;
   reply.set_type_url(type_url);

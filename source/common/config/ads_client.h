@@ -98,7 +98,8 @@ class AdsClient {
  private:
   void connect();
   void scheduleReconnect();
-  void onFirstResponse();
+  // The server answered (initial metadata or a response): connected; backoff resets.
+  void onStreamUp();
   // Validates and applies `candidate`; returns the NACK reason or "" on success.
   std::string apply(const std::string& type_url, const ResourceSet& candidate,
                     const std::string& version);
