@@ -27,13 +27,18 @@ unit-test: setup
 integration-test: setup
 	$(BAZEL) test //test/integration/...
 
-# Micro benchmarks, the end-to-end comparison with nginx and haproxy (3 rotated rounds), and the
-# deterministic user-space instruction count per proxied request.
+# Micro benchmarks, the end-to-end comparison with nginx and haproxy (3 rotated rounds), the
+# deterministic user-space instruction count per proxied request, and the dynamic-configuration
+# benchmark (apply -> live, p99 during config swaps, sluice-cp with 200 ADS streams).
 bench: setup
-	$(BAZEL) build //test/benchmark/... //source/exe:sluice
+	$(BAZEL) build //test/benchmark/... //source/exe:sluice //source/control_plane:sluice-cp //source/cli:sluicectl
 	@for b in bazel-bin/test/benchmark/*_benchmark; do echo "== $$b"; $$b --benchmark_min_time=0.2; done
 	SLUICE_BIN=$(CURDIR)/bazel-bin/source/exe/sluice tools/bench/e2e.sh
 	SLUICE_BIN=$(CURDIR)/bazel-bin/source/exe/sluice tools/bench/instructions.sh
+	SLUICE_BIN=$(CURDIR)/bazel-bin/source/exe/sluice \
+	  SLUICE_CP_BIN=$(CURDIR)/bazel-bin/source/control_plane/sluice-cp \
+	  SLUICECTL_BIN=$(CURDIR)/bazel-bin/source/cli/sluicectl \
+	  /usr/bin/python3 tools/bench/xds_bench.py
 
 format:
 	find source test -name '*.h' -o -name '*.cc' | xargs clang-format -i
