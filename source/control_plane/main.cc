@@ -1,0 +1,199 @@
+// sluice-cp: the control plane. Serves each node group's declared config to data planes over
+// ADS (state of the world and delta) and the operator API (ControlService) on one port.
+#include <signal.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <memory>
+#include <string>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
+#include "grpcpp/grpcpp.h"
+#include "source/control_plane/ads_service.h"
+#include "source/control_plane/config_watcher.h"
+#include "source/control_plane/control_service.h"
+#include "source/control_plane/snapshot_cache.h"
+#include "source/control_plane/state_store.h"
+#include "source/server/snapshot.h"
+#include "spdlog/sinks/stdout_sinks.h"
+#include "spdlog/spdlog.h"
+
+namespace {
+
+// Big enough for a group with 10,000 routes in one response.
+constexpr int kMaxMessageBytes = 64 << 20;
+
+void usage() {
+  std::fprintf(stderr,
+               "usage: sluice-cp --state-dir DIR [--config-dir DIR] [--listen HOST:PORT]\n"
+               "                 [--address-path FILE] [--poll-interval 1s] [--log-level info]\n"
+               "  --listen HOST:PORT    ADS and ControlService (default 127.0.0.1:18000);\n"
+               "                        port 0 picks a free port\n"
+               "  --config-dir DIR      declared config per node group: <group>.yaml|.yml|.json,\n"
+               "                        picked up without restart\n"
+               "  --state-dir DIR       applied config and versions, kept across restarts\n"
+               "  --address-path FILE   write the bound HOST:PORT here once listening\n"
+               "  --poll-interval D     how often the config dir is checked (default 1s)\n"
+               "  --log-level LEVEL     trace|debug|info|warn|error|off (default info)\n"
+               "SIGTERM/SIGINT stop it; SIGHUP checks the config dir at once.\n");
+}
+
+[[noreturn]] void fail(const std::string& message) {
+  std::fprintf(stderr, "sluice-cp: %s\n", message.c_str());
+  std::exit(2);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string listen = "127.0.0.1:18000";
+  std::string config_dir;
+  std::string state_dir;
+  std::string address_path;
+  absl::Duration poll_interval = absl::Seconds(1);
+  std::string log_level = "info";
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    auto value = [&]() -> std::string {
+      if (i + 1 >= argc) {
+        fail(a + " needs a value");
+      }
+      return argv[++i];
+    };
+    if (a == "--listen") {
+      listen = value();
+    } else if (a == "--config-dir") {
+      config_dir = value();
+    } else if (a == "--state-dir") {
+      state_dir = value();
+    } else if (a == "--address-path") {
+      address_path = value();
+    } else if (a == "--poll-interval") {
+      const std::string v = value();
+      if (!absl::ParseDuration(v, &poll_interval) || poll_interval < absl::Milliseconds(10)) {
+        fail("--poll-interval must be a duration of at least 10ms, e.g. 1s or 250ms");
+      }
+    } else if (a == "--log-level") {
+      log_level = value();
+    } else if (a == "-h" || a == "--help") {
+      usage();
+      return 0;
+    } else {
+      usage();
+      fail("unknown argument " + a);
+    }
+  }
+  if (state_dir.empty()) {
+    usage();
+    fail("--state-dir is required");
+  }
+  if (!config_dir.empty()) {
+    if (!std::filesystem::is_directory(config_dir)) {
+      fail("--config-dir " + config_dir + " is not a directory");
+    }
+    // Absolute, so that "file <path>" sources name the file wherever they are read.
+    config_dir = std::filesystem::absolute(config_dir).lexically_normal().string();
+  }
+  state_dir = std::filesystem::absolute(state_dir).lexically_normal().string();
+  const size_t colon = listen.rfind(':');
+  if (colon == std::string::npos || colon == 0) {
+    fail("--listen must be HOST:PORT");
+  }
+
+  spdlog::set_default_logger(spdlog::stderr_logger_mt("sluice-cp"));
+  const auto level = spdlog::level::from_str(log_level);
+  if (level == spdlog::level::off && log_level != "off") {
+    fail("unknown --log-level " + log_level + " (trace|debug|info|warn|error|off)");
+  }
+  spdlog::set_level(level);
+  spdlog::set_pattern("[%Y-%m-%d %H:%M:%S.%e] [%l] %v");
+
+  // Signals are taken by sigtimedwait() in this thread; blocked before gRPC starts its threads
+  // so that they inherit the mask.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGHUP);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  sluice::ControlPlane::StateStore store(state_dir);
+  if (auto s = store.init(); !s.ok()) {
+    fail(std::string(s.message()));
+  }
+  sluice::ControlPlane::SnapshotCache cache(&store, &sluice::Server::validateResources);
+  if (auto s = cache.loadState(); !s.ok()) {
+    spdlog::critical("state dir {}: {}", state_dir, std::string(s.message()));
+    return 1;
+  }
+  // Config files that changed since their group's state was written (a bad one is logged and
+  // the persisted config keeps being served).
+  std::unique_ptr<sluice::ControlPlane::ConfigDirWatcher> watcher;
+  auto pollConfigDir = [&] {
+    auto changes = watcher->poll();
+    for (const auto& w : changes.warnings) {
+      spdlog::warn("{}", w);
+    }
+    for (const auto& path : changes.removed) {
+      spdlog::warn("config file {} removed; its group keeps its published config", path);
+    }
+    for (const auto& file : changes.changed) {
+      cache.applyConfigFile(file);
+    }
+  };
+  if (!config_dir.empty()) {
+    watcher = std::make_unique<sluice::ControlPlane::ConfigDirWatcher>(config_dir);
+    pollConfigDir();
+  }
+
+  sluice::ControlPlane::NodeRegistry registry;
+  sluice::ControlPlane::AdsService ads(cache, registry);
+  sluice::ControlPlane::ControlServiceImpl control(cache, registry);
+  cache.setOnPublish([&ads](const std::string&) { ads.pushAll(); });
+
+  grpc::ServerBuilder builder;
+  int port = 0;
+  builder.AddListeningPort(listen, grpc::InsecureServerCredentials(), &port);
+  builder.SetMaxReceiveMessageSize(kMaxMessageBytes);
+  builder.SetMaxSendMessageSize(kMaxMessageBytes);
+  // Notice data planes that vanished without closing their connection.
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS, 30000);
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 10000);
+  builder.RegisterService(&ads);
+  builder.RegisterService(&control);
+  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  if (server == nullptr || port == 0) {
+    spdlog::critical("cannot listen on {}", listen);
+    return 1;
+  }
+  const std::string bound = absl::StrCat(listen.substr(0, colon), ":", port);
+  spdlog::info("sluice-cp listening on {} (state {}, config dir {})", bound, state_dir,
+               config_dir.empty() ? "none" : config_dir);
+  if (!address_path.empty()) {
+    if (auto s = sluice::ControlPlane::writeFileAtomically(address_path, bound + "\n"); !s.ok()) {
+      spdlog::critical("{}", std::string(s.message()));
+      server->Shutdown(std::chrono::system_clock::now());
+      return 1;
+    }
+  }
+
+  const timespec interval = absl::ToTimespec(poll_interval);
+  for (;;) {
+    const int sig = sigtimedwait(&signals, nullptr, &interval);
+    if (sig == SIGTERM || sig == SIGINT) {
+      spdlog::info("signal {}: shutting down", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+      break;
+    }
+    if (watcher != nullptr) {
+      pollConfigDir();
+    }
+  }
+  // Open streams are cancelled at once; data planes keep their config and reconnect.
+  server->Shutdown(std::chrono::system_clock::now());
+  server->Wait();
+  spdlog::info("stopped");
+  return 0;
+}
