@@ -245,6 +245,22 @@ TEST(YamlTest, JsonInputIsYaml) {
   EXPECT_EQ(9u, c.endpoints(0).port());
 }
 
+TEST(YamlTest, JsonFastPathFallsBackForUnitsAndErrors) {
+  // Plain JSON takes protobuf's parser; what it refuses goes the YAML way, so "250ms" still
+  // works and errors still name the field.
+  Cluster c;
+  absl::Status s = loadFromYaml(R"({"name": "c", "connect_timeout": "250ms"})", c);
+  ASSERT_TRUE(s.ok()) << s;
+  EXPECT_EQ(c.connect_timeout().nanos(), 250000000);
+  s = loadFromYaml(R"({"name": "c", "bogus": 1})", c);
+  ASSERT_FALSE(s.ok());
+  EXPECT_THAT(std::string(s.message()), HasSubstr("bogus"));
+  // A failed fast parse leaves nothing half-filled behind.
+  Cluster d;
+  d.set_name("before");
+  EXPECT_FALSE(loadFromYaml(R"({"name": "x", "endpoints": [{"port": "nope"}]})", d).ok());
+}
+
 TEST(YamlTest, InvalidYaml) {
   Cluster c;
   absl::Status s = loadFromYaml("name: [unclosed\n", c);
