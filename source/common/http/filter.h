@@ -42,6 +42,12 @@ struct StreamInfo {
   std::string original_path;
   // Envoy-style response flags ("UF", "UT", "NR", ...), comma separated.
   std::string response_flags;
+  // Who the auth filter authenticated: the consumer's name, and an id of the credential it
+  // presented (e.g. "key:<key>" or "jwt:<iss>/<sub>"). Empty when auth did not identify one.
+  // Set by `auth` before later filters run; `rate_limit` keys limit_by CONSUMER / CREDENTIAL on
+  // them (falling back to the client IP when empty).
+  std::string consumer;
+  std::string credential;
   void addFlag(absl::string_view flag) {
     if (!response_flags.empty()) response_flags += ',';
     response_flags.append(flag.data(), flag.size());
