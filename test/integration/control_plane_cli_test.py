@@ -9,11 +9,13 @@ and exit codes as documented by `sluicectl --help`:
 import json
 import os
 import re
+import shutil
+import socket
 import subprocess
 
 import harness
-from cp_harness import (CpTestCase, assert_served, ctl_binary, declared, free_port, routed_to,
-                        to_yaml)
+from cp_harness import (CpTestCase, assert_served, cp_binary, ctl_binary, declared, free_port,
+                        routed_to, to_yaml)
 
 
 def config(clusters, routes):
@@ -159,6 +161,45 @@ class SluicectlTest(CpTestCase):
         self.assertEqual(r.returncode, 1, r)
         self.assertIn("cannot read", r.stderr)
         self.assertEqual(cp.group_version("default"), version)
+
+    def test_reordered_config_is_no_change(self):
+        A, B, C = (self.ups[n] for n in "ABC")
+        cp = self.start_cp()
+        cfg = config({"a": A, "b": B, "c": C}, [("/x", "a"), ("/y", "b")])
+        version = cp.apply(cfg).stdout.split()[-1]
+        cfg["clusters"].reverse()
+        r = cp.ctl("diff", "-f", self.write(cp, cfg), check=False)
+        self.assertEqual((r.returncode, r.stdout.strip()), (0, "no changes"), r)
+        r = cp.apply(cfg)
+        self.assertTrue(r.stdout.startswith("unchanged"), r.stdout)
+        self.assertEqual(cp.group_version("default"), version)
+
+    def test_sluice_cp_command_line(self):
+        d = harness.make_tempdir("sluice-cp-cli-")
+        self.addCleanup(shutil.rmtree, d, True)
+
+        def run(*args):
+            return subprocess.run([cp_binary()] + list(args), capture_output=True, text=True,
+                                  timeout=harness.scaled(20), preexec_fn=harness._pdeathsig)
+        r = run("--help")
+        self.assertEqual(r.returncode, 0, r)
+        self.assertIn("--state-dir", r.stderr + r.stdout)
+        for args, needle in ((["--bogus"], "unknown argument --bogus"),
+                             ([], "--state-dir is required"),
+                             (["--state-dir", d, "--config-dir", os.path.join(d, "nope")],
+                              "is not a directory"),
+                             (["--state-dir", d, "--poll-interval", "1ms"], "--poll-interval"),
+                             (["--state-dir", d, "--listen", "nocolon"], "HOST:PORT")):
+            r = run(*args)
+            self.assertEqual(r.returncode, 2, (args, r))
+            self.assertIn(needle, r.stderr, args)
+        held = socket.socket()
+        self.addCleanup(held.close)
+        held.bind(("127.0.0.1", 0))
+        held.listen(1)
+        r = run("--state-dir", d, "--listen", "127.0.0.1:%d" % held.getsockname()[1])
+        self.assertEqual(r.returncode, 1, r)
+        self.assertIn("cannot listen", r.stderr)
 
     def test_get(self):
         A, B = self.ups["A"], self.ups["B"]

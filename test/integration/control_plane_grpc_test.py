@@ -321,6 +321,64 @@ class PythonAdsClientTest(GrpcTestCase):
                         "sluice-cp sent no initial metadata on a resumed stream before its first"
                         " response (2 s): a data plane cannot tell the stream is up")
 
+    def test_named_subscription_is_served_as_wildcard(self):
+        A, B = self.ups["A"], self.ups["B"]
+        cp = self.start_cp()
+        ch = self.channel(cp)
+        cp.apply(config({"a": A, "b": B}, [("/x", "a")]))
+        s = self.stream(ch)
+        r = sotw_request("Cluster", node=Node(id="py-named"))
+        r.resource_names.append("a")
+        s.send(r)
+        got = s.recv()
+        self.assertEqual(sorted(unpack(a, "Cluster").name for a in got.resources), ["a", "b"])
+        d = self.stream(ch, delta=True)
+        r = delta_request("Cluster", node=Node(id="py-named-d"))
+        r.resource_names_subscribe.append("b")
+        d.send(r)
+        self.assertEqual(sorted(x.name for x in d.recv().resources), ["a", "b"])
+        cp.wait_log(r"py-named.*names resources; every resource is sent")
+
+    def test_same_node_id_twice_newest_stream_is_shown(self):
+        A = self.ups["A"]
+        cp = self.start_cp()
+        ch = self.channel(cp)
+        cp.apply(config({"a": A}, [("/x", "a")]))
+        streams = []
+        for _ in range(2):
+            s = self.stream(ch)
+            for i, t in enumerate(TYPES):
+                s.send(sotw_request(t, node=Node(id="py-dup", cluster="dups") if i == 0
+                                    else None))
+            for r in s.recv_types(len(TYPES)):
+                s.send(sotw_request(short(r.type_url), version=r.version_info, nonce=r.nonce))
+            streams.append(s)
+        self.wait_node(ch, "py-dup", lambda n: n.in_sync, "py-dup in sync")
+        # The older stream going away does not make the node disconnected.
+        streams[0].cancel()
+        cp.wait_log(r"node \"py-dup\" disconnected")
+        n = self.node_status(ch, "py-dup")
+        self.assertTrue(n.connected and n.in_sync, n)
+        self.assertEqual([x.id for x in self.status(ch).nodes].count("py-dup"), 1)
+        streams[1].cancel()
+        self.wait_node(ch, "py-dup", lambda n: not n.connected, "py-dup disconnected")
+
+    def test_status_lists_nodes_by_group_then_id(self):
+        A = self.ups["A"]
+        cp = self.start_cp()
+        ch = self.channel(cp)
+        cp.apply(config({"a": A}, [("/x", "a")]))
+        ids = [("zeta", "b-node"), ("alpha", "z-node"), ("alpha", "a-node"), ("mid", "m")]
+        for group, node_id in ids:
+            s = self.stream(ch)
+            s.send(sotw_request("Cluster", node=Node(id=node_id, cluster=group)))
+            s.recv()
+        st = self.status(ch)
+        self.assertEqual([(n.group, n.id) for n in st.nodes], sorted(ids))
+        self.assertEqual([g.name for g in st.groups], ["alpha", "default", "mid", "zeta"])
+        self.assertEqual({g.source for g in st.groups if g.name != "default"},
+                         {"default group"})
+
     def test_delta_resume_with_initial_versions_gets_only_changes(self):
         A, B, C = (self.ups[n] for n in "ABC")
         cp = self.start_cp()

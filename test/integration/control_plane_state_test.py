@@ -7,6 +7,7 @@ changed while sluice-cp was down is applied when it starts (an unchanged one is 
 
 import json
 import os
+import signal
 import time
 
 import harness
@@ -221,6 +222,51 @@ class ControlPlaneStateTest(CpTestCase):
         cp.wait_in_sync("edge-1")
         assert_served(dp.listener_port(), "/x", routed_to("B"))
         self.assertEqual(cp.group("edge")["source"], "file " + path)
+
+    def test_sighup_checks_the_config_dir_at_once(self):
+        A = self.ups["A"]
+        cp = self.start_cp(poll_interval="1h")
+        dp = self.start_dp(cp, "edge-1", "edge", wait_ready=False)
+        t0 = time.monotonic()
+        cp.write_group_file("edge", config({"a": A}, [("/x", "a")]))
+        cp.proc.send_signal(signal.SIGHUP)
+        dp.wait_ready(timeout=3)
+        self.wait_file_served(dp, "/x", routed_to("A"), t0, "file + SIGHUP (poll 1h)")
+        self.assertTrue(cp.running())
+
+    def test_later_of_file_and_apply_wins_across_restarts(self):
+        A, B, C = (self.ups[n] for n in "ABC")
+        cp = self.start_cp()
+        cp.write_group_file("edge", config({"a": A}, [("/x", "a")]))
+        wait_until(lambda: cp.group("edge"), timeout=3, message="edge.yaml applied")
+        dp = self.start_dp(cp, "edge-1", "edge")
+        assert_served(dp.listener_port(), "/x", routed_to("A"))
+        # An apply after the file wins, and an unchanged file does not undo it at start.
+        cp.apply(config({"b": B}, [("/x", "b")]), group="edge")
+        assert_served(dp.listener_port(), "/x", routed_to("B"))
+        v = cp.group_version("edge")
+        cp.restart()
+        self.assertEqual(cp.group_version("edge"), v)
+        self.assertTrue(cp.group("edge")["source"].startswith("sluicectl apply"))
+        cp.wait_in_sync("edge-1")
+        assert_served(dp.listener_port(), "/x", routed_to("B"))
+        # A file changed after the apply wins again.
+        t0 = time.monotonic()
+        cp.write_group_file("edge", config({"c": C}, [("/x", "c")]))
+        self.wait_file_served(dp, "/x", routed_to("C"), t0, "file after an apply")
+
+    def test_yaml_wins_over_json_for_one_group(self):
+        A, B = self.ups["A"], self.ups["B"]
+        cp = self.start_cp(poll_interval="1h")
+        cp.write_group_file("edge", json.dumps(config({"b": B}, [("/x", "b")])), ext="json")
+        yaml_path = cp.write_group_file("edge", config({"a": A}, [("/x", "a")]))
+        since = len(cp.stderr())
+        cp.proc.send_signal(signal.SIGHUP)
+        cp.wait_log(r"group \"edge\" has 2 files; using %s" % yaml_path.replace(".", r"\."),
+                    since=since)
+        self.assertEqual(cp.group("edge")["source"], "file " + yaml_path)
+        dp = self.start_dp(cp, "edge-1", "edge")
+        assert_served(dp.listener_port(), "/x", routed_to("A"))
 
 
 if __name__ == "__main__":

@@ -345,6 +345,27 @@ class ControlPlaneTest(CpTestCase):
         assert_served(dp.listener_port(), "/x", routed_to("A"))
         cp.wait_in_sync("early")
 
+    def test_data_plane_waits_until_there_is_any_config(self):
+        """No config for its group and none for default: requests wait (INITIALIZING) and are
+        answered as soon as the default group gets one."""
+        A = self.ups["A"]
+        cp = self.start_cp()
+        dp = self.start_dp(cp, "waiting", "edge", wait_ready=False)
+        n = wait_until(lambda: cp.node("waiting"), timeout=10, message="node in status")
+        self.assertTrue(n["connected"])
+        self.assertFalse(n["in_sync"])
+        self.assertEqual(cp.group("edge")["source"], "no config")
+        status = admin_ready(dp)
+        self.assertEqual(status[0], 503, status)
+        self.assertIn(b"INITIALIZING", status[1])
+        t0 = time.monotonic()
+        cp.apply(config({"a": A}, [("/x", "a")]))
+        dp.wait_ready(timeout=5)
+        TIMINGS.append((self.API, "ready after the first apply", time.monotonic() - t0,
+                        time.monotonic() - t0))
+        assert_served(dp.listener_port(), "/x", routed_to("A"))
+        self.assertEqual(cp.wait_in_sync("waiting")["group"], "edge")
+
 
 def print_timings():
     if TIMINGS:
