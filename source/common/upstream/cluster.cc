@@ -42,7 +42,10 @@ absl::StatusOr<ClusterInfoConstSharedPtr> ClusterInfo::create(
     if (ec.port() == 0 || ec.port() > 65535) {
       errors.add(epath + ".port", "must be 1-65535");
     }
-    if (!Network::Address::parse(ec.address(), ec.port(), ep.address) || ec.address().empty()) {
+    // An out-of-range port is reported once, as a port error: the address is checked alone.
+    const bool port_ok = ec.port() != 0 && ec.port() <= 65535;
+    if (!Network::Address::parse(ec.address(), port_ok ? ec.port() : 1, ep.address) ||
+        ec.address().empty()) {
       errors.add(epath + ".address",
                  absl::StrCat("\"", ec.address(), "\" is not an IP address or localhost"));
       continue;
