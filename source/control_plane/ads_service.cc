@@ -31,6 +31,9 @@ class Stream final
     auto stream = std::make_shared<Stream>(service, context);
     stream->self_ = stream;
     service.add(stream->id_, stream);
+    // Headers at once, not with the first response: a data plane that resumes with current
+    // versions gets no response, and still needs to see that its stream is up.
+    stream->StartSendInitialMetadata();
     stream->StartRead(&stream->request_);
     return stream.get();
   }

@@ -135,6 +135,10 @@ TEST_F(AdsServiceTest, SotwStream) {
     ASSERT_TRUE(stream->Write(request(*typeFromUrl(resp.type_url()), "2", resp.nonce())));
   }
   EXPECT_EQ(order.size(), 6u);
+  // (An ACK that arrives after the next push names a stale nonce: wait for them.)
+  ASSERT_TRUE(waitFor([](const control::StatusResponse& s) {
+    return s.nodes_size() == 1 && s.nodes(0).in_sync();
+  }));
   // Then only the changed type.
   own.mutable_clusters(0)->mutable_endpoints(0)->set_port(81);
   EXPECT_EQ(apply("edge", own).version(), "3");
@@ -160,6 +164,28 @@ TEST_F(AdsServiceTest, SotwStream) {
     return s.nodes_size() == 1 && !s.nodes(0).connected();
   }));
   EXPECT_EQ(ads_.streamCount(), 0u);
+}
+
+TEST_F(AdsServiceTest, ResumingAtTheCurrentVersionGetsHeadersButNoResponse) {
+  apply("default", TestUtil::resources(kConfig));
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(20));
+  auto stream = ads_stub_->StreamAggregatedResources(&ctx);
+  ASSERT_TRUE(stream->Write(request(ResourceType::Cluster, "1")));
+  // Returns once the server's initial metadata arrived, though no response was sent.
+  stream->WaitForInitialMetadata();
+  ASSERT_TRUE(waitFor([](const control::StatusResponse& s) {
+    return s.nodes_size() == 1 && s.nodes(0).in_sync();
+  }));
+  // The next change is pushed.
+  auto r = TestUtil::resources(kConfig);
+  r.mutable_clusters(0)->mutable_endpoints(0)->set_port(81);
+  apply("default", r);
+  discovery::DiscoveryResponse resp;
+  ASSERT_TRUE(stream->Read(&resp));
+  EXPECT_EQ(resp.version_info(), "2");
+  ctx.TryCancel();
+  stream->Finish();
 }
 
 TEST_F(AdsServiceTest, DeltaStream) {
