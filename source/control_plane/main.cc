@@ -90,14 +90,21 @@ int main(int argc, char** argv) {
     usage();
     fail("--state-dir is required");
   }
+  // Absolute, so that "file <path>" sources and logs name files wherever they are read.
+  auto absolute = [](const std::string& dir) {
+    std::string out = std::filesystem::absolute(dir).lexically_normal().string();
+    while (out.size() > 1 && out.back() == '/') {
+      out.pop_back();
+    }
+    return out;
+  };
   if (!config_dir.empty()) {
     if (!std::filesystem::is_directory(config_dir)) {
       fail("--config-dir " + config_dir + " is not a directory");
     }
-    // Absolute, so that "file <path>" sources name the file wherever they are read.
-    config_dir = std::filesystem::absolute(config_dir).lexically_normal().string();
+    config_dir = absolute(config_dir);
   }
-  state_dir = std::filesystem::absolute(state_dir).lexically_normal().string();
+  state_dir = absolute(state_dir);
   const size_t colon = listen.rfind(':');
   if (colon == std::string::npos || colon == 0) {
     fail("--listen must be HOST:PORT");
@@ -122,7 +129,8 @@ int main(int argc, char** argv) {
 
   sluice::ControlPlane::StateStore store(state_dir);
   if (auto s = store.init(); !s.ok()) {
-    fail(std::string(s.message()));
+    spdlog::critical("{}", std::string(s.message()));
+    return 1;
   }
   sluice::ControlPlane::SnapshotCache cache(&store, &sluice::Server::validateResources);
   if (auto s = cache.loadState(); !s.ok()) {
