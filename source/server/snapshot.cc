@@ -5,6 +5,7 @@
 #include "absl/strings/str_join.h"
 #include "source/common/config/utility.h"
 #include "source/common/http/filter.h"
+#include "source/extensions/filters/http/auth/policy.h"
 
 namespace sluice {
 namespace Server {
@@ -73,6 +74,11 @@ void validatePolicies(const sluice::config::v1::StaticResources& sr, const Build
         errors.add(cpath, absl::StrCat("duplicate consumer \"", p.consumers(c).username(), "\""));
       }
     }
+    // Keys, algorithms, JWKS documents, URIs: the auth filter's own compilation, without
+    // fetching anything (local_jwks files are read only when this host's files are checked).
+    Extensions::Auth::CompileOptions auth_options;
+    auth_options.read_files = o.check_files;
+    errors.add(Extensions::Auth::compilePolicy(p, path, auth_options).status());
   }
   PathNamer rl_path(o.static_prefix, "rate_limit_policies", "RateLimitPolicy",
                     o.first_dynamic_rate_limit_policy);
@@ -387,6 +393,30 @@ absl::StatusOr<SnapshotConstSharedPtr> buildSnapshot(const sluice::config::v1::B
         continue;
       }
       http->filter_factories.push_back(std::move(*cb));
+    }
+    // A route that requires an auth policy must never be served unauthenticated.
+    bool has_auth_filter = false;
+    for (const auto& fc : lc.http_filters()) {
+      has_auth_filter = has_auth_filter || fc.name() == "auth";
+    }
+    if (!has_auth_filter) {
+      for (int t = 0; t < sr.route_tables_size(); ++t) {
+        const auto& tc = sr.route_tables(t);
+        if (tc.name() != lc.route_table()) continue;
+        for (int v = 0; v < tc.virtual_hosts_size(); ++v) {
+          for (int r = 0; r < tc.virtual_hosts(v).routes_size(); ++r) {
+            const auto& rc = tc.virtual_hosts(v).routes(r);
+            if (rc.auth().empty()) continue;
+            const std::string where =
+                absl::StrCat(table_path(t, tc.name()), ".virtual_hosts[", v, "].routes[", r, "]");
+            const std::string route_name =
+                rc.name().empty() ? where : absl::StrCat("\"", rc.name(), "\" (", where, ")");
+            errors.add(path + ".http_filters",
+                       absl::StrCat("route ", route_name, " requires auth policy \"", rc.auth(),
+                                    "\" but listener \"", lc.name(), "\" has no auth filter"));
+          }
+        }
+      }
     }
     // Limits.
     const auto& lim = lc.limits();

@@ -49,7 +49,10 @@ route_tables:
     - {match: {prefix: /api}, route: {cluster: api}, auth: partner, rate_limit: per-ip}
     - {match: {prefix: /old}, route: {cluster: old}}
 listeners:
-- {name: public, address: {host: 127.0.0.1, port: 0}, route_table: main}
+- name: public
+  address: {host: 127.0.0.1, port: 0}
+  route_table: main
+  http_filters: [{name: auth}, {name: router}]
 )";
 
 TEST(ValidateResourcesTest, AcceptsEdsClustersPoliciesAndReferences) {

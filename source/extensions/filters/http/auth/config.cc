@@ -1,0 +1,91 @@
+#include <chrono>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/strings/str_cat.h"
+#include "source/common/http/filter.h"
+#include "source/extensions/filters/http/auth/filter.h"
+
+namespace sluice {
+namespace Extensions {
+namespace Auth {
+
+namespace {
+
+int64_t wallClockSeconds() {
+  return std::chrono::duration_cast<std::chrono::seconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+bool readsFiles(const sluice::config::v1::AuthPolicy& p) {
+  for (const auto& prov : p.jwt().providers()) {
+    if (!prov.local_jwks().filename().empty()) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+// `auth`: enforces the AuthPolicy that a route names (`auth: <name>`). Takes no settings: the
+// policies are resources of their own. Compiles every policy of the snapshot once per listener
+// config; on the main thread, a policy whose config did not change is reused as the same object,
+// so its remote JWKS keys and the workers' token caches survive unrelated config changes.
+class AuthFactory : public Http::NamedHttpFilterConfigFactory {
+ public:
+  std::string name() const override { return "auth"; }
+  absl::StatusOr<Http::FilterFactoryCb> createFilterFactory(const google::protobuf::Struct& config,
+                                                            const std::string& path,
+                                                            Http::FactoryContext& ctx) override {
+    if (config.fields_size() > 0) {
+      return absl::InvalidArgumentError(
+          path + ".config: the auth filter takes no settings (routes name an AuthPolicy)");
+    }
+    auto fc = std::make_shared<FilterConfig>();
+    fc->now_s = wallClockSeconds;
+    CompileOptions o;
+    o.read_files = ctx.main_dispatcher != nullptr;
+    o.stats = ctx.stats;
+    o.main_dispatcher = ctx.main_dispatcher;
+    o.singletons = ctx.singletons;
+    if (ctx.policies != nullptr) {
+      for (const auto& [name, proto] : ctx.policies->auth) {
+        CompiledPolicyConstSharedPtr compiled;
+        const std::string serialized = proto->SerializeAsString();
+        const bool reusable = ctx.main_dispatcher != nullptr && !readsFiles(*proto);
+        if (reusable) {
+          auto it = compiled_.find(name);
+          if (it != compiled_.end() && it->second.config == serialized) {
+            compiled = it->second.policy.lock();
+          }
+        }
+        if (compiled == nullptr) {
+          auto c = compilePolicy(*proto, absl::StrCat("AuthPolicy \"", name, "\""), o);
+          // Invalid policies are reported by the snapshot's policy validation, which runs the
+          // same compilation; the snapshot is rejected, so nothing serves without them.
+          if (!c.ok()) continue;
+          compiled = *c;
+          if (reusable) compiled_[name] = Compiled{serialized, compiled};
+        }
+        fc->policies.emplace(name, std::move(compiled));
+      }
+    }
+    FilterConfigConstSharedPtr shared = std::move(fc);
+    return Http::FilterFactoryCb([shared](Http::FilterChainFactoryCallbacks& cb) {
+      cb.addStreamDecoderFilter(std::make_shared<AuthFilter>(shared));
+    });
+  }
+
+ private:
+  // Main thread only (builds with a main dispatcher).
+  struct Compiled {
+    std::string config;
+    std::weak_ptr<const CompiledPolicy> policy;
+  };
+  absl::flat_hash_map<std::string, Compiled> compiled_;
+};
+
+REGISTER_HTTP_FILTER(AuthFactory);
+
+}  // namespace Auth
+}  // namespace Extensions
+}  // namespace sluice

@@ -1,0 +1,59 @@
+#pragma once
+
+#include <cstdint>
+#include <list>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/strings/string_view.h"
+
+namespace sluice {
+namespace Extensions {
+namespace Auth {
+
+// What a verified token proved: enough to authorize the request again without parsing or
+// verifying the token.
+struct Identity {
+  std::string consumer;  // empty: no consumer matched
+  std::vector<std::string> scopes;
+  std::vector<std::pair<std::string, std::string>> claim_headers;  // from claim_to_headers
+  int provider = -1;        // index into the policy's providers; -1: a consumer credential
+  int location = -1;        // index into the policy's token_locations the token came from
+  int64_t exp = INT64_MAX;  // the token's exp (seconds since the epoch)
+  int64_t clock_skew_s = 0;
+  uint64_t key_generation = 0;  // of a remote JWKS when verified (a rotation re-verifies)
+};
+
+// Bounded LRU of verified tokens, keyed by the whole token. Worker-local: one per (worker
+// thread, compiled policy), reached through forThisThread(); no locks.
+class TokenCache {
+ public:
+  explicit TokenCache(size_t capacity) : capacity_(capacity) {}
+  // The identity for `token`, moved to the front; nullptr when absent.
+  const Identity* find(absl::string_view token);
+  void insert(absl::string_view token, Identity identity);
+  void erase(absl::string_view token);
+  size_t size() const { return index_.size(); }
+
+  // The calling thread's cache for the compiled policy `policy_id`, created on first use with
+  // `capacity`. `owner` tells when the policy is gone: caches of dead policies are freed the
+  // next time a cache is created on this thread (i.e. after config changes, not per request).
+  static TokenCache& forThisThread(uint64_t policy_id, const std::weak_ptr<const void>& owner,
+                                   size_t capacity);
+
+ private:
+  struct Entry {
+    std::string token;
+    Identity identity;
+  };
+  const size_t capacity_;
+  std::list<Entry> lru_;                                                      // front = most recent
+  absl::flat_hash_map<absl::string_view, std::list<Entry>::iterator> index_;  // views lru_ tokens
+};
+
+}  // namespace Auth
+}  // namespace Extensions
+}  // namespace sluice

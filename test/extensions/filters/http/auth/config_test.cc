@@ -1,0 +1,152 @@
+#include <string>
+
+#include "absl/strings/str_cat.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "source/common/config/utility.h"
+#include "source/server/snapshot.h"
+#include "test/extensions/filters/http/auth/test_keys.h"
+
+namespace sluice {
+namespace Extensions {
+namespace Auth {
+namespace {
+
+using testing::HasSubstr;
+using testing::Not;
+
+std::string buildError(const std::string& yaml, bool validate_only = false) {
+  sluice::config::v1::Bootstrap b;
+  auto s = Config::loadFromYaml(yaml, b);
+  EXPECT_TRUE(s.ok()) << s;
+  if (validate_only) {
+    absl::Status v = Server::validateResources(b.static_resources());
+    return v.ok() ? "" : std::string(v.message());
+  }
+  auto snap = Server::buildSnapshot(b, nullptr, Server::BuildOptions{});
+  return snap.ok() ? "" : std::string(snap.status().message());
+}
+
+std::string config(const std::string& policies,
+                   const std::string& filters = "[{name: auth}, {name: router}]") {
+  return absl::StrCat(R"(
+static_resources:
+  clusters: [{name: c, endpoints: [{address: 127.0.0.1, port: 9000}]}]
+  route_tables:
+  - name: main
+    virtual_hosts:
+    - domains: ["*"]
+      routes:
+      - {name: users, match: {prefix: /users}, route: {cluster: c}, auth: p}
+      - {match: {prefix: /}, route: {cluster: c}}
+  listeners:
+  - {name: public, route_table: main, http_filters: )",
+                      filters, R"(}
+  auth_policies:
+)",
+                      policies);
+}
+
+TEST(AuthConfigTest, ValidPolicies) {
+  Testing::TestKey rsa(Testing::TestKey::Kind::Rsa2048, "k");
+  const std::string yaml = config(absl::StrCat(R"(
+  - name: p
+    jwt:
+      providers:
+      - {issuer: a, local_jwks: {inline: ')",
+                                               Testing::jwks({rsa.jwk()}), R"('}}
+      - {issuer: b, remote_jwks: {uri: "http://127.0.0.1:9000/jwks.json", cache_duration: 60s}}
+      - {issuer: c, remote_jwks: {uri: "http://localhost/.well-known/jwks.json"}}
+    key_auth: {}
+    consumers: [{username: alice, keyauth_credentials: [{key: k1}],
+                 jwt_credentials: [{key: alice-iss, secret: s}]}]
+)"));
+  EXPECT_EQ(buildError(yaml), "");
+  EXPECT_EQ(buildError(yaml, true), "");
+}
+
+TEST(AuthConfigTest, ErrorsNameTheirFields) {
+  const std::string e = buildError(config(R"(
+  - name: p
+    max_token_bytes: 2000000
+    required_scopes: ["a b"]
+    jwt:
+      providers:
+      - {local_jwks: {inline: '{"keys": [{"kty": "RSA", "e": "AQAB"}]}'}}
+      - {local_jwks: {inline: 'not json'}}
+      - {remote_jwks: {uri: "https://idp.example/jwks"}}
+      - {remote_jwks: {uri: "http://idp.example/jwks"}}
+      - {remote_jwks: {uri: "http://127.0.0.1:99999/jwks"}}
+      - {}
+      - local_jwks: {inline: '{"keys":[]}'}
+        remote_jwks: {uri: "http://127.0.0.1/"}
+      - {local_jwks: {filename: /nonexistent/jwks.json}}
+      - {local_jwks: {inline: '{"keys":[{"kty":"oct","k":"YQ"}]}'},
+         claim_to_headers: [{claim: sub, header: "bad header"}, {claim: sub, header: host}]}
+    key_auth: {in_header: false, in_query: false}
+    consumers:
+    - username: alice
+      keyauth_credentials: [{key: k1}, {key: k1}]
+      jwt_credentials:
+      - {key: a, algorithm: HS257, secret: s}
+      - {key: b, algorithm: RS256, rsa_public_key: "nope"}
+      - {key: c, algorithm: HS256}
+      - {key: d, algorithm: ES256, secret: s}
+)"));
+  const std::string p = "static_resources.auth_policies[0]";
+  EXPECT_THAT(e, HasSubstr(p + ".max_token_bytes: must be <= 1048576"));
+  EXPECT_THAT(e, HasSubstr(p + ".required_scopes[0]: must be a non-empty scope"));
+  EXPECT_THAT(e, HasSubstr(p + ".jwt.providers[0].local_jwks.inline: keys[0].n: missing"));
+  EXPECT_THAT(e, HasSubstr(p + ".jwt.providers[1].local_jwks.inline: invalid JSON"));
+  EXPECT_THAT(e, HasSubstr(p + ".jwt.providers[2].remote_jwks.uri: must start with http://"));
+  EXPECT_THAT(e, HasSubstr(p + ".jwt.providers[3].remote_jwks.uri: host \"idp.example\" must be"));
+  EXPECT_THAT(e, HasSubstr(p + ".jwt.providers[4].remote_jwks.uri: invalid port"));
+  EXPECT_THAT(e,
+              HasSubstr(p + ".jwt.providers[5]: needs exactly one of local_jwks and remote_jwks"));
+  EXPECT_THAT(e, HasSubstr(p + ".jwt.providers[6]: needs exactly one of"));
+  EXPECT_THAT(e, HasSubstr(p + ".jwt.providers[7].local_jwks.filename: cannot read"));
+  EXPECT_THAT(e, HasSubstr(p + ".jwt.providers[8].claim_to_headers[0].header: must be a header"));
+  EXPECT_THAT(e, HasSubstr(p + ".jwt.providers[8].claim_to_headers[1].header: \"host\" cannot"));
+  EXPECT_THAT(e, HasSubstr(p + ".key_auth: in_header and in_query cannot both be false"));
+  EXPECT_THAT(e, HasSubstr(p + ".consumers[0].keyauth_credentials[1].key: duplicate key"));
+  EXPECT_THAT(e, HasSubstr(p + ".consumers[0].jwt_credentials[0].algorithm: unknown algorithm"));
+  EXPECT_THAT(e, HasSubstr(p + ".consumers[0].jwt_credentials[1].rsa_public_key: not a PEM"));
+  EXPECT_THAT(e, HasSubstr(p + ".consumers[0].jwt_credentials[2].secret: is required for HS256"));
+  EXPECT_THAT(e, HasSubstr(p + ".consumers[0].jwt_credentials[3].rsa_public_key: is required"));
+}
+
+TEST(AuthConfigTest, ControlPlaneValidationReadsNoFiles) {
+  const std::string yaml = config(R"(
+  - name: p
+    jwt: {providers: [{local_jwks: {filename: /nonexistent/jwks.json}}]}
+)");
+  EXPECT_THAT(buildError(yaml), HasSubstr("cannot read"));
+  EXPECT_EQ(buildError(yaml, true), "");
+}
+
+TEST(AuthConfigTest, RouteWithPolicyNeedsTheAuthFilter) {
+  const std::string policy = "  - {name: p, key_auth: {}}\n";
+  const std::string e = buildError(config(policy, "[{name: router}]"));
+  EXPECT_THAT(e, HasSubstr("static_resources.listeners[0].http_filters: route \"users\" "
+                           "(static_resources.route_tables[0].virtual_hosts[0].routes[0]) requires "
+                           "auth policy \"p\" but listener \"public\" has no auth filter"));
+  // The default chain ([router]) is no better.
+  std::string no_filters = config(policy);
+  no_filters.replace(no_filters.find(", http_filters: [{name: auth}, {name: router}]"),
+                     strlen(", http_filters: [{name: auth}, {name: router}]"), "");
+  EXPECT_THAT(buildError(no_filters), HasSubstr("has no auth filter"));
+  EXPECT_THAT(buildError(no_filters, true),
+              HasSubstr("listeners[0].http_filters: route \"users\""));
+  EXPECT_EQ(buildError(config(policy)), "");
+}
+
+TEST(AuthConfigTest, FilterTakesNoSettings) {
+  EXPECT_THAT(buildError(config("  - {name: p, key_auth: {}}\n",
+                                "[{name: auth, config: {x: 1}}, {name: router}]")),
+              HasSubstr("http_filters[0].config: the auth filter takes no settings"));
+}
+
+}  // namespace
+}  // namespace Auth
+}  // namespace Extensions
+}  // namespace sluice
