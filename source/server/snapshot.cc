@@ -6,6 +6,7 @@
 #include "source/common/config/utility.h"
 #include "source/common/http/filter.h"
 #include "source/extensions/filters/http/auth/policy.h"
+#include "source/extensions/filters/http/rate_limit/policy.h"
 
 namespace sluice {
 namespace Server {
@@ -94,18 +95,8 @@ void validatePolicies(const sluice::config::v1::StaticResources& sr, const Build
              .second) {
       errors.add(path + ".name", absl::StrCat("duplicate rate limit policy \"", p.name(), "\""));
     }
-    if (p.second() == 0 && p.minute() == 0 && p.hour() == 0 && p.day() == 0) {
-      errors.add(path, "needs at least one of second, minute, hour, day");
-    }
-    if (p.limit_by() == sluice::config::v1::RateLimitPolicy::HEADER && p.header_name().empty()) {
-      errors.add(path + ".header_name", "is required when limit_by is HEADER");
-    }
-    if (p.redis().port() > 65535) {
-      errors.add(path + ".redis.port", "must be <= 65535");
-    }
-    if (p.redis().has_timeout()) {
-      errors.add(Config::durationMs(p.redis().timeout(), path + ".redis.timeout").status());
-    }
+    // Windows, limit_by, Redis address and timeout: the rate_limit filter's own checks.
+    Extensions::RateLimit::validatePolicy(p, path, errors);
   }
 }
 
@@ -287,6 +278,13 @@ absl::StatusOr<SnapshotConstSharedPtr> buildSnapshot(const sluice::config::v1::B
         if (!rc.rate_limit().empty() && !policies->rate_limit.contains(rc.rate_limit())) {
           errors.add(rpath + ".rate_limit",
                      absl::StrCat("unknown rate limit policy \"", rc.rate_limit(), "\""));
+        }
+        auto rl = policies->rate_limit.find(rc.rate_limit());
+        if (rl != policies->rate_limit.end() &&
+            rl->second->limit_by() == sluice::config::v1::RateLimitPolicy::ROUTE &&
+            rc.name().empty()) {
+          errors.add(rpath + ".name", absl::StrCat("is required: rate limit policy \"",
+                                                   rc.rate_limit(), "\" limits by ROUTE"));
         }
       }
     }

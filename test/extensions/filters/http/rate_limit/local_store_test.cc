@@ -1,0 +1,228 @@
+#include "source/extensions/filters/http/rate_limit/local_store.h"
+
+#include <atomic>
+#include <deque>
+#include <random>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "gtest/gtest.h"
+#include "source/common/config/utility.h"
+#include "source/common/stats/stats.h"
+
+namespace sluice {
+namespace Extensions {
+namespace RateLimit {
+namespace {
+
+// A wall time well inside a day, on a minute boundary: tests add offsets to it.
+constexpr int64_t kT0 = 1767225600000;  // 2026-01-01T00:00:00Z
+
+CompiledPolicyConstSharedPtr policy(const std::string& yaml) {
+  PolicyProto p;
+  EXPECT_TRUE(Config::loadFromYaml(yaml, p).ok()) << yaml;
+  auto c = compilePolicy(p, "p");
+  EXPECT_TRUE(c.ok()) << c.status();
+  return *c;
+}
+
+TEST(LocalStoreTest, FixedWindowIsExactAndResetsAtTheBoundary) {
+  LocalStore store(nullptr);
+  auto p = policy("{name: f, second: 3, algorithm: FIXED_WINDOW}");
+  for (int i = 0; i < 3; ++i) {
+    Decision d = store.consume(*p, "ip:a", kT0 + 100 + i);
+    EXPECT_TRUE(d.allowed) << i;
+    EXPECT_EQ(d.windows[0].remaining, 2u - i);
+    EXPECT_EQ(d.windows[0].reset_ms, 1000 - 100 - i);  // the end of the second
+  }
+  Decision d = store.consume(*p, "ip:a", kT0 + 500);
+  EXPECT_FALSE(d.allowed);
+  EXPECT_EQ(d.windows[0].remaining, 0u);
+  EXPECT_EQ(d.retry_after_ms, 500);
+  EXPECT_TRUE(store.consume(*p, "ip:b", kT0 + 500).allowed) << "keys are independent";
+  EXPECT_FALSE(store.consume(*p, "ip:a", kT0 + 999).allowed);
+  // The next second: a fresh budget (a fixed window admits 2x the limit across a boundary).
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_TRUE(store.consume(*p, "ip:a", kT0 + 1000 + i).allowed);
+  }
+  EXPECT_FALSE(store.consume(*p, "ip:a", kT0 + 1003).allowed);
+}
+
+TEST(LocalStoreTest, RejectedRequestsCostNothingInAnyWindow) {
+  LocalStore store(nullptr);
+  auto p = policy("{name: m, second: 2, minute: 3, algorithm: FIXED_WINDOW}");
+  EXPECT_TRUE(store.consume(*p, "k", kT0).allowed);
+  EXPECT_TRUE(store.consume(*p, "k", kT0 + 1).allowed);
+  // The second is full; this rejection must not use up the minute.
+  Decision d = store.consume(*p, "k", kT0 + 2);
+  EXPECT_FALSE(d.allowed);
+  EXPECT_EQ(d.windows[0].remaining, 0u);
+  EXPECT_EQ(d.windows[1].remaining, 1u);
+  EXPECT_EQ(d.retry_after_ms, 998);
+  d = store.consume(*p, "k", kT0 + 1000);
+  EXPECT_TRUE(d.allowed);
+  EXPECT_EQ(d.windows[0].remaining, 1u);
+  EXPECT_EQ(d.windows[1].remaining, 0u);
+  d = store.consume(*p, "k", kT0 + 2000);
+  EXPECT_FALSE(d.allowed);
+  EXPECT_EQ(d.windows[0].remaining, 2u) << "the second has room";
+  EXPECT_EQ(d.retry_after_ms, 58000) << "the minute decides";
+  EXPECT_EQ(d.windows[1].reset_ms, 58000);
+}
+
+TEST(LocalStoreTest, SlidingWindowHoldsAcrossTheFixedBoundary) {
+  LocalStore store(nullptr);
+  auto p = policy("{name: s, second: 5}");
+  // Five at .75 of a second: allowed.
+  for (int i = 0; i < 5; ++i) EXPECT_TRUE(store.consume(*p, "k", kT0 + 750 + i).allowed);
+  // Just after the second boundary a fixed window would have a fresh budget; this one has not.
+  Decision d = store.consume(*p, "k", kT0 + 1100);
+  EXPECT_FALSE(d.allowed);
+  // The bucket [700, 800) leaves the count when bucket 18 starts (1800): 700 ms from now.
+  EXPECT_EQ(d.retry_after_ms, 700);
+  EXPECT_EQ(d.windows[0].reset_ms, 700);
+  EXPECT_FALSE(store.consume(*p, "k", kT0 + 1799).allowed);
+  EXPECT_TRUE(store.consume(*p, "k", kT0 + 1800).allowed);
+}
+
+TEST(LocalStoreTest, RetryAfterIsExact) {
+  for (const char* yaml : {"{name: r, second: 4}", "{name: r, second: 4, algorithm: FIXED_WINDOW}",
+                           "{name: r, minute: 7, hour: 20}"}) {
+    LocalStore store(nullptr);
+    auto p = policy(yaml);
+    std::mt19937_64 rng(42);
+    int64_t now = kT0 + 123;
+    int rejections = 0;
+    for (int i = 0; i < 3000 && rejections < 200; ++i) {
+      now += rng() % 700;
+      Decision d = store.consume(*p, "k", now);
+      if (d.allowed) continue;
+      ++rejections;
+      ASSERT_GT(d.retry_after_ms, 0) << yaml;
+      // One millisecond early is still too early (a rejection changes nothing); on time works.
+      Decision early = store.consume(*p, "k", now + d.retry_after_ms - 1);
+      ASSERT_FALSE(early.allowed) << yaml << " at +" << d.retry_after_ms - 1;
+      Decision on_time = store.consume(*p, "k", now + d.retry_after_ms);
+      ASSERT_TRUE(on_time.allowed) << yaml << " at +" << d.retry_after_ms;
+      now += d.retry_after_ms;
+    }
+    EXPECT_GT(rejections, 10) << yaml;
+  }
+}
+
+// The documented bound of SLIDING_WINDOW, checked on random traffic: never more than `limit`
+// admitted in any span of one window; and a rejection only when at least `limit` were admitted
+// within one window plus one bucket.
+TEST(LocalStoreTest, SlidingWindowBound) {
+  LocalStore store(nullptr);
+  auto p = policy("{name: b, second: 20}");
+  const int64_t window = 1000, bucket = 100;
+  std::mt19937_64 rng(7);
+  std::deque<int64_t> admitted;  // admission times
+  std::vector<int64_t> all;
+  int64_t now = kT0 + 17;
+  int rejected = 0;
+  for (int i = 0; i < 20000; ++i) {
+    now += rng() % 3 == 0 ? rng() % 120 : rng() % 15;  // bursts and gaps
+    const bool ok = store.consume(*p, "k", now).allowed;
+    while (!admitted.empty() && admitted.front() <= now - window - bucket) admitted.pop_front();
+    if (ok) {
+      // Admitted: fewer than 20 in (now - window, now) before it.
+      int in_window = 0;
+      for (int64_t t : admitted) in_window += t > now - window;
+      ASSERT_LT(in_window, 20) << "over-admission at " << now - kT0;
+      admitted.push_back(now);
+      all.push_back(now);
+    } else {
+      ++rejected;
+      // Rejected: at least 20 in (now - window - bucket, now].
+      ASSERT_GE(admitted.size(), 20u) << "under-admission beyond one bucket at " << now - kT0;
+    }
+  }
+  EXPECT_GT(rejected, 1000);
+  // And over the whole run: every span of one window holds at most 20.
+  size_t lo = 0;
+  for (size_t hi = 0; hi < all.size(); ++hi) {
+    while (all[lo] <= all[hi] - window) ++lo;
+    ASSERT_LE(hi - lo + 1, 20u);
+  }
+}
+
+TEST(LocalStoreTest, ExactUnderConcurrency) {
+  LocalStore store(nullptr);  // no gauge: these threads would all write stats slot 0
+  auto fixed = policy("{name: c, hour: 1000, algorithm: FIXED_WINDOW}");
+  auto sliding = policy("{name: c2, minute: 1000}");
+  for (const auto& p : {fixed, sliding}) {
+    std::atomic<int> allowed{0};
+    std::vector<std::thread> threads;
+    for (int t = 0; t < 8; ++t) {
+      threads.emplace_back([&]() {
+        for (int i = 0; i < 500; ++i) {
+          if (store.consume(*p, "shared", kT0 + 1000 + i).allowed) allowed.fetch_add(1);
+          // Other keys in the same shards at the same time.
+          store.consume(*p, absl::StrCat("other-", i % 37), kT0 + 1000 + i);
+        }
+      });
+    }
+    for (auto& th : threads) th.join();
+    EXPECT_EQ(allowed.load(), 1000) << p->name;
+  }
+}
+
+TEST(LocalStoreTest, KeysExpireSoMemoryStaysBounded) {
+  LocalStore store(nullptr);
+  auto p = policy("{name: e, second: 5}");
+  for (int i = 0; i < 5000; ++i) store.consume(*p, absl::StrCat("ip:", i), kT0 + i % 50);
+  EXPECT_EQ(store.size(), 5000u);
+  // 1.1 s later every bucket of those keys has left the window: the next touch of each shard
+  // sweeps it.
+  for (int i = 0; i < 2000; ++i) store.consume(*p, absl::StrCat("new:", i), kT0 + 1200);
+  EXPECT_EQ(store.size(), 2000u);
+}
+
+TEST(LocalStoreTest, CountersSurviveAConfigPushThatKeepsNameAndAlgorithm) {
+  LocalStore store(nullptr);
+  auto before = policy("{name: keep, minute: 10, algorithm: FIXED_WINDOW}");
+  for (int i = 0; i < 8; ++i) ASSERT_TRUE(store.consume(*before, "k", kT0 + i).allowed);
+  auto after = policy("{name: keep, minute: 9, algorithm: FIXED_WINDOW}");  // recompiled
+  EXPECT_TRUE(store.consume(*after, "k", kT0 + 100).allowed);
+  Decision d = store.consume(*after, "k", kT0 + 101);
+  EXPECT_FALSE(d.allowed) << "8 + 1 counted: the new limit of 9 is reached";
+  // A different algorithm starts new counters.
+  auto sliding = policy("{name: keep, minute: 9}");
+  EXPECT_TRUE(store.consume(*sliding, "k", kT0 + 102).allowed);
+}
+
+TEST(LocalStoreTest, KeysGauge) {
+  Stats::Store stats(1);
+  LocalStore store(&stats);
+  auto p = policy("{name: g, second: 1}");
+  store.consume(*p, "a", kT0);
+  store.consume(*p, "b", kT0);
+  EXPECT_EQ(stats.valueOf("rate_limit.local_keys"), 2);
+  store.consume(*p, "c", kT0 + 5000);  // sweeps a and b if they share c's shard; not counted
+  EXPECT_EQ(stats.valueOf("rate_limit.local_keys"), static_cast<int64_t>(store.size()));
+}
+
+TEST(WindowCounterTest, AdvanceForgetsOnlyWhatLeftTheWindow) {
+  WindowCounter c;
+  EXPECT_EQ(c.advance(100, 3), 100);
+  c.at(100, 3) = 1;
+  c.advance(101, 3);
+  c.at(101, 3) = 2;
+  c.advance(103, 3);
+  c.at(103, 3) = 4;
+  EXPECT_EQ(c.sum(3), 7u);
+  c.advance(104, 3);  // bucket 100 leaves [101, 104]
+  EXPECT_EQ(c.sum(3), 6u);
+  EXPECT_EQ(c.advance(90, 3), 104) << "a clock that went back counts in the newest bucket";
+  EXPECT_EQ(c.sum(3), 6u);
+  c.advance(200, 3);
+  EXPECT_EQ(c.sum(3), 0u);
+}
+
+}  // namespace
+}  // namespace RateLimit
+}  // namespace Extensions
+}  // namespace sluice

@@ -1,0 +1,281 @@
+#include "source/extensions/filters/http/rate_limit/redis_client.h"
+
+#include <hiredis/hiredis.h>
+
+#include <chrono>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "source/common/config/utility.h"
+#include "source/extensions/filters/http/rate_limit/redis_script.h"
+#include "test/extensions/filters/http/rate_limit/redis_server.h"
+#include "test/test_common/network_utility.h"
+
+namespace sluice {
+namespace Extensions {
+namespace RateLimit {
+namespace {
+
+using testing::HasSubstr;
+
+// Records what a request got back.
+struct Recorder : public RedisCallbacks {
+  explicit Recorder(CompiledPolicyConstSharedPtr p) : policy(std::move(p)) {}
+  void onRedisReply(const redisReply* reply, absl::string_view e) override {
+    ++calls;
+    if (reply == nullptr) {
+      error = std::string(e);
+      return;
+    }
+    std::string parse_error;
+    parsed = parseScriptReply(*reply, *policy, decision, parse_error);
+    if (!parsed) error = parse_error;
+  }
+  CompiledPolicyConstSharedPtr policy;
+  int calls = 0;
+  bool parsed = false;
+  Decision decision;
+  std::string error;
+};
+
+class RedisClientTest : public testing::Test {
+ protected:
+  void SetUp() override {
+    if (!Testing::RedisServer::available()) GTEST_SKIP() << "redis-server not installed";
+    ASSERT_TRUE(redis_.start());
+  }
+
+  CompiledPolicyConstSharedPtr policy(const std::string& yaml, uint16_t port = 0) {
+    PolicyProto p;
+    EXPECT_TRUE(Config::loadFromYaml(yaml, p).ok()) << yaml;
+    p.set_policy(PolicyProto::REDIS);
+    p.mutable_redis()->set_port(port ? port : redis_.port());
+    auto c = compilePolicy(p, "p");
+    EXPECT_TRUE(c.ok()) << c.status();
+    return *c;
+  }
+
+  // Sends one request for `identity`; returns its recorder (never null) and runs nothing.
+  std::unique_ptr<Recorder> send(RedisClient& client, const CompiledPolicyConstSharedPtr& p,
+                                 const std::string& identity,
+                                 RedisRequestSharedPtr* handle = nullptr) {
+    auto r = std::make_unique<Recorder>(p);
+    std::string error;
+    auto req = client.send(scriptArgs(*p, identity), *r, error);
+    if (req == nullptr) {
+      r->calls = 1;
+      r->error = error.empty() ? "failed at once" : error;
+    }
+    if (handle != nullptr) *handle = req;
+    return r;
+  }
+
+  bool allAnswered(const std::vector<std::unique_ptr<Recorder>>& rs) {
+    for (const auto& r : rs) {
+      if (r->calls == 0) return false;
+    }
+    return true;
+  }
+
+  int64_t infoStat(const std::string& name) {
+    for (absl::string_view line :
+         absl::StrSplit(redis_.command("INFO stats"), absl::ByAnyChar("\r\n"))) {
+      if (absl::StartsWith(line, name + ":")) {
+        int64_t v = -1;
+        if (absl::SimpleAtoi(line.substr(name.size() + 1), &v)) return v;
+      }
+    }
+    return -1;
+  }
+
+  Event::DispatcherPtr dispatcher_ = Event::createLibeventDispatcher();
+  Testing::RedisServer redis_;
+};
+
+TEST_F(RedisClientTest, AdmitsExactlyTheLimitInOrder) {
+  auto p = policy("{name: exact, minute: 10}");
+  RedisClient client(*dispatcher_, p->redis_settings);
+  std::vector<std::unique_ptr<Recorder>> rs;
+  for (int i = 0; i < 30; ++i) rs.push_back(send(client, p, "ip:a"));
+  ASSERT_TRUE(Testing::runUntil(*dispatcher_, [&]() { return allAnswered(rs); }));
+  int allowed = 0;
+  for (int i = 0; i < 30; ++i) {
+    ASSERT_TRUE(rs[i]->parsed) << i << ": " << rs[i]->error;
+    const Decision& d = rs[i]->decision;
+    if (i < 10) {
+      EXPECT_TRUE(d.allowed) << i;
+      EXPECT_EQ(d.windows[0].remaining, 9u - i);
+      ++allowed;
+    } else {
+      EXPECT_FALSE(d.allowed) << i;
+      EXPECT_EQ(d.windows[0].remaining, 0u);
+      EXPECT_GT(d.retry_after_ms, 54000) << "the buckets leave a minute and up to 6 s later";
+      EXPECT_LE(d.retry_after_ms, 66000);
+    }
+    EXPECT_GT(d.windows[0].reset_ms, 0);
+  }
+  EXPECT_EQ(allowed, 10);
+  EXPECT_TRUE(client.connected());
+  // The key expires on its own: TTL about a window plus a bucket.
+  const std::string ttl = redis_.command("PTTL sluice:rl:{exact/S/ip:a}:minute");
+  int64_t ms = 0;
+  ASSERT_TRUE(absl::SimpleAtoi(ttl, &ms)) << ttl;
+  EXPECT_GT(ms, 60000);
+  EXPECT_LE(ms, 67000);
+}
+
+TEST_F(RedisClientTest, EveryWindowMustHaveRoomAndRejectionsCostNothing) {
+  auto p = policy("{name: multi, hour: 3, day: 4, algorithm: FIXED_WINDOW}");
+  RedisClient client(*dispatcher_, p->redis_settings);
+  std::vector<std::unique_ptr<Recorder>> rs;
+  for (int i = 0; i < 6; ++i) rs.push_back(send(client, p, "k"));
+  ASSERT_TRUE(Testing::runUntil(*dispatcher_, [&]() { return allAnswered(rs); }));
+  for (int i = 0; i < 6; ++i) {
+    ASSERT_TRUE(rs[i]->parsed) << rs[i]->error;
+    EXPECT_EQ(rs[i]->decision.allowed, i < 3) << i;
+  }
+  const Decision& last = rs[5]->decision;
+  EXPECT_EQ(last.windows[0].remaining, 0u);
+  EXPECT_EQ(last.windows[1].remaining, 1u) << "rejected requests are not counted in the day";
+  EXPECT_EQ(redis_.command("HVALS sluice:rl:{multi/F/k}:day"), "3");
+  // Fixed windows end on the hour: the reset is within the hour.
+  EXPECT_LE(last.windows[0].reset_ms, 3600000);
+  EXPECT_EQ(last.retry_after_ms, last.windows[0].reset_ms);
+}
+
+TEST_F(RedisClientTest, ReloadsTheScriptAfterNoscript) {
+  auto p = policy("{name: flush, minute: 100}");
+  RedisClient client(*dispatcher_, p->redis_settings);
+  auto first = send(client, p, "k");
+  ASSERT_TRUE(Testing::runUntil(*dispatcher_, [&]() { return first->calls == 1; }));
+  ASSERT_TRUE(first->parsed) << first->error;
+  ASSERT_EQ(redis_.command("SCRIPT FLUSH"), "OK");
+  std::vector<std::unique_ptr<Recorder>> rs;
+  for (int i = 0; i < 3; ++i) rs.push_back(send(client, p, "k"));
+  ASSERT_TRUE(Testing::runUntil(*dispatcher_, [&]() { return allAnswered(rs); }));
+  for (auto& r : rs) {
+    ASSERT_TRUE(r->parsed) << r->error;
+    EXPECT_TRUE(r->decision.allowed);
+  }
+  EXPECT_EQ(rs[2]->decision.windows[0].remaining, 100u - 4);
+}
+
+TEST_F(RedisClientTest, CancelledRequestsKeepTheOrder) {
+  auto p = policy("{name: cancel, minute: 100}");
+  RedisClient client(*dispatcher_, p->redis_settings);
+  RedisRequestSharedPtr handle;
+  auto a = send(client, p, "k", &handle);
+  auto b = send(client, p, "k");
+  ASSERT_NE(handle, nullptr);
+  handle->cancel();
+  ASSERT_TRUE(Testing::runUntil(*dispatcher_, [&]() { return b->calls == 1; }));
+  Testing::runPending(*dispatcher_);
+  EXPECT_EQ(a->calls, 0);
+  ASSERT_TRUE(b->parsed);
+  EXPECT_EQ(b->decision.windows[0].remaining, 98u) << "b got its own reply, not a's";
+}
+
+TEST_F(RedisClientTest, DownFailsFastAndReconnectsWhenBack) {
+  auto p = policy("{name: down, minute: 100}");
+  RedisClient client(*dispatcher_, p->redis_settings);
+  auto ok = send(client, p, "k");
+  ASSERT_TRUE(Testing::runUntil(*dispatcher_, [&]() { return ok->calls == 1; }));
+  ASSERT_TRUE(ok->parsed) << ok->error;
+
+  redis_.stop();
+  // The request in flight when the connection goes, or the next one, fails; none waits.
+  auto lost = send(client, p, "k");
+  ASSERT_TRUE(Testing::runUntil(*dispatcher_, [&]() { return lost->calls == 1; }));
+  EXPECT_FALSE(lost->parsed);
+  EXPECT_FALSE(lost->error.empty());
+  ASSERT_TRUE(Testing::runUntil(*dispatcher_, [&]() { return !client.connected(); }));
+  const auto start = std::chrono::steady_clock::now();
+  for (int i = 0; i < 20; ++i) {
+    auto r = send(client, p, "k");
+    ASSERT_TRUE(Testing::runUntil(*dispatcher_, [&]() { return r->calls == 1; }));
+    EXPECT_FALSE(r->parsed);
+  }
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::milliseconds(500))
+      << "requests to a Redis that is down must fail at once";
+
+  ASSERT_TRUE(redis_.start());  // same port, empty data
+  // The client reconnects in the background (backoff at most 1 s): a request soon works again.
+  bool back = false;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (!back && std::chrono::steady_clock::now() < deadline) {
+    auto r = send(client, p, "k");
+    ASSERT_TRUE(Testing::runUntil(*dispatcher_, [&]() { return r->calls == 1; }));
+    back = r->parsed;
+    if (!back)
+      Testing::runUntil(
+          *dispatcher_, []() { return false; }, std::chrono::milliseconds(20));
+  }
+  EXPECT_TRUE(back);
+}
+
+TEST_F(RedisClientTest, NothingListeningFailsWithAReason) {
+  uint16_t dead;
+  {
+    Testing::TcpListener l;
+    dead = l.port();
+  }
+  auto p = policy("{name: none, minute: 100}", dead);
+  RedisClient client(*dispatcher_, p->redis_settings);
+  auto r = send(client, p, "k");
+  ASSERT_TRUE(Testing::runUntil(*dispatcher_, [&]() { return r->calls == 1; }));
+  EXPECT_THAT(r->error, HasSubstr("refused"));
+  // Backing off: the next one fails without trying.
+  auto again = send(client, p, "k");
+  EXPECT_EQ(again->calls, 1);
+  EXPECT_THAT(again->error, HasSubstr("refused"));
+}
+
+TEST_F(RedisClientTest, CommandsOfOneLoopIterationLeaveInOneWrite) {
+  auto p = policy("{name: batch, minute: 100000}");
+  RedisClient client(*dispatcher_, p->redis_settings);
+  auto warm = send(client, p, "k");
+  ASSERT_TRUE(Testing::runUntil(*dispatcher_, [&]() { return warm->calls == 1; }));
+  const int64_t before = infoStat("total_reads_processed");
+  std::vector<std::unique_ptr<Recorder>> rs;
+  for (int i = 0; i < 200; ++i) rs.push_back(send(client, p, absl::StrCat("k", i % 7)));
+  ASSERT_TRUE(Testing::runUntil(*dispatcher_, [&]() { return allAnswered(rs); }));
+  const int64_t after = infoStat("total_reads_processed");
+  ASSERT_GE(before, 0) << "INFO stats has no total_reads_processed";
+  // 200 commands: a handful of reads on the server (one per write we made, plus INFO's own).
+  EXPECT_LT(after - before, 10);
+  for (auto& r : rs) EXPECT_TRUE(r->parsed && r->decision.allowed) << r->error;
+}
+
+TEST_F(RedisClientTest, DatabaseAndPassword) {
+  ASSERT_EQ(redis_.command("CONFIG SET requirepass s3cret"), "OK");
+  PolicyProto proto;
+  ASSERT_TRUE(Config::loadFromYaml(absl::StrCat("{name: auth, minute: 5, policy: REDIS, redis: "
+                                                "{port: ",
+                                                redis_.port(), ", password: s3cret, database: 3}}"),
+                                   proto)
+                  .ok());
+  auto p = *compilePolicy(proto, "p");
+  RedisClient client(*dispatcher_, p->redis_settings);
+  auto r = send(client, p, "k");
+  ASSERT_TRUE(Testing::runUntil(*dispatcher_, [&]() { return r->calls == 1; }));
+  EXPECT_TRUE(r->parsed) << r->error;
+
+  // Wrong password: the script's reply is NOAUTH, an error the filter treats as Redis failing.
+  proto.mutable_redis()->set_password("wrong");
+  auto bad = *compilePolicy(proto, "p");
+  RedisClient client2(*dispatcher_, bad->redis_settings);
+  auto r2 = send(client2, bad, "k");
+  ASSERT_TRUE(Testing::runUntil(*dispatcher_, [&]() { return r2->calls == 1; }));
+  EXPECT_FALSE(r2->parsed);
+}
+
+}  // namespace
+}  // namespace RateLimit
+}  // namespace Extensions
+}  // namespace sluice
