@@ -17,6 +17,8 @@ PACKAGES=(
   curl wrk nghttp2-client nginx-light haproxy redis-server python3 procps strace valgrind linux-perf
   # Python gRPC clients of sluice-cp in tests (stubs generated with grpc_python_plugin)
   python3-grpcio python3-protobuf
+  # Independent JWT/JWS implementation for the auth integration tests and bench
+  python3-jwt python3-cryptography
 )
 
 missing=()
