@@ -31,6 +31,7 @@ Server::Server(Options options, sluice::config::v1::Bootstrap bootstrap)
   reload_failed_ =
       &stats_->counter("server.config_reload_failed", "server_config_reload_failed_total");
   dispatcher_ = Event::createLibeventDispatcher();
+  health_ = std::make_unique<Upstream::HealthManager>(*dispatcher_, stats_.get());
 }
 
 Server::~Server() {
@@ -106,6 +107,7 @@ absl::StatusOr<SnapshotConstSharedPtr> Server::build(
   o.static_may_reference_dynamic = bootstrap.has_control_plane();
   o.main_dispatcher = dispatcher_.get();
   o.singletons = &singletons_;
+  o.cluster_states = &health_->registry();
   o.concurrency = concurrency_;
   o.first_dynamic_listener = merged.first_dynamic_listener;
   o.first_dynamic_route_table = merged.first_dynamic_route_table;
@@ -142,6 +144,7 @@ absl::Status Server::publish(SnapshotConstSharedPtr next) {
   for (uint32_t i = 0; i < workers_.size(); ++i) {
     workers_[i]->updateSnapshot(snapshot_, std::move(sockets[i]));
   }
+  health_->update(snapshot_->clusters);
   return absl::OkStatus();
 }
 
@@ -211,6 +214,7 @@ int Server::run() {
   for (uint32_t i = 0; i < concurrency_; ++i) {
     workers_[i]->start(snapshot_, std::move(sockets[i]));
   }
+  health_->update(snapshot_->clusters);
   for (const auto& [name, b] : bound_listeners_) {
     spdlog::info("listener \"{}\" on http://{}/", name, b.bound);
   }
@@ -451,15 +455,76 @@ std::string Server::clustersJson() const {
     w.field("name", c->name());
     w.field("lb_policy", sluice::config::v1::Cluster::LbPolicy_Name(c->lbPolicy()));
     w.field("connect_timeout_ms", static_cast<uint64_t>(c->connectTimeout().count()));
+    const size_t healthy = Upstream::HealthManager::healthyCount(*c);
+    w.field("healthy_endpoints", static_cast<uint64_t>(healthy));
+    // No endpoint healthy: requests go to all of them (panic mode).
+    w.field("panic", healthy == 0 && !c->endpoints().empty());
+    w.field("health_check",
+            c->healthCheck().enabled ? (c->healthCheck().tcp ? "TCP" : "HTTP") : "none");
+    w.field("outlier_detection", c->outlier().enabled);
+    const Upstream::CircuitBreakerConfig& cb = c->circuitBreakers();
+    Upstream::ClusterState& st = c->state();
+    w.key("circuit_breakers");
+    w.beginObject();
+    w.field("max_connections", cb.max_connections);
+    w.field("max_pending_requests", cb.max_pending_requests);
+    w.field("max_requests", cb.max_requests);
+    w.field("max_retries", cb.max_retries);
+    w.field("connections", st.cx_active.load(std::memory_order_relaxed));
+    w.field("pending_requests", st.rq_pending.load(std::memory_order_relaxed));
+    w.field("requests", st.rq_active.load(std::memory_order_relaxed));
+    w.field("retries", st.retries_active.load(std::memory_order_relaxed));
+    w.endObject();
     w.key("endpoints");
     w.beginArray();
+    const auto now = dispatcher_->now();
     for (const Upstream::Endpoint& e : c->endpoints()) {
+      const Upstream::EndpointState& es = *e.state;
+      const uint32_t flags = es.flags();
       w.beginObject();
       w.field("address", e.name);
       w.field("weight", e.weight);
+      w.field("health", es.healthy() ? "healthy" : "unhealthy");
+      w.key("health_flags");
+      w.beginArray();
+      if (flags & Upstream::kFailedActiveHealthCheck) w.value("failed_active_health_check");
+      if (flags & Upstream::kFailedOutlierCheck) w.value("ejected");
+      w.endArray();
       w.field("active_requests", e.stats.rq_active->value(slots));
       w.field("requests_total", e.stats.rq_total->value(slots));
       w.field("connect_failures", e.stats.connect_fail->value(slots));
+      if (c->healthCheck().enabled) {
+        w.key("active_health_check");
+        w.beginObject();
+        w.field("status", !es.hc.checked                                 ? "unknown"
+                          : (flags & Upstream::kFailedActiveHealthCheck) ? "unhealthy"
+                                                                         : "healthy");
+        w.field("checks", es.hc.checks);
+        w.field("failures", es.hc.failures);
+        w.field("consecutive_successes", es.hc.successes_in_row);
+        w.field("consecutive_failures", es.hc.failures_in_row);
+        w.field("last_failure", es.hc.last_failure);
+        w.endObject();
+      }
+      if (c->outlier().enabled) {
+        w.key("outlier");
+        w.beginObject();
+        const bool ejected = (flags & Upstream::kFailedOutlierCheck) != 0;
+        w.field("ejected", ejected);
+        w.field("ejections", es.outlier.ejections);
+        w.field("ejection_multiplier", es.outlier.ejection_multiplier);
+        if (ejected) {
+          w.field("ejected_for_ms", static_cast<int64_t>(std::max<int64_t>(
+                                        0, std::chrono::duration_cast<std::chrono::milliseconds>(
+                                               es.outlier.ejected_until - now)
+                                               .count())));
+        }
+        w.field("last_reason", es.outlier.last_reason);
+        w.field("consecutive_5xx", es.consecutive_5xx.load(std::memory_order_relaxed));
+        w.field("consecutive_gateway_failures",
+                es.consecutive_gateway_failure.load(std::memory_order_relaxed));
+        w.endObject();
+      }
       w.endObject();
     }
     w.endArray();
@@ -523,7 +588,8 @@ AdminResponse Server::handleAdmin(const std::string& method, const std::string& 
         "  GET  /stats/prometheus   Prometheus text format\n"
         "  GET  /config_dump        the active configuration: bootstrap, dynamic resources\n"
         "                           with their versions, control-plane stream state (JSON)\n"
-        "  GET  /clusters           clusters and endpoints with request counters (JSON)\n"
+        "  GET  /clusters           clusters and endpoints: health, ejections, circuit\n"
+        "                           breakers, request counters (JSON)\n"
         "  GET  /listeners          listeners and their bound addresses (JSON)\n"
         "  POST /quitquitquit       drain and exit\n";
   } else {

@@ -12,6 +12,7 @@
 #include "source/common/event/dispatcher.h"
 #include "source/common/http/conn_manager.h"
 #include "source/common/stats/stats.h"
+#include "source/common/upstream/health_manager.h"
 #include "source/server/admin.h"
 #include "source/server/dynamic_resources.h"
 #include "source/server/snapshot.h"
@@ -75,6 +76,8 @@ class Server : public Config::AdsCallbacks {
   std::unique_ptr<Stats::Store> stats_;
   Http::HttpStats http_stats_{};
   Event::DispatcherPtr dispatcher_;
+  // Health checks, outlier ejection and the state they share with workers (main thread).
+  std::unique_ptr<Upstream::HealthManager> health_;
   AccessLogRegistry access_logs_;
   SnapshotConstSharedPtr snapshot_;
   std::vector<std::unique_ptr<Worker>> workers_;

@@ -236,7 +236,7 @@ absl::StatusOr<SnapshotConstSharedPtr> buildSnapshot(const sluice::config::v1::B
       }
     }
     if (info == nullptr) {
-      auto c = Upstream::ClusterInfo::create(*config, path, stats);
+      auto c = Upstream::ClusterInfo::create(*config, path, stats, o.cluster_states);
       if (!c.ok()) {
         errors.add(c.status());
         continue;

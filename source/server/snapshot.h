@@ -74,6 +74,9 @@ struct BuildOptions {
   // Given to filter factories (see Http::FactoryContext); null when only validating.
   Event::Dispatcher* main_dispatcher = nullptr;
   Http::SingletonManager* singletons = nullptr;
+  // Health, outlier and circuit-breaker state kept across config versions (main thread); null
+  // when only validating: each cluster then gets state of its own and nothing is started.
+  Upstream::ClusterStateRegistry* cluster_states = nullptr;
   uint32_t concurrency = 0;
   int first_dynamic_route_table = INT32_MAX;
   int first_dynamic_cluster = INT32_MAX;

@@ -1,6 +1,7 @@
 #include "source/common/router/config.h"
 
 #include <algorithm>
+#include <random>
 
 #include "absl/container/inlined_vector.h"
 #include "absl/strings/ascii.h"
@@ -139,6 +140,127 @@ const std::string& RouteEntry::pickCluster(uint64_t random) const {
   return weighted_.back().first;
 }
 
+namespace {
+
+// Maps a 64-bit value onto [0, total) preserving order, so a client's position in the split
+// moves monotonically when the weights change.
+uint64_t scale(uint64_t x, uint64_t total) {
+  return static_cast<uint64_t>((static_cast<unsigned __int128>(x) * total) >> 64);
+}
+
+// The value of cookie `name` in the request's Cookie header(s), or empty.
+absl::string_view cookieValue(const Http::RequestHeaderMap& headers, absl::string_view name) {
+  for (const Http::HeaderEntry& e : headers.entries()) {
+    if (e.key != "cookie") continue;
+    for (absl::string_view pair : absl::StrSplit(e.value, ';')) {
+      pair = absl::StripAsciiWhitespace(pair);
+      size_t eq = pair.find('=');
+      if (eq != absl::string_view::npos && pair.substr(0, eq) == name) {
+        absl::string_view v = pair.substr(eq + 1);
+        if (v.size() >= 2 && v.front() == '"' && v.back() == '"') v = v.substr(1, v.size() - 2);
+        return v;
+      }
+    }
+  }
+  return {};
+}
+
+// Per worker thread: a Weyl sequence (golden-ratio steps) is equidistributed with
+// discrepancy O(log n / n), so the split over n requests is off by a handful of requests at
+// most instead of the sqrt(n) of independent draws. Seeded differently per thread.
+thread_local uint64_t t_split_sequence = 0;
+thread_local bool t_split_seeded = false;
+
+uint64_t nextSplitPoint() {
+  if (!t_split_seeded) {
+    t_split_seeded = true;
+    t_split_sequence =
+        (static_cast<uint64_t>(std::random_device{}()) << 32) ^ std::random_device{}();
+  }
+  t_split_sequence += 0x9e3779b97f4a7c15ULL;
+  return t_split_sequence;
+}
+
+// Stable across processes (the same as the ring hash's), so several gateways put a client on
+// the same side of a split.
+uint64_t hashKey(absl::string_view data) {
+  uint64_t h = 1469598103934665603ULL;
+  for (unsigned char c : data) {
+    h ^= c;
+    h *= 1099511628211ULL;
+  }
+  h += 0x9e3779b97f4a7c15ULL;
+  h = (h ^ (h >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  h = (h ^ (h >> 27)) * 0x94d049bb133111ebULL;
+  return h ^ (h >> 31);
+}
+
+}  // namespace
+
+bool RetryPolicy::retriableStatus(uint32_t status) const {
+  if ((retry_on & k5xx) && status >= 500 && status <= 599) {
+    return true;
+  }
+  if ((retry_on & kGatewayError) && status >= 502 && status <= 504) {
+    return true;
+  }
+  if (retry_on & kRetriableStatusCodes) {
+    return std::find(retriable_status_codes.begin(), retriable_status_codes.end(), status) !=
+           retriable_status_codes.end();
+  }
+  return false;
+}
+
+uint64_t RouteEntry::splitPoint(const Http::RequestHeaderMap& headers,
+                                absl::string_view client_ip) const {
+  absl::string_view key;
+  switch (hash_on_) {
+    case CanaryHashOn::Random:
+      return nextSplitPoint();
+    case CanaryHashOn::Header:
+      key = headers.get(hash_key_);
+      break;
+    case CanaryHashOn::Cookie:
+      key = cookieValue(headers, hash_key_);
+      break;
+    case CanaryHashOn::Consumer:
+      // Set by the auth filter (client copies are removed there).
+      key = headers.get("x-consumer-username");
+      break;
+    case CanaryHashOn::Ip:
+      break;
+  }
+  return hashKey(key.empty() ? client_ip : key);
+}
+
+const std::string& RouteEntry::selectCluster(const Http::RequestHeaderMap& headers,
+                                             absl::string_view client_ip) const {
+  if (type_ != ActionType::WeightedClusters) {
+    return cluster_;
+  }
+  // The canary is the last cluster; "never" splits over the others by their weights.
+  size_t n = weighted_.size();
+  uint64_t total = total_weight_;
+  if (!canary_header_.empty() && n > 1) {
+    const Http::HeaderEntry* e = headers.find(canary_header_);
+    if (e != nullptr && absl::EqualsIgnoreCase(e->value, "always")) {
+      return weighted_.back().first;
+    }
+    if (e != nullptr && absl::EqualsIgnoreCase(e->value, "never")) {
+      total -= weighted_.back().second;
+      --n;
+    }
+  }
+  uint64_t point = scale(splitPoint(headers, client_ip), total);
+  for (size_t i = 0; i < n; ++i) {
+    if (point < weighted_[i].second) {
+      return weighted_[i].first;
+    }
+    point -= weighted_[i].second;
+  }
+  return weighted_[n - 1].first;
+}
+
 std::string RouteEntry::rewrittenPath(const Http::RequestHeaderMap& headers) const {
   if (prefix_rewrite_.empty()) {
     return {};
@@ -235,6 +357,123 @@ const RouteEntry* VirtualHostImpl::match(const Http::RequestHeaderMap& headers) 
     }
   }
   return nullptr;
+}
+
+void RouteTableImpl::compileSplit(const sluice::config::v1::WeightedClusters& wc,
+                                  const std::string& path, RouteEntry& entry,
+                                  Config::ErrorList& errors) {
+  using HashOn = sluice::config::v1::WeightedClusters;
+  switch (wc.hash_on()) {
+    case HashOn::HEADER:
+      entry.hash_on_ = CanaryHashOn::Header;
+      entry.hash_key_ = absl::AsciiStrToLower(wc.hash_key());
+      break;
+    case HashOn::COOKIE:
+      entry.hash_on_ = CanaryHashOn::Cookie;
+      entry.hash_key_ = wc.hash_key();
+      break;
+    case HashOn::IP:
+      entry.hash_on_ = CanaryHashOn::Ip;
+      break;
+    case HashOn::CONSUMER:
+      entry.hash_on_ = CanaryHashOn::Consumer;
+      break;
+    default:
+      entry.hash_on_ = CanaryHashOn::Random;
+      break;
+  }
+  const bool needs_key =
+      entry.hash_on_ == CanaryHashOn::Header || entry.hash_on_ == CanaryHashOn::Cookie;
+  if (needs_key && wc.hash_key().empty()) {
+    errors.add(path + ".hash_key", "is required when hash_on is HEADER or COOKIE");
+  } else if (needs_key && !Http::isValidToken(wc.hash_key())) {
+    errors.add(path + ".hash_key", absl::StrCat("invalid name \"", wc.hash_key(), "\""));
+  } else if (!needs_key && !wc.hash_key().empty()) {
+    errors.add(path + ".hash_key", "only for hash_on HEADER or COOKIE");
+  }
+  if (!wc.canary_header().empty()) {
+    if (!Http::isValidToken(wc.canary_header())) {
+      errors.add(path + ".canary_header",
+                 absl::StrCat("invalid header name \"", wc.canary_header(), "\""));
+    } else if (wc.clusters_size() < 2) {
+      errors.add(path + ".canary_header", "needs at least two clusters (the last is the canary)");
+    }
+    entry.canary_header_ = absl::AsciiStrToLower(wc.canary_header());
+  }
+}
+
+std::unique_ptr<const RetryPolicy> RouteTableImpl::compileRetryPolicy(
+    const sluice::config::v1::RetryPolicy& rp, const std::string& path, Config::ErrorList& errors) {
+  auto policy = std::make_unique<RetryPolicy>();
+  if (rp.retry_on_size() > 0) {
+    policy->retry_on = 0;
+  }
+  for (int i = 0; i < rp.retry_on_size(); ++i) {
+    const std::string& on = rp.retry_on(i);
+    if (on == "connect-failure") {
+      policy->retry_on |= RetryPolicy::kConnectFailure;
+    } else if (on == "reset") {
+      policy->retry_on |= RetryPolicy::kReset;
+    } else if (on == "5xx") {
+      policy->retry_on |= RetryPolicy::k5xx;
+    } else if (on == "gateway-error") {
+      policy->retry_on |= RetryPolicy::kGatewayError;
+    } else if (on == "retriable-status-codes") {
+      policy->retry_on |= RetryPolicy::kRetriableStatusCodes;
+    } else {
+      errors.add(absl::StrCat(path, ".retry_on[", i, "]"),
+                 absl::StrCat("unknown condition \"", on,
+                              "\" (connect-failure, reset, 5xx, gateway-error, "
+                              "retriable-status-codes)"));
+    }
+  }
+  if (rp.has_num_retries()) {
+    policy->num_retries = rp.num_retries();
+    if (rp.num_retries() > 10) errors.add(path + ".num_retries", "must be <= 10");
+  }
+  if (rp.has_per_try_timeout()) {
+    auto d = Config::durationMs(rp.per_try_timeout(), path + ".per_try_timeout");
+    if (!d.ok()) {
+      errors.add(d.status());
+    } else {
+      policy->per_try_timeout = *d;
+    }
+  }
+  for (int i = 0; i < rp.retriable_status_codes_size(); ++i) {
+    const uint32_t st = rp.retriable_status_codes(i);
+    if (st < 100 || st > 599) {
+      errors.add(absl::StrCat(path, ".retriable_status_codes[", i, "]"), "must be 100-599");
+    }
+    policy->retriable_status_codes.push_back(st);
+  }
+  if ((policy->retry_on & RetryPolicy::kRetriableStatusCodes) &&
+      policy->retriable_status_codes.empty()) {
+    errors.add(path + ".retriable_status_codes",
+               "at least one is required with retry_on retriable-status-codes");
+  }
+  const auto& b = rp.backoff();
+  if (b.has_base_interval()) {
+    auto d = Config::durationMs(b.base_interval(), path + ".backoff.base_interval");
+    if (!d.ok()) {
+      errors.add(d.status());
+    } else if (d->count() == 0) {
+      errors.add(path + ".backoff.base_interval", "must be > 0");
+    } else {
+      policy->base_interval = *d;
+    }
+  }
+  policy->max_interval = policy->base_interval * 10;
+  if (b.has_max_interval()) {
+    auto d = Config::durationMs(b.max_interval(), path + ".backoff.max_interval");
+    if (!d.ok()) {
+      errors.add(d.status());
+    } else if (*d < policy->base_interval) {
+      errors.add(path + ".backoff.max_interval", "must be >= base_interval");
+    } else {
+      policy->max_interval = *d;
+    }
+  }
+  return policy;
 }
 
 absl::StatusOr<RouteTableConstSharedPtr> RouteTableImpl::create(
@@ -370,6 +609,7 @@ absl::StatusOr<RouteTableConstSharedPtr> RouteTableImpl::create(
             entry->weighted_.emplace_back(wc.clusters(w).name(), wc.clusters(w).weight());
             entry->total_weight_ += wc.clusters(w).weight();
           }
+          compileSplit(wc, rpath + ".route.weighted_clusters", *entry, errors);
         }
         entry->prefix_rewrite_ = a.prefix_rewrite();
         if (!a.prefix_rewrite().empty() && a.prefix_rewrite()[0] != '/') {
@@ -386,6 +626,10 @@ absl::StatusOr<RouteTableConstSharedPtr> RouteTableImpl::create(
           } else {
             entry->timeout_ = *d;
           }
+        }
+        if (a.has_retry_policy()) {
+          entry->retry_policy_ =
+              compileRetryPolicy(a.retry_policy(), rpath + ".route.retry_policy", errors);
         }
       } else if (rc.has_direct_response()) {
         const auto& d = rc.direct_response();

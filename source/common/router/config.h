@@ -11,6 +11,7 @@
 #include "absl/status/statusor.h"
 #include "re2/re2.h"
 #include "sluice/config/v1/route.pb.h"
+#include "source/common/config/utility.h"
 #include "source/common/http/headers.h"
 #include "source/common/stats/stats.h"
 
@@ -38,6 +39,34 @@ struct QueryMatch {
 
 enum class ActionType { Cluster, WeightedClusters, DirectResponse, Redirect };
 
+// A route's retry policy, compiled from `retry_policy`.
+struct RetryPolicy {
+  enum On : uint32_t {
+    kConnectFailure = 0x1,
+    kReset = 0x2,
+    k5xx = 0x4,
+    kGatewayError = 0x8,
+    kRetriableStatusCodes = 0x10,
+  };
+  uint32_t retry_on = kConnectFailure | kReset | kGatewayError;
+  uint32_t num_retries = 1;
+  std::chrono::milliseconds per_try_timeout{0};  // 0 = none
+  std::vector<uint32_t> retriable_status_codes;
+  std::chrono::milliseconds base_interval{25};
+  std::chrono::milliseconds max_interval{250};
+
+  // Is a response with this status retried?
+  bool retriableStatus(uint32_t status) const;
+  // Is a connect failure / a reset or timeout before the response retried?
+  bool retriesConnectFailure() const {
+    return (retry_on & (kConnectFailure | k5xx | kGatewayError)) != 0;
+  }
+  bool retriesReset() const { return (retry_on & (kReset | k5xx | kGatewayError)) != 0; }
+};
+
+// How a weighted-clusters route keeps a client on one side of the split.
+enum class CanaryHashOn { Random, Header, Cookie, Ip, Consumer };
+
 struct RouteStats {
   Stats::Counter* rq_total = nullptr;
   Stats::Histogram* rq_time = nullptr;
@@ -58,6 +87,16 @@ class RouteEntry {
   const std::string& cluster() const { return cluster_; }
   // Picks a weighted cluster from a uniform random number.
   const std::string& pickCluster(uint64_t random) const;
+  // Picks the cluster of a weighted-clusters route for this request: the canary header's
+  // override, else by the sticky hash (`hash_on`), else from a per-thread low-discrepancy
+  // sequence that follows the weights exactly over many requests.
+  const std::string& selectCluster(const Http::RequestHeaderMap& headers,
+                                   absl::string_view client_ip) const;
+  // The point of this request in the split: the sticky key's hash, or the next value of the
+  // per-thread sequence.
+  uint64_t splitPoint(const Http::RequestHeaderMap& headers, absl::string_view client_ip) const;
+  // Retry policy, or null when the route has none.
+  const RetryPolicy* retryPolicy() const { return retry_policy_.get(); }
   const std::vector<std::pair<std::string, uint32_t>>& weightedClusters() const {
     return weighted_;
   }
@@ -99,6 +138,10 @@ class RouteEntry {
   std::string cluster_;
   std::vector<std::pair<std::string, uint32_t>> weighted_;
   uint64_t total_weight_ = 0;
+  CanaryHashOn hash_on_ = CanaryHashOn::Random;
+  std::string hash_key_;       // header (lower case) or cookie name
+  std::string canary_header_;  // lower case; empty = no override
+  std::unique_ptr<const RetryPolicy> retry_policy_;
   std::string prefix_rewrite_;
   std::string host_rewrite_;
   std::chrono::milliseconds timeout_{15000};
@@ -151,6 +194,12 @@ class RouteTableImpl {
   const RouteEntry* route(const Http::RequestHeaderMap& headers) const;
 
  private:
+  static void compileSplit(const sluice::config::v1::WeightedClusters& wc, const std::string& path,
+                           RouteEntry& entry, Config::ErrorList& errors);
+  static std::unique_ptr<const RetryPolicy> compileRetryPolicy(
+      const sluice::config::v1::RetryPolicy& rp, const std::string& path,
+      Config::ErrorList& errors);
+
   std::string name_;
   std::vector<std::unique_ptr<VirtualHostImpl>> vhosts_;
   absl::flat_hash_map<std::string, const VirtualHostImpl*> exact_hosts_;

@@ -5,6 +5,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "source/common/config/utility.h"
+#include "source/common/http/headers.h"
 
 namespace sluice {
 namespace Upstream {
@@ -22,8 +23,130 @@ uint64_t stableHash(absl::string_view data) {
   return h ^ (h >> 31);
 }
 
+bool HealthCheckConfig::expected(uint32_t status) const {
+  if (expected_statuses.empty()) {
+    return status >= 200 && status <= 299;
+  }
+  return std::find(expected_statuses.begin(), expected_statuses.end(), status) !=
+         expected_statuses.end();
+}
+
+namespace {
+
+// A duration field that must be > 0 when set; `out` keeps its default when unset.
+void positiveDuration(bool has, const google::protobuf::Duration& d, const std::string& field,
+                      std::chrono::milliseconds& out, Config::ErrorList& errors,
+                      bool allow_zero = false) {
+  if (!has) {
+    return;
+  }
+  auto ms = Config::durationMs(d, field);
+  if (!ms.ok()) {
+    errors.add(ms.status());
+  } else if (ms->count() == 0 && !allow_zero) {
+    errors.add(field, "must be > 0");
+  } else {
+    out = *ms;
+  }
+}
+
+void compileHealthCheck(const sluice::config::v1::Cluster& config, const std::string& path,
+                        HealthCheckConfig& hc, Config::ErrorList& errors) {
+  if (!config.has_health_check()) {
+    return;
+  }
+  const auto& c = config.health_check();
+  const std::string p = path + ".health_check";
+  hc.enabled = true;
+  hc.tcp = c.type() == sluice::config::v1::HealthCheck::TCP;
+  hc.path = c.http_path();
+  hc.host = c.host().empty() ? config.name() : c.host();
+  if (!hc.tcp) {
+    if (c.http_path().empty() || c.http_path()[0] != '/') {
+      errors.add(p + ".http_path", "is required for HTTP health checks and must start with '/'");
+    } else if (!Http::isValidHeaderValue(c.http_path()) ||
+               c.http_path().find(' ') != std::string::npos) {
+      errors.add(p + ".http_path", "invalid path");
+    }
+    if (!Http::isValidHeaderValue(hc.host)) {
+      errors.add(p + ".host", "invalid host");
+    }
+  } else if (!c.http_path().empty()) {
+    errors.add(p + ".http_path", "only for type HTTP");
+  }
+  positiveDuration(c.has_interval(), c.interval(), p + ".interval", hc.interval, errors);
+  positiveDuration(c.has_timeout(), c.timeout(), p + ".timeout", hc.timeout, errors);
+  positiveDuration(c.has_interval_jitter(), c.interval_jitter(), p + ".interval_jitter",
+                   hc.interval_jitter, errors, true);
+  if (c.healthy_threshold() > 0) hc.healthy_threshold = c.healthy_threshold();
+  if (c.unhealthy_threshold() > 0) hc.unhealthy_threshold = c.unhealthy_threshold();
+  if (c.healthy_threshold() > 1000) errors.add(p + ".healthy_threshold", "must be <= 1000");
+  if (c.unhealthy_threshold() > 1000) errors.add(p + ".unhealthy_threshold", "must be <= 1000");
+  for (int i = 0; i < c.expected_statuses_size(); ++i) {
+    const uint32_t st = c.expected_statuses(i);
+    if (st < 100 || st > 599) {
+      errors.add(absl::StrCat(p, ".expected_statuses[", i, "]"), "must be 100-599");
+    }
+    hc.expected_statuses.push_back(st);
+  }
+}
+
+void compileOutlier(const sluice::config::v1::Cluster& config, const std::string& path,
+                    OutlierConfig& od, Config::ErrorList& errors) {
+  if (!config.has_outlier_detection()) {
+    return;
+  }
+  const auto& c = config.outlier_detection();
+  const std::string p = path + ".outlier_detection";
+  od.enabled = true;
+  if (c.has_consecutive_5xx()) od.consecutive_5xx = c.consecutive_5xx();
+  if (c.has_consecutive_gateway_failure()) {
+    od.consecutive_gateway_failure = c.consecutive_gateway_failure();
+  }
+  if (c.has_max_ejection_percent()) {
+    od.max_ejection_percent = c.max_ejection_percent();
+    if (c.max_ejection_percent() > 100) errors.add(p + ".max_ejection_percent", "must be <= 100");
+  }
+  positiveDuration(c.has_interval(), c.interval(), p + ".interval", od.interval, errors);
+  positiveDuration(c.has_base_ejection_time(), c.base_ejection_time(), p + ".base_ejection_time",
+                   od.base_ejection_time, errors);
+  positiveDuration(c.has_max_ejection_time(), c.max_ejection_time(), p + ".max_ejection_time",
+                   od.max_ejection_time, errors);
+  if (od.max_ejection_time < od.base_ejection_time) {
+    errors.add(p + ".max_ejection_time", "must be >= base_ejection_time");
+  }
+}
+
+void compileBreakers(const sluice::config::v1::Cluster& config, const std::string& path,
+                     CircuitBreakerConfig& cb, Config::ErrorList& errors) {
+  const auto& c = config.circuit_breakers();
+  const std::string p = path + ".circuit_breakers";
+  if (c.has_max_connections()) cb.max_connections = c.max_connections();
+  if (c.has_max_pending_requests()) cb.max_pending_requests = c.max_pending_requests();
+  if (c.has_max_requests()) cb.max_requests = c.max_requests();
+  if (c.has_max_retries()) cb.max_retries = c.max_retries();
+  if (c.has_max_connections() && c.max_connections() == 0) {
+    errors.add(p + ".max_connections", "must be > 0");
+  }
+  if (c.has_max_requests() && c.max_requests() == 0) {
+    errors.add(p + ".max_requests", "must be > 0");
+  }
+  if (c.has_retry_budget()) {
+    cb.retry_budget = true;
+    const auto& b = c.retry_budget();
+    if (b.has_budget_percent()) cb.budget_percent = b.budget_percent();
+    if (b.has_min_retry_concurrency()) cb.min_retry_concurrency = b.min_retry_concurrency();
+    if (cb.budget_percent > 100) {
+      errors.add(p + ".retry_budget.budget_percent", "must be <= 100");
+    }
+  }
+}
+
+}  // namespace
+
 absl::StatusOr<ClusterInfoConstSharedPtr> ClusterInfo::create(
-    const sluice::config::v1::Cluster& config, const std::string& path, Stats::Store* stats) {
+    const sluice::config::v1::Cluster& config, const std::string& path, Stats::Store* stats,
+    ClusterStateRegistry* registry) {
   auto info = std::make_shared<ClusterInfo>();
   Config::ErrorList errors;
   info->name_ = config.name();
@@ -84,7 +207,22 @@ absl::StatusOr<ClusterInfoConstSharedPtr> ClusterInfo::create(
       config.ring_hash().header_name().empty()) {
     errors.add(path + ".ring_hash.header_name", "is required when hash_on is HEADER");
   }
+  compileHealthCheck(config, path, info->health_check_, errors);
+  compileOutlier(config, path, info->outlier_, errors);
+  compileBreakers(config, path, info->breakers_, errors);
   RETURN_IF_ERRORS(errors);
+
+  // State shared across config versions (health, breaker counters): from the registry when
+  // there is one, else this cluster's own.
+  if (registry != nullptr) {
+    info->state_ = registry->cluster(info->name_);
+  } else {
+    info->state_ = std::make_shared<ClusterState>(info->name_, nullptr, nullptr);
+  }
+  for (Endpoint& e : info->endpoints_) {
+    e.state = registry != nullptr ? registry->endpoint(info->name_, e.name)
+                                  : std::make_shared<EndpointState>(info->name_, e.name);
+  }
 
   if (info->lb_policy_ == sluice::config::v1::Cluster::RING_HASH) {
     // Ketama-style ring: each endpoint gets points in proportion to its weight.

@@ -10,19 +10,28 @@
 #include "sluice/config/v1/cluster.pb.h"
 #include "source/common/network/connection.h"
 #include "source/common/stats/stats.h"
+#include "source/common/upstream/cluster_state.h"
 
 namespace sluice {
 namespace Upstream {
 
-#define ALL_CLUSTER_COUNTERS(COUNTER)  \
-  COUNTER(upstream_rq_total)           \
-  COUNTER(upstream_cx_total)           \
-  COUNTER(upstream_cx_connect_fail)    \
-  COUNTER(upstream_cx_connect_timeout) \
-  COUNTER(upstream_cx_reused)          \
-  COUNTER(upstream_rq_timeout)         \
-  COUNTER(upstream_rq_reset)           \
-  COUNTER(upstream_rq_retry_stale_connection)
+#define ALL_CLUSTER_COUNTERS(COUNTER)         \
+  COUNTER(upstream_rq_total)                  \
+  COUNTER(upstream_cx_total)                  \
+  COUNTER(upstream_cx_connect_fail)           \
+  COUNTER(upstream_cx_connect_timeout)        \
+  COUNTER(upstream_cx_reused)                 \
+  COUNTER(upstream_rq_timeout)                \
+  COUNTER(upstream_rq_reset)                  \
+  COUNTER(upstream_rq_retry_stale_connection) \
+  COUNTER(upstream_rq_retry)                  \
+  COUNTER(upstream_rq_retry_success)          \
+  COUNTER(upstream_rq_retry_overflow)         \
+  COUNTER(upstream_rq_per_try_timeout)        \
+  COUNTER(upstream_cx_overflow)               \
+  COUNTER(upstream_rq_pending_overflow)       \
+  COUNTER(upstream_rq_overflow)               \
+  COUNTER(lb_healthy_panic)
 
 #define ALL_CLUSTER_GAUGES(GAUGE) \
   GAUGE(upstream_cx_active)       \
@@ -49,6 +58,34 @@ struct Endpoint {
   std::string name;  // "127.0.0.1:9001"
   uint32_t weight = 1;
   EndpointStats stats;
+  // Health and outlier state, shared with every config version that has this endpoint.
+  EndpointStateSharedPtr state;
+};
+
+// Active health checking, compiled from the cluster's `health_check`.
+struct HealthCheckConfig {
+  bool enabled = false;
+  bool tcp = false;
+  std::string path;
+  std::string host;
+  std::chrono::milliseconds interval{5000};
+  std::chrono::milliseconds timeout{1000};
+  std::chrono::milliseconds interval_jitter{0};
+  uint32_t healthy_threshold = 2;
+  uint32_t unhealthy_threshold = 3;
+  std::vector<uint32_t> expected_statuses;  // empty = 200-299
+  bool expected(uint32_t status) const;
+};
+
+// Circuit breakers, compiled from `circuit_breakers` (Envoy's defaults).
+struct CircuitBreakerConfig {
+  uint32_t max_connections = 1024;
+  uint32_t max_pending_requests = 1024;
+  uint32_t max_requests = 1024;
+  uint32_t max_retries = 3;
+  bool retry_budget = false;
+  uint32_t budget_percent = 20;
+  uint32_t min_retry_concurrency = 3;
 };
 
 class ClusterInfo;
@@ -59,9 +96,12 @@ using ClusterInfoConstSharedPtr = std::shared_ptr<const ClusterInfo>;
 // ThreadLocalCluster.
 class ClusterInfo {
  public:
+  // `registry` (main thread) provides the state objects shared across config versions; null
+  // gives this cluster state of its own (validation, tests).
   static absl::StatusOr<ClusterInfoConstSharedPtr> create(const sluice::config::v1::Cluster& config,
                                                           const std::string& path,
-                                                          Stats::Store* stats);
+                                                          Stats::Store* stats,
+                                                          ClusterStateRegistry* registry = nullptr);
 
   const std::string& name() const { return name_; }
   // The config this cluster was built from (to tell whether a new config changes it).
@@ -75,6 +115,11 @@ class ClusterInfo {
   const sluice::config::v1::RingHash& ringHash() const { return ring_hash_config_; }
   // Sorted (hash, endpoint index) points of the consistent-hash ring (RING_HASH only).
   const std::vector<std::pair<uint64_t, uint32_t>>& ring() const { return ring_; }
+  const HealthCheckConfig& healthCheck() const { return health_check_; }
+  const OutlierConfig& outlier() const { return outlier_; }
+  const CircuitBreakerConfig& circuitBreakers() const { return breakers_; }
+  // Process-wide state (health generation, breaker counters); mutable through atomics only.
+  ClusterState& state() const { return *state_; }
 
  private:
   std::string name_;
@@ -87,6 +132,10 @@ class ClusterInfo {
   sluice::config::v1::RingHash ring_hash_config_;
   std::vector<std::pair<uint64_t, uint32_t>> ring_;
   ClusterStats stats_{};
+  HealthCheckConfig health_check_;
+  OutlierConfig outlier_;
+  CircuitBreakerConfig breakers_;
+  ClusterStateSharedPtr state_;
 };
 
 // Stable 64-bit hash (same value in every process, so several gateways agree on a ring).

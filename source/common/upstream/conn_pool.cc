@@ -61,6 +61,8 @@ ConnPool::ConnPool(Event::Dispatcher& dispatcher, const ClusterInfo& cluster,
 
 ConnPool::~ConnPool() {
   for (auto& c : clients_) {
+    releasePending(*c);
+    ClusterState::release(cluster_.state().cx_active);
     c->waiting_ = nullptr;
     c->owner_ = nullptr;
     if (c->connection_ && !c->connection_->closed()) {
@@ -87,8 +89,24 @@ ActiveClient* ConnPool::newStream(PoolCallbacks& cb, bool force_new) {
     cb.onPoolReady(*c);
     return nullptr;
   }
+  // Circuit breakers, shared by every worker: requests waiting for a connection, connections.
+  ClusterState& state = cluster_.state();
+  const CircuitBreakerConfig& limits = cluster_.circuitBreakers();
+  if (!ClusterState::tryAcquire(state.rq_pending, limits.max_pending_requests)) {
+    cluster_.stats().upstream_rq_pending_overflow->inc();
+    cb.onPoolFailure(PoolFailureReason::Overflow);
+    return nullptr;
+  }
+  if (!ClusterState::tryAcquire(state.cx_active, limits.max_connections)) {
+    ClusterState::release(state.rq_pending);
+    cluster_.stats().upstream_cx_overflow->inc();
+    cb.onPoolFailure(PoolFailureReason::Overflow);
+    return nullptr;
+  }
   auto conn = Network::Connection::connect(dispatcher_, endpoint_.address);
   if (conn == nullptr) {
+    ClusterState::release(state.rq_pending);
+    ClusterState::release(state.cx_active);
     cluster_.stats().upstream_cx_connect_fail->inc();
     endpoint_.stats.connect_fail->inc();
     cb.onPoolFailure(PoolFailureReason::ConnectFailure);
@@ -99,6 +117,7 @@ ActiveClient* ConnPool::newStream(PoolCallbacks& cb, bool force_new) {
   auto client = std::make_unique<ActiveClient>(*this, std::move(conn));
   ActiveClient* raw = client.get();
   raw->waiting_ = &cb;
+  raw->pending_counted_ = true;
   raw->timer_ = dispatcher_.createTimer([this, raw]() {
     if (!raw->connected_) {
       cluster_.stats().upstream_cx_connect_timeout->inc();
@@ -106,6 +125,7 @@ ActiveClient* ConnPool::newStream(PoolCallbacks& cb, bool force_new) {
       endpoint_.stats.connect_fail->inc();
       PoolCallbacks* w = raw->waiting_;
       raw->waiting_ = nullptr;
+      releasePending(*raw);
       raw->connection_->close(Network::Connection::CloseType::NoFlush);
       if (w) w->onPoolFailure(PoolFailureReason::Timeout);
     } else if (raw->idle_) {
@@ -118,8 +138,16 @@ ActiveClient* ConnPool::newStream(PoolCallbacks& cb, bool force_new) {
   return raw;
 }
 
+void ConnPool::releasePending(ActiveClient& client) {
+  if (client.pending_counted_) {
+    client.pending_counted_ = false;
+    ClusterState::release(cluster_.state().rq_pending);
+  }
+}
+
 void ConnPool::cancel(ActiveClient& client) {
   client.waiting_ = nullptr;
+  releasePending(client);
   client.connection_->close(Network::Connection::CloseType::NoFlush);
 }
 
@@ -144,6 +172,7 @@ void ConnPool::onClientEvent(ActiveClient& client, Network::ConnectionEvent even
     case Network::ConnectionEvent::Connected: {
       client.connected_ = true;
       client.timer_->disableTimer();
+      releasePending(client);
       PoolCallbacks* w = client.waiting_;
       client.waiting_ = nullptr;
       if (w != nullptr) {
@@ -187,6 +216,8 @@ void ConnPool::destroy(ActiveClient& client) {
   if (it != idle_.end()) {
     idle_.erase(it);
   }
+  releasePending(client);
+  ClusterState::release(cluster_.state().cx_active);
   cluster_.stats().upstream_cx_active->dec();
   if (client.timer_) client.timer_->disableTimer();
   std::unique_ptr<ActiveClient> owned = std::move(*client.self_);

@@ -15,7 +15,8 @@ namespace Upstream {
 
 class ConnPool;
 
-enum class PoolFailureReason { ConnectFailure, Timeout };
+// Overflow: a circuit breaker (max_connections, max_pending_requests) refused a new connection.
+enum class PoolFailureReason { ConnectFailure, Timeout, Overflow };
 
 class PoolCallbacks;
 
@@ -47,6 +48,7 @@ class ActiveClient : public Network::ConnectionCallbacks {
   uint64_t requests_ = 0;
   bool connected_ = false;
   bool idle_ = false;
+  bool pending_counted_ = false;  // holds one unit of the cluster's max_pending_requests
 };
 
 class PoolCallbacks {
@@ -74,6 +76,9 @@ class ConnPool {
   void cancel(ActiveClient& client);
   // The request is done with the connection. `reusable`: the exchange completed cleanly.
   void release(ActiveClient& client, bool reusable);
+  // The request stops hearing from the connection (no watermark callbacks) before it releases
+  // it later, e.g. from outside the codec callback it is in.
+  void detach(ActiveClient& client) { client.owner_ = nullptr; }
 
   const Endpoint& endpoint() const { return endpoint_; }
   size_t idleCount() const { return idle_.size(); }
@@ -82,6 +87,7 @@ class ConnPool {
   friend class ActiveClient;
   void onClientEvent(ActiveClient& client, Network::ConnectionEvent event);
   void destroy(ActiveClient& client);
+  void releasePending(ActiveClient& client);
 
   Event::Dispatcher& dispatcher_;
   const ClusterInfo& cluster_;

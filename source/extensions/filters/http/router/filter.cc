@@ -1,5 +1,8 @@
 #include "source/extensions/filters/http/router/filter.h"
 
+#include <algorithm>
+#include <random>
+
 #include "absl/strings/str_cat.h"
 
 namespace sluice {
@@ -8,6 +11,29 @@ namespace Router {
 
 using sluice::Router::ActionType;
 using sluice::Router::RouteEntry;
+
+namespace {
+
+bool isIdempotent(absl::string_view method) {
+  return method == "GET" || method == "HEAD" || method == "OPTIONS" || method == "PUT" ||
+         method == "DELETE" || method == "TRACE";
+}
+
+Upstream::Outcome outcomeOf(uint32_t status) {
+  if (status >= 502 && status <= 504) return Upstream::Outcome::GatewayError;
+  if (status >= 500) return Upstream::Outcome::Http5xx;
+  return Upstream::Outcome::Success;
+}
+
+// Full-jitter exponential backoff (Envoy's): uniform in [0, min(base * 2^(n-1), max)].
+std::chrono::milliseconds backoff(const sluice::Router::RetryPolicy& p, uint32_t retry) {
+  thread_local std::mt19937_64 rng{std::random_device{}()};
+  uint64_t ceiling = static_cast<uint64_t>(p.base_interval.count()) << std::min(retry - 1, 20u);
+  ceiling = std::min<uint64_t>(ceiling, p.max_interval.count());
+  return std::chrono::milliseconds(rng() % (ceiling + 1));
+}
+
+}  // namespace
 
 RouterFilter::~RouterFilter() { onDestroy(); }
 
@@ -33,8 +59,7 @@ Http::FilterHeadersStatus RouterFilter::decodeHeaders(Http::RequestHeaderMap& he
   Http::StreamInfo& info = callbacks_->streamInfo();
   const std::string& cluster_name =
       route->type() == ActionType::WeightedClusters
-          ? route->pickCluster(callbacks_->dispatcher().now().time_since_epoch().count() ^
-                               reinterpret_cast<uintptr_t>(this) * 0x9e3779b97f4a7c15ULL)
+          ? route->selectCluster(headers, callbacks_->downstreamAddress())
           : route->cluster();
   info.upstream_cluster = cluster_name;
   cluster_ = callbacks_->clusterManager().getShared(cluster_name);
@@ -42,16 +67,11 @@ Http::FilterHeadersStatus RouterFilter::decodeHeaders(Http::RequestHeaderMap& he
     callbacks_->sendLocalReply(503, absl::StrCat("cluster \"", cluster_name, "\" not found"), "NC");
     return Http::FilterHeadersStatus::StopIteration;
   }
-  Upstream::LbContext lb_ctx;
-  lb_ctx.headers = &headers;
-  lb_ctx.client_ip = callbacks_->downstreamAddress();
-  endpoint_ = cluster_->chooseEndpoint(lb_ctx);
-  if (endpoint_ < 0) {
-    callbacks_->sendLocalReply(503, "no healthy upstream", "UH");
-    return Http::FilterHeadersStatus::StopIteration;
+  retry_policy_ = route->retryPolicy();
+  if (retry_policy_ != nullptr) {
+    idempotent_ = isIdempotent(headers.method);
+    track_body_ = idempotent_ && !end_stream;
   }
-  const Upstream::Endpoint& ep = cluster_->info().endpoints()[endpoint_];
-  info.upstream_host = ep.name;
 
   std::string rewritten = route->rewrittenPath(headers);
   if (!rewritten.empty()) {
@@ -60,13 +80,6 @@ Http::FilterHeadersStatus RouterFilter::decodeHeaders(Http::RequestHeaderMap& he
   if (!route->hostRewrite().empty()) {
     headers.set("host", route->hostRewrite());
   }
-  const Upstream::ClusterStats& cs = cluster_->info().stats();
-  cs.upstream_rq_total->inc();
-  cs.upstream_rq_active->inc();
-  ep.stats.rq_total->inc();
-  ep.stats.rq_active->inc();
-  cluster_->requestStarted(endpoint_);
-  active_counted_ = true;
   upstream_start_ = callbacks_->dispatcher().now();
   callbacks_->addDownstreamWatermarkCallbacks(downstream_watermarks_);
   watermark_registered_ = true;
@@ -77,8 +90,54 @@ Http::FilterHeadersStatus RouterFilter::decodeHeaders(Http::RequestHeaderMap& he
     }
   }
   callbacks_->sendContinueIfExpected();
-  startUpstream(false);
+  startAttempt();
   return Http::FilterHeadersStatus::StopIteration;
+}
+
+void RouterFilter::startAttempt() {
+  const Upstream::ClusterInfo& cluster = cluster_->info();
+  // max_requests: one unit per try in flight, shared by every worker.
+  if (!Upstream::ClusterState::tryAcquire(cluster.state().rq_active,
+                                          cluster.circuitBreakers().max_requests)) {
+    cluster.stats().upstream_rq_overflow->inc();
+    upstreamFailed(503, "upstream overloaded: too many requests to the cluster", "UO", true);
+    return;
+  }
+  Upstream::LbContext lb_ctx;
+  lb_ctx.headers = request_headers_;
+  lb_ctx.client_ip = callbacks_->downstreamAddress();
+  lb_ctx.exclude = absl::MakeConstSpan(tried_.data(), tried_.size());
+  endpoint_ = cluster_->chooseEndpoint(lb_ctx);
+  if (endpoint_ < 0) {
+    Upstream::ClusterState::release(cluster.state().rq_active);
+    upstreamFailed(503, "no healthy upstream", "UH");
+    return;
+  }
+  tried_.push_back(endpoint_);
+  const Upstream::Endpoint& ep = cluster.endpoints()[endpoint_];
+  callbacks_->streamInfo().upstream_host = ep.name;
+  const Upstream::ClusterStats& cs = cluster.stats();
+  cs.upstream_rq_total->inc();
+  cs.upstream_rq_active->inc();
+  ep.stats.rq_total->inc();
+  ep.stats.rq_active->inc();
+  cluster_->requestStarted(endpoint_);
+  active_counted_ = true;
+  outcome_reported_ = false;
+  response_headers_seen_ = false;
+  request_sent_end_ = false;
+  if (attempt_sent_) {
+    // The earlier try sent (part of) the body: this one sends all of it again.
+    attempt_sent_ = false;
+    buffered_body_.clear();
+    retry_body_.forEachSlice([this](absl::string_view d) { buffered_body_.add(d); });
+    buffered_trailers_ =
+        retry_trailers_ ? std::make_unique<Http::HeaderMap>(*retry_trailers_) : nullptr;
+  }
+  if (request_end_) {
+    armPerTryTimer();
+  }
+  startUpstream(false);
 }
 
 void RouterFilter::startUpstream(bool force_new) {
@@ -86,9 +145,116 @@ void RouterFilter::startUpstream(bool force_new) {
   pending_ = pool.newStream(*this, force_new);
 }
 
+void RouterFilter::armPerTryTimer() {
+  if (retry_policy_ == nullptr || retry_policy_->per_try_timeout.count() == 0 || !active_counted_) {
+    return;
+  }
+  if (per_try_timer_ == nullptr) {
+    per_try_timer_ = callbacks_->dispatcher().createTimer([this]() { onPerTryTimeout(); });
+  }
+  if (!per_try_timer_->enabled()) {
+    per_try_timer_->enableTimer(retry_policy_->per_try_timeout);
+  }
+}
+
+void RouterFilter::endAttempt() {
+  if (per_try_timer_) per_try_timer_->disableTimer();
+  if (!active_counted_) {
+    return;
+  }
+  active_counted_ = false;
+  const Upstream::ClusterInfo& cluster = cluster_->info();
+  const Upstream::Endpoint& ep = cluster.endpoints()[endpoint_];
+  cluster.stats().upstream_rq_active->dec();
+  ep.stats.rq_active->dec();
+  cluster_->requestFinished(endpoint_);
+  Upstream::ClusterState::release(cluster.state().rq_active);
+}
+
+void RouterFilter::reportOutcome(Upstream::Outcome outcome) {
+  if (outcome_reported_ || !active_counted_) {
+    return;
+  }
+  outcome_reported_ = true;
+  const Upstream::ClusterInfo& cluster = cluster_->info();
+  if (cluster.outlier().enabled) {
+    cluster.state().reportOutcome(cluster.endpoints()[endpoint_].state, outcome, cluster.outlier());
+  }
+}
+
+bool RouterFilter::tryRetry(bool sent) {
+  if (retry_policy_ == nullptr || retries_ >= retry_policy_->num_retries || destroyed_ ||
+      callbacks_->responseStarted()) {
+    return false;
+  }
+  if (sent && (!idempotent_ || body_not_retriable_)) {
+    // The upstream may have acted on it: only requests that are safe to repeat, with the whole
+    // body still at hand, go again.
+    return false;
+  }
+  if (!retry_counted_) {
+    const Upstream::ClusterInfo& cluster = cluster_->info();
+    const Upstream::CircuitBreakerConfig& cb = cluster.circuitBreakers();
+    Upstream::ClusterState& state = cluster.state();
+    uint32_t max = cb.max_retries;
+    if (cb.retry_budget) {
+      const uint64_t active = state.rq_active.load(std::memory_order_relaxed);
+      max = std::max<uint64_t>(cb.min_retry_concurrency, active * cb.budget_percent / 100);
+    }
+    if (!Upstream::ClusterState::tryAcquire(state.retries_active, max)) {
+      cluster.stats().upstream_rq_retry_overflow->inc();
+      return false;
+    }
+    retry_counted_ = true;
+  }
+  return true;
+}
+
+void RouterFilter::releaseRetry() {
+  if (retry_counted_) {
+    retry_counted_ = false;
+    Upstream::ClusterState::release(cluster_->info().state().retries_active);
+  }
+}
+
+void RouterFilter::scheduleRetry() {
+  ++retries_;
+  cluster_->info().stats().upstream_rq_retry->inc();
+  if (backoff_timer_ == nullptr) {
+    backoff_timer_ = callbacks_->dispatcher().createTimer([this]() { startAttempt(); });
+  }
+  backoff_timer_->enableTimer(backoff(*retry_policy_, retries_));
+}
+
+void RouterFilter::abandonAttempt(bool response_complete) {
+  endAttempt();
+  Upstream::ActiveClient* c = client_;
+  client_ = nullptr;
+  encoder_ = nullptr;
+  if (c == nullptr) {
+    return;
+  }
+  if (upstream_read_paused_) {
+    upstream_read_paused_ = false;
+    c->codec().readDisable(false);
+  }
+  const bool reusable = response_complete && request_sent_end_;
+  if (!reusable) {
+    // The rest of this response is read and dropped by the codec.
+    c->codec().resetStream(Http::StreamResetReason::LocalReset);
+  }
+  Upstream::ConnPool& pool = cluster_->pool(endpoint_);
+  pool.detach(*c);
+  // We are inside the connection's codec callback: closing it now would free the buffer the
+  // codec is parsing. Released once the callback has returned (before anything is deleted).
+  callbacks_->dispatcher().deferred(
+      [cluster = cluster_, &pool, c, reusable]() { pool.release(*c, reusable); });
+}
+
 void RouterFilter::onPoolReady(Upstream::ActiveClient& client) {
   pending_ = nullptr;
   client_ = &client;
+  attempt_sent_ = true;
   encoder_ = &client.codec().newStream(response_sink_);
   encoder_->getStream().setCallbacks(this);
   const bool has_body = buffered_body_.length() > 0 || buffered_trailers_ != nullptr;
@@ -110,6 +276,16 @@ void RouterFilter::onPoolReady(Upstream::ActiveClient& client) {
 
 void RouterFilter::onPoolFailure(Upstream::PoolFailureReason reason) {
   pending_ = nullptr;
+  if (reason == Upstream::PoolFailureReason::Overflow) {
+    upstreamFailed(503, "upstream overloaded: circuit breaker open", "UO", true);
+    return;
+  }
+  reportOutcome(Upstream::Outcome::LocalFailure);
+  if (retry_policy_ != nullptr && retry_policy_->retriesConnectFailure() && tryRetry(false)) {
+    endAttempt();
+    scheduleRetry();
+    return;
+  }
   if (reason == Upstream::PoolFailureReason::Timeout) {
     upstreamFailed(503, "upstream connect timeout", "UF");
   } else {
@@ -123,13 +299,23 @@ Http::FilterDataStatus RouterFilter::decodeData(Buffer::Instance& data, bool end
     if (timer_ && !timer_->enabled()) {
       timer_->enableTimer(callbacks_->route()->timeout());
     }
+    armPerTryTimer();
+  }
+  if (track_body_) {
+    if (retry_body_.length() + data.length() <= kRetryBufferLimit) {
+      data.forEachSlice([this](absl::string_view d) { retry_body_.add(d); });
+    } else {
+      track_body_ = false;
+      body_not_retriable_ = true;
+      retry_body_.clear();
+    }
   }
   if (encoder_ != nullptr && client_ != nullptr) {
     encoder_->encodeData(data, end_stream);
     request_sent_end_ = end_stream;
     return Http::FilterDataStatus::StopIterationNoBuffer;
   }
-  // Not connected yet: hold the body, bounded.
+  // Not connected yet (or between tries): hold the body, bounded.
   buffered_body_.move(data);
   if (!downstream_paused_ && buffered_body_.length() > callbacks_->bufferLimit()) {
     downstream_paused_ = true;
@@ -143,6 +329,10 @@ Http::FilterTrailersStatus RouterFilter::decodeTrailers(Http::HeaderMap& trailer
   if (timer_ && !timer_->enabled()) {
     timer_->enableTimer(callbacks_->route()->timeout());
   }
+  armPerTryTimer();
+  if (track_body_) {
+    retry_trailers_ = std::make_unique<Http::HeaderMap>(trailers);
+  }
   if (encoder_ != nullptr && client_ != nullptr) {
     encoder_->encodeTrailers(trailers);
     request_sent_end_ = true;
@@ -154,10 +344,23 @@ Http::FilterTrailersStatus RouterFilter::decodeTrailers(Http::HeaderMap& trailer
 
 void RouterFilter::onUpstreamHeaders(Http::ResponseHeaderMapPtr&& headers, bool end_stream) {
   response_headers_seen_ = true;
-  const uint32_t cls = headers->status / 100;
+  const uint32_t status = headers->status;
+  const uint32_t cls = status / 100;
+  const Upstream::ClusterInfo& cluster = cluster_->info();
   if (cls >= 1 && cls <= 5) {
-    cluster_->info().stats().upstream_rq_class[cls]->inc();
+    cluster.stats().upstream_rq_class[cls]->inc();
   }
+  reportOutcome(outcomeOf(status));
+  if (retry_policy_ != nullptr && retry_policy_->retriableStatus(status) && tryRetry(true)) {
+    // This response is dropped; the request goes again (to another endpoint if there is one).
+    abandonAttempt(end_stream);
+    scheduleRetry();
+    return;
+  }
+  if (retries_ > 0 && status < 500) {
+    cluster.stats().upstream_rq_retry_success->inc();
+  }
+  releaseRetry();
   Http::removeHopByHopHeaders(*headers);
   if (end_stream) {
     finishUpstreamRequest();
@@ -187,19 +390,14 @@ void RouterFilter::finishUpstreamRequest() {
                       callbacks_->dispatcher().now() - upstream_start_)
                       .count();
   cluster_->info().stats().upstream_rq_time->recordMicros(us);
-  // The codec finished the exchange: the connection may go back to the pool. Deferred so the
-  // codec's own stack unwinds first.
+  // The codec finished the exchange: the connection may go back to the pool.
   releaseUpstream(request_sent_end_);
 }
 
 void RouterFilter::releaseUpstream(bool reusable) {
-  if (active_counted_) {
-    active_counted_ = false;
-    const Upstream::Endpoint& ep = cluster_->info().endpoints()[endpoint_];
-    cluster_->info().stats().upstream_rq_active->dec();
-    ep.stats.rq_active->dec();
-    cluster_->requestFinished(endpoint_);
-  }
+  endAttempt();
+  releaseRetry();
+  if (backoff_timer_) backoff_timer_->disableTimer();
   if (pending_ != nullptr) {
     Upstream::ActiveClient* p = pending_;
     pending_ = nullptr;
@@ -241,6 +439,14 @@ void RouterFilter::onResetStream(Http::StreamResetReason reason) {
     startUpstream(true);
     return;
   }
+  if (!response_headers_seen_) {
+    reportOutcome(Upstream::Outcome::LocalFailure);
+    if (retry_policy_ != nullptr && retry_policy_->retriesReset() && tryRetry(true)) {
+      endAttempt();
+      scheduleRetry();
+      return;
+    }
+  }
   cluster_->info().stats().upstream_rq_reset->inc();
   if (reason == Http::StreamResetReason::ProtocolError) {
     upstreamFailed(502, "invalid response from upstream", "UPE");
@@ -250,13 +456,17 @@ void RouterFilter::onResetStream(Http::StreamResetReason reason) {
 }
 
 void RouterFilter::upstreamFailed(uint32_t status, absl::string_view message,
-                                  absl::string_view flag) {
+                                  absl::string_view flag, bool overloaded) {
   response_complete_ = true;
   if (timer_) timer_->disableTimer();
   releaseUpstream(false);
   if (callbacks_->responseStarted()) {
     callbacks_->streamInfo().addFlag(flag);
     callbacks_->resetStream();
+  } else if (overloaded) {
+    callbacks_->sendLocalReply(status, message, flag, [](Http::ResponseHeaderMap& h) {
+      h.add("x-sluice-overloaded", "true");
+    });
   } else {
     callbacks_->sendLocalReply(status, message, flag);
   }
@@ -264,6 +474,35 @@ void RouterFilter::upstreamFailed(uint32_t status, absl::string_view message,
 
 void RouterFilter::onTimeout() {
   cluster_->info().stats().upstream_rq_timeout->inc();
+  reportOutcome(Upstream::Outcome::LocalFailure);
+  upstreamFailed(504, "upstream request timeout", "UT");
+}
+
+void RouterFilter::onPerTryTimeout() {
+  cluster_->info().stats().upstream_rq_per_try_timeout->inc();
+  reportOutcome(Upstream::Outcome::LocalFailure);
+  if (!response_headers_seen_ && retry_policy_->retriesReset() && tryRetry(attempt_sent_)) {
+    // From a timer, not a codec callback: the connection can be closed right away.
+    endAttempt();
+    if (pending_ != nullptr) {
+      Upstream::ActiveClient* p = pending_;
+      pending_ = nullptr;
+      cluster_->pool(endpoint_).cancel(*p);
+    }
+    if (client_ != nullptr) {
+      Upstream::ActiveClient* c = client_;
+      client_ = nullptr;
+      encoder_ = nullptr;
+      if (upstream_read_paused_) {
+        upstream_read_paused_ = false;
+        c->codec().readDisable(false);
+      }
+      c->codec().resetStream(Http::StreamResetReason::LocalReset);
+      cluster_->pool(endpoint_).release(*c, false);
+    }
+    scheduleRetry();
+    return;
+  }
   upstreamFailed(504, "upstream request timeout", "UT");
 }
 
@@ -322,6 +561,8 @@ void RouterFilter::onDestroy() {
   }
   destroyed_ = true;
   if (timer_) timer_->disableTimer();
+  if (per_try_timer_) per_try_timer_->disableTimer();
+  if (backoff_timer_) backoff_timer_->disableTimer();
   if (watermark_registered_ && callbacks_ != nullptr) {
     watermark_registered_ = false;
     callbacks_->removeDownstreamWatermarkCallbacks(downstream_watermarks_);

@@ -3,6 +3,7 @@
 #include <chrono>
 #include <memory>
 
+#include "absl/container/inlined_vector.h"
 #include "source/common/http/filter.h"
 #include "source/common/router/config.h"
 #include "source/common/upstream/cluster_manager.h"
@@ -48,12 +49,32 @@ class RouterFilter : public Http::StreamDecoderFilter,
   void onUpstreamBelowWriteBufferLowWatermark() override;
 
  private:
+  // Bodies of retriable requests are copied up to this size so a retry can send them again;
+  // a longer body makes the request not retriable once its first try has sent anything.
+  static constexpr size_t kRetryBufferLimit = 64 * 1024;
+
+  // One try: circuit breaker, endpoint pick (avoiding the endpoints already tried), pool.
+  void startAttempt();
   void startUpstream(bool force_new);
+  // Undoes the per-try accounting (active requests, breaker unit, per-try timer).
+  void endAttempt();
+  // Reports the current try's outcome to outlier detection (once per try).
+  void reportOutcome(Upstream::Outcome outcome);
+  // A failed try may be retried: policy, retries left, method and body, retry breaker/budget.
+  // `sent`: the try may have reached the upstream (anything but a connect failure).
+  bool tryRetry(bool sent);
+  void scheduleRetry();
+  // Drops the current try's upstream connection from inside its codec callback (deferred).
+  void abandonAttempt(bool response_complete);
+  void armPerTryTimer();
+  void onPerTryTimeout();
   void sendDirectResponse(const sluice::Router::RouteEntry& route);
   void sendRedirect(const sluice::Router::RouteEntry& route, const Http::RequestHeaderMap& h);
   void onTimeout();
-  void upstreamFailed(uint32_t status, absl::string_view message, absl::string_view flag);
+  void upstreamFailed(uint32_t status, absl::string_view message, absl::string_view flag,
+                      bool overloaded = false);
   void releaseUpstream(bool reusable);
+  void releaseRetry();
   void finishUpstreamRequest();
   void pauseUpstreamRead(bool pause);
 
@@ -82,24 +103,37 @@ class RouterFilter : public Http::StreamDecoderFilter,
   Http::StreamDecoderFilterCallbacks* callbacks_ = nullptr;
   Http::RequestHeaderMap* request_headers_ = nullptr;
   Upstream::ThreadLocalClusterSharedPtr cluster_;
+  const sluice::Router::RetryPolicy* retry_policy_ = nullptr;
   int endpoint_ = -1;
+  absl::InlinedVector<int, 4> tried_;          // endpoints of earlier tries
   Upstream::ActiveClient* pending_ = nullptr;  // connecting
   Upstream::ActiveClient* client_ = nullptr;   // in use
   Http::RequestEncoder* encoder_ = nullptr;
-  Buffer::OwnedImpl buffered_body_;  // body that arrived before the upstream was ready
+  Buffer::OwnedImpl buffered_body_;  // body not yet sent on the current try
   Http::HeaderMapPtr buffered_trailers_;
-  Event::TimerPtr timer_;
+  Buffer::OwnedImpl retry_body_;  // the whole body received so far, to send again on a retry
+  Http::HeaderMapPtr retry_trailers_;
+  Event::TimerPtr timer_;          // route timeout: all tries
+  Event::TimerPtr per_try_timer_;  // retry_policy.per_try_timeout
+  Event::TimerPtr backoff_timer_;
   std::chrono::steady_clock::time_point upstream_start_;
+  uint32_t retries_ = 0;
   bool request_end_ = false;       // the whole request has been received from downstream
-  bool request_sent_end_ = false;  // ... and sent upstream
+  bool request_sent_end_ = false;  // ... and sent upstream on the current try
   bool response_headers_seen_ = false;
   bool response_complete_ = false;
-  bool retried_ = false;
+  bool retried_ = false;            // the stale keep-alive connection retry happened
   bool downstream_paused_ = false;  // we asked the HCM to stop reading the client
   bool upstream_read_paused_ = false;
   bool watermark_registered_ = false;
   bool destroyed_ = false;
-  bool active_counted_ = false;
+  bool active_counted_ = false;    // the current try is counted as active (stats, breaker)
+  bool outcome_reported_ = false;  // the current try's outcome went to outlier detection
+  bool attempt_sent_ = false;      // the current try got a connection (and sent something)
+  bool idempotent_ = false;
+  bool track_body_ = false;          // copying the body into retry_body_
+  bool body_not_retriable_ = false;  // the body outgrew kRetryBufferLimit
+  bool retry_counted_ = false;       // holds one unit of the cluster's retry breaker
 };
 
 }  // namespace Router
