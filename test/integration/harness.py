@@ -621,7 +621,8 @@ class Upstream:
     bytes_sent (live progress counters, updated while streaming).
     """
 
-    def __init__(self, name="upstream", default_action="echo", fixed_body=None, host="127.0.0.1"):
+    def __init__(self, name="upstream", default_action="echo", fixed_body=None, host="127.0.0.1",
+                 port=0):
         self.name = name
         self.default_action = default_action
         self.fixed_body = fixed_body if fixed_body is not None else (
@@ -637,7 +638,7 @@ class Upstream:
         self._closed = False
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind((host, 0))
+        self.sock.bind((host, port))  # a fixed port lets a test restart an upstream in place
         self.sock.listen(1024)
         self.host = host
         self.port = self.sock.getsockname()[1]
