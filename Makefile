@@ -19,13 +19,13 @@ run: build
 
 # All unit and integration tests.
 test: setup
-	$(BAZEL) test $(TEST_FLAGS) //...
+	$(BAZEL) test $(TEST_FLAGS) --test_env=SLUICE_TEST_REDIS_PORT //...
 
 unit-test: setup
 	$(BAZEL) test //test/... --test_tag_filters=-integration
 
 integration-test: setup
-	$(BAZEL) test //test/integration/...
+	$(BAZEL) test --test_env=SLUICE_TEST_REDIS_PORT //test/integration/...
 
 # Micro benchmarks, the end-to-end comparison with nginx and haproxy (3 rotated rounds), the
 # deterministic user-space instruction count per proxied request, and the dynamic-configuration
