@@ -35,6 +35,7 @@ bench: setup
 	@for b in bazel-bin/test/benchmark/*_benchmark; do echo "== $$b"; $$b --benchmark_min_time=0.2; done
 	SLUICE_BIN=$(CURDIR)/bazel-bin/source/exe/sluice tools/bench/e2e.sh
 	SLUICE_BIN=$(CURDIR)/bazel-bin/source/exe/sluice tools/bench/instructions.sh
+	SLUICE_BIN=$(CURDIR)/bazel-bin/source/exe/sluice /usr/bin/python3 tools/bench/auth_bench.py
 	SLUICE_BIN=$(CURDIR)/bazel-bin/source/exe/sluice \
 	  SLUICE_CP_BIN=$(CURDIR)/bazel-bin/source/control_plane/sluice-cp \
 	  SLUICECTL_BIN=$(CURDIR)/bazel-bin/source/cli/sluicectl \

@@ -96,6 +96,7 @@ Http::FilterHeadersStatus AuthFilter::decodeHeaders(Http::RequestHeaderMap& head
     return Http::FilterHeadersStatus::StopIteration;
   }
   policy_ = it->second.get();
+  policy_owner_ = &it->second;
   headers_ = &headers;
   // Anti-spoofing: the upstream must only see the values we set.
   headers.removeIf([this](const Http::HeaderEntry& e) {
@@ -168,7 +169,7 @@ AuthFilter::Outcome AuthFilter::authenticate() {
       if (p.stats.anonymous) p.stats.anonymous->inc();
       Identity anon;
       anon.consumer = "anonymous";
-      return allow(anon, false);
+      return allow(anon, false, -1);
     }
     return deny(Reason::Missing, p.key_auth && !p.hasJwt());
   }
@@ -181,8 +182,11 @@ AuthFilter::Outcome AuthFilter::authenticate() {
       Identity id;
       id.consumer = it->second;
       auto scopes = p.consumer_scopes.find(id.consumer);
-      if (scopes != p.consumer_scopes.end()) id.scopes = scopes->second;
-      return allow(id, true);
+      if (scopes != p.consumer_scopes.end()) {
+        id.scopes = scopes->second;
+        id.scope_header = absl::StrJoin(id.scopes, " ");
+      }
+      return allow(id, true, location);
     }
     if (location < 0) return deny(Reason::BadKey, true);
     // Either credential is accepted: try the token.
@@ -194,9 +198,7 @@ AuthFilter::Outcome AuthFilter::authenticate() {
   TokenCache* cache = nullptr;
   const int64_t now = config_->now_s();
   if (p.token_cache_entries > 0) {
-    // The policy object outlives this call (the FilterConfig holds it).
-    const CompiledPolicyConstSharedPtr& owner = config_->policies.at(policy_->name);
-    cache = &TokenCache::forThisThread(p.id, owner, p.token_cache_entries);
+    cache = &TokenCache::forThisThread(p.id, *policy_owner_, p.token_cache_entries);
     const Identity* hit = cache->find(token);
     if (hit != nullptr) {
       const bool fresh = hit->exp == INT64_MAX || now <= hit->exp + hit->clock_skew_s;
@@ -204,9 +206,7 @@ AuthFilter::Outcome AuthFilter::authenticate() {
                              p.providers[hit->provider].remote->generation() == hit->key_generation;
       if (fresh && keys_same) {
         if (p.stats.token_cache_hit) p.stats.token_cache_hit->inc();
-        Identity id = *hit;
-        id.location = location;
-        return allow(id, false);
+        return allow(*hit, false, location);  // no copy: the hot path allocates only headers
       }
       cache->erase(token);
     }
@@ -219,7 +219,7 @@ AuthFilter::Outcome AuthFilter::authenticate() {
   if (o == Outcome::Waiting) return o;
   if (o == Outcome::Denied) return deny(reason, false);
   if (cache != nullptr) cache->insert(token, id);
-  return allow(id, false);
+  return allow(id, false, location);
 }
 
 AuthFilter::Outcome AuthFilter::verifyToken(absl::string_view token, int location, Identity& id,
@@ -230,7 +230,6 @@ AuthFilter::Outcome AuthFilter::verifyToken(absl::string_view token, int locatio
     reason = *r;
     return Outcome::Denied;
   }
-  id.location = location;
   const int64_t now = config_->now_s();
   ClaimRules rules;
 
@@ -255,6 +254,7 @@ AuthFilter::Outcome AuthFilter::verifyToken(absl::string_view token, int locatio
       id.consumer = cred->second.username;
       id.clock_skew_s = rules.clock_skew_s;
       for (absl::string_view s : tokenScopes(jwt.payload)) id.scopes.emplace_back(s);
+      id.scope_header = absl::StrJoin(id.scopes, " ");
       return Outcome::Continue;
     }
     if (p.providers.empty()) {
@@ -323,6 +323,7 @@ AuthFilter::Outcome AuthFilter::verifyToken(absl::string_view token, int locatio
   }
   id.clock_skew_s = prov.clock_skew_s;
   for (absl::string_view s : tokenScopes(jwt.payload)) id.scopes.emplace_back(s);
+  id.scope_header = absl::StrJoin(id.scopes, " ");
   for (const ClaimHeader& ch : prov.claim_to_headers) {
     const JsonValue* v = findClaim(jwt.payload, ch.claim);
     if (v == nullptr) continue;
@@ -357,7 +358,7 @@ void AuthFilter::onKeysRefreshed() {
   if (authenticate() == Outcome::Continue) callbacks_->continueDecoding();
 }
 
-AuthFilter::Outcome AuthFilter::allow(const Identity& id, bool key_credential) {
+AuthFilter::Outcome AuthFilter::allow(const Identity& id, bool key_credential, int location) {
   const CompiledPolicy& p = *policy_;
   for (const std::string& want : p.required_scopes) {
     if (std::find(id.scopes.begin(), id.scopes.end(), want) == id.scopes.end()) {
@@ -366,9 +367,9 @@ AuthFilter::Outcome AuthFilter::allow(const Identity& id, bool key_credential) {
   }
   Http::RequestHeaderMap& h = *headers_;
   if (!id.consumer.empty()) h.add(kConsumerHeader, id.consumer);
-  if (!id.scopes.empty()) h.add(kScopeHeader, absl::StrJoin(id.scopes, " "));
+  if (!id.scope_header.empty()) h.add(kScopeHeader, id.scope_header);
   for (const auto& [name, value] : id.claim_headers) h.add(name, value);
-  removeCredentials(id.provider >= 0 && p.providers[id.provider].forward ? -1 : id.location);
+  removeCredentials(id.provider >= 0 && p.providers[id.provider].forward ? -1 : location);
   if (p.stats.allowed) p.stats.allowed->inc();
   return Outcome::Continue;
 }

@@ -58,12 +58,14 @@ class AuthFilter : public Http::StreamDecoderFilter {
   Outcome verifyToken(absl::string_view token, int location, Identity& out, Reason& reason);
   Outcome waitForKeys(const Provider& provider);
   void onKeysRefreshed();
-  Outcome allow(const Identity& id, bool key_credential);
+  // `location`: where the token was found (-1: none), for forward: false.
+  Outcome allow(const Identity& id, bool key_credential, int location);
   Outcome deny(Reason reason, bool key_credential);
   void removeCredentials(int token_location);
 
   const FilterConfigConstSharedPtr config_;
   const CompiledPolicy* policy_ = nullptr;
+  const CompiledPolicyConstSharedPtr* policy_owner_ = nullptr;  // in config_
   Http::StreamDecoderFilterCallbacks* callbacks_ = nullptr;
   Http::RequestHeaderMap* headers_ = nullptr;
   std::shared_ptr<Wait> wait_;

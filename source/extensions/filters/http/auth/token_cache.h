@@ -19,9 +19,9 @@ namespace Auth {
 struct Identity {
   std::string consumer;  // empty: no consumer matched
   std::vector<std::string> scopes;
+  std::string scope_header;  // scopes joined with spaces (X-Authenticated-Scope)
   std::vector<std::pair<std::string, std::string>> claim_headers;  // from claim_to_headers
   int provider = -1;        // index into the policy's providers; -1: a consumer credential
-  int location = -1;        // index into the policy's token_locations the token came from
   int64_t exp = INT64_MAX;  // the token's exp (seconds since the epoch)
   int64_t clock_skew_s = 0;
   uint64_t key_generation = 0;  // of a remote JWKS when verified (a rotation re-verifies)

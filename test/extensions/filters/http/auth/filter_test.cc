@@ -466,7 +466,7 @@ jwt:
         std::make_shared<RemoteJwks>(*dispatcher_, std::move(fetcher), "test",
                                      policy_->stats.jwks_fetch, policy_->stats.jwks_fetch_failed);
     RemoteJwks::Settings s;
-    s.min_refetch_interval = std::chrono::milliseconds(200);
+    s.min_refetch_interval = std::chrono::milliseconds(1000);
     remote_->configure(s);  // first fetch starts
     lease_ = remote_->lease();
     policy_->providers[0].remote = remote_;
@@ -502,8 +502,9 @@ TEST_F(RemoteJwksFilterTest, RequestWaitsForTheFirstFetchThenRotation) {
 
   // A token signed by a new key: the request waits for a refetch (once the interval passed).
   TestKey rotated(TestKey::Kind::Rsa2048, "rsa2");
-  EXPECT_TRUE(sluice::Testing::runUntil(
-                  *dispatcher_, [] { return false; }, std::chrono::milliseconds(250)) == false);
+  TestKey other(TestKey::Kind::Rsa2048, "rsa3");
+  EXPECT_FALSE(sluice::Testing::runUntil(
+      *dispatcher_, [] { return false; }, std::chrono::milliseconds(1050)));
   FakeCallbacks cb2(*dispatcher_);
   Http::RequestHeaderMap h2;
   h2.method = "GET";
@@ -519,7 +520,6 @@ TEST_F(RemoteJwksFilterTest, RequestWaitsForTheFirstFetchThenRotation) {
   f2.onDestroy();
 
   // Another unknown kid right away: rate-limited, denied without a fetch.
-  TestKey other(TestKey::Kind::Rsa2048, "rsa3");
   FakeCallbacks cb3(*dispatcher_);
   Http::RequestHeaderMap h3;
   h3.method = "GET";
@@ -543,7 +543,7 @@ TEST_F(RemoteJwksFilterTest, FailedFetchKeepsCachedKeysAndStreamResetWhileWaitin
   // A stream that goes away while it waits is never called back.
   TestKey rotated(TestKey::Kind::Rsa2048, "rsa2");
   EXPECT_FALSE(sluice::Testing::runUntil(
-      *dispatcher_, [] { return false; }, std::chrono::milliseconds(250)));
+      *dispatcher_, [] { return false; }, std::chrono::milliseconds(1050)));
   {
     FakeCallbacks cb(*dispatcher_);
     Http::RequestHeaderMap h;
