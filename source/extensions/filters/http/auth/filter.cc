@@ -394,6 +394,9 @@ void AuthFilter::removeCredentials(int token_location) {
   }
   if (!params.empty() && h.path.find('?') != std::string::npos) {
     h.path = removeQueryParams(h.path, params);
+    // Nor does the access log get the credential.
+    std::string& logged = callbacks_->streamInfo().original_path;
+    if (logged.find('?') != std::string::npos) logged = removeQueryParams(logged, params);
   }
 }
 

@@ -85,7 +85,10 @@ class HttpJwksFetcher : public JwksFetcher,
     conn_ = Network::Connection::connect(dispatcher_, uri_.address);
     if (conn_ == nullptr) {
       const std::string err = absl::StrCat("connect: ", strerror(errno));
-      dispatcher_.post([this, err]() { finish(absl::UnavailableError(err)); });
+      std::weak_ptr<bool> alive = alive_;
+      dispatcher_.post([this, alive, err]() {
+        if (!alive.expired()) finish(absl::UnavailableError(err));
+      });
       return;
     }
     conn_->setCallbacks(this);
@@ -195,6 +198,7 @@ class HttpJwksFetcher : public JwksFetcher,
   uint32_t status_ = 0;
   std::string body_;
   bool done_ = true;
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);  // for posted callbacks
 };
 
 }  // namespace

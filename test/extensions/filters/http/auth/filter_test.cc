@@ -58,10 +58,10 @@ class FakeCallbacks : public Http::StreamDecoderFilterCallbacks {
   uint32_t reply_status = 0;
   std::string reply_message;
   Http::ResponseHeaderMap reply_headers;
+  Http::StreamInfo info_;
 
  private:
   Event::Dispatcher& dispatcher_;
-  Http::StreamInfo info_;
 };
 
 class FakeFetcher : public JwksFetcher {
@@ -139,6 +139,7 @@ jwt:
     uint32_t status;
     std::string message;
     std::vector<std::string> challenges;
+    std::string logged_path;
   };
   Result run(Http::RequestHeaderMap headers) {
     FakeCallbacks cb(*dispatcher_);
@@ -146,11 +147,12 @@ jwt:
     if (headers.path.empty()) headers.path = "/api";
     if (!headers.has("host")) headers.add("host", "example.com");
     cb.route_ = table_->route(headers);
+    cb.info_.original_path = headers.path;
     AuthFilter filter(config_);
     filter.setDecoderFilterCallbacks(cb);
     const bool cont = filter.decodeHeaders(headers, true) == Http::FilterHeadersStatus::Continue;
     filter.onDestroy();
-    Result r{cont, headers, cb.reply_status, cb.reply_message, {}};
+    Result r{cont, headers, cb.reply_status, cb.reply_message, {}, cb.info_.original_path};
     for (const auto& e : cb.reply_headers.entries()) {
       if (e.key == "www-authenticate") r.challenges.push_back(e.value);
     }
@@ -298,6 +300,7 @@ TEST_F(AuthFilterTest, ClockSkewAndQueryParams) {
   Result q = run(std::move(h));
   ASSERT_TRUE(q.continued) << q.message;
   EXPECT_EQ(q.headers.path, "/api?x=1&y=2");
+  EXPECT_EQ(q.logged_path, "/api?x=1&y=2");  // no credential in the access log either
 }
 
 TEST_F(AuthFilterTest, RequiredScopes) {
@@ -338,6 +341,7 @@ consumers:
   ASSERT_TRUE(rq.continued) << rq.message;
   EXPECT_EQ(rq.headers.get("x-consumer-username"), "bob");
   EXPECT_EQ(rq.headers.path, "/api?keep=1");
+  EXPECT_EQ(rq.logged_path, "/api?keep=1");
 
   Http::RequestHeaderMap bad;
   bad.add("apikey", "alice-kez");
