@@ -83,11 +83,8 @@ Http::FilterHeadersStatus RouterFilter::decodeHeaders(Http::RequestHeaderMap& he
   upstream_start_ = callbacks_->dispatcher().now();
   callbacks_->addDownstreamWatermarkCallbacks(downstream_watermarks_);
   watermark_registered_ = true;
-  if (route->timeout().count() > 0) {
-    timer_ = callbacks_->dispatcher().createTimer([this]() { onTimeout(); });
-    if (end_stream) {
-      timer_->enableTimer(route->timeout());
-    }
+  if (end_stream && route->timeout().count() > 0) {
+    route_deadline_ = upstream_start_ + route->timeout();  // armed by startAttempt()
   }
   callbacks_->sendContinueIfExpected();
   startAttempt();
@@ -135,8 +132,9 @@ void RouterFilter::startAttempt() {
         retry_trailers_ ? std::make_unique<Http::HeaderMap>(*retry_trailers_) : nullptr;
   }
   if (request_end_) {
-    armPerTryTimer();
+    startPerTryDeadline();
   }
+  armTimer();
   startUpstream(false);
 }
 
@@ -145,20 +143,48 @@ void RouterFilter::startUpstream(bool force_new) {
   pending_ = pool.newStream(*this, force_new);
 }
 
-void RouterFilter::armPerTryTimer() {
-  if (retry_policy_ == nullptr || retry_policy_->per_try_timeout.count() == 0 || !active_counted_) {
-    return;
-  }
-  if (per_try_timer_ == nullptr) {
-    per_try_timer_ = callbacks_->dispatcher().createTimer([this]() { onPerTryTimeout(); });
-  }
-  if (!per_try_timer_->enabled()) {
-    per_try_timer_->enableTimer(retry_policy_->per_try_timeout);
+void RouterFilter::startPerTryDeadline() {
+  if (retry_policy_ != nullptr && retry_policy_->per_try_timeout.count() > 0 && active_counted_ &&
+      try_deadline_ == kNever) {
+    try_deadline_ = callbacks_->dispatcher().now() + retry_policy_->per_try_timeout;
   }
 }
 
+void RouterFilter::armTimer() {
+  const TimePoint next = std::min({route_deadline_, try_deadline_, retry_at_});
+  if (next == kNever) {
+    if (timer_ != nullptr) timer_->disableTimer();
+    return;
+  }
+  if (timer_ == nullptr) {
+    timer_ = callbacks_->dispatcher().createTimer([this]() { onTimer(); });
+  }
+  const TimePoint now = callbacks_->dispatcher().now();
+  timer_->enableTimer(next <= now ? std::chrono::milliseconds(0)
+                                  : std::chrono::ceil<std::chrono::milliseconds>(next - now));
+}
+
+void RouterFilter::onTimer() {
+  const TimePoint now = callbacks_->dispatcher().now();
+  if (route_deadline_ <= now) {
+    onTimeout();
+    return;
+  }
+  if (try_deadline_ <= now) {
+    try_deadline_ = kNever;
+    onPerTryTimeout();
+    return;
+  }
+  if (retry_at_ <= now) {
+    retry_at_ = kNever;
+    startAttempt();
+    return;
+  }
+  armTimer();  // woke up early (a deadline was dropped meanwhile)
+}
+
 void RouterFilter::endAttempt() {
-  if (per_try_timer_) per_try_timer_->disableTimer();
+  try_deadline_ = kNever;  // the timer, if armed for it, finds nothing due and re-arms
   if (!active_counted_) {
     return;
   }
@@ -220,10 +246,8 @@ void RouterFilter::releaseRetry() {
 void RouterFilter::scheduleRetry() {
   ++retries_;
   cluster_->info().stats().upstream_rq_retry->inc();
-  if (backoff_timer_ == nullptr) {
-    backoff_timer_ = callbacks_->dispatcher().createTimer([this]() { startAttempt(); });
-  }
-  backoff_timer_->enableTimer(backoff(*retry_policy_, retries_));
+  retry_at_ = callbacks_->dispatcher().now() + backoff(*retry_policy_, retries_);
+  armTimer();
 }
 
 void RouterFilter::abandonAttempt(bool response_complete) {
@@ -296,10 +320,11 @@ void RouterFilter::onPoolFailure(Upstream::PoolFailureReason reason) {
 Http::FilterDataStatus RouterFilter::decodeData(Buffer::Instance& data, bool end_stream) {
   if (end_stream) {
     request_end_ = true;
-    if (timer_ && !timer_->enabled()) {
-      timer_->enableTimer(callbacks_->route()->timeout());
+    if (callbacks_->route()->timeout().count() > 0) {
+      route_deadline_ = callbacks_->dispatcher().now() + callbacks_->route()->timeout();
     }
-    armPerTryTimer();
+    startPerTryDeadline();
+    armTimer();
   }
   if (track_body_) {
     if (retry_body_.length() + data.length() <= kRetryBufferLimit) {
@@ -326,10 +351,11 @@ Http::FilterDataStatus RouterFilter::decodeData(Buffer::Instance& data, bool end
 
 Http::FilterTrailersStatus RouterFilter::decodeTrailers(Http::HeaderMap& trailers) {
   request_end_ = true;
-  if (timer_ && !timer_->enabled()) {
-    timer_->enableTimer(callbacks_->route()->timeout());
+  if (callbacks_->route()->timeout().count() > 0) {
+    route_deadline_ = callbacks_->dispatcher().now() + callbacks_->route()->timeout();
   }
-  armPerTryTimer();
+  startPerTryDeadline();
+  armTimer();
   if (track_body_) {
     retry_trailers_ = std::make_unique<Http::HeaderMap>(trailers);
   }
@@ -385,7 +411,7 @@ void RouterFilter::finishUpstreamRequest() {
     return;
   }
   response_complete_ = true;
-  if (timer_) timer_->disableTimer();
+  stopTimer();
   const auto us = std::chrono::duration_cast<std::chrono::microseconds>(
                       callbacks_->dispatcher().now() - upstream_start_)
                       .count();
@@ -397,7 +423,7 @@ void RouterFilter::finishUpstreamRequest() {
 void RouterFilter::releaseUpstream(bool reusable) {
   endAttempt();
   releaseRetry();
-  if (backoff_timer_) backoff_timer_->disableTimer();
+  retry_at_ = kNever;
   if (pending_ != nullptr) {
     Upstream::ActiveClient* p = pending_;
     pending_ = nullptr;
@@ -458,7 +484,7 @@ void RouterFilter::onResetStream(Http::StreamResetReason reason) {
 void RouterFilter::upstreamFailed(uint32_t status, absl::string_view message,
                                   absl::string_view flag, bool overloaded) {
   response_complete_ = true;
-  if (timer_) timer_->disableTimer();
+  stopTimer();
   releaseUpstream(false);
   if (callbacks_->responseStarted()) {
     callbacks_->streamInfo().addFlag(flag);
@@ -560,9 +586,7 @@ void RouterFilter::onDestroy() {
     return;
   }
   destroyed_ = true;
-  if (timer_) timer_->disableTimer();
-  if (per_try_timer_) per_try_timer_->disableTimer();
-  if (backoff_timer_) backoff_timer_->disableTimer();
+  stopTimer();
   if (watermark_registered_ && callbacks_ != nullptr) {
     watermark_registered_ = false;
     callbacks_->removeDownstreamWatermarkCallbacks(downstream_watermarks_);

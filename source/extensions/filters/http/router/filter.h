@@ -66,7 +66,15 @@ class RouterFilter : public Http::StreamDecoderFilter,
   void scheduleRetry();
   // Drops the current try's upstream connection from inside its codec callback (deferred).
   void abandonAttempt(bool response_complete);
-  void armPerTryTimer();
+  // One timer serves the route timeout, the per-try timeout and the retry backoff: it is armed
+  // for the earliest deadline, so a retry policy adds no timer work to a request.
+  void armTimer();
+  void onTimer();
+  void stopTimer() {
+    route_deadline_ = try_deadline_ = retry_at_ = kNever;
+    if (timer_ != nullptr) timer_->disableTimer();
+  }
+  void startPerTryDeadline();
   void onPerTryTimeout();
   void sendDirectResponse(const sluice::Router::RouteEntry& route);
   void sendRedirect(const sluice::Router::RouteEntry& route, const Http::RequestHeaderMap& h);
@@ -113,9 +121,12 @@ class RouterFilter : public Http::StreamDecoderFilter,
   Http::HeaderMapPtr buffered_trailers_;
   Buffer::OwnedImpl retry_body_;  // the whole body received so far, to send again on a retry
   Http::HeaderMapPtr retry_trailers_;
-  Event::TimerPtr timer_;          // route timeout: all tries
-  Event::TimerPtr per_try_timer_;  // retry_policy.per_try_timeout
-  Event::TimerPtr backoff_timer_;
+  using TimePoint = std::chrono::steady_clock::time_point;
+  static constexpr TimePoint kNever = TimePoint::max();
+  Event::TimerPtr timer_;
+  TimePoint route_deadline_ = kNever;  // route timeout: all tries
+  TimePoint try_deadline_ = kNever;    // retry_policy.per_try_timeout
+  TimePoint retry_at_ = kNever;        // end of the backoff before the next try
   std::chrono::steady_clock::time_point upstream_start_;
   uint32_t retries_ = 0;
   bool request_end_ = false;       // the whole request has been received from downstream

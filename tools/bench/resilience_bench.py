@@ -1,0 +1,302 @@
+#!/usr/bin/python3
+"""CPU per proxied request with health checks, outlier detection, circuit breakers and a retry
+policy configured, against the same route without them.
+
+    tools/bench/resilience_bench.py [--no-callgrind]
+    ROUNDS=4 DURATION=10 WARMUP=2 CONNS=64 N=40000 SLUICE_BIN=... tools/bench/resilience_bench.py
+
+Method (tools/bench/e2e.sh's): upstream nginx (1 worker, `return 200 "hello\\n"`) and wrk
+(1 thread, CONNS keep-alive connections) pinned to core LOAD_CPU, sluice (1 worker) pinned to
+core PROXY_CPU. For each config and round a fresh sluice is started, warmed up for WARMUP s and
+measured for DURATION s; CPU µs/request = (utime+stime) delta of the sluice process over the
+measured run / requests completed. The two configs alternate (A B, B A, ...) so neither always
+runs first; the result is the median over rounds and the median of the per-round ratios.
+
+Then, unless --no-callgrind: user-space instructions per request under callgrind for each config
+(N keep-alive requests over 16 connections after a 1,000-request warm-up; deterministic to ~1%,
+see tools/bench/instructions.sh).
+
+Both configs: one route to one cluster with one endpoint. "resilient" adds
+  health_check: {http_path: /health, interval: 1s}   (runs on the main thread, counted too)
+  outlier_detection: {}                              (Envoy's defaults)
+  circuit_breakers: {max_connections: 1024, max_pending_requests: 1024, max_requests: 1024,
+                     max_retries: 3}
+  retry_policy: {retry_on: [5xx, connect-failure, reset], num_retries: 2, per_try_timeout: 1s}
+Output: Markdown on stdout and in OUT_DIR/resilience-<date>.md.
+"""
+
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+ROUNDS = int(os.environ.get("ROUNDS", "4"))
+DURATION = int(os.environ.get("DURATION", "10"))
+WARMUP = int(os.environ.get("WARMUP", "2"))
+CONNS = int(os.environ.get("CONNS", "64"))
+N = int(os.environ.get("N", "40000"))
+PROXY_CPU = os.environ.get("PROXY_CPU", "0")
+LOAD_CPU = os.environ.get("LOAD_CPU", "1")
+SLUICE_BIN = os.environ.get("SLUICE_BIN", os.path.join(ROOT, "bazel-bin/source/exe/sluice"))
+OUT_DIR = os.environ.get("OUT_DIR", os.path.join(ROOT, "bench-results"))
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+PROCS = []
+
+
+def log(msg):
+    sys.stderr.write("[resilience-bench %s] %s\n" % (time.strftime("%H:%M:%S"), msg))
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    p = s.getsockname()[1]
+    s.close()
+    return p
+
+
+def wait_port(port, timeout=15):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return True
+        except OSError:
+            time.sleep(0.05)
+    return False
+
+
+def start(cmd, **kw):
+    p = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, **kw)
+    PROCS.append(p)
+    return p
+
+
+def stop(p, grace=5):
+    if p.poll() is None:
+        p.send_signal(signal.SIGTERM)
+        try:
+            p.wait(grace)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+    if p in PROCS:
+        PROCS.remove(p)
+
+
+def cpu_ticks(pid):
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])  # utime + stime (fields 14, 15)
+
+
+RESILIENT_CLUSTER = """
+    health_check: {http_path: /health, interval: 1s}
+    outlier_detection: {}
+    circuit_breakers: {max_connections: 1024, max_pending_requests: 1024, max_requests: 1024,
+                       max_retries: 3}"""
+RESILIENT_ROUTE = (", retry_policy: {retry_on: [5xx, connect-failure, reset], num_retries: 2, "
+                   "per_try_timeout: 1s}")
+
+
+def bootstrap(work, name, port, up_port):
+    resilient = name == "resilient"
+    path = os.path.join(work, name + ".yaml")
+    with open(path, "w") as f:
+        f.write("""admin: {address: 127.0.0.1, port: 0}
+concurrency: 1
+drain_timeout: 1s
+static_resources:
+  listeners:
+  - name: bench
+    address: {host: 127.0.0.1, port: %d}
+    route_table: bench
+    backlog: 4096
+    limits: {idle_timeout: 300s, request_headers_timeout: 300s}
+  route_tables:
+  - name: bench
+    virtual_hosts:
+    - name: all
+      domains: ["*"]
+      routes:
+      - {name: all, match: {prefix: /}, route: {cluster: upstream%s}}
+  clusters:
+  - name: upstream
+    endpoints: [{address: 127.0.0.1, port: %d}]
+    idle_timeout: 300s
+    max_idle_connections_per_endpoint: 64%s
+""" % (port, RESILIENT_ROUTE if resilient else "", up_port, RESILIENT_CLUSTER if resilient else ""))
+    return path
+
+
+def run_wrk(url, secs, latency=False):
+    cmd = ["taskset", "-c", LOAD_CPU, "wrk", "-t1", "-c%d" % CONNS, "-d%ds" % secs]
+    if latency:
+        cmd.append("--latency")
+    out = subprocess.run(cmd + [url], capture_output=True, text=True).stdout
+    m = re.search(r"(\d+) requests in", out)
+    rps = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    p99 = re.search(r"99%\s+([\d.]+)(us|ms|s)", out)
+    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    p99_ms = None
+    if p99:
+        p99_ms = float(p99.group(1)) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[p99.group(2)]
+    return {"requests": int(m.group(1)) if m else 0, "rps": float(rps.group(1)) if rps else 0,
+            "p99_ms": p99_ms, "non2xx": int(non2xx.group(1)) if non2xx else 0, "raw": out}
+
+
+def measure(work, name, up_port, rnd):
+    port = free_port()
+    cfg = bootstrap(work, name, port, up_port)
+    logf = open(os.path.join(work, "%s-%d.log" % (name, rnd)), "wb")
+    p = start(["taskset", "-c", PROXY_CPU, SLUICE_BIN, "-c", cfg, "--concurrency", "1"],
+              stdout=logf, stderr=logf)
+    if not wait_port(port):
+        raise SystemExit("sluice (%s) did not start; see %s" % (name, logf.name))
+    url = "http://127.0.0.1:%d/" % port
+    body = urllib.request.urlopen(url, timeout=5).read()
+    assert body == b"hello\n", body
+    run_wrk(url, WARMUP)
+    time.sleep(0.5)
+    t0 = cpu_ticks(p.pid)
+    r = run_wrk(url, DURATION, latency=True)
+    t1 = cpu_ticks(p.pid)
+    stop(p)
+    logf.close()
+    r["cpu_us_per_req"] = (t1 - t0) * 1e6 / CLK_TCK / max(1, r["requests"])
+    log("%-9s round %d: %.0f req/s, %.2f CPU us/req, p99 %s ms, non-2xx %d"
+        % (name, rnd, r["rps"], r["cpu_us_per_req"], r["p99_ms"], r["non2xx"]))
+    return r
+
+
+def callgrind(work, name, up_port):
+    port = free_port()
+    cfg = bootstrap(work, name, port, up_port)
+    out = os.path.join(work, "callgrind-%s.out" % name)
+    logf = open(os.path.join(work, "callgrind-%s.log" % name), "wb")
+    p = start(["valgrind", "--tool=callgrind", "--callgrind-out-file=" + out, SLUICE_BIN,
+               "-c", cfg], stdout=logf, stderr=logf)
+    if not wait_port(port, 60):
+        raise SystemExit("sluice under callgrind did not start")
+    url = "http://127.0.0.1:%d/" % port
+    subprocess.run(["h2load", "--h1", "-n", "1000", "-c", "16", url], capture_output=True)
+    subprocess.run(["callgrind_control", "-d", str(p.pid)], capture_output=True)
+    h = subprocess.run(["h2load", "--h1", "-n", str(N), "-c", "16", url], capture_output=True,
+                       text=True).stdout
+    ok = re.search(r"(\d+) succeeded", h)
+    stop(p, 30)
+    logf.close()
+    ann = subprocess.run(["callgrind_annotate", out], capture_output=True, text=True).stdout
+    m = re.search(r"([\d,]+) \(.*\)\s+PROGRAM TOTALS|([\d,]+)\s+PROGRAM TOTALS", ann)
+    total = int((m.group(1) or m.group(2)).replace(",", "")) if m else 0
+    n = int(ok.group(1)) if ok else N
+    log("%-9s callgrind: %d instructions / request (%d requests)" % (name, total // n, n))
+    return total / n
+
+
+def main():
+    do_callgrind = "--no-callgrind" not in sys.argv[1:]
+    for tool in ["nginx", "wrk", "taskset"] + (["valgrind", "h2load"] if do_callgrind else []):
+        if shutil.which(tool) is None:
+            raise SystemExit("%s not installed (tools/setup.sh)" % tool)
+    if not os.access(SLUICE_BIN, os.X_OK):
+        raise SystemExit("sluice not built: %s" % SLUICE_BIN)
+    work = tempfile.mkdtemp(prefix="sluice-resilience-")
+    try:
+        up_port = free_port()
+        os.makedirs(os.path.join(work, "nginx"))
+        conf = os.path.join(work, "nginx", "nginx.conf")
+        with open(conf, "w") as f:
+            f.write("""worker_processes 1;
+daemon off;
+master_process off;
+error_log %s/nginx/error.log warn;
+pid %s/nginx/nginx.pid;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  keepalive_requests 1000000000;
+  keepalive_timeout 300s;
+  server { listen 127.0.0.1:%d backlog=4096; location / { return 200 "hello\\n"; } }
+}
+""" % (work, work, up_port))
+        start(["taskset", "-c", LOAD_CPU, "nginx", "-p", os.path.join(work, "nginx"), "-c", conf],
+              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        if not wait_port(up_port):
+            raise SystemExit("upstream nginx did not start")
+        results = {"plain": [], "resilient": []}
+        for rnd in range(1, ROUNDS + 1):
+            order = ["plain", "resilient"] if rnd % 2 else ["resilient", "plain"]
+            for name in order:
+                results[name].append(measure(work, name, up_port, rnd))
+        instr = {}
+        if do_callgrind:
+            for name in ("plain", "resilient"):
+                instr[name] = callgrind(work, name, up_port)
+        report = render(results, instr)
+        os.makedirs(OUT_DIR, exist_ok=True)
+        path = os.path.join(OUT_DIR, "resilience-%s.md" % time.strftime("%Y-%m-%d-%H%M%S"))
+        with open(path, "w") as f:
+            f.write(report)
+        print(report)
+        log("report written to " + path)
+    finally:
+        for p in list(PROCS):
+            stop(p)
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def render(results, instr):
+    out = []
+    w = out.append
+    med = {k: statistics.median(r["cpu_us_per_req"] for r in v) for k, v in results.items()}
+    ratios = [b["cpu_us_per_req"] / a["cpu_us_per_req"]
+              for a, b in zip(results["plain"], results["resilient"])]
+    w("# Resilience features: CPU per request (%s)" % time.strftime("%Y-%m-%d %H:%M"))
+    w("")
+    w("sluice 1 worker on core %s; wrk -t1 -c%d and nginx on core %s; %d rounds of %d s "
+      "(alternating order), medians." % (PROXY_CPU, CONNS, LOAD_CPU, ROUNDS, DURATION))
+    w("")
+    w("| config | req/s | p99 (ms) | CPU µs/req | per round | non-2xx |")
+    w("|---|---:|---:|---:|---:|---:|")
+    for name in ("plain", "resilient"):
+        rs = results[name]
+        w("| %s | %s | %.2f | %.2f | %s | %d |" % (
+            name, "{:,.0f}".format(statistics.median(r["rps"] for r in rs)),
+            statistics.median(r["p99_ms"] or 0 for r in rs), med[name],
+            " / ".join("%.2f" % r["cpu_us_per_req"] for r in rs), sum(r["non2xx"] for r in rs)))
+    w("")
+    w("resilient / plain CPU: %+.1f %% (ratio of medians); per round: %s (median %+.1f %%)" % (
+        (med["resilient"] / med["plain"] - 1) * 100,
+        ", ".join("%+.1f %%" % ((x - 1) * 100) for x in ratios),
+        (statistics.median(ratios) - 1) * 100))
+    if instr:
+        w("")
+        w("| config | user-space instructions / request (callgrind, %d requests) |" % N)
+        w("|---|---:|")
+        for name in ("plain", "resilient"):
+            w("| %s | %s |" % (name, "{:,.0f}".format(instr[name])))
+        w("")
+        w("resilient / plain instructions: %+.1f %%" % (
+            (instr["resilient"] / instr["plain"] - 1) * 100))
+    w("")
+    return "\n".join(out)
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    except KeyboardInterrupt:
+        for p in list(PROCS):
+            stop(p)
+        raise
