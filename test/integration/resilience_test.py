@@ -335,6 +335,7 @@ class OutlierDetectionTest(ResilienceTestCase):
         load = Load(port, clients=4)
         load.wait_for(300)
         victim = ups[2]
+        sent_before = self.endpoint_view(s, victim.address)["requests_total"]
         t0 = time.monotonic()
         victim.kill()
         self.wait_endpoint(s, victim.address, lambda e: "ejected" in e["health_flags"],
@@ -344,13 +345,18 @@ class OutlierDetectionTest(ResilienceTestCase):
         results = load.stop()
         errors = Load.errors(results)
         view = self.endpoint_view(s, victim.address)
-        report("outlier detection: killed endpoint ejected %.0f ms after the kill, after %d "
-               "connect failures (consecutive_5xx = 5, 4 clients in flight); %d requests, %d "
-               "client-visible errors", ejected_after * 1000, view["connect_failures"],
+        # Failed tries: those in flight at the kill (reset; at most one per client) plus those
+        # sent to it afterwards (refused) until the ejection. `sent` also counts the few sent
+        # (and answered) between reading /clusters and the kill.
+        sent = view["requests_total"] - sent_before
+        report("outlier detection: killed endpoint ejected %.0f ms after the kill (consecutive_5xx"
+               " = 5): %d tries sent to it from just before the kill (%d refused); %d requests, "
+               "%d client-visible errors", ejected_after * 1000, sent, view["connect_failures"],
                len(results), len(errors))
         self.assertEqual([], errors[:5])
-        self.assertGreaterEqual(view["connect_failures"], 5)
-        self.assertLessEqual(view["connect_failures"], 5 + 8)
+        self.assertEqual(1, view["outlier"]["ejections"])
+        self.assertEqual("5 consecutive 5xx", view["outlier"]["last_reason"])
+        self.assertLessEqual(sent, 5 + 8, "about a threshold's worth, then no more")
 
     def test_max_ejection_percent(self):
         ups = [self.upstream(n) for n in ("a", "b")]
