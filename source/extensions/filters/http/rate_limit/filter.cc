@@ -2,6 +2,7 @@
 
 #include <chrono>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "source/common/router/config.h"
@@ -10,6 +11,15 @@
 namespace sluice {
 namespace Extensions {
 namespace RateLimit {
+namespace {
+
+const std::string kRateLimitLimit = "ratelimit-limit";
+const std::string kRateLimitRemaining = "ratelimit-remaining";
+const std::string kRateLimitReset = "ratelimit-reset";
+const std::string kRateLimitPolicy = "ratelimit-policy";
+const std::string kRateLimit = "ratelimit";
+
+}  // namespace
 
 RateLimitStats RateLimitStats::create(Stats::Store& store, const std::string& policy) {
   RateLimitStats s;
@@ -57,13 +67,11 @@ int64_t FilterConfig::nowMs() const {
       .count();
 }
 
-std::string RateLimitFilter::identity(const CompiledPolicy& policy,
-                                      const Http::RequestHeaderMap& headers,
-                                      const Router::RouteEntry& route, const Http::StreamInfo& info,
-                                      absl::string_view client_ip) {
+void RateLimitFilter::identity(const CompiledPolicy& policy, const Http::RequestHeaderMap& headers,
+                               const Router::RouteEntry& route, const Http::StreamInfo& info,
+                               absl::string_view client_ip, std::string& out) {
   absl::string_view kind;
   absl::string_view value;
-  std::string joined;
   switch (policy.limit_by) {
     case PolicyProto::CONSUMER:
       kind = "consumer:";
@@ -85,10 +93,12 @@ std::string RateLimitFilter::identity(const CompiledPolicy& policy,
       kind = "service:";
       value = route.cluster();
       if (value.empty() && !route.weightedClusters().empty()) {
-        for (const auto& wc : route.weightedClusters()) {
-          absl::StrAppend(&joined, joined.empty() ? "" : ",", wc.first);
+        out.assign(kind.data(), kind.size());
+        for (size_t i = 0; i < route.weightedClusters().size(); ++i) {
+          absl::StrAppend(&out, i == 0 ? "" : ",", route.weightedClusters()[i].first);
         }
-        value = joined;
+        boundIdentity(out);
+        return;
       }
       break;
     case PolicyProto::ROUTE:
@@ -99,9 +109,12 @@ std::string RateLimitFilter::identity(const CompiledPolicy& policy,
       break;
   }
   if (value.empty()) {
-    return absl::StrCat("ip:", client_ip);
+    kind = "ip:";
+    value = client_ip;
   }
-  return boundedIdentity(absl::StrCat(kind, value));
+  out.assign(kind.data(), kind.size());
+  out.append(value.data(), value.size());
+  boundIdentity(out);
 }
 
 Http::FilterHeadersStatus RateLimitFilter::decodeHeaders(Http::RequestHeaderMap& headers, bool) {
@@ -115,12 +128,13 @@ Http::FilterHeadersStatus RateLimitFilter::decodeHeaders(Http::RequestHeaderMap&
     return Http::FilterHeadersStatus::Continue;
   }
   const CompiledPolicy& p = *policy_->policy;
-  const std::string id = identity(p, headers, *route, decoder_callbacks_->streamInfo(),
-                                  decoder_callbacks_->downstreamAddress());
+  // Worker-local scratch for the key: no allocation per request.
+  thread_local std::string id;
+  identity(p, headers, *route, decoder_callbacks_->streamInfo(),
+           decoder_callbacks_->downstreamAddress(), id);
   if (!p.redis) {
-    return apply(config_->local().consume(p, id, config_->nowMs()))
-               ? Http::FilterHeadersStatus::Continue
-               : Http::FilterHeadersStatus::StopIteration;
+    config_->local().consume(p, id, config_->nowMs(), decision_);
+    return apply() ? Http::FilterHeadersStatus::Continue : Http::FilterHeadersStatus::StopIteration;
   }
   client_ = &RedisClient::get(decoder_callbacks_->dispatcher(), p.redis_settings);
   std::string error;
@@ -143,10 +157,9 @@ void RateLimitFilter::onRedisReply(const redisReply* reply, absl::string_view er
   if (reply == nullptr) {
     go = failed(false);
   } else {
-    Decision d;
     std::string parse_error;
-    if (parseScriptReply(*reply, *policy_->policy, d, parse_error)) {
-      go = apply(d);
+    if (parseScriptReply(*reply, *policy_->policy, decision_, parse_error)) {
+      go = apply();
     } else {
       client_->logError(absl::StrCat("script failed: ", parse_error));
       go = failed(false);
@@ -170,15 +183,14 @@ void RateLimitFilter::onTimeout() {
   }
 }
 
-bool RateLimitFilter::apply(const Decision& decision) {
-  decision_ = decision;
+bool RateLimitFilter::apply() {
   decided_ = true;
-  if (decision.allowed) {
+  if (decision_.allowed) {
     policy_->stats.allowed->inc();
     return true;
   }
   policy_->stats.limited->inc();
-  const std::string retry = absl::StrCat(headerSeconds(decision.retry_after_ms));
+  const std::string retry = absl::StrCat(headerSeconds(decision_.retry_after_ms));
   decoder_callbacks_->sendLocalReply(
       429, "API rate limit exceeded", "RL",
       [&retry](Http::ResponseHeaderMap& h) { h.set("retry-after", retry); });
@@ -220,32 +232,50 @@ Http::FilterHeadersStatus RateLimitFilter::encodeHeaders(Http::ResponseHeaderMap
 
 void RateLimitFilter::addHeaders(const CompiledPolicy& p, const Decision& d,
                                  Http::ResponseHeaderMap& headers) {
-  if (d.windows.size() != p.windows.size()) {
+  const size_t n = p.windows.size();
+  if (d.windows.size() != n) {
     return;
   }
+  // Ours replace any the upstream sent. Those are rare: one scan finds out, and the common case
+  // appends without a lookup per header.
+  bool replace = false;
+  for (const Http::HeaderEntry& e : headers.entries()) {
+    if (absl::StartsWith(e.key, "ratelimit") || absl::StartsWith(e.key, "x-ratelimit-")) {
+      replace = true;
+      break;
+    }
+  }
+  auto put = [&headers, replace](const std::string& key, std::string&& value) {
+    if (replace) {
+      headers.set(key, value);
+    } else {
+      headers.addMove(std::string(key), std::move(value));
+    }
+  };
+  headers.entries().reserve(headers.size() + 2 * n + 5);
   if (p.headers != PolicyProto::IETF) {
     // Kong: every window, then the most restrictive one (least remaining; ties: the longer).
     size_t tightest = 0;
-    for (size_t i = 0; i < p.windows.size(); ++i) {
-      headers.set(p.windows[i].kong_limit_header, p.windows[i].limit_text);
-      headers.set(p.windows[i].kong_remaining_header, absl::StrCat(d.windows[i].remaining));
+    for (size_t i = 0; i < n; ++i) {
+      put(p.windows[i].kong_limit_header, std::string(p.windows[i].limit_text));
+      put(p.windows[i].kong_remaining_header, absl::StrCat(d.windows[i].remaining));
       if (d.windows[i].remaining <= d.windows[tightest].remaining) {
         tightest = i;
       }
     }
-    headers.set("ratelimit-limit", p.windows[tightest].limit_text);
-    headers.set("ratelimit-remaining", absl::StrCat(d.windows[tightest].remaining));
-    headers.set("ratelimit-reset", absl::StrCat(headerSeconds(d.windows[tightest].reset_ms)));
+    put(kRateLimitLimit, std::string(p.windows[tightest].limit_text));
+    put(kRateLimitRemaining, absl::StrCat(d.windows[tightest].remaining));
+    put(kRateLimitReset, absl::StrCat(headerSeconds(d.windows[tightest].reset_ms)));
   }
   if (p.headers != PolicyProto::KONG) {
     // draft-ietf-httpapi-ratelimit-headers (-07 and later): structured fields.
-    headers.set("ratelimit-policy", p.ietf_policy_value);
+    put(kRateLimitPolicy, std::string(p.ietf_policy_value));
     std::string value;
-    for (size_t i = 0; i < p.windows.size(); ++i) {
+    for (size_t i = 0; i < n; ++i) {
       absl::StrAppend(&value, i == 0 ? "" : ", ", p.windows[i].ietf_name,
                       ";r=", d.windows[i].remaining, ";t=", headerSeconds(d.windows[i].reset_ms));
     }
-    headers.set("ratelimit", value);
+    put(kRateLimit, std::move(value));
   }
 }
 

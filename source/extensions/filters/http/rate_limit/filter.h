@@ -99,18 +99,19 @@ class RateLimitFilter : public Http::StreamFilter, public RedisCallbacks {
   // RedisCallbacks
   void onRedisReply(const redisReply* reply, absl::string_view error) override;
 
-  // What a budget is kept per for this request ("consumer:alice", "ip:10.0.0.1", ...).
-  static std::string identity(const CompiledPolicy& policy, const Http::RequestHeaderMap& headers,
-                              const Router::RouteEntry& route, const Http::StreamInfo& info,
-                              absl::string_view client_ip);
+  // What a budget is kept per for this request ("consumer:alice", "ip:10.0.0.1", ...), into
+  // `out` (its buffer is reused: no allocation per request).
+  static void identity(const CompiledPolicy& policy, const Http::RequestHeaderMap& headers,
+                       const Router::RouteEntry& route, const Http::StreamInfo& info,
+                       absl::string_view client_ip, std::string& out);
   // Adds the policy's headers for `decision` (in the policy's header style).
   static void addHeaders(const CompiledPolicy& policy, const Decision& decision,
                          Http::ResponseHeaderMap& headers);
 
  private:
-  // Records `decision` (for the response headers) and answers 429 when it rejects. True when
+  // Acts on decision_ (kept for the response headers): answers 429 when it rejects. True when
   // the request goes on.
-  bool apply(const Decision& decision);
+  bool apply();
   // Redis failed or timed out: fault_tolerant lets the request go on (true) or answers 503.
   bool failed(bool timeout);
   void onTimeout();

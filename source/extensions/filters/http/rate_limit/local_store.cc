@@ -11,6 +11,7 @@ namespace RateLimit {
 int64_t WindowCounter::advance(int64_t k, uint32_t older) {
   if (last == kNever || k - last > static_cast<int64_t>(older)) {
     counts.fill(0);
+    total = 0;
     last = k;
     return k;
   }
@@ -18,18 +19,12 @@ int64_t WindowCounter::advance(int64_t k, uint32_t older) {
     return last;
   }
   for (int64_t j = last + 1; j <= k; ++j) {
-    at(j, older) = 0;
+    uint32_t& c = counts[j % (older + 1)];
+    total -= c;
+    c = 0;
   }
   last = k;
   return k;
-}
-
-uint64_t WindowCounter::sum(uint32_t older) const {
-  uint64_t n = 0;
-  for (uint32_t i = 0; i <= older; ++i) {
-    n += counts[i];
-  }
-  return n;
 }
 
 int64_t decide(const std::vector<WindowSpec>& windows, WindowCounter* state, int64_t now_ms,
@@ -42,7 +37,7 @@ int64_t decide(const std::vector<WindowSpec>& windows, WindowCounter* state, int
   for (const WindowSpec& w : windows) {
     WindowCounter& c = state[w.kind];
     const int64_t k = c.advance(now_ms / w.bucket_ms, w.older_buckets);
-    const uint64_t n = c.sum(w.older_buckets);
+    const uint64_t n = c.sum();
     if (n >= w.limit) {
       out.allowed = false;
       // The oldest buckets leave first: find the one whose departure leaves room for one.
@@ -67,7 +62,7 @@ int64_t decide(const std::vector<WindowSpec>& windows, WindowCounter* state, int
     const int64_t k = current[i];
     uint64_t n = counted[i];
     if (out.allowed) {
-      ++c.at(k, w.older_buckets);
+      c.add(k, w.older_buckets);
       ++n;
       expires = std::max(expires, (k + w.older_buckets + 1) * w.bucket_ms);
     }
@@ -92,16 +87,15 @@ LocalStore::LocalStore(Stats::Store* stats) : shards_(std::make_unique<Shard[]>(
   }
 }
 
-Decision LocalStore::consume(const CompiledPolicy& policy, absl::string_view identity,
-                             int64_t now_ms) {
+void LocalStore::consume(const CompiledPolicy& policy, absl::string_view identity, int64_t now_ms,
+                         Decision& d) {
   // Worker-local scratch: no allocation per request for the lookup key.
   thread_local std::string key;
   key.assign(policy.key_prefix);
   key.append(identity.data(), identity.size());
   const size_t hash = absl::Hash<absl::string_view>{}(key);
   Shard& shard = shards_[(hash >> 20) % kShards];
-  Decision d;
-  absl::MutexLock lock(&shard.mu);
+  SpinLockHolder lock(shard.mu);
   if (now_ms - shard.last_sweep_ms >= 1000) {
     sweepLocked(shard, now_ms);
   }
@@ -112,7 +106,6 @@ Decision LocalStore::consume(const CompiledPolicy& policy, absl::string_view ide
   }
   const int64_t expires = decide(policy.windows, it->second.windows.data(), now_ms, d);
   it->second.expires_ms = std::max(it->second.expires_ms, expires);
-  return d;
 }
 
 void LocalStore::sweepLocked(Shard& shard, int64_t now_ms) {
@@ -130,7 +123,7 @@ void LocalStore::sweepLocked(Shard& shard, int64_t now_ms) {
 size_t LocalStore::size() const {
   size_t n = 0;
   for (size_t i = 0; i < kShards; ++i) {
-    absl::MutexLock lock(&shards_[i].mu);
+    SpinLockHolder lock(shards_[i].mu);
     n += shards_[i].entries.size();
   }
   return n;

@@ -178,14 +178,15 @@ absl::StatusOr<CompiledPolicyConstSharedPtr> compilePolicy(const PolicyProto& p,
   return CompiledPolicyConstSharedPtr(std::move(c));
 }
 
-std::string boundedIdentity(absl::string_view identity) {
+void boundIdentity(std::string& identity) {
   if (identity.size() <= kMaxIdentityBytes) {
-    return std::string(identity);
+    return;
   }
   unsigned char digest[SHA256_DIGEST_LENGTH];
   SHA256(reinterpret_cast<const unsigned char*>(identity.data()), identity.size(), digest);
-  return absl::StrCat("sha256:", absl::BytesToHexString(absl::string_view(
-                                     reinterpret_cast<const char*>(digest), SHA256_DIGEST_LENGTH)));
+  identity =
+      absl::StrCat("sha256:", absl::BytesToHexString(absl::string_view(
+                                  reinterpret_cast<const char*>(digest), SHA256_DIGEST_LENGTH)));
 }
 
 int64_t headerSeconds(int64_t ms) {

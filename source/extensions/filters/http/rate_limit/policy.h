@@ -83,8 +83,8 @@ void validatePolicy(const PolicyProto& policy, const std::string& path, Config::
 absl::StatusOr<CompiledPolicyConstSharedPtr> compilePolicy(const PolicyProto& policy,
                                                            const std::string& path);
 
-// `identity` when short enough for a key, else "sha256:<hex>" of it.
-std::string boundedIdentity(absl::string_view identity);
+// Replaces `identity` by "sha256:<hex>" of it when it is too long for a key.
+void boundIdentity(std::string& identity);
 
 // What one check decided.
 struct WindowStatus {

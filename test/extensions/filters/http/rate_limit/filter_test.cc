@@ -314,19 +314,21 @@ TEST_F(RateLimitFilterTest, LimitByHeaderPathServiceAndRoute) {
 
 TEST_F(RateLimitFilterTest, IdentityStrings) {
   FakeStream& s = stream("/service", {{"x-tenant", "t"}});
-  const auto& pol = [&](const std::string& name) { return *config_->find(name)->policy; };
   const Http::StreamInfo info;
-  EXPECT_EQ(RateLimitFilter::identity(pol("service"), s.request, *s.route_entry, info, "1.2.3.4"),
-            "service:users");
-  EXPECT_EQ(RateLimitFilter::identity(pol("header"), s.request, *s.route_entry, info, "1.2.3.4"),
-            "header:t");
-  EXPECT_EQ(RateLimitFilter::identity(pol("consumer"), s.request, *s.route_entry, info, "1.2.3.4"),
-            "ip:1.2.3.4");
-  EXPECT_EQ(RateLimitFilter::identity(pol("route"), s.request, *s.route_entry, info, "1.2.3.4"),
-            "route:by-service");
+  auto id = [&](const std::string& policy, FakeStream& st) {
+    std::string out = "junk from the previous request";
+    RateLimitFilter::identity(*config_->find(policy)->policy, st.request, *st.route_entry, info,
+                              "1.2.3.4", out);
+    return out;
+  };
+  EXPECT_EQ(id("service", s), "service:users");
+  EXPECT_EQ(id("header", s), "header:t");
+  EXPECT_EQ(id("consumer", s), "ip:1.2.3.4");
+  EXPECT_EQ(id("route", s), "route:by-service");
   FakeStream& split = stream("/split");
-  EXPECT_EQ(RateLimitFilter::identity(pol("service"), split.request, *split.route_entry, info, "x"),
-            "service:a,b");
+  EXPECT_EQ(id("service", split), "service:a,b");
+  FakeStream& big = stream("/header", {{"x-tenant", std::string(300, 'z')}});
+  EXPECT_EQ(id("header", big).substr(0, 7), "sha256:");
 }
 
 TEST_F(RateLimitFilterTest, CountersSurviveANewConfig) {
