@@ -3,6 +3,7 @@
 # that ever crashed or was interesting).
 set -euo pipefail
 bin="$1"
-dir="$(dirname "$0")/corpus/http1"
-[[ -d "$TEST_SRCDIR/sluice/tools/fuzz/corpus/http1" ]] && dir="$TEST_SRCDIR/sluice/tools/fuzz/corpus/http1"
+corpus="${2:-http1}"  # the folder under corpus/
+dir="$(dirname "$0")/corpus/$corpus"
+[[ -d "$TEST_SRCDIR/sluice/tools/fuzz/corpus/$corpus" ]] && dir="$TEST_SRCDIR/sluice/tools/fuzz/corpus/$corpus"
 "$bin" "$dir"/*
