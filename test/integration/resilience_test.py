@@ -78,7 +78,18 @@ class Load:
 
     @staticmethod
     def errors(results):
-        return [r for r in results if r[1] != 200]
+        """Client-visible errors that retries could have covered: error statuses, and
+        connections closed before a response. A response cut off mid-body is not among them:
+        once its headers went to the client, nothing can be retried (counted by cut_off())."""
+        return [r for r in results if r[1] != 200 and not Load.is_cut_off(r)]
+
+    @staticmethod
+    def is_cut_off(r):
+        return r[1] is None and "body bytes" in (r[3] or "")
+
+    @staticmethod
+    def cut_off(results):
+        return [r for r in results if Load.is_cut_off(r)]
 
     @staticmethod
     def served_by(results, name, since=0.0):
@@ -148,12 +159,15 @@ class HealthCheckTest(ResilienceTestCase):
         load.wait_for(load.count() + 300)
         results = load.stop()
         errors = Load.errors(results)
+        cut = Load.cut_off(results)
         after = Load.served_by(results, "b", since=t_kill + detected + 0.05)
         report("health check: killed endpoint out after %.0f ms (bound interval x "
-               "unhealthy_threshold = %.0f ms); %d requests, %d client-visible errors",
-               detected * 1000, bound * 1000, len(results), len(errors))
+               "unhealthy_threshold = %.0f ms); %d requests, %d client-visible errors retries "
+               "could cover, %d responses cut off mid-body by the kill (not retriable)",
+               detected * 1000, bound * 1000, len(results), len(errors), len(cut))
         self.assertLessEqual(detected, bound + scaled(0.1))
         self.assertEqual([], errors[:5], "retries cover every request the dead endpoint had")
+        self.assertLessEqual(len(cut), 4, "at most the responses in flight (one per client)")
         self.assertEqual(0, after, "no request reaches the dead endpoint once it is out")
         view = self.endpoint_view(s, victim.address)
         self.assertEqual("unhealthy", view["health"])
@@ -197,7 +211,7 @@ class HealthCheckTest(ResilienceTestCase):
         self.wait_endpoint(s, ups[0].address, lambda e: e["health"] == "healthy", timeout=5,
                            message="healthy")
         results = load.stop()
-        errors = Load.errors(results)
+        errors = Load.errors(results) + Load.cut_off(results)
         report("health check: frozen endpoint out after %.0f ms (timeout checks, bound 400 ms);"
                " %d requests, %d client-visible errors", detected * 1000, len(results),
                len(errors))
@@ -344,6 +358,7 @@ class OutlierDetectionTest(ResilienceTestCase):
         load.wait_for(load.count() + 300)
         results = load.stop()
         errors = Load.errors(results)
+        cut = Load.cut_off(results)
         view = self.endpoint_view(s, victim.address)
         # Failed tries: those in flight at the kill (reset; at most one per client) plus those
         # sent to it afterwards (refused) until the ejection. `sent` also counts the few sent
@@ -351,9 +366,11 @@ class OutlierDetectionTest(ResilienceTestCase):
         sent = view["requests_total"] - sent_before
         report("outlier detection: killed endpoint ejected %.0f ms after the kill (consecutive_5xx"
                " = 5): %d tries sent to it from just before the kill (%d refused); %d requests, "
-               "%d client-visible errors", ejected_after * 1000, sent, view["connect_failures"],
-               len(results), len(errors))
+               "%d client-visible errors retries could cover, %d responses cut off mid-body by "
+               "the kill", ejected_after * 1000, sent, view["connect_failures"], len(results),
+               len(errors), len(cut))
         self.assertEqual([], errors[:5])
+        self.assertLessEqual(len(cut), 4)
         self.assertEqual(1, view["outlier"]["ejections"])
         self.assertEqual("5 consecutive 5xx", view["outlier"]["last_reason"])
         self.assertLessEqual(sent, 5 + 8, "about a threshold's worth, then no more")
