@@ -138,7 +138,7 @@ Http::FilterHeadersStatus RateLimitFilter::decodeHeaders(Http::RequestHeaderMap&
   }
   client_ = &RedisClient::get(decoder_callbacks_->dispatcher(), p.redis_settings);
   std::string error;
-  request_ = client_->send(scriptArgs(p, id), *this, error);
+  request_ = client_->send(scriptCommand(p, id), *this, error);
   if (request_ == nullptr) {
     return failed(false) ? Http::FilterHeadersStatus::Continue
                          : Http::FilterHeadersStatus::StopIteration;

@@ -53,10 +53,6 @@ std::string RedisSettings::address() const {
                                              : absl::StrCat(host, ":", port);
 }
 
-std::string RedisSettings::connectionKey() const {
-  return absl::StrCat(address(), "/", database, "/", password);
-}
-
 void validatePolicy(const PolicyProto& p, const std::string& path, Config::ErrorList& errors) {
   bool any = false;
   const WindowDef* shorter = nullptr;
@@ -171,6 +167,9 @@ absl::StatusOr<CompiledPolicyConstSharedPtr> compilePolicy(const PolicyProto& p,
   c->redis_settings.database = r.database();
   c->redis_settings.timeout =
       Config::durationOr(r.has_timeout(), r.timeout(), std::chrono::milliseconds(50));
+  c->redis_settings.connection_key =
+      absl::StrCat(c->redis_settings.address(), "/", c->redis_settings.database, "/",
+                   c->redis_settings.password);
   c->fault_tolerant = !p.has_fault_tolerant() || p.fault_tolerant();
   c->hide_client_headers = p.hide_client_headers();
   c->headers = p.headers();

@@ -50,8 +50,8 @@ struct RedisSettings {
   std::string password;
   uint32_t database = 0;
   std::chrono::milliseconds timeout{50};
-  // Connections are shared per distinct (address, database, password).
-  std::string connectionKey() const;
+  // Connections are shared per distinct (address, database, password): this is the key.
+  std::string connection_key;
   std::string address() const;  // "127.0.0.1:6379"
 };
 

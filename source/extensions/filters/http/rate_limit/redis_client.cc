@@ -5,7 +5,6 @@
 #include <algorithm>
 
 #include "absl/container/flat_hash_map.h"
-#include "absl/container/inlined_vector.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "source/common/stats/stats.h"
@@ -18,7 +17,7 @@ namespace Extensions {
 namespace RateLimit {
 namespace {
 
-// Each worker's clients, by RedisSettings::connectionKey(). Destroyed when the worker's thread
+// Each worker's clients, by RedisSettings::connection_key. Destroyed when the worker's thread
 // exits, before the Worker (and its dispatcher) is destroyed on the main thread.
 thread_local absl::flat_hash_map<std::string, std::unique_ptr<RedisClient>> t_clients;
 
@@ -62,7 +61,7 @@ RedisClient::~RedisClient() {
 }
 
 RedisClient& RedisClient::get(Event::Dispatcher& dispatcher, const RedisSettings& settings) {
-  const std::string& key = settings.connectionKey();
+  const std::string& key = settings.connection_key;
   auto it = t_clients.find(key);
   if (it == t_clients.end()) {
     it = t_clients.emplace(key, std::make_unique<RedisClient>(dispatcher, settings)).first;
@@ -72,7 +71,7 @@ RedisClient& RedisClient::get(Event::Dispatcher& dispatcher, const RedisSettings
 
 void RedisClient::clearThread() { t_clients.clear(); }
 
-RedisRequestSharedPtr RedisClient::send(std::vector<std::string>&& args, RedisCallbacks& callbacks,
+RedisRequestSharedPtr RedisClient::send(std::string&& command, RedisCallbacks& callbacks,
                                         std::string& error) {
   if (ctx_ == nullptr) {
     if (reconnect_timer_->enabled()) {
@@ -91,7 +90,7 @@ RedisRequestSharedPtr RedisClient::send(std::vector<std::string>&& args, RedisCa
   }
   auto request = std::make_shared<RedisRequest>();
   request->callbacks_ = &callbacks;
-  request->args_ = std::move(args);
+  request->command_ = std::move(command);
   if (!issue(request)) {
     error = contextError(ctx_, "cannot send the command");
     return nullptr;
@@ -100,22 +99,12 @@ RedisRequestSharedPtr RedisClient::send(std::vector<std::string>&& args, RedisCa
 }
 
 bool RedisClient::issue(const RedisRequestSharedPtr& request) {
-  absl::InlinedVector<const char*, 12> argv;
-  absl::InlinedVector<size_t, 12> lengths;
-  argv.push_back("EVALSHA");
-  lengths.push_back(7);
-  argv.push_back(scriptSha1().data());
-  lengths.push_back(scriptSha1().size());
-  for (const std::string& a : request->args_) {
-    argv.push_back(a.data());
-    lengths.push_back(a.size());
-  }
-  const int rc = redisAsyncCommandArgv(
+  const int rc = redisAsyncFormattedCommand(
       ctx_,
       [](redisAsyncContext* ac, void* reply, void*) {
         static_cast<RedisClient*>(ac->data)->onReply(ac, static_cast<redisReply*>(reply));
       },
-      nullptr, static_cast<int>(argv.size()), argv.data(), lengths.data());
+      nullptr, request->command_.data(), request->command_.size());
   if (rc != REDIS_OK) {
     return false;
   }

@@ -35,7 +35,7 @@ class RedisRequest {
  private:
   friend class RedisClient;
   RedisCallbacks* callbacks_ = nullptr;
-  std::vector<std::string> args_;  // after the SHA: numkeys, keys, arguments
+  std::string command_;  // the EVALSHA command in RESP (kept to resend after NOSCRIPT)
   bool reloaded_script_ = false;
 };
 using RedisRequestSharedPtr = std::shared_ptr<RedisRequest>;
@@ -64,11 +64,10 @@ class RedisClient {
   RedisClient(Event::Dispatcher& dispatcher, const RedisSettings& settings);
   ~RedisClient();
 
-  // Runs the rate-limit script with `args` (EVALSHA's arguments after the SHA). Returns null
-  // when the request fails right away (Redis down, backing off): `error` says why and the
-  // callbacks are not called.
-  RedisRequestSharedPtr send(std::vector<std::string>&& args, RedisCallbacks& callbacks,
-                             std::string& error);
+  // Sends `command` (the script's EVALSHA in RESP: scriptCommand()). Returns null when the
+  // request fails right away (Redis down, backing off): `error` says why and the callbacks are
+  // not called.
+  RedisRequestSharedPtr send(std::string&& command, RedisCallbacks& callbacks, std::string& error);
 
   bool connected() const { return connected_; }
   // Logs a problem with this Redis: at most one line per 10 s (per worker and address).

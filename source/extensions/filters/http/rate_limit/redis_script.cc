@@ -4,6 +4,8 @@
 #include <openssl/sha.h>
 
 #include <algorithm>
+#include <charconv>
+#include <cstring>
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
@@ -93,19 +95,74 @@ std::string redisKey(const CompiledPolicy& policy, absl::string_view identity,
   return absl::StrCat("sluice:rl:{", policy.key_prefix, identity, "}:", window.name);
 }
 
-std::vector<std::string> scriptArgs(const CompiledPolicy& policy, absl::string_view identity) {
-  std::vector<std::string> args;
-  args.reserve(2 + 3 * policy.windows.size());
-  args.push_back(absl::StrCat(policy.windows.size()));
-  for (const WindowSpec& w : policy.windows) {
-    args.push_back(redisKey(policy, identity, w));
+namespace {
+
+// Writes RESP into a buffer sized beforehand (plain stores: std::string::append per piece costs
+// more than the rest of the request's Redis work).
+class RespWriter {
+ public:
+  explicit RespWriter(char* p) : p_(p) {}
+  void raw(absl::string_view s) {
+    memcpy(p_, s.data(), s.size());
+    p_ += s.size();
   }
-  args.push_back(absl::StrCat(policy.windows.front().older_buckets));
-  for (const WindowSpec& w : policy.windows) {
-    args.push_back(w.bucket_ms_text);
-    args.push_back(w.limit_text);
+  void uint(uint64_t v) { p_ = std::to_chars(p_, p_ + 20, v).ptr; }
+  // A bulk string: $<length>\r\n<bytes>\r\n.
+  void bulk(absl::string_view s) {
+    *p_++ = '$';
+    uint(s.size());
+    raw("\r\n");
+    raw(s);
+    raw("\r\n");
   }
-  return args;
+  char* end() const { return p_; }
+
+ private:
+  char* p_;
+};
+
+constexpr size_t kBulkOverhead = 1 + 20 + 4;  // $, length, two CRLFs
+
+}  // namespace
+
+std::string scriptCommand(const CompiledPolicy& policy, absl::string_view identity) {
+  const size_t n = policy.windows.size();
+  const absl::string_view sha = scriptSha1();
+  size_t bound = 64 + sha.size() + 3 * kBulkOverhead;
+  for (const WindowSpec& w : policy.windows) {
+    bound += 3 * kBulkOverhead + 16 + policy.key_prefix.size() + identity.size() +
+             w.bucket_ms_text.size() + w.limit_text.size();
+  }
+  std::string out;
+  out.resize(bound);
+  RespWriter wr(out.data());
+  wr.raw("*");
+  wr.uint(4 + 3 * n);
+  wr.raw("\r\n$7\r\nEVALSHA\r\n");
+  wr.bulk(sha);
+  const char count = static_cast<char>('0' + n);  // 1 to 4 windows
+  wr.bulk(absl::string_view(&count, 1));
+  for (const WindowSpec& w : policy.windows) {
+    // redisKey(), written in place.
+    const absl::string_view name = w.name;
+    wr.raw("$");
+    wr.uint(11 + policy.key_prefix.size() + identity.size() + 2 + name.size());
+    wr.raw("\r\nsluice:rl:{");
+    wr.raw(policy.key_prefix);
+    wr.raw(identity);
+    wr.raw("}:");
+    wr.raw(name);
+    wr.raw("\r\n");
+  }
+  char older[20];
+  const auto r = std::to_chars(older, older + sizeof(older), policy.windows.front().older_buckets);
+  wr.bulk(absl::string_view(older, r.ptr - older));
+  for (const WindowSpec& w : policy.windows) {
+    wr.bulk(w.bucket_ms_text);
+    wr.bulk(w.limit_text);
+  }
+  out.resize(wr.end() - out.data());
+  return out;
 }
 
 bool parseScriptReply(const redisReply& r, const CompiledPolicy& policy, Decision& out,

@@ -24,8 +24,10 @@ const std::string& scriptSha1();
 std::string redisKey(const CompiledPolicy& policy, absl::string_view identity,
                      const WindowSpec& window);
 
-// Everything EVALSHA takes after the SHA: numkeys, the keys, then the script's arguments.
-std::vector<std::string> scriptArgs(const CompiledPolicy& policy, absl::string_view identity);
+// The whole EVALSHA command for one request, in RESP (what goes on the wire): the SHA,
+// numkeys, the keys, then the script's arguments. Formatted here in one string: hiredis's
+// printf-style formatter costs several times more.
+std::string scriptCommand(const CompiledPolicy& policy, absl::string_view identity);
 
 // Reads the script's reply into `out`. False (with `error`) when the reply is not the script's
 // (an error reply, or an unexpected shape).

@@ -44,6 +44,36 @@ struct Recorder : public RedisCallbacks {
   std::string error;
 };
 
+TEST(ScriptCommandTest, SameBytesAsHiredisFormatsThem) {
+  PolicyProto proto;
+  ASSERT_TRUE(Config::loadFromYaml("{name: fmt, second: 5, hour: 100, policy: REDIS}", proto).ok());
+  auto p = *compilePolicy(proto, "p");
+  const std::string identity = "header:t\r\n$5";  // RESP-looking bytes stay opaque
+  std::vector<std::string> args = {"EVALSHA",
+                                   scriptSha1(),
+                                   "2",
+                                   redisKey(*p, identity, p->windows[0]),
+                                   redisKey(*p, identity, p->windows[1]),
+                                   "10",
+                                   "100",
+                                   "5",
+                                   "360000",
+                                   "100"};
+  std::vector<const char*> argv;
+  std::vector<size_t> lengths;
+  for (const auto& a : args) {
+    argv.push_back(a.data());
+    lengths.push_back(a.size());
+  }
+  char* formatted = nullptr;
+  const long long n = redisFormatCommandArgv(&formatted, static_cast<int>(argv.size()), argv.data(),
+                                             lengths.data());
+  ASSERT_GT(n, 0);
+  EXPECT_EQ(scriptCommand(*p, identity), std::string(formatted, n));
+  redisFreeCommand(formatted);
+  EXPECT_EQ(redisKey(*p, "ip:1.2.3.4", p->windows[0]), "sluice:rl:{fmt/S/ip:1.2.3.4}:second");
+}
+
 class RedisClientTest : public testing::Test {
  protected:
   void SetUp() override {
@@ -67,7 +97,7 @@ class RedisClientTest : public testing::Test {
                                  RedisRequestSharedPtr* handle = nullptr) {
     auto r = std::make_unique<Recorder>(p);
     std::string error;
-    auto req = client.send(scriptArgs(*p, identity), *r, error);
+    auto req = client.send(scriptCommand(*p, identity), *r, error);
     if (req == nullptr) {
       r->calls = 1;
       r->error = error.empty() ? "failed at once" : error;
