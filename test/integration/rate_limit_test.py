@@ -386,6 +386,17 @@ class ValidationTest(harness.SluiceTestCase):
                 "rate limit policy \"by-route\" limits by ROUTE"):
             self.assertIn(needle, p.stderr)
 
+    def test_a_limited_route_needs_the_filter_on_its_listener(self):
+        up = harness.DeadPort()
+        self.addCleanup(up.close)
+        cfg = rl_bootstrap([{"name": "p", "minute": 1}], [rl_route("/", "p", name="users")], up,
+                           filters=("router",))
+        p = run_validate(cfg)
+        self.assertEqual(p.returncode, 1, p.stderr)
+        self.assertIn('static_resources.listeners[0].http_filters: route "users" '
+                      '(static_resources.route_tables[0].virtual_hosts[0].routes[0]) requires rate '
+                      'limit policy "p" but listener "public" has no rate_limit filter', p.stderr)
+
     def test_the_filter_takes_no_settings(self):
         up = harness.DeadPort()
         self.addCleanup(up.close)

@@ -52,7 +52,7 @@ listeners:
 - name: public
   address: {host: 127.0.0.1, port: 0}
   route_table: main
-  http_filters: [{name: auth}, {name: router}]
+  http_filters: [{name: auth}, {name: rate_limit}, {name: router}]
 )";
 
 TEST(ValidateResourcesTest, AcceptsEdsClustersPoliciesAndReferences) {
