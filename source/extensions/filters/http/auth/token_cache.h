@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/hash/hash.h"
 #include "absl/strings/string_view.h"
 
 namespace sluice {
@@ -49,9 +50,19 @@ class TokenCache {
     std::string token;
     Identity identity;
   };
+  // Hashes the length and the last 64 bytes (the end of the signature, which differs between
+  // tokens) instead of all ~700 bytes; equality still compares whole tokens. Only tokens that
+  // verified are ever inserted, so a client cannot fill the table with colliding entries.
+  struct TokenHash {
+    size_t operator()(absl::string_view t) const {
+      const absl::string_view tail = t.size() > 64 ? t.substr(t.size() - 64) : t;
+      return absl::Hash<absl::string_view>{}(tail) ^ (t.size() * 0x9e3779b97f4a7c15ULL);
+    }
+  };
   const size_t capacity_;
-  std::list<Entry> lru_;                                                      // front = most recent
-  absl::flat_hash_map<absl::string_view, std::list<Entry>::iterator> index_;  // views lru_ tokens
+  std::list<Entry> lru_;  // front = most recent
+  // Views the tokens held in lru_.
+  absl::flat_hash_map<absl::string_view, std::list<Entry>::iterator, TokenHash> index_;
 };
 
 }  // namespace Auth
