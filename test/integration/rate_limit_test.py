@@ -202,7 +202,8 @@ class LocalRateLimitTest(harness.SluiceTestCase):
         self.assertEqual(statuses(self.port, "/by/ip", 3, source="127.0.0.31"), [200, 200, 429])
 
     def test_limit_by_consumer_and_credential_fall_back_to_the_client_ip(self):
-        # No auth filter on this listener: no consumer or credential, so the client IP decides.
+        # No auth filter on this listener: no consumer or credential, so the client IP decides
+        # (ConsumerTest limits by consumer behind auth).
         for path in ("/by/consumer", "/by/credential"):
             with self.subTest(path=path):
                 self.assertEqual(statuses(self.port, path, 3, source="127.0.0.40"),
@@ -334,6 +335,32 @@ def run_clients(ports, path, headers, total, clients):
     if errors:
         raise AssertionError("client errors: %s" % errors[:5])
     return counts
+
+
+class ConsumerTest(harness.SluiceTestCase):
+    """limit_by CONSUMER behind the auth filter: one budget per authenticated consumer, whatever
+    key or client address it uses."""
+
+    def test_one_budget_per_consumer(self):
+        up = self.start_upstream("u1")
+        cfg = rl_bootstrap([{"name": "per-consumer", "minute": 2}],
+                           [dict(rl_route("/", "per-consumer"), auth="keys")], up,
+                           filters=("auth", "rate_limit", "router"))
+        cfg["static_resources"]["auth_policies"] = [{
+            "name": "keys", "key_auth": {"key_names": ["apikey"]},
+            "consumers": [{"username": "alice", "keyauth_credentials": [{"key": "alice-1"},
+                                                                       {"key": "alice-2"}]},
+                          {"username": "bob", "keyauth_credentials": [{"key": "bob-1"}]}]}]
+        s = self.start_sluice(cfg, concurrency=2)
+        port = s.listener_port("public")
+        self.assertEqual(get(port, "/", {"apikey": "alice-1"}).status, 200)
+        self.assertEqual(get(port, "/", {"apikey": "alice-2"}, source="127.0.0.2").status, 200)
+        over = get(port, "/", {"apikey": "alice-1"}, source="127.0.0.3")
+        self.assertLocalReply(over, 429)
+        self.assertEqual(statuses(port, "/", 2, {"apikey": "bob-1"}), [200, 200])
+        # Not authenticated: auth answers first; the budget is never touched.
+        self.assertEqual(get(port, "/", {"apikey": "nobody"}).status, 401)
+        self.assertEqual(s.stat("rate_limit.per-consumer.allowed"), 4)
 
 
 class ReloadTest(harness.SluiceTestCase):

@@ -366,6 +366,8 @@ AuthFilter::Outcome AuthFilter::allow(const Identity& id, bool key_credential, i
     }
   }
   Http::RequestHeaderMap& h = *headers_;
+  // For later filters (rate_limit keys limit_by CONSUMER on it).
+  callbacks_->streamInfo().consumer = id.consumer;
   if (!id.consumer.empty()) h.add(kConsumerHeader, id.consumer);
   if (!id.scope_header.empty()) h.add(kScopeHeader, id.scope_header);
   for (const auto& [name, value] : id.claim_headers) h.add(name, value);
