@@ -37,6 +37,7 @@ bench: setup
 	SLUICE_BIN=$(CURDIR)/bazel-bin/source/exe/sluice tools/bench/instructions.sh
 	SLUICE_BIN=$(CURDIR)/bazel-bin/source/exe/sluice /usr/bin/python3 tools/bench/auth_bench.py
 	SLUICE_BIN=$(CURDIR)/bazel-bin/source/exe/sluice /usr/bin/python3 tools/bench/resilience_bench.py
+	SLUICE_BIN=$(CURDIR)/bazel-bin/source/exe/sluice /usr/bin/python3 tools/bench/rate_limit_bench.py
 	SLUICE_BIN=$(CURDIR)/bazel-bin/source/exe/sluice \
 	  SLUICE_CP_BIN=$(CURDIR)/bazel-bin/source/control_plane/sluice-cp \
 	  SLUICECTL_BIN=$(CURDIR)/bazel-bin/source/cli/sluicectl \

@@ -1,0 +1,419 @@
+#!/usr/bin/python3
+"""CPU per request of the rate_limit filter: the same route with no limit, a LOCAL limit and a
+REDIS limit, measured the way tools/bench/e2e.sh measures proxies.
+
+    /usr/bin/python3 tools/bench/rate_limit_bench.py
+
+Topology (2-core box):
+  core PROXY_CPU (0): sluice, ONE worker (--concurrency 1)
+  core LOAD_CPU  (1): wrk (1 thread, CONNS keep-alive connections), the upstream nginx
+                      (1 worker, `return 200 "hello\\n"`) and redis-server
+Configs, each a fresh sluice per round (order rotated every round, like e2e.sh):
+  none   - listener without the rate_limit filter (router only)
+  local  - rate_limit filter, route policy LOCAL, minute: 1000000000, limit_by IP, sliding window
+  redis  - the same policy with policy: REDIS (one EVALSHA round trip per request)
+The limit is high enough that nothing is rejected (checked: any non-2xx response fails the
+round). Per config and round: req/s, p50/p99 (wrk --latency), sluice CPU us/request
+((utime+stime) delta of the process from /proc/<pid>/stat over the measured run / requests),
+and for redis the Redis commands and socket reads per request (INFO stats deltas).
+
+Environment knobs (defaults): ROUNDS=3 DURATION=10 WARMUP=2 CONNS=64 PROXY_CPU=0 LOAD_CPU=1
+  CONFIGS="none local redis"  SLUICE_BIN=<repo>/bazel-bin/source/exe/sluice
+  OUT_DIR=<repo>/bench-results
+Output: Markdown on stdout and in $OUT_DIR/rate-limit-<date>.md; progress on stderr. Every
+process started here is stopped on exit.
+"""
+
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+ROUNDS = int(os.environ.get("ROUNDS", "3"))
+DURATION = int(os.environ.get("DURATION", "10"))
+WARMUP = int(os.environ.get("WARMUP", "2"))
+CONNS = int(os.environ.get("CONNS", "64"))
+PROXY_CPU = os.environ.get("PROXY_CPU", "0")
+LOAD_CPU = os.environ.get("LOAD_CPU", "1")
+CONFIGS = os.environ.get("CONFIGS", "none local redis").split()
+SLUICE_BIN = os.environ.get("SLUICE_BIN", os.path.join(REPO, "bazel-bin/source/exe/sluice"))
+OUT_DIR = os.environ.get("OUT_DIR", os.path.join(REPO, "bench-results"))
+INSTR_REQUESTS = int(os.environ.get("INSTR_REQUESTS", "20000"))
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+PROCS = []
+
+
+def log(msg):
+    sys.stderr.write("[rate-limit-bench %s] %s\n" % (time.strftime("%H:%M:%S"), msg))
+    sys.stderr.flush()
+
+
+def start(cmd, cpu, log_path):
+    f = open(log_path, "wb")
+    p = subprocess.Popen(["taskset", "-c", cpu] + cmd, stdin=subprocess.DEVNULL, stdout=f,
+                         stderr=subprocess.STDOUT)
+    PROCS.append(p)
+    return p
+
+
+def stop(p, grace=3.0):
+    if p.poll() is None:
+        p.send_signal(signal.SIGTERM)
+        try:
+            p.wait(grace)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+    if p in PROCS:
+        PROCS.remove(p)
+
+
+def cleanup(*_):
+    for p in list(reversed(PROCS)):
+        stop(p, 2)
+    if _:
+        sys.exit(130)
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def wait_port(port, timeout=15):
+    end = time.time() + timeout
+    while time.time() < end:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            return True
+        except OSError:
+            time.sleep(0.05)
+    return False
+
+
+def http_get(port, path="/"):
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+        s.sendall(b"GET %s HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n\r\n" % path.encode())
+        data = b""
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    return int(head.split()[1]), head.decode("latin-1"), body
+
+
+def redis_info(port):
+    """INFO stats and commandstats as {name: int}: total_reads_processed, evalsha_calls, ..."""
+    with socket.create_connection(("127.0.0.1", port), timeout=2) as s:
+        s.sendall(b"*2\r\n$4\r\nINFO\r\n$3\r\nall\r\n")
+        with s.makefile("rb") as f:
+            n = int(f.readline()[1:-2])  # a bulk string: $<length>
+            data = f.read(n)
+    out = {}
+    for line in data.decode().splitlines():
+        k, sep, v = line.partition(":")
+        if not sep:
+            continue
+        if v.strip().isdigit():
+            out[k] = int(v)
+        m = re.match(r"cmdstat_(\w+)$", k)
+        if m:
+            calls = re.search(r"calls=(\d+)", v)
+            if calls:
+                out[m.group(1) + "_calls"] = int(calls.group(1))
+    return out
+
+
+def cpu_ticks(pid):
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])  # utime, stime
+
+
+def to_ms(v):
+    m = re.fullmatch(r"([\d.]+)(us|ms|s|m)", v)
+    return float(m.group(1)) * {"us": 1e-3, "ms": 1.0, "s": 1e3, "m": 6e4}[m.group(2)]
+
+
+def wrk(port, secs, out_path, latency=False):
+    cmd = ["taskset", "-c", LOAD_CPU, "wrk", "-t1", "-c%d" % CONNS, "-d%ds" % secs]
+    if latency:
+        cmd.append("--latency")
+    cmd.append("http://127.0.0.1:%d/" % port)
+    with open(out_path, "w") as f:
+        subprocess.run(cmd, stdout=f, stderr=subprocess.STDOUT, check=False)
+    txt = open(out_path).read()
+    res = {"non2xx": 0, "sockerr": 0}
+    for line in txt.splitlines():
+        line = line.strip()
+        m = re.match(r"(50|99)%\s+(\S+)$", line)
+        if m:
+            res["p%s_ms" % m.group(1)] = to_ms(m.group(2))
+        m = re.match(r"(\d+) requests in", line)
+        if m:
+            res["requests"] = int(m.group(1))
+        m = re.match(r"Requests/sec:\s+([\d.]+)", line)
+        if m:
+            res["rps"] = float(m.group(1))
+        m = re.match(r"Non-2xx or 3xx responses:\s+(\d+)", line)
+        if m:
+            res["non2xx"] = int(m.group(1))
+        m = re.match(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", line)
+        if m:
+            res["sockerr"] = sum(int(x) for x in m.groups())
+    return res
+
+
+def bootstrap(name, port, up_port, redis_port, addr_path, redis_timeout=None):
+    listener = {"name": "bench", "address": {"host": "127.0.0.1", "port": port},
+                "route_table": "bench", "backlog": 4096,
+                "limits": {"idle_timeout": "300s", "request_headers_timeout": "300s"}}
+    route = {"name": "all", "match": {"prefix": "/"}, "route": {"cluster": "upstream"}}
+    policies = []
+    if name != "none":
+        listener["http_filters"] = [{"name": "rate_limit"}, {"name": "router"}]
+        route["rate_limit"] = "bench"
+        policy = {"name": "bench", "minute": 1000000000, "limit_by": "IP"}
+        if name == "redis":
+            policy["policy"] = "REDIS"
+            policy["redis"] = {"host": "127.0.0.1", "port": redis_port}
+            if redis_timeout:
+                policy["redis"]["timeout"] = redis_timeout
+        policies.append(policy)
+    return {
+        "admin": {"address": "127.0.0.1", "port": 0, "address_path": addr_path},
+        "concurrency": 1, "drain_timeout": "1s",
+        "static_resources": {
+            "listeners": [listener],
+            "route_tables": [{"name": "bench", "virtual_hosts": [
+                {"name": "all", "domains": ["*"], "routes": [route]}]}],
+            "clusters": [{"name": "upstream", "lb_policy": "ROUND_ROBIN",
+                          "endpoints": [{"address": "127.0.0.1", "port": up_port}],
+                          "idle_timeout": "300s", "max_idle_connections_per_endpoint": 64}],
+            "rate_limit_policies": policies}}
+
+
+def measure(name, rnd, work, up_port, redis_port):
+    d = os.path.join(work, "%s-round%d" % (name, rnd))
+    os.makedirs(d)
+    port = free_port()
+    cfg_path = os.path.join(d, "bootstrap.json")
+    with open(cfg_path, "w") as f:
+        json.dump(bootstrap(name, port, up_port, redis_port, os.path.join(d, "admin")), f)
+    p = start([SLUICE_BIN, "-c", cfg_path, "--concurrency", "1"], PROXY_CPU,
+              os.path.join(d, "sluice.log"))
+    try:
+        if not wait_port(port):
+            return {"status": "did not start: " + open(os.path.join(d, "sluice.log")).read()[-500:]}
+        status, head, body = http_get(port)
+        if status != 200 or body != b"hello\n":
+            return {"status": "sanity check failed: %d %r" % (status, body[:100])}
+        if name != "none" and "ratelimit-remaining" not in head.lower():
+            return {"status": "no rate-limit headers on the sanity response"}
+        wrk(port, WARMUP, os.path.join(d, "wrk-warmup.out"))
+        time.sleep(0.5)
+        info0 = redis_info(redis_port)
+        t0 = cpu_ticks(p.pid)
+        res = wrk(port, DURATION, os.path.join(d, "wrk.out"), latency=True)
+        t1 = cpu_ticks(p.pid)
+        info1 = redis_info(redis_port)
+        if p.poll() is not None:
+            return {"status": "sluice died during the run"}
+        if not res.get("requests"):
+            return {"status": "wrk failed: " + open(os.path.join(d, "wrk.out")).read()[-300:]}
+        res["cpu_us_per_req"] = (t1 - t0) * 1e6 / CLK_TCK / res["requests"]
+        for k in ("evalsha_calls", "total_reads_processed"):
+            res[k + "_per_req"] = (info1.get(k, 0) - info0.get(k, 0)) / res["requests"]
+        res["status"] = "ok" if res["non2xx"] == 0 and res["sockerr"] == 0 else (
+            "%d non-2xx, %d socket errors" % (res["non2xx"], res["sockerr"]))
+        log("[%s] round %d: %.0f req/s, %.2f us/req CPU%s" % (
+            name, rnd, res.get("rps", 0), res["cpu_us_per_req"],
+            ", %.3f EVALSHA/req" % res["evalsha_calls_per_req"]
+            if name == "redis" else ""))
+        return res
+    finally:
+        stop(p)
+
+
+def admin_stat(addr_path, name):
+    with open(addr_path) as f:
+        port = int(f.read().strip().rsplit(":", 1)[1])
+    _, _, body = http_get(port, "/stats")
+    m = re.search(r"^%s: (\d+)$" % re.escape(name), body.decode(), re.M)
+    return int(m.group(1)) if m else None
+
+
+def instructions(name, work, up_port, redis_port):
+    """User-space instructions per request under callgrind (deterministic; tools/bench/
+    instructions.sh's method): startup and 1,000 warm-up requests are dumped separately and
+    left out."""
+    d = os.path.join(work, "%s-instr" % name)
+    os.makedirs(d)
+    port = free_port()
+    addr = os.path.join(d, "admin")
+    cfg_path = os.path.join(d, "bootstrap.json")
+    with open(cfg_path, "w") as f:
+        # Valgrind slows sluice ~50x: a generous Redis timeout, so every request really waits.
+        json.dump(bootstrap(name, port, up_port, redis_port, addr, redis_timeout="5s"), f)
+    out = os.path.join(d, "callgrind.out")
+    p = start(["valgrind", "--tool=callgrind", "--callgrind-out-file=" + out, SLUICE_BIN, "-c",
+               cfg_path, "--concurrency", "1"], PROXY_CPU, os.path.join(d, "sluice.log"))
+    url = "http://127.0.0.1:%d/" % port
+    h2 = ["taskset", "-c", LOAD_CPU, "h2load", "--h1", "-c", "16"]
+    try:
+        if not wait_port(port, 120):
+            return None, "did not start"
+        subprocess.run(h2 + ["-n", "1000", url], stdout=subprocess.DEVNULL, check=False)
+        subprocess.run(["callgrind_control", "-d", str(p.pid)], stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL, check=False)
+        txt = subprocess.run(h2 + ["-n", str(INSTR_REQUESTS), url], capture_output=True,
+                             text=True, check=False).stdout
+        m = re.search(r"status codes: (\d+) 2xx", txt)
+        if not m or int(m.group(1)) != INSTR_REQUESTS:
+            return None, "not all 2xx: " + " ".join(l for l in txt.splitlines()
+                                                    if "status codes" in l or "requests:" in l)
+        if name != "none" and admin_stat(addr, "rate_limit.bench.allowed") is None:
+            return None, "no rate_limit stats"
+        errors = admin_stat(addr, "rate_limit.bench.redis_error") if name == "redis" else 0
+        if errors:
+            return None, "%d Redis errors" % errors
+    finally:
+        stop(p, 30)
+    ann = subprocess.run(["callgrind_annotate", out], capture_output=True, text=True,
+                         check=False).stdout
+    m = re.search(r"^\s*([\d,]+)\s+.*PROGRAM TOTALS", ann, re.M)
+    if not m:
+        return None, "no callgrind totals"
+    return int(m.group(1).replace(",", "")) / INSTR_REQUESTS, "ok"
+
+
+def main():
+    for tool in ("wrk", "nginx", "redis-server", "taskset"):
+        if shutil.which(tool) is None:
+            sys.exit("rate_limit_bench: %s not installed" % tool)
+    if not os.access(SLUICE_BIN, os.X_OK):
+        sys.exit("rate_limit_bench: %s not built" % SLUICE_BIN)
+    signal.signal(signal.SIGINT, cleanup)
+    signal.signal(signal.SIGTERM, cleanup)
+    work = tempfile.mkdtemp(prefix="sluice-rl-bench-")
+    try:
+        up_port = free_port()
+        os.makedirs(os.path.join(work, "up/tmp"))
+        conf = os.path.join(work, "up/nginx.conf")
+        with open(conf, "w") as f:
+            f.write("""worker_processes 1; daemon off; master_process on; user root;
+pid %(w)s/up/nginx.pid; error_log %(w)s/up/error.log warn;
+events { worker_connections 4096; }
+http { access_log off; client_body_temp_path %(w)s/up/tmp; proxy_temp_path %(w)s/up/tmp;
+  fastcgi_temp_path %(w)s/up/tmp; uwsgi_temp_path %(w)s/up/tmp; scgi_temp_path %(w)s/up/tmp;
+  keepalive_requests 1000000000; keepalive_timeout 300s; default_type text/plain;
+  server { listen 127.0.0.1:%(p)d backlog=4096; location / { return 200 "hello\\n"; } } }
+""" % {"w": work, "p": up_port})
+        start(["nginx", "-e", os.path.join(work, "up/error.log"), "-p", os.path.join(work, "up"),
+               "-c", conf], LOAD_CPU, os.path.join(work, "up/stdout.log"))
+        redis_port = free_port()
+        start(["redis-server", "--port", str(redis_port), "--bind", "127.0.0.1", "--save", "",
+               "--appendonly", "no", "--loglevel", "warning"], LOAD_CPU,
+              os.path.join(work, "redis.log"))
+        if not wait_port(up_port) or not wait_port(redis_port):
+            sys.exit("rate_limit_bench: upstream nginx or redis-server did not start")
+        log("upstream nginx :%d and redis-server :%d on core %s; sluice on core %s"
+            % (up_port, redis_port, LOAD_CPU, PROXY_CPU))
+        results = {c: {} for c in CONFIGS}
+        orders = []
+        for r in range(ROUNDS):
+            order = [CONFIGS[(r + i) % len(CONFIGS)] for i in range(len(CONFIGS))]
+            orders.append(order)
+            log("=== round %d/%d: %s" % (r + 1, ROUNDS, " ".join(order)))
+            for c in order:
+                results[c][r + 1] = measure(c, r + 1, work, up_port, redis_port)
+        instr = {}
+        if INSTR_REQUESTS > 0 and all(shutil.which(t) for t in
+                                      ("valgrind", "callgrind_annotate", "callgrind_control",
+                                       "h2load")):
+            for c in CONFIGS:
+                log("[%s] callgrind: %d requests" % (c, INSTR_REQUESTS))
+                instr[c] = instructions(c, work, up_port, redis_port)
+                log("[%s] %s" % (c, instr[c]))
+        report = render(results, orders, instr)
+        print(report)
+        os.makedirs(OUT_DIR, exist_ok=True)
+        out = os.path.join(OUT_DIR, "rate-limit-%s.md" % time.strftime("%Y-%m-%d-%H%M%S"))
+        with open(out, "w") as f:
+            f.write(report + "\n")
+        log("report written to %s" % out)
+    finally:
+        cleanup()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def render(results, orders, instr):
+    def ok_rounds(c):
+        return [v for _, v in sorted(results[c].items()) if v.get("status") == "ok"]
+
+    def med(c, k):
+        vals = [v[k] for v in ok_rounds(c) if k in v]
+        return statistics.median(vals) if vals else None
+
+    base = med("none", "cpu_us_per_req") if "none" in results else None
+    lines = [
+        "# Sluice rate_limit benchmark (%s)" % time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+        "",
+        "- sluice (1 worker) on core %s; wrk -t1 -c%d, upstream nginx and redis-server on core %s"
+        % (PROXY_CPU, CONNS, LOAD_CPU),
+        "- %d rounds of %d s after a %d s warm-up, fresh sluice each time, order rotated (%s); "
+        "medians" % (ROUNDS, DURATION, WARMUP, "; ".join(" -> ".join(o) for o in orders)),
+        "- policy: minute 1000000000 by IP, sliding window (nothing rejected), headers BOTH",
+        "",
+        "| config | req/s | p50 (ms) | p99 (ms) | CPU us/req | per round | vs none "
+        "| EVALSHA/req | Redis reads/req | errors |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+    ]
+    for c in results:
+        cpu = med(c, "cpu_us_per_req")
+        rounds = " / ".join("%.2f" % v["cpu_us_per_req"] if v.get("status") == "ok" else "-"
+                            for _, v in sorted(results[c].items()))
+        errs = ["round %d: %s" % (r, v["status"]) for r, v in sorted(results[c].items())
+                if v.get("status") != "ok"]
+
+        def f(k, spec):
+            v = med(c, k)
+            return spec % v if v is not None else "n/a"
+
+        vs = "%+.1f%%" % (100.0 * (cpu / base - 1)) if cpu is not None and base else "n/a"
+        redis_cols = (f("evalsha_calls_per_req", "%.3f"),
+                      f("total_reads_processed_per_req", "%.3f")) if c == "redis" else ("", "")
+        lines.append("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
+            c, f("rps", "%.0f"), f("p50_ms", "%.2f"), f("p99_ms", "%.2f"),
+            f("cpu_us_per_req", "%.2f"), rounds, vs if c != "none" else "", redis_cols[0],
+            redis_cols[1], "; ".join(errs)))
+    if instr:
+        lines += ["", "User-space instructions per request (callgrind, %d keep-alive requests over 16 "
+                  "connections with h2load; deterministic to ~1%%):" % INSTR_REQUESTS, "",
+                  "| config | instructions/req | vs none |", "|---|---:|---:|"]
+        base_i = instr.get("none", (None, ""))[0]
+        for c, (v, st) in instr.items():
+            if v is None:
+                lines.append("| %s | %s | |" % (c, st))
+                continue
+            vs = "%+.1f%%" % (100.0 * (v / base_i - 1)) if base_i and c != "none" else ""
+            lines.append("| %s | %.0f | %s |" % (c, v, vs))
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    main()
