@@ -194,11 +194,18 @@ void RedisClient::onDisconnect(const redisAsyncContext* ac) {
   if (ctx_ == ac) {
     ctx_ = nullptr;
   }
+  const bool was_healthy = connected_;
   connected_ = false;
   connect_timer_->disableTimer();
   last_error_ = contextError(ac, "connection closed");
   logError(absl::StrCat("connection lost: ", last_error_));
-  scheduleReconnect();
+  if (was_healthy) {
+    // A working connection went away (Redis restarted, CLIENT KILL, an idle timeout): try again
+    // on the next loop iteration; backoff starts if that attempt fails.
+    reconnect_timer_->enableTimer(std::chrono::milliseconds(0));
+  } else {
+    scheduleReconnect();
+  }
 }
 
 void RedisClient::onReply(redisAsyncContext* ac, redisReply* reply) {

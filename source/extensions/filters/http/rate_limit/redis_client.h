@@ -47,8 +47,9 @@ using RedisRequestSharedPtr = std::shared_ptr<RedisRequest>;
 // request again, once). Replies come back in order, so requests are matched FIFO.
 //
 // Failures never wait: while the connection is down and backing off, requests fail at once;
-// a lost connection fails every request in flight. Reconnects back off from 50 ms doubling to
-// 1 s (jittered) and go on in the background until Redis is back. Errors are logged at most
+// a lost connection fails every request in flight. A connection that was working is reopened on
+// the next loop iteration; failed attempts back off from 50 ms doubling to 1 s (jittered) and go
+// on in the background until Redis is back. Errors are logged at most
 // once per 10 s per worker and address; recovery is logged once.
 //
 // Worker-local. Lives until its thread exits (thread_local registry), when the worker's

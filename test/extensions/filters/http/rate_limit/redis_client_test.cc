@@ -249,6 +249,23 @@ TEST_F(RedisClientTest, DownFailsFastAndReconnectsWhenBack) {
   EXPECT_TRUE(back);
 }
 
+TEST_F(RedisClientTest, AWorkingConnectionThatIsClosedReconnectsAtOnce) {
+  auto p = policy("{name: kill, minute: 100}");
+  RedisClient client(*dispatcher_, p->redis_settings);
+  auto ok = send(client, p, "k");
+  ASSERT_TRUE(Testing::runUntil(*dispatcher_, [&]() { return ok->calls == 1; }));
+  ASSERT_TRUE(ok->parsed);
+  ASSERT_EQ(redis_.command("CLIENT KILL TYPE normal"), "1");
+  ASSERT_TRUE(Testing::runUntil(*dispatcher_, [&]() { return !client.connected(); }));
+  const auto lost = std::chrono::steady_clock::now();
+  ASSERT_TRUE(Testing::runUntil(*dispatcher_, [&]() { return client.connected(); }));
+  EXPECT_LT(std::chrono::steady_clock::now() - lost, std::chrono::milliseconds(25))
+      << "no backoff after a working connection closes";
+  auto again = send(client, p, "k");
+  ASSERT_TRUE(Testing::runUntil(*dispatcher_, [&]() { return again->calls == 1; }));
+  EXPECT_TRUE(again->parsed) << again->error;
+}
+
 TEST_F(RedisClientTest, NothingListeningFailsWithAReason) {
   uint16_t dead;
   {
