@@ -150,6 +150,43 @@ class ConfigSwapUnderLoadTest(SluiceTestCase):
         for u in (a, b, c):
             self.assertGreater(u.request_count(), 0, u.name)
 
+    def test_endpoint_changes_keep_connections_to_endpoints_that_stay(self):
+        # An endpoint-set or weight change rebuilds the cluster on every worker; the idle
+        # keep-alive connections to endpoints that stay are taken over, not opened again.
+        cp = cp_harness.ControlPlane()
+        self.addCleanup(cp.cleanup)
+        a = self.start_upstream("a")
+        b = self.start_upstream("b")
+
+        def config(endpoints):
+            d = cp_harness.declared({}, routes=[("/", "api")],
+                                    clusters=[{"name": "api", "eds": True}])
+            d["cluster_endpoints"] = [{"cluster_name": "api", "endpoints": [
+                harness.endpoint(u, w) for u, w in endpoints]}]
+            return d
+
+        cp.apply(config([(a, 1)]), group="keep")
+        dp = self.start_sluice(cp_harness.dp_bootstrap(cp, "keep-1", group="keep"),
+                               concurrency=1)
+        port = dp.listener_port("public")
+        conn = self.conn(port)
+        for _ in range(3):
+            self.assertEqual(harness.echo(conn.request("GET", "/x"))["upstream"], "a")
+        self.assertEqual(a.connections_accepted, 1)
+
+        for step, endpoints in enumerate([[(a, 5)], [(a, 5), (b, 1)], [(a, 2)]]):
+            cp.apply(config(endpoints), group="keep")
+            cp.wait_in_sync("keep-1")
+            served_by_a = 0
+            for _ in range(12):
+                if harness.echo(conn.request("GET", "/x"))["upstream"] == "a":
+                    served_by_a += 1
+            self.assertGreater(served_by_a, 0)
+            self.assertEqual(a.connections_accepted, 1,
+                             "change %d opened a new connection to an endpoint that stayed"
+                             % step)
+        self.assertEqual(dp.stat("control_plane.ClusterEndpoints.update_accepted"), 4)
+
 
 if __name__ == "__main__":
     harness.main()

@@ -9,11 +9,16 @@ constexpr uint32_t kUpstreamBufferLimit = 1024 * 1024;
 
 ThreadLocalCluster::ThreadLocalCluster(Event::Dispatcher& dispatcher,
                                        ClusterInfoConstSharedPtr info, uint32_t buffer_limit,
-                                       uint64_t seed)
+                                       uint64_t seed, ThreadLocalCluster* previous)
     : info_(std::move(info)), active_(info_->endpoints().size(), 0) {
   lb_ = createLoadBalancer(*info_, active_, seed);
   for (const Endpoint& e : info_->endpoints()) {
     pools_.push_back(std::make_unique<ConnPool>(dispatcher, *info_, e, buffer_limit));
+    if (previous != nullptr) {
+      for (auto& old : previous->pools_) {
+        if (old->endpoint().name == e.name) pools_.back()->adoptIdle(*old);
+      }
+    }
   }
 }
 
@@ -25,8 +30,9 @@ void ClusterManager::update(
     if (it != clusters_.end() && &it->second->info() == info.get()) {
       next.emplace(name, it->second);
     } else {
-      next.emplace(name, std::make_shared<ThreadLocalCluster>(dispatcher_, info,
-                                                              kUpstreamBufferLimit, ++seed_));
+      next.emplace(name, std::make_shared<ThreadLocalCluster>(
+                             dispatcher_, info, kUpstreamBufferLimit, ++seed_,
+                             it != clusters_.end() ? it->second.get() : nullptr));
     }
   }
   clusters_.swap(next);

@@ -17,8 +17,10 @@ namespace Upstream {
 // requests hold a shared_ptr so a config change never frees a pool under an in-flight request.
 class ThreadLocalCluster {
  public:
+  // With `previous` (the same cluster's last version on this worker), idle connections to
+  // endpoints that stay are taken over instead of opened again.
   ThreadLocalCluster(Event::Dispatcher& dispatcher, ClusterInfoConstSharedPtr info,
-                     uint32_t buffer_limit, uint64_t seed);
+                     uint32_t buffer_limit, uint64_t seed, ThreadLocalCluster* previous = nullptr);
 
   const ClusterInfo& info() const { return *info_; }
   int chooseEndpoint(const LbContext& ctx) { return lb_->choose(ctx); }

@@ -14,7 +14,7 @@ struct DeadClient : public Event::DeferredDeletable {
 }  // namespace
 
 ActiveClient::ActiveClient(ConnPool& pool, Network::ConnectionPtr&& conn)
-    : pool_(pool), connection_(std::move(conn)) {
+    : pool_(&pool), connection_(std::move(conn)) {
   connection_->setCallbacks(this);
   connection_->setBufferLimits(pool.buffer_limit_);
   // The request using this connection releases it (ConnPool::release) when its response ends.
@@ -42,7 +42,7 @@ void ActiveClient::onData(Buffer::Instance& data, bool end_stream) {
   }
 }
 
-void ActiveClient::onEvent(Network::ConnectionEvent event) { pool_.onClientEvent(*this, event); }
+void ActiveClient::onEvent(Network::ConnectionEvent event) { pool_->onClientEvent(*this, event); }
 
 void ActiveClient::onAboveWriteBufferHighWatermark() {
   if (owner_) owner_->onUpstreamAboveWriteBufferHighWatermark();
@@ -118,7 +118,15 @@ ActiveClient* ConnPool::newStream(PoolCallbacks& cb, bool force_new) {
   ActiveClient* raw = client.get();
   raw->waiting_ = &cb;
   raw->pending_counted_ = true;
-  raw->timer_ = dispatcher_.createTimer([this, raw]() {
+  raw->timer_ = makeTimer(raw);
+  raw->timer_->enableTimer(cluster_.connectTimeout());
+  clients_.push_back(std::move(client));
+  raw->self_ = std::prev(clients_.end());
+  return raw;
+}
+
+Event::TimerPtr ConnPool::makeTimer(ActiveClient* raw) {
+  return dispatcher_.createTimer([this, raw]() {
     if (!raw->connected_) {
       cluster_.stats().upstream_cx_connect_timeout->inc();
       cluster_.stats().upstream_cx_connect_fail->inc();
@@ -132,10 +140,28 @@ ActiveClient* ConnPool::newStream(PoolCallbacks& cb, bool force_new) {
       raw->connection_->close(Network::Connection::CloseType::NoFlush);
     }
   });
-  raw->timer_->enableTimer(cluster_.connectTimeout());
-  clients_.push_back(std::move(client));
-  raw->self_ = std::prev(clients_.end());
-  return raw;
+}
+
+void ConnPool::adoptIdle(ConnPool& from) {
+  if (&from.cluster_.state() != &cluster_.state() || from.endpoint_.name != endpoint_.name) {
+    return;
+  }
+  std::vector<ActiveClient*> left;
+  for (ActiveClient* c : from.idle_) {
+    if (idle_.size() >= cluster_.maxIdlePerEndpoint() || c->connection_->closed()) {
+      left.push_back(c);  // closes with `from`
+      continue;
+    }
+    // std::list::splice keeps c->self_ valid; it now points into this pool's list.
+    clients_.splice(clients_.end(), from.clients_, c->self_);
+    c->pool_ = this;
+    c->timer_ = makeTimer(c);
+    if (cluster_.idleTimeout().count() > 0) {
+      c->timer_->enableTimer(cluster_.idleTimeout());
+    }
+    idle_.push_back(c);
+  }
+  from.idle_ = std::move(left);
 }
 
 void ConnPool::releasePending(ActiveClient& client) {

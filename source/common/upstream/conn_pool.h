@@ -38,7 +38,7 @@ class ActiveClient : public Network::ConnectionCallbacks {
 
  private:
   friend class ConnPool;
-  ConnPool& pool_;
+  ConnPool* pool_;  // changes when a rebuilt cluster adopts the connection (adoptIdle)
   Network::ConnectionPtr connection_;
   std::unique_ptr<Http::Http1::ClientConnectionImpl> codec_;
   Event::TimerPtr timer_;             // connect timeout, then idle timeout
@@ -83,11 +83,19 @@ class ConnPool {
   const Endpoint& endpoint() const { return endpoint_; }
   size_t idleCount() const { return idle_.size(); }
 
+  // Takes over the idle keep-alive connections of `from`, a pool of the previous version of this
+  // cluster to the same endpoint (same address, same process-wide cluster state), so a config
+  // change that rebuilds the cluster (an endpoint added or removed, a weight changed) keeps the
+  // connections to the endpoints that stay. Connections still busy stay with `from`.
+  void adoptIdle(ConnPool& from);
+
  private:
   friend class ActiveClient;
   void onClientEvent(ActiveClient& client, Network::ConnectionEvent event);
   void destroy(ActiveClient& client);
   void releasePending(ActiveClient& client);
+  // Connect timeout, then idle timeout.
+  Event::TimerPtr makeTimer(ActiveClient* client);
 
   Event::Dispatcher& dispatcher_;
   const ClusterInfo& cluster_;
