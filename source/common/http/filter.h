@@ -43,7 +43,8 @@ struct StreamInfo {
   // Envoy-style response flags ("UF", "UT", "NR", ...), comma separated.
   std::string response_flags;
   // Who the auth filter authenticated: the consumer's name, and an id of the credential it
-  // presented (e.g. "key:<key>" or "jwt:<iss>/<sub>"). Empty when auth did not identify one.
+  // presented ("key:<SHA-256 prefix of the key, hex>", "jwt:<consumer credential key>" or
+  // "jwt:<iss>/<sub>"). Empty when auth did not identify one.
   // Set by `auth` before later filters run; `rate_limit` keys limit_by CONSUMER / CREDENTIAL on
   // them (falling back to the client IP when empty).
   std::string consumer;

@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -181,6 +182,8 @@ AuthFilter::Outcome AuthFilter::authenticate() {
         CRYPTO_memcmp(it->first.data(), digest.data(), digest.size()) == 0) {
       Identity id;
       id.consumer = it->second;
+      // Never the key itself (rate_limit may use it as a Redis key): a prefix of its digest.
+      id.credential = absl::StrCat("key:", absl::BytesToHexString(digest.substr(0, 12)));
       auto scopes = p.consumer_scopes.find(id.consumer);
       if (scopes != p.consumer_scopes.end()) {
         id.scopes = scopes->second;
@@ -252,6 +255,7 @@ AuthFilter::Outcome AuthFilter::verifyToken(absl::string_view token, int locatio
         return Outcome::Denied;
       }
       id.consumer = cred->second.username;
+      id.credential = absl::StrCat("jwt:", cred->first);
       id.clock_skew_s = rules.clock_skew_s;
       for (absl::string_view s : tokenScopes(jwt.payload)) id.scopes.emplace_back(s);
       id.scope_header = absl::StrJoin(id.scopes, " ");
@@ -322,6 +326,10 @@ AuthFilter::Outcome AuthFilter::verifyToken(absl::string_view token, int locatio
     return Outcome::Denied;
   }
   id.clock_skew_s = prov.clock_skew_s;
+  if (const std::string* sub = jwt.payload.findString("sub"); sub != nullptr) {
+    id.credential =
+        absl::StrCat("jwt:", iss != nullptr ? absl::string_view(*iss) : prov.name, "/", *sub);
+  }
   for (absl::string_view s : tokenScopes(jwt.payload)) id.scopes.emplace_back(s);
   id.scope_header = absl::StrJoin(id.scopes, " ");
   for (const ClaimHeader& ch : prov.claim_to_headers) {
@@ -368,6 +376,7 @@ AuthFilter::Outcome AuthFilter::allow(const Identity& id, bool key_credential, i
   Http::RequestHeaderMap& h = *headers_;
   // For later filters (rate_limit keys limit_by CONSUMER on it).
   callbacks_->streamInfo().consumer = id.consumer;
+  callbacks_->streamInfo().credential = id.credential;
   if (!id.consumer.empty()) h.add(kConsumerHeader, id.consumer);
   if (!id.scope_header.empty()) h.add(kScopeHeader, id.scope_header);
   for (const auto& [name, value] : id.claim_headers) h.add(name, value);

@@ -26,6 +26,9 @@ struct Identity {
   int64_t exp = INT64_MAX;  // the token's exp (seconds since the epoch)
   int64_t clock_skew_s = 0;
   uint64_t key_generation = 0;  // of a remote JWKS when verified (a rotation re-verifies)
+  // Id of the credential for StreamInfo::credential: "key:<SHA-256 prefix, hex>",
+  // "jwt:<consumer credential key>" or "jwt:<iss>/<sub>"; empty when the token has no `sub`.
+  std::string credential;
 };
 
 // Bounded LRU of verified tokens, keyed by the whole token. Worker-local: one per (worker

@@ -3,6 +3,7 @@
 #include <memory>
 #include <string>
 
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
 #include "gmock/gmock.h"
@@ -140,6 +141,8 @@ jwt:
     std::string message;
     std::vector<std::string> challenges;
     std::string logged_path;
+    std::string consumer;  // StreamInfo, for later filters
+    std::string credential;
   };
   Result run(Http::RequestHeaderMap headers) {
     FakeCallbacks cb(*dispatcher_);
@@ -152,7 +155,14 @@ jwt:
     filter.setDecoderFilterCallbacks(cb);
     const bool cont = filter.decodeHeaders(headers, true) == Http::FilterHeadersStatus::Continue;
     filter.onDestroy();
-    Result r{cont, headers, cb.reply_status, cb.reply_message, {}, cb.info_.original_path};
+    Result r{cont,
+             headers,
+             cb.reply_status,
+             cb.reply_message,
+             {},
+             cb.info_.original_path,
+             cb.info_.consumer,
+             cb.info_.credential};
     for (const auto& e : cb.reply_headers.entries()) {
       if (e.key == "www-authenticate") r.challenges.push_back(e.value);
     }
@@ -190,6 +200,8 @@ TEST_F(AuthFilterTest, ValidTokensPassWithClaimsAndWithoutTheToken) {
     h.add("x-authenticated-scope", "admin");
     Result r = run(std::move(h));
     ASSERT_TRUE(r.continued) << r.status << " " << r.message;
+    EXPECT_EQ(r.consumer, "");
+    EXPECT_EQ(r.credential, "jwt:https://issuer.example/user-1");
     EXPECT_FALSE(r.headers.has("authorization"));
     EXPECT_FALSE(r.headers.has("x-consumer-username"));  // no consumer matched
     EXPECT_EQ(r.headers.get("x-user-id"), "user-1");
@@ -334,6 +346,9 @@ consumers:
   EXPECT_EQ(r.headers.count("x-consumer-username"), 1u);
   EXPECT_EQ(r.headers.get("x-authenticated-scope"), "orders");
   EXPECT_FALSE(r.headers.has("x-api-key"));
+  EXPECT_EQ(r.consumer, "alice");
+  // An id of the key for rate_limit's CREDENTIAL, never the key itself.
+  EXPECT_EQ(r.credential, "key:" + absl::BytesToHexString(keyDigest("alice-key").substr(0, 12)));
 
   Http::RequestHeaderMap q;
   q.path = "/api?apikey=bob+key&keep=1";
@@ -379,6 +394,8 @@ consumers: [{username: alice, keyauth_credentials: [{key: k}]}]
   Result r = run(std::move(h));
   ASSERT_TRUE(r.continued);
   EXPECT_EQ(r.headers.get("x-consumer-username"), "anonymous");
+  EXPECT_EQ(r.consumer, "anonymous");
+  EXPECT_EQ(r.credential, "");
   EXPECT_EQ(stat("anonymous"), 1);
   Http::RequestHeaderMap bad;
   bad.add("apikey", "wrong");
@@ -399,6 +416,8 @@ consumers:
   Result r = bearer(Testing::signedToken(Alg::HS256, nullptr, "s3cr3t", p_alice));
   ASSERT_TRUE(r.continued) << r.message;
   EXPECT_EQ(r.headers.get("x-consumer-username"), "alice");
+  EXPECT_EQ(r.consumer, "alice");
+  EXPECT_EQ(r.credential, "jwt:alice-iss");
   // The credential's algorithm is pinned.
   EXPECT_EQ(bearer(Testing::signedToken(Alg::HS512, nullptr, "s3cr3t", p_alice)).status, 401u);
   EXPECT_EQ(stat("denied_bad_algorithm"), 1);
@@ -422,6 +441,7 @@ TEST_F(AuthFilterTest, TokenCacheSkipsVerificationAndHonoursExp) {
   for (int i = 0; i < 5; ++i) {
     Result r = bearer(t);
     EXPECT_TRUE(r.continued);
+    EXPECT_EQ(r.credential, "jwt:https://issuer.example/user-1");  // from the cache too
     EXPECT_EQ(r.headers.get("x-user-id"), "user-1");
     EXPECT_FALSE(r.headers.has("authorization"));
   }
