@@ -12,6 +12,8 @@ Configs, each a fresh sluice per round (order rotated every round, like e2e.sh):
   none   - listener without the rate_limit filter (router only)
   local  - rate_limit filter, route policy LOCAL, minute: 1000000000, limit_by IP, sliding window
   redis  - the same policy with policy: REDIS (one EVALSHA round trip per request)
+  and, with CONFIGS=..., filter (the filter, but the route names no policy), local-hidden and
+  redis-hidden (hide_client_headers: true).
 The limit is high enough that nothing is rejected (checked: any non-2xx response fails the
 round). Per config and round: req/s, p50/p99 (wrk --latency), sluice CPU us/request
 ((utime+stime) delta of the process from /proc/<pid>/stat over the measured run / requests),
@@ -139,9 +141,10 @@ def redis_info(port):
 
 
 def cpu_ticks(pid):
+    """(utime, stime) of the process, in clock ticks."""
     with open("/proc/%d/stat" % pid) as f:
         fields = f.read().rsplit(")", 1)[1].split()
-    return int(fields[11]) + int(fields[12])  # utime, stime
+    return int(fields[11]), int(fields[12])
 
 
 def to_ms(v):
@@ -186,9 +189,12 @@ def bootstrap(name, port, up_port, redis_port, addr_path, redis_timeout=None):
     policies = []
     if name != "none":
         listener["http_filters"] = [{"name": "rate_limit"}, {"name": "router"}]
+    if name not in ("none", "filter"):
         route["rate_limit"] = "bench"
         policy = {"name": "bench", "minute": 1000000000, "limit_by": "IP"}
-        if name == "redis":
+        if name.endswith("-hidden"):
+            policy["hide_client_headers"] = True
+        if name.startswith("redis"):
             policy["policy"] = "REDIS"
             policy["redis"] = {"host": "127.0.0.1", "port": redis_port}
             if redis_timeout:
@@ -222,7 +228,7 @@ def measure(name, rnd, work, up_port, redis_port):
         status, head, body = http_get(port)
         if status != 200 or body != b"hello\n":
             return {"status": "sanity check failed: %d %r" % (status, body[:100])}
-        if name != "none" and "ratelimit-remaining" not in head.lower():
+        if name in ("local", "redis") and "ratelimit-remaining" not in head.lower():
             return {"status": "no rate-limit headers on the sanity response"}
         wrk(port, WARMUP, os.path.join(d, "wrk-warmup.out"))
         time.sleep(0.5)
@@ -235,7 +241,10 @@ def measure(name, rnd, work, up_port, redis_port):
             return {"status": "sluice died during the run"}
         if not res.get("requests"):
             return {"status": "wrk failed: " + open(os.path.join(d, "wrk.out")).read()[-300:]}
-        res["cpu_us_per_req"] = (t1 - t0) * 1e6 / CLK_TCK / res["requests"]
+        per_req = 1e6 / CLK_TCK / res["requests"]
+        res["usr_us_per_req"] = (t1[0] - t0[0]) * per_req
+        res["sys_us_per_req"] = (t1[1] - t0[1]) * per_req
+        res["cpu_us_per_req"] = res["usr_us_per_req"] + res["sys_us_per_req"]
         for k in ("evalsha_calls", "total_reads_processed"):
             res[k + "_per_req"] = (info1.get(k, 0) - info0.get(k, 0)) / res["requests"]
         res["status"] = "ok" if res["non2xx"] == 0 and res["sockerr"] == 0 else (
@@ -379,9 +388,9 @@ def render(results, orders, instr):
         "medians" % (ROUNDS, DURATION, WARMUP, "; ".join(" -> ".join(o) for o in orders)),
         "- policy: minute 1000000000 by IP, sliding window (nothing rejected), headers BOTH",
         "",
-        "| config | req/s | p50 (ms) | p99 (ms) | CPU us/req | per round | vs none "
-        "| EVALSHA/req | Redis reads/req | errors |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+        "| config | req/s | p50 (ms) | p99 (ms) | CPU us/req | usr / sys us/req | per round "
+        "| vs none | EVALSHA/req | Redis reads/req | errors |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for c in results:
         cpu = med(c, "cpu_us_per_req")
@@ -397,9 +406,10 @@ def render(results, orders, instr):
         vs = "%+.1f%%" % (100.0 * (cpu / base - 1)) if cpu is not None and base else "n/a"
         redis_cols = (f("evalsha_calls_per_req", "%.3f"),
                       f("total_reads_processed_per_req", "%.3f")) if c == "redis" else ("", "")
-        lines.append("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
+        lines.append("| %s | %s | %s | %s | %s | %s / %s | %s | %s | %s | %s | %s |" % (
             c, f("rps", "%.0f"), f("p50_ms", "%.2f"), f("p99_ms", "%.2f"),
-            f("cpu_us_per_req", "%.2f"), rounds, vs if c != "none" else "", redis_cols[0],
+            f("cpu_us_per_req", "%.2f"), f("usr_us_per_req", "%.2f"), f("sys_us_per_req", "%.2f"),
+            rounds, vs if c != "none" else "", redis_cols[0],
             redis_cols[1], "; ".join(errs)))
     if instr:
         lines += ["", "User-space instructions per request (callgrind, %d keep-alive requests over 16 "
