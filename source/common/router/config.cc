@@ -8,6 +8,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "source/common/common/hash.h"
 #include "source/common/config/utility.h"
 
 namespace sluice {
@@ -181,20 +182,6 @@ uint64_t nextSplitPoint() {
   return t_split_sequence;
 }
 
-// Stable across processes (the same as the ring hash's), so several gateways put a client on
-// the same side of a split.
-uint64_t hashKey(absl::string_view data) {
-  uint64_t h = 1469598103934665603ULL;
-  for (unsigned char c : data) {
-    h ^= c;
-    h *= 1099511628211ULL;
-  }
-  h += 0x9e3779b97f4a7c15ULL;
-  h = (h ^ (h >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  h = (h ^ (h >> 27)) * 0x94d049bb133111ebULL;
-  return h ^ (h >> 31);
-}
-
 }  // namespace
 
 bool RetryPolicy::retriableStatus(uint32_t status) const {
@@ -230,7 +217,7 @@ uint64_t RouteEntry::splitPoint(const Http::RequestHeaderMap& headers,
     case CanaryHashOn::Ip:
       break;
   }
-  return hashKey(key.empty() ? client_ip : key);
+  return stableHash(key.empty() ? client_ip : key);  // same as the ring hash's
 }
 
 const std::string& RouteEntry::selectCluster(const Http::RequestHeaderMap& headers,

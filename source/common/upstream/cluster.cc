@@ -10,19 +10,6 @@
 namespace sluice {
 namespace Upstream {
 
-uint64_t stableHash(absl::string_view data) {
-  // FNV-1a followed by a splitmix64 finaliser for good bit dispersion.
-  uint64_t h = 1469598103934665603ULL;
-  for (unsigned char c : data) {
-    h ^= c;
-    h *= 1099511628211ULL;
-  }
-  h += 0x9e3779b97f4a7c15ULL;
-  h = (h ^ (h >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  h = (h ^ (h >> 27)) * 0x94d049bb133111ebULL;
-  return h ^ (h >> 31);
-}
-
 bool HealthCheckConfig::expected(uint32_t status) const {
   if (expected_statuses.empty()) {
     return status >= 200 && status <= 299;

@@ -8,6 +8,7 @@
 
 #include "absl/status/statusor.h"
 #include "sluice/config/v1/cluster.pb.h"
+#include "source/common/common/hash.h"
 #include "source/common/network/connection.h"
 #include "source/common/stats/stats.h"
 #include "source/common/upstream/cluster_state.h"
@@ -137,9 +138,6 @@ class ClusterInfo {
   CircuitBreakerConfig breakers_;
   ClusterStateSharedPtr state_;
 };
-
-// Stable 64-bit hash (same value in every process, so several gateways agree on a ring).
-uint64_t stableHash(absl::string_view data);
 
 }  // namespace Upstream
 }  // namespace sluice
