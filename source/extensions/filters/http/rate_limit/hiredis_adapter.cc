@@ -9,7 +9,7 @@ namespace Extensions {
 namespace RateLimit {
 namespace {
 
-class Adapter : public std::enable_shared_from_this<Adapter> {
+class Adapter {
  public:
   Adapter(Event::Dispatcher& dispatcher, redisAsyncContext* ac)
       : dispatcher_(dispatcher), ac_(ac) {}
@@ -18,6 +18,7 @@ class Adapter : public std::enable_shared_from_this<Adapter> {
     self_ = std::move(self);
     file_event_ = dispatcher_.createFileEvent(
         ac_->c.fd, [this](uint32_t events) { onEvents(events); }, 0);
+    flush_timer_ = dispatcher_.createTimer([this]() { flush(); });
     ac_->ev.data = this;
     ac_->ev.addRead = [](void* p) { static_cast<Adapter*>(p)->setRead(true); };
     ac_->ev.delRead = [](void* p) { static_cast<Adapter*>(p)->setRead(false); };
@@ -70,18 +71,15 @@ class Adapter : public std::enable_shared_from_this<Adapter> {
       setWrite(true);
       return;
     }
-    if (flush_scheduled_) {
-      return;
+    // A zero-delay timer, not Dispatcher::deferred (which runs after every callback, so each
+    // request would get its own write): libevent runs it after the I/O callbacks of the next
+    // loop iteration, so the commands of every request parsed until then share one write.
+    if (!flush_timer_->enabled()) {
+      flush_timer_->enableTimer(std::chrono::milliseconds(0));
     }
-    flush_scheduled_ = true;
-    std::weak_ptr<Adapter> weak = weak_from_this();
-    dispatcher_.deferred([weak]() {
-      if (auto self = weak.lock()) self->flush();
-    });
   }
 
   void flush() {
-    flush_scheduled_ = false;
     if (ac_ == nullptr) {
       return;
     }
@@ -97,6 +95,7 @@ class Adapter : public std::enable_shared_from_this<Adapter> {
     ac_ = nullptr;
     read_ = write_ = false;
     update();
+    flush_timer_->disableTimer();
     dispatcher_.deferredDelete(std::make_unique<Graveyard>(std::move(self_)));
   }
 
@@ -104,10 +103,10 @@ class Adapter : public std::enable_shared_from_this<Adapter> {
   redisAsyncContext* ac_;
   std::shared_ptr<Adapter> self_;  // the context's reference, released by cleanup()
   Event::FileEventPtr file_event_;
+  Event::TimerPtr flush_timer_;
   bool read_ = false;
   bool write_ = false;
   bool in_write_ = false;
-  bool flush_scheduled_ = false;
 };
 
 }  // namespace

@@ -299,6 +299,30 @@ TEST_F(RedisClientTest, CommandsOfOneLoopIterationLeaveInOneWrite) {
   for (auto& r : rs) EXPECT_TRUE(r->parsed && r->decision.allowed) << r->error;
 }
 
+TEST_F(RedisClientTest, CommandsFromSeparateCallbacksOfOneIterationShareAWrite) {
+  // As under load: each request is parsed in its own connection's callback, and the dispatcher
+  // runs deferred work after every callback. The commands must still leave together.
+  auto p = policy("{name: cb, minute: 100000}");
+  RedisClient client(*dispatcher_, p->redis_settings);
+  auto warm = send(client, p, "k");
+  ASSERT_TRUE(Testing::runUntil(*dispatcher_, [&]() { return warm->calls == 1; }));
+  const int64_t before = infoStat("total_reads_processed");
+  std::vector<std::unique_ptr<Recorder>> rs(100);
+  std::vector<Event::TimerPtr> timers;
+  for (int i = 0; i < 100; ++i) {
+    timers.push_back(dispatcher_->createTimer([&, i]() { rs[i] = send(client, p, "k"); }));
+    timers.back()->enableTimer(std::chrono::milliseconds(0));
+  }
+  ASSERT_TRUE(Testing::runUntil(*dispatcher_, [&]() {
+    for (auto& r : rs) {
+      if (r == nullptr || r->calls == 0) return false;
+    }
+    return true;
+  }));
+  EXPECT_LT(infoStat("total_reads_processed") - before, 10);
+  for (auto& r : rs) EXPECT_TRUE(r->parsed) << r->error;
+}
+
 TEST_F(RedisClientTest, DatabaseAndPassword) {
   ASSERT_EQ(redis_.command("CONFIG SET requirepass s3cret"), "OK");
   PolicyProto proto;
