@@ -32,14 +32,18 @@ RateLimitStats RateLimitStats::create(Stats::Store& store, const std::string& po
   return s;
 }
 
-FilterConfig::FilterConfig(LocalStoreSharedPtr local, Stats::Store* stats, Clock clock)
-    : local_(std::move(local)), stats_(stats), clock_(std::move(clock)) {
-  if (stats_ == nullptr) {
-    // Enough writer slots for any worker count (validation never counts anything).
-    own_stats_ = std::make_unique<Stats::Store>(257);
-    stats_ = own_stats_.get();
-  }
+RateLimitStats RateLimitStats::discarded() {
+  // Enough writer slots for any worker count (at most 256, plus the main thread).
+  static Stats::Counter sink(Stats::StatName{}, 257);
+  RateLimitStats s;
+#define RATE_LIMIT_SINK(name) s.name = &sink;
+  ALL_RATE_LIMIT_STATS(RATE_LIMIT_SINK)
+#undef RATE_LIMIT_SINK
+  return s;
 }
+
+FilterConfig::FilterConfig(LocalStoreSharedPtr local, Stats::Store* stats, Clock clock)
+    : local_(std::move(local)), stats_(stats), clock_(std::move(clock)) {}
 
 bool FilterConfig::addPolicy(const PolicyProto& policy, const std::string& path) {
   auto compiled = compilePolicy(policy, path);
@@ -48,7 +52,8 @@ bool FilterConfig::addPolicy(const PolicyProto& policy, const std::string& path)
   }
   PolicyRuntime rt;
   rt.policy = *compiled;
-  rt.stats = RateLimitStats::create(*stats_, policy.name());
+  rt.stats = stats_ != nullptr ? RateLimitStats::create(*stats_, policy.name())
+                               : RateLimitStats::discarded();
   policies_[policy.name()] = std::move(rt);
   return true;
 }

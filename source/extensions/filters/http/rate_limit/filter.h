@@ -33,6 +33,9 @@ namespace RateLimit {
 struct RateLimitStats {
   ALL_RATE_LIMIT_STATS(RATE_LIMIT_DECLARE_COUNTER)
   static RateLimitStats create(Stats::Store& store, const std::string& policy);
+  // Every counter pointing at one process-wide sink: for configs that are only validated
+  // (sluice --validate, sluice-cp), which never count anything.
+  static RateLimitStats discarded();
 };
 
 struct PolicyRuntime {
@@ -46,7 +49,7 @@ class FilterConfig {
  public:
   using Clock = std::function<int64_t()>;  // wall time, ms since the epoch
 
-  // `stats` null: an owned throwaway store (validation only: no request ever runs).
+  // `stats` null: validation only (no request ever runs), the counters go to a sink.
   FilterConfig(LocalStoreSharedPtr local, Stats::Store* stats, Clock clock = nullptr);
 
   // Compiles `policy` and adds it; false (nothing added) when it does not validate.
@@ -57,7 +60,6 @@ class FilterConfig {
 
  private:
   LocalStoreSharedPtr local_;
-  std::unique_ptr<Stats::Store> own_stats_;
   Stats::Store* stats_;
   Clock clock_;
   absl::flat_hash_map<std::string, PolicyRuntime> policies_;

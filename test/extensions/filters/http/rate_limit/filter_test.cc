@@ -371,6 +371,19 @@ TEST(RateLimitFactoryTest, RegisteredTakesNoSettingsAndSharesTheLocalStore) {
   EXPECT_TRUE(f->createFilterFactory({}, "f", validate).ok());
 }
 
+TEST(RateLimitFilterConfigTest, ValidationOnlyConfigsShareOneStatsSink) {
+  PolicyProto p;
+  ASSERT_TRUE(Config::loadFromYaml("{name: v, minute: 1}", p).ok());
+  FilterConfig a(std::make_shared<LocalStore>(nullptr), nullptr);
+  FilterConfig b(std::make_shared<LocalStore>(nullptr), nullptr);
+  ASSERT_TRUE(a.addPolicy(p, "p"));
+  ASSERT_TRUE(b.addPolicy(p, "p"));
+  const RateLimitStats& sa = a.find("v")->stats;
+  ASSERT_NE(sa.allowed, nullptr);
+  EXPECT_EQ(sa.allowed, sa.limited);
+  EXPECT_EQ(sa.allowed, b.find("v")->stats.fail_open) << "no per-config stats memory";
+}
+
 // REDIS through the filter, against a real redis-server.
 class RateLimitFilterRedisTest : public RateLimitFilterTest {
  protected:
