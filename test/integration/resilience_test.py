@@ -211,12 +211,16 @@ class HealthCheckTest(ResilienceTestCase):
         self.wait_endpoint(s, ups[0].address, lambda e: e["health"] == "healthy", timeout=5,
                            message="healthy")
         results = load.stop()
-        errors = Load.errors(results) + Load.cut_off(results)
+        errors = Load.errors(results)
+        # A freeze can land between the upstream's header and body writes: that response has
+        # started towards the client, so its per-try timeout can only cut it off (not retry).
+        cut = Load.cut_off(results)
         report("health check: frozen endpoint out after %.0f ms (timeout checks, bound 400 ms);"
-               " %d requests, %d client-visible errors", detected * 1000, len(results),
-               len(errors))
+               " %d requests, %d client-visible errors, %d cut off mid-body by the freeze",
+               detected * 1000, len(results), len(errors), len(cut))
         self.assertLessEqual(detected, 0.4 + scaled(0.1))
         self.assertEqual([], errors[:5])
+        self.assertLessEqual(len(cut), 3, "at most the responses in flight (one per client)")
         self.assertEqual("timeout",
                          self.endpoint_view(s, ups[0].address)["active_health_check"][
                              "last_failure"])
