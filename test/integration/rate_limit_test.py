@@ -338,13 +338,12 @@ def run_clients(ports, path, headers, total, clients):
 
 
 class ConsumerTest(harness.SluiceTestCase):
-    """limit_by CONSUMER behind the auth filter: one budget per authenticated consumer, whatever
-    key or client address it uses."""
+    """limit_by CONSUMER / CREDENTIAL behind the auth filter (key-auth): one budget per
+    authenticated consumer, or per key, whatever client address it comes from."""
 
-    def test_one_budget_per_consumer(self):
+    def start_with_auth(self, policy):
         up = self.start_upstream("u1")
-        cfg = rl_bootstrap([{"name": "per-consumer", "minute": 2}],
-                           [dict(rl_route("/", "per-consumer"), auth="keys")], up,
+        cfg = rl_bootstrap([policy], [dict(rl_route("/", policy["name"]), auth="keys")], up,
                            filters=("auth", "rate_limit", "router"))
         cfg["static_resources"]["auth_policies"] = [{
             "name": "keys", "key_auth": {"key_names": ["apikey"]},
@@ -352,7 +351,19 @@ class ConsumerTest(harness.SluiceTestCase):
                                                                        {"key": "alice-2"}]},
                           {"username": "bob", "keyauth_credentials": [{"key": "bob-1"}]}]}]
         s = self.start_sluice(cfg, concurrency=2)
-        port = s.listener_port("public")
+        return s, s.listener_port("public")
+
+    def test_one_budget_per_credential(self):
+        s, port = self.start_with_auth({"name": "per-key", "minute": 2,
+                                        "limit_by": "CREDENTIAL"})
+        self.assertEqual(get(port, "/", {"apikey": "alice-1"}).status, 200)
+        self.assertEqual(get(port, "/", {"apikey": "alice-1"}, source="127.0.0.2").status, 200)
+        self.assertLocalReply(get(port, "/", {"apikey": "alice-1"}, source="127.0.0.3"), 429)
+        # The same consumer's other key has its own budget.
+        self.assertEqual(statuses(port, "/", 2, {"apikey": "alice-2"}), [200, 200])
+
+    def test_one_budget_per_consumer(self):
+        s, port = self.start_with_auth({"name": "per-consumer", "minute": 2})
         self.assertEqual(get(port, "/", {"apikey": "alice-1"}).status, 200)
         self.assertEqual(get(port, "/", {"apikey": "alice-2"}, source="127.0.0.2").status, 200)
         over = get(port, "/", {"apikey": "alice-1"}, source="127.0.0.3")
