@@ -57,13 +57,19 @@ absl::StatusOr<StaticResources> loadDeclared(const std::string& file, std::istre
     }
     text << f.rdbuf();
   }
-  auto json = Config::yamlToJson(text.str());
-  if (json.ok() && *json == "null") {
-    return absl::InvalidArgumentError(
-        absl::StrCat(shown, ": no config in it (to remove every resource, use {})"));
+  // A JSON object is never empty; anything else is checked through the YAML reader (slow on
+  // big files, so JSON skips it).
+  const std::string& body = text.str();
+  const size_t first = body.find_first_not_of(" \t\r\n");
+  if (first == std::string::npos || body[first] != '{') {
+    auto json = Config::yamlToJson(body);
+    if (json.ok() && *json == "null") {
+      return absl::InvalidArgumentError(
+          absl::StrCat(shown, ": no config in it (to remove every resource, use {})"));
+    }
   }
   StaticResources resources;
-  absl::Status status = Config::loadFromYaml(text.str(), resources);
+  absl::Status status = Config::loadFromYaml(body, resources);
   if (!status.ok()) {
     return absl::InvalidArgumentError(absl::StrCat(shown, ": ", status.message()));
   }
