@@ -37,6 +37,12 @@ def public_jwk(private_key, kid, alg=None):
         d = json.loads(RSAAlgorithm.to_jwk(pub))
     elif isinstance(private_key, ec.EllipticCurvePrivateKey):
         d = json.loads(ECAlgorithm.to_jwk(pub))
+        # RFC 7518 6.2.1.2: x and y are the full coordinate length. Debian's PyJWT drops
+        # leading zero bytes (1 key in ~64), which Sluice rightly refuses.
+        size = (pub.curve.key_size + 7) // 8
+        n = pub.public_numbers()
+        d["x"] = b64(n.x.to_bytes(size, "big"))
+        d["y"] = b64(n.y.to_bytes(size, "big"))
     else:
         d = json.loads(OKPAlgorithm.to_jwk(pub))
     d["kid"] = kid

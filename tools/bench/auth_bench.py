@@ -32,6 +32,7 @@ SCENARIOS="none rs256-cached rs256-cold es256-cached es256-cold"
 Output: Markdown on stdout and in $OUT_DIR/auth-<date>.md; progress on stderr.
 """
 
+import base64
 import json
 import os
 import re
@@ -160,6 +161,10 @@ def make_tokens():
     rsa_jwk = json.loads(RSAAlgorithm.to_jwk(rsa_key.public_key()))
     rsa_jwk["kid"] = "rsa"
     ec_jwk = json.loads(ECAlgorithm.to_jwk(ec_key.public_key()))
+    # Full-length coordinates (RFC 7518 6.2.1.2); Debian's PyJWT drops leading zero bytes.
+    numbers = ec_key.public_key().public_numbers()
+    for name, value in (("x", numbers.x), ("y", numbers.y)):
+        ec_jwk[name] = base64.urlsafe_b64encode(value.to_bytes(32, "big")).rstrip(b"=").decode()
     ec_jwk["kid"] = "ec"
     payload = {"iss": "https://issuer.example", "aud": "api", "sub": "bench-user",
                "scope": "orders read", "exp": int(time.time()) + 86400}
