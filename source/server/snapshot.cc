@@ -392,55 +392,38 @@ absl::StatusOr<SnapshotConstSharedPtr> buildSnapshot(const sluice::config::v1::B
       }
       http->filter_factories.push_back(std::move(*cb));
     }
-    // A route that requires an auth policy must never be served unauthenticated.
-    bool has_auth_filter = false;
-    for (const auto& fc : lc.http_filters()) {
-      has_auth_filter = has_auth_filter || fc.name() == "auth";
-    }
-    if (!has_auth_filter) {
+    // A route that names a policy must never be served without the filter that enforces it
+    // (unauthenticated, or unlimited).
+    auto require_filter = [&](const char* filter, const char* what,
+                              const std::string& (*policy)(const sluice::config::v1::Route&)) {
+      for (const auto& fc : lc.http_filters()) {
+        if (fc.name() == filter) return;
+      }
       for (int t = 0; t < sr.route_tables_size(); ++t) {
         const auto& tc = sr.route_tables(t);
         if (tc.name() != lc.route_table()) continue;
         for (int v = 0; v < tc.virtual_hosts_size(); ++v) {
           for (int r = 0; r < tc.virtual_hosts(v).routes_size(); ++r) {
             const auto& rc = tc.virtual_hosts(v).routes(r);
-            if (rc.auth().empty()) continue;
+            if (policy(rc).empty()) continue;
             const std::string where =
                 absl::StrCat(table_path(t, tc.name()), ".virtual_hosts[", v, "].routes[", r, "]");
             const std::string route_name =
                 rc.name().empty() ? where : absl::StrCat("\"", rc.name(), "\" (", where, ")");
-            errors.add(path + ".http_filters",
-                       absl::StrCat("route ", route_name, " requires auth policy \"", rc.auth(),
-                                    "\" but listener \"", lc.name(), "\" has no auth filter"));
+            errors.add(
+                path + ".http_filters",
+                absl::StrCat("route ", route_name, " requires ", what, " \"", policy(rc),
+                             "\" but listener \"", lc.name(), "\" has no ", filter, " filter"));
           }
         }
       }
-    }
-    // Nor may a rate limit silently not apply.
-    bool has_rate_limit_filter = false;
-    for (const auto& fc : lc.http_filters()) {
-      has_rate_limit_filter = has_rate_limit_filter || fc.name() == "rate_limit";
-    }
-    if (!has_rate_limit_filter) {
-      for (int t = 0; t < sr.route_tables_size(); ++t) {
-        const auto& tc = sr.route_tables(t);
-        if (tc.name() != lc.route_table()) continue;
-        for (int v = 0; v < tc.virtual_hosts_size(); ++v) {
-          for (int r = 0; r < tc.virtual_hosts(v).routes_size(); ++r) {
-            const auto& rc = tc.virtual_hosts(v).routes(r);
-            if (rc.rate_limit().empty()) continue;
-            const std::string where =
-                absl::StrCat(table_path(t, tc.name()), ".virtual_hosts[", v, "].routes[", r, "]");
-            const std::string route_name =
-                rc.name().empty() ? where : absl::StrCat("\"", rc.name(), "\" (", where, ")");
-            errors.add(path + ".http_filters",
-                       absl::StrCat("route ", route_name, " requires rate limit policy \"",
-                                    rc.rate_limit(), "\" but listener \"", lc.name(),
-                                    "\" has no rate_limit filter"));
-          }
-        }
-      }
-    }
+    };
+    require_filter(
+        "auth", "auth policy",
+        [](const sluice::config::v1::Route& r) -> const std::string& { return r.auth(); });
+    require_filter(
+        "rate_limit", "rate limit policy",
+        [](const sluice::config::v1::Route& r) -> const std::string& { return r.rate_limit(); });
     // Limits.
     const auto& lim = lc.limits();
     const std::string lpath = path + ".limits";
