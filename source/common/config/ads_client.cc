@@ -280,11 +280,14 @@ void AdsClient::onClosed(uint64_t stream_id, int code, const std::string& messag
 }
 
 std::string AdsClient::apply(const std::string& type_url, const ResourceSet& candidate,
-                             const std::string& version) {
+                             const std::string& version,
+                             const std::vector<std::string>& decode_errors) {
   TypeState& st = types_[type_url];
   st.received = true;
   st.last_update = std::chrono::system_clock::now();
-  absl::Status s = callbacks_.onConfigUpdate(type_url, candidate, version);
+  absl::Status s = decode_errors.empty()
+                       ? callbacks_.onConfigUpdate(type_url, candidate, version)
+                       : absl::InvalidArgumentError(absl::StrJoin(decode_errors, "\n"));
   if (s.ok()) {
     st.version = version;
     st.resources = candidate;
@@ -338,19 +341,7 @@ void AdsClient::onSotwResponse(uint64_t stream_id, const discovery::DiscoveryRes
     }
     candidate[*name].resource = any;
   }
-  std::string error;
-  if (!errors.empty()) {
-    TypeState& st = types_[type_url];
-    st.received = true;
-    st.last_error = absl::StrJoin(errors, "\n");
-    st.rejected_version = response.version_info();
-    ++st.rejected;
-    error = st.last_error;
-    spdlog::error("control plane: {} version {} rejected:\n{}", shortTypeName(type_url),
-                  response.version_info(), error);
-  } else {
-    error = apply(type_url, candidate, response.version_info());
-  }
+  const std::string error = apply(type_url, candidate, response.version_info(), errors);
   // ACK: the new version; NACK: the version still running, and why.
   reply.set_version_info(types_[type_url].version);
   if (!error.empty()) {
@@ -396,19 +387,7 @@ void AdsClient::onDeltaResponse(uint64_t stream_id,
     }
     candidate[*name] = ReceivedResource{r.version(), r.resource()};
   }
-  std::string error;
-  if (!errors.empty()) {
-    TypeState& st = it->second;
-    st.received = true;
-    st.last_error = absl::StrJoin(errors, "\n");
-    st.rejected_version = response.system_version_info();
-    ++st.rejected;
-    error = st.last_error;
-    spdlog::error("control plane: {} version {} rejected:\n{}", shortTypeName(type_url),
-                  response.system_version_info(), error);
-  } else {
-    error = apply(type_url, candidate, response.system_version_info());
-  }
+  const std::string error = apply(type_url, candidate, response.system_version_info(), errors);
   if (!error.empty()) {
     reply.mutable_error_detail()->set_code(static_cast<int>(grpc::StatusCode::INVALID_ARGUMENT));
     reply.mutable_error_detail()->set_message(error);

@@ -100,9 +100,10 @@ class AdsClient {
   void scheduleReconnect();
   // The server answered (initial metadata or a response): connected; backoff resets.
   void onStreamUp();
-  // Validates and applies `candidate`; returns the NACK reason or "" on success.
+  // Validates and applies `candidate` (rejected at once with `decode_errors` when there are
+  // any); returns the NACK reason or "" on success. Counts and logs either way.
   std::string apply(const std::string& type_url, const ResourceSet& candidate,
-                    const std::string& version);
+                    const std::string& version, const std::vector<std::string>& decode_errors);
   void setConnected(bool c);
 
   Event::Dispatcher& main_;
