@@ -46,6 +46,9 @@ import tempfile
 import time
 import urllib.request
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from benchlib import cpu_ticks, free_port, wait_port  # noqa: E402
+
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 ROUNDS = int(os.environ.get("ROUNDS", "3"))
 DURATION = int(os.environ.get("DURATION", "10"))
@@ -68,25 +71,6 @@ def log(msg):
     sys.stderr.write("[auth-bench %s] %s\n" % (time.strftime("%H:%M:%S"), msg))
 
 
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
-def wait_port(port, timeout=15):
-    end = time.time() + timeout
-    while time.time() < end:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            return True
-        except OSError:
-            time.sleep(0.05)
-    return False
-
-
 def start(cmd, **kw):
     p = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, **kw)
     PROCS.append(p)
@@ -102,12 +86,6 @@ def stop_all():
             except subprocess.TimeoutExpired:
                 p.kill()
                 p.wait()
-
-
-def cpu_ticks(pid):
-    with open("/proc/%d/stat" % pid) as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return int(fields[11]) + int(fields[12])
 
 
 def wrk(url, seconds, header, out):

@@ -38,6 +38,9 @@ import tempfile
 import time
 import urllib.request
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from benchlib import cpu_ticks, free_port, wait_port  # noqa: E402
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 ROUNDS = int(os.environ.get("ROUNDS", "4"))
 DURATION = int(os.environ.get("DURATION", "10"))
@@ -57,25 +60,6 @@ def log(msg):
     sys.stderr.write("[resilience-bench %s] %s\n" % (time.strftime("%H:%M:%S"), msg))
 
 
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
-
-
-def wait_port(port, timeout=15):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return True
-        except OSError:
-            time.sleep(0.05)
-    return False
-
-
 def start(cmd, **kw):
     p = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, **kw)
     PROCS.append(p)
@@ -92,12 +76,6 @@ def stop(p, grace=5):
             p.wait()
     if p in PROCS:
         PROCS.remove(p)
-
-
-def cpu_ticks(pid):
-    with open("/proc/%d/stat" % pid) as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return int(fields[11]) + int(fields[12])  # utime + stime (fields 14, 15)
 
 
 RESILIENT_CLUSTER = """
