@@ -421,9 +421,13 @@ void RouterFilter::finishUpstreamRequest() {
 }
 
 void RouterFilter::releaseUpstream(bool reusable) {
-  endAttempt();
   releaseRetry();
   retry_at_ = kNever;
+  dropConnection(reusable);
+}
+
+void RouterFilter::dropConnection(bool reusable) {
+  endAttempt();
   if (pending_ != nullptr) {
     Upstream::ActiveClient* p = pending_;
     pending_ = nullptr;
@@ -508,24 +512,9 @@ void RouterFilter::onPerTryTimeout() {
   cluster_->info().stats().upstream_rq_per_try_timeout->inc();
   reportOutcome(Upstream::Outcome::LocalFailure);
   if (!response_headers_seen_ && retry_policy_->retriesReset() && tryRetry(attempt_sent_)) {
-    // From a timer, not a codec callback: the connection can be closed right away.
-    endAttempt();
-    if (pending_ != nullptr) {
-      Upstream::ActiveClient* p = pending_;
-      pending_ = nullptr;
-      cluster_->pool(endpoint_).cancel(*p);
-    }
-    if (client_ != nullptr) {
-      Upstream::ActiveClient* c = client_;
-      client_ = nullptr;
-      encoder_ = nullptr;
-      if (upstream_read_paused_) {
-        upstream_read_paused_ = false;
-        c->codec().readDisable(false);
-      }
-      c->codec().resetStream(Http::StreamResetReason::LocalReset);
-      cluster_->pool(endpoint_).release(*c, false);
-    }
+    // From a timer, not a codec callback: the connection can be closed right away. The retry
+    // just granted keeps its budget slot.
+    dropConnection(false);
     scheduleRetry();
     return;
   }

@@ -81,7 +81,11 @@ class RouterFilter : public Http::StreamDecoderFilter,
   void onTimeout();
   void upstreamFailed(uint32_t status, absl::string_view message, absl::string_view flag,
                       bool overloaded = false);
+  // Ends the request's upstream part: releases its retry slot and what dropConnection() does.
   void releaseUpstream(bool reusable);
+  // Ends the attempt and cancels the connection being set up, or gives the connected one back
+  // to its pool (reset unless `reusable`). Retry state is left as it is.
+  void dropConnection(bool reusable);
   void releaseRetry();
   void finishUpstreamRequest();
   void pauseUpstreamRead(bool pause);
