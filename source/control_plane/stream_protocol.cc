@@ -67,17 +67,9 @@ void SotwProtocol::enqueue(std::deque<Response>& queue, std::vector<Response> re
 std::vector<SotwProtocol::Response> SotwProtocol::onRequest(const Request& request,
                                                             const GroupSnapshot* snapshot,
                                                             absl::Time now) {
-  auto type = typeFromUrl(request.type_url());
-  if (!type) {
-    unknownType(request.type_url());
-    return {};
-  }
+  auto type = subscriptionType(request, now);
+  if (!type) return {};
   const int i = typeIndex(*type);
-  if (!request.response_nonce().empty()) {
-    ackOrNack(*type, request.response_nonce(),
-              request.has_error_detail() ? &request.error_detail() : nullptr, now);
-    return {};
-  }
   // A first request for the type (or a new subscription on the same stream): the node has
   // `version_info` (empty = nothing), so it is answered only when that is not current.
   if (!request.resource_names().empty()) {
@@ -119,17 +111,9 @@ std::vector<SotwProtocol::Response> SotwProtocol::onSnapshot(const GroupSnapshot
 std::vector<DeltaProtocol::Response> DeltaProtocol::onRequest(const Request& request,
                                                               const GroupSnapshot* snapshot,
                                                               absl::Time now) {
-  auto type = typeFromUrl(request.type_url());
-  if (!type) {
-    unknownType(request.type_url());
-    return {};
-  }
+  auto type = subscriptionType(request, now);
+  if (!type) return {};
   const int i = typeIndex(*type);
-  if (!request.response_nonce().empty()) {
-    ackOrNack(*type, request.response_nonce(),
-              request.has_error_detail() ? &request.error_detail() : nullptr, now);
-    return {};
-  }
   for (const std::string& name : request.resource_names_subscribe()) {
     if (name != "*") {
       namedSubscription(request.type_url());

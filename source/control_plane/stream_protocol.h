@@ -3,6 +3,7 @@
 #include <array>
 #include <cstdint>
 #include <deque>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -67,6 +68,22 @@ class StreamProtocol {
                  absl::Time now);
   // A type URL this server does not serve: logged once per stream, otherwise ignored.
   void unknownType(const std::string& type_url);
+  // The type a subscription request is for; nullopt when the request was an ACK or NACK, or
+  // names a type this server does not serve (both handled here).
+  template <class Request>
+  std::optional<ResourceType> subscriptionType(const Request& request, absl::Time now) {
+    auto type = typeFromUrl(request.type_url());
+    if (!type) {
+      unknownType(request.type_url());
+      return std::nullopt;
+    }
+    if (!request.response_nonce().empty()) {
+      ackOrNack(*type, request.response_nonce(),
+                request.has_error_detail() ? &request.error_detail() : nullptr, now);
+      return std::nullopt;
+    }
+    return type;
+  }
   // A request naming resources: sluice serves every resource of a type (wildcard).
   void namedSubscription(const std::string& type_url);
 
