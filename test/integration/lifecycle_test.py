@@ -8,6 +8,7 @@ Run by hand: SLUICE_BIN=/work/main/bazel-bin/source/exe/sluice \
 import copy
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -31,6 +32,17 @@ def good_config():
         [cluster("backend", [{"address": "127.0.0.1", "port": 9, "weight": 3}],
                  lb_policy="LEAST_REQUEST", connect_timeout="250ms")],
         drain_timeout="3s")
+
+
+# The page the embedded default configuration answers with (docs/configuration.md).
+DEFAULT_PAGE = """\
+Sluice is running on its embedded default configuration.
+
+This listener only answers with this text. To proxy traffic, write a bootstrap file
+(see docs/configuration.md) and start:  sluice -c bootstrap.yaml
+
+Admin: http://127.0.0.1:9901/  (/ready, /stats, /stats/prometheus, /config_dump, /clusters)
+"""
 
 
 class ValidateBase(harness.SluiceTestCase):
@@ -309,9 +321,68 @@ class LifecycleTest(harness.SluiceTestCase):
         with open(s.address_path) as f:
             self.assertEqual(f.read().strip(), "127.0.0.1:%d" % s.admin_port)
 
-    def test_log_level_flag(self):
-        s = self.start_sluice(proxy_config([self.up]), extra_args=["--log-level", "info"])
+    def _log_lines_at(self, level):
+        """Runs sluice at --log-level `level` while it has something to log at every level:
+        debug (the control plane is unreachable: "unavailable ... retrying"), info (startup:
+        the listener line), warn (an endpoint fails its health check) and error (a SIGHUP
+        reload of an invalid file). Waits for each event through the admin API (the log line is
+        written on the main thread before the admin server, on that thread too, can show it),
+        then returns the levels that appear on stderr."""
+        dead = self.dead_port()
+        cfg = proxy_config([self.up])
+        cfg["static_resources"]["clusters"].append(harness.cluster(
+            "checked", [dead.port], health_check={"http_path": "/health", "interval": "50ms",
+                                                  "timeout": "50ms"}))
+        cfg["control_plane"] = {"address": "127.0.0.1:%d" % dead.port,
+                                "retry_interval": "50ms", "max_retry_interval": "100ms",
+                                "initial_fetch_timeout": "100ms"}
+        s = self.start_sluice(cfg, extra_args=["--log-level", level])
         self.assertStatus(harness.request(s.listener_port("public")), 200)
+        s.wait_stat("control_plane.stream_closed", lambda v: v >= 2)
+
+        def unhealthy():
+            for c in s.admin_json("/clusters")["clusters"]:
+                if c["name"] == "checked":
+                    return c["endpoints"][0]["health"] == "unhealthy"
+            return False
+        harness.wait_until(unhealthy, 10, message="endpoint of cluster checked unhealthy")
+        with open(s.config_path, "w") as f:
+            f.write("{not a config")
+        s.signal(signal.SIGHUP)
+        s.wait_stat("server.config_reload_failed", lambda v: v == 1)
+        err = s.stderr()
+        seen = {lvl for lvl in ("debug", "info", "warning", "error")
+                if re.search(r"^\[[^\]]+\] \[%s\] " % lvl, err, re.M)}
+        # The lines that show each level really logged its event (not some other line).
+        expect = {
+            "debug": r"\[debug\] control plane 127\.0\.0\.1:%d: unavailable" % dead.port,
+            "info": r"\[info\] listener \"public\" on http://",
+            "warning": r"\[warning\] cluster \"checked\" endpoint 127\.0\.0\.1:%d: unhealthy"
+                       % dead.port,
+            "error": r"\[error\] SIGHUP: config not reloaded",
+        }
+        for lvl in seen:
+            self.assertRegex(err, expect[lvl], "a %s line, but not the expected one" % lvl)
+        return seen, err
+
+    def test_log_level_flag(self):
+        # spdlog names the levels debug, info, warning, error on each line.
+        for level, shown in (("debug", {"debug", "info", "warning", "error"}),
+                             ("info", {"info", "warning", "error"}),
+                             ("warn", {"warning", "error"}),
+                             ("error", {"error"})):
+            with self.subTest(level=level):
+                seen, err = self._log_lines_at(level)
+                self.assertEqual(shown, seen, "--log-level %s; stderr:\n%s"
+                                 % (level, err[-4000:]))
+
+    def test_unknown_log_level_exits_2(self):
+        p = subprocess.run([harness.sluice_binary(), "--log-level", "verbose"],
+                           stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                           timeout=harness.scaled(30))
+        self.assertEqual(p.returncode, 2, p)
+        self.assertIn("sluice: unknown --log-level verbose "
+                      "(trace|debug|info|warn|error|off)", p.stderr)
 
     def test_concurrency_flag(self):
         s = self.start_sluice(proxy_config([self.up]), concurrency=2)
@@ -520,8 +591,15 @@ class DefaultConfigTest(harness.SluiceTestCase):
         with open(os.path.join(d, "stderr"), errors="replace") as f:
             self.assertIsNone(p.poll(), "sluice without -c exited with %s:\n%s"
                               % (p.returncode, f.read()[-4000:]))
+        # docs/configuration.md, "The embedded default configuration": GET /healthz -> "ok",
+        # every other request -> the text page.
         r = harness.request(8080, "GET", "/")
-        self.assertTrue(100 <= r.status < 600, r)
+        self.assertEqual((r.status, r.header("content-type")), (200, "text/plain"), r)
+        self.assertEqual(r.body.decode(), DEFAULT_PAGE)
+        r = harness.request(8080, "POST", "/some/other/path?x=1", body="ignored")
+        self.assertEqual((r.status, r.body.decode()), (200, DEFAULT_PAGE), r)
+        r = harness.request(8080, "GET", "/healthz")
+        self.assertEqual((r.status, r.body), (200, b"ok\n"), r)
         listeners = harness.admin_request("127.0.0.1", 9901, "GET", "/listeners")
         self.assertIn(b"127.0.0.1:8080", listeners[2])
         p.send_signal(signal.SIGTERM)
