@@ -242,16 +242,35 @@ class TimeoutsTest(harness.SluiceTestCase):
             time.sleep(0.3)
         self.assertGreaterEqual(n, 5)
 
-    def test_request_timeout(self):
+    # request_timeout (docs/configuration.md, HttpLimits): the timer starts once the headers are
+    # parsed; when it fires the client gets 408 if the request body was still arriving, 504 if
+    # the request was complete (flag RT). The route timeout (15 s by default) stays out of it.
+
+    def test_request_timeout_complete_request_slow_upstream_is_504(self):
         s, port = self.start(request_timeout="1s")
         t0 = time.monotonic()
         r = harness.request(port, headers={"x-sleep-ms": "4000"})
         elapsed = time.monotonic() - t0
-        self.assertIn(r.status, (408, 504), "request_timeout expiry: %r" % r)
-        self.assertLocalReply(r, r.status)
-        self.assertGreaterEqual(elapsed, 0.9)
-        self.assertLess(elapsed, harness.scaled(3))
+        self.assertLocalReply(r, 504, "request timeout")
+        self.assertGreaterEqual(elapsed, 0.9, "504 came before the 1s request_timeout")
+        self.assertLess(elapsed, harness.scaled(3), "504 came far too late")
+        self.assertEqual(s.stat("downstream_rq_timeout"), 1)
+        self.assertEqual(s.stat("cluster.backend.upstream_rq_timeout"), 0,
+                         "the route timeout must not be what fired")
 
+    def test_request_timeout_body_still_arriving_is_408(self):
+        s, port = self.start(request_timeout="1s")
+        c = self.conn(port)
+        t0 = time.monotonic()
+        # Headers complete, 2 of 10 body bytes, then nothing (stream_idle_timeout is 300 s).
+        c.send(b"POST /upload HTTP/1.1\r\nHost: a\r\nContent-Length: 10\r\n\r\nab")
+        r = c.read_response(method="POST")
+        elapsed = time.monotonic() - t0
+        self.assertLocalReply(r, 408, "request timeout")
+        self.assertGreaterEqual(elapsed, 0.9, "408 came before the 1s request_timeout")
+        self.assertLess(elapsed, harness.scaled(3), "408 came far too late")
+        self.assertEqual(s.stat("downstream_rq_timeout"), 1)
+        self.assertEqual(s.stat("downstream_rq_idle_timeout"), 0)
 
 if __name__ == "__main__":
     harness.main()
