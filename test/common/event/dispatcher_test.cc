@@ -131,10 +131,32 @@ TEST(DispatcherTest, FileEventsReportReadAndWrite) {
 
 TEST(DispatcherTest, ExitStopsRun) {
   DispatcherPtr d = createLibeventDispatcher();
-  TimerPtr t = d->createTimer([&]() { d->exit(); });
+  // A timer far in the future keeps the loop alive: run() only returns because of exit().
+  bool far_fired = false;
+  TimerPtr far = d->createTimer([&]() { far_fired = true; });
+  far->enableTimer(std::chrono::seconds(60));
+  int exits = 0;
+  bool deferred_ran = false;
+  TimerPtr t = d->createTimer([&]() {
+    ++exits;
+    d->deferred([&]() { deferred_ran = true; });
+    d->exit();
+  });
   t->enableTimer(std::chrono::milliseconds(1));
-  d->run();  // returns
-  SUCCEED();
+  const auto start = std::chrono::steady_clock::now();
+  d->run();
+  EXPECT_EQ(1, exits);
+  EXPECT_TRUE(deferred_ran) << "work deferred by the last callback runs before run() returns";
+  EXPECT_FALSE(far_fired);
+  EXPECT_TRUE(far->enabled()) << "exit() leaves other timers armed";
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(30))
+      << "run() waited for the far timer instead of returning at exit()";
+
+  // The loop can run again after an exit, with its timers intact.
+  t->enableTimer(std::chrono::milliseconds(1));
+  d->run();
+  EXPECT_EQ(2, exits);
+  EXPECT_FALSE(far_fired);
 }
 
 TEST(DispatcherTest, NowIsMonotonic) {
