@@ -1,5 +1,9 @@
 // Fuzz driver for the HTTP/1 server and client codecs: arbitrary bytes, split into arbitrary
-// reads, must never crash, hang or leak; every request that parses gets an answer.
+// reads, must never crash, hang or leak; every request that parses gets an answer. The server
+// side also checks the codec's error contract (ServerConnectionCallbacks::onCodecError): at most
+// one error per connection, with a 4xx status and a reason, and once it is reported nothing
+// more is delivered (no new request, no headers, body or trailers). A violation aborts, which
+// libFuzzer reports as a crash and the corpus replay as a failed test.
 //
 // libFuzzer (clang):  bazel build --config=fuzz //tools/fuzz:http1_codec_fuzzer
 //                     bazel-bin/tools/fuzz/http1_codec_fuzzer -max_total_time=300 CORPUS_DIR
@@ -9,6 +13,7 @@
 
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <sstream>
 #include <string>
@@ -22,14 +27,27 @@ namespace {
 
 // Answers every request as soon as its headers arrive (exercises pipelining, early responses
 // and body discarding) and consumes whatever body follows.
+[[noreturn]] void violation(const char* what) {
+  std::fprintf(stderr, "http1_codec_fuzzer: invariant violated: %s\n", what);
+  std::fflush(stderr);
+  std::abort();
+}
+
 class Server : public Http::ServerConnectionCallbacks, public Http::RequestDecoder {
  public:
   Http::RequestDecoder& newStream(Http::ResponseEncoder& encoder) override {
+    if (errored) violation("newStream after onCodecError");
     encoder_ = &encoder;
     return *this;
   }
-  void onCodecError(const Http::CodecError&) override { errored = true; }
+  void onCodecError(const Http::CodecError& error) override {
+    if (errored) violation("onCodecError twice on one connection");
+    if (error.status < 400 || error.status > 499) violation("codec error status is not a 4xx");
+    if (error.details.empty()) violation("codec error without details");
+    errored = true;
+  }
   void decodeHeaders(Http::RequestHeaderMapPtr&& headers, bool end_stream) override {
+    if (errored) violation("decodeHeaders after onCodecError");
     Http::ResponseHeaderMap response;
     response.status = headers->path.size() % 2 ? 200 : 204;
     Buffer::OwnedImpl body(headers->path);
@@ -37,8 +55,13 @@ class Server : public Http::ServerConnectionCallbacks, public Http::RequestDecod
     encoder_->encodeHeaders(response, !with_body);
     if (with_body) encoder_->encodeData(body, true);
   }
-  void decodeData(Buffer::Instance& data, bool) override { data.drain(data.length()); }
-  void decodeTrailers(Http::HeaderMapPtr&&) override {}
+  void decodeData(Buffer::Instance& data, bool) override {
+    if (errored) violation("decodeData after onCodecError");
+    data.drain(data.length());
+  }
+  void decodeTrailers(Http::HeaderMapPtr&&) override {
+    if (errored) violation("decodeTrailers after onCodecError");
+  }
   Http::ResponseEncoder* encoder_ = nullptr;
   bool errored = false;
 };
@@ -90,6 +113,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     settings.max_request_body_bytes = 1 << 16;
     Http::Http1::ServerConnectionImpl codec(conn, server, settings);
     feed(data, size, [&](Buffer::Instance& b) { codec.dispatch(b); });
+    // Once it has failed the codec stays failed: more bytes deliver nothing (checked above).
+    if (server.errored) {
+      Buffer::OwnedImpl more("GET /after-error HTTP/1.1\r\nhost: fuzz\r\n\r\n");
+      codec.dispatch(more);
+    }
     runDeferred(*dispatcher);
     close(fds[1]);
   }
@@ -117,8 +145,16 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
 #ifndef SLUICE_LIBFUZZER
 // Without libFuzzer: replay the files named on the command line (regression corpus).
 int main(int argc, char** argv) {
+  if (argc < 2) {
+    std::fprintf(stderr, "usage: %s FILE...\n", argv[0]);
+    return 2;
+  }
   for (int i = 1; i < argc; ++i) {
     std::ifstream in(argv[i], std::ios::binary);
+    if (!in) {
+      std::fprintf(stderr, "cannot read %s\n", argv[i]);
+      return 1;
+    }
     std::stringstream ss;
     ss << in.rdbuf();
     const std::string s = ss.str();
