@@ -10,15 +10,19 @@ break upstreams the way real ones fail.
     up.stop()
 
 Run as a script (`upstream_process.py NAME PORT`) it serves until killed and prints its port.
-SIGUSR1 turns failing on, SIGUSR2 off.
+SIGUSR1 turns failing on, SIGUSR2 off; the child acknowledges each on stdout ("failing" /
+"serving"), and fail() returns only then, so no request after it sees the old behaviour.
 """
 
 import os
+import select
 import signal
 import subprocess
 import sys
 import threading
 import time
+
+from harness import scaled
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -35,11 +39,28 @@ class UpstreamProcess:
             [sys.executable, os.path.abspath(__file__), self.name, str(self.port)],
             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
             env=dict(os.environ, PYTHONPATH=HERE + os.pathsep + os.environ.get("PYTHONPATH", "")))
-        line = self.proc.stdout.readline().decode().strip()
+        line = self._read_line(10)
         if not line.isdigit():
             self.proc.kill()
+            self.proc.wait()
             raise AssertionError("upstream process %s did not start (%r)" % (self.name, line))
         self.port = int(line)
+
+    def _read_line(self, timeout):
+        """One line the child printed, read straight from the pipe (unbuffered, so select()
+        sees everything); "" if it exited or printed nothing for `timeout` (scaled) seconds."""
+        fd = self.proc.stdout.fileno()
+        deadline = time.monotonic() + scaled(timeout)
+        line = b""
+        while not line.endswith(b"\n"):
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([fd], [], [], left)[0]:
+                return ""
+            chunk = os.read(fd, 1)
+            if not chunk:
+                return ""
+            line += chunk
+        return line.decode().strip()
 
     def endpoint(self):
         return {"address": "127.0.0.1", "port": self.port}
@@ -53,8 +74,14 @@ class UpstreamProcess:
             self.proc.send_signal(sig)
 
     def fail(self, on=True):
+        """Every request (health checks too) answers 503 from now on (on=False: serves again).
+        Returns once the child has switched: it acknowledges the signal on stdout."""
         self._signal(signal.SIGUSR1 if on else signal.SIGUSR2)
-        time.sleep(0.05)  # the child handles the signal between two of its bytecodes
+        want = "failing" if on else "serving"
+        got = self._read_line(10)
+        if got != want:
+            raise AssertionError("upstream process %s did not acknowledge fail(%s): %r"
+                                 % (self.name, on, got))
 
     def freeze(self):
         self._signal(signal.SIGSTOP)
@@ -100,11 +127,15 @@ def _serve(name, port):
 
     up = FailableUpstream(name, port=port)
 
+    # Python runs these on the main thread (between bytecodes); the acknowledgement goes out
+    # after the switch, which the serving threads see from then on.
     def on_fail(*_):
         FailableUpstream.failing = True
+        print("failing", flush=True)
 
     def on_recover(*_):
         FailableUpstream.failing = False
+        print("serving", flush=True)
 
     signal.signal(signal.SIGUSR1, on_fail)
     signal.signal(signal.SIGUSR2, on_recover)
