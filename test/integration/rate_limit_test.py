@@ -238,24 +238,39 @@ class LocalRateLimitTest(harness.SluiceTestCase):
         self.assertEqual(statuses(self.port, "/by/route/b", 2, source="127.0.0.80"), [200, 200])
 
     def test_sliding_window_holds_across_the_fixed_boundary(self):
-        # Start 0.70-0.75 s into a second: five requests, then five more just after the boundary.
-        # A fixed window admits the second five (ten in ~0.4 s); the sliding window admits none
+        # Five requests just before a second boundary, five more just after it. A fixed window
+        # admits the second five (ten in well under a second); the sliding window admits none
         # until the first five are a whole window (plus at most one 100 ms bucket) old.
-        while not 0.70 <= time.time() % 1 < 0.75:
-            time.sleep(0.005)
-        t0 = time.time()
-        first = {p: statuses(self.port, p, 5, {"x-k": "b"}) for p in ("/slide", "/fixed")}
-        for p, s in first.items():
-            self.assertEqual(s, [200] * 5, p)
-        time.sleep(max(0.0, (int(t0) + 1.15) - time.time()))  # just past the boundary
-        self.assertLess(time.time() - t0, 0.7, "machine too slow for this timing test")
-        self.assertEqual(statuses(self.port, "/fixed", 5, {"x-k": "b"}), [200] * 5)
-        slide = get(self.port, "/slide", {"x-k": "b"})
-        self.assertLocalReply(slide, 429)
-        self.assertLessEqual(int(slide.header("retry-after")), 1)
-        # 1.15 s after the first five (their bucket has left the window): room again.
-        time.sleep(max(0.0, t0 + 1.15 - time.time()))
-        self.assertEqual(get(self.port, "/slide", {"x-k": "b"}).status, 200)
+        # The claim needs the first five inside one fixed second and the check after the
+        # boundary less than a window after them. An attempt that missed that (the test process
+        # was descheduled) proves nothing about the proxy: it is repeated with fresh keys, never
+        # judged, and only the judged attempt's statuses are asserted.
+        for attempt in range(5):
+            key = "b%d-%d" % (attempt, os.getpid())
+            while not 0.40 <= time.time() % 1 < 0.50:  # half a second on each side
+                time.sleep(0.005)
+            t_first = time.time()
+            first = {p: statuses(self.port, p, 5, {"x-k": key}) for p in ("/slide", "/fixed")}
+            t_first_done = time.time()
+            boundary = int(t_first) + 1
+            for p, st in first.items():
+                self.assertEqual(st, [200] * 5, p)
+            if t_first_done >= boundary:
+                continue  # the first ten straddled the boundary: not a valid attempt
+            time.sleep(max(0.0, boundary + 0.02 - time.time()))  # just past the boundary
+            fixed = statuses(self.port, "/fixed", 5, {"x-k": key})
+            slide = get(self.port, "/slide", {"x-k": key})
+            if time.time() >= t_first + 1.0:
+                continue  # the first five could have left the window: not a valid attempt
+            self.assertEqual(fixed, [200] * 5, "a fixed window starts again at the boundary")
+            self.assertLocalReply(slide, 429)
+            self.assertLessEqual(int(slide.header("retry-after")), 1)
+            # Once the first five are more than a window plus a bucket old: room again.
+            time.sleep(max(0.0, t_first_done + 1.15 - time.time()))
+            self.assertEqual(get(self.port, "/slide", {"x-k": key}).status, 200)
+            return
+        self.fail("5 attempts, none got ten requests into half a second: the test process is "
+                  "too starved to judge the window (not a proxy failure, but not a pass)")
 
     def test_stats(self):
         get(self.port, "/by/ip", source="127.0.0.90")
