@@ -1,5 +1,7 @@
 #include "source/server/snapshot.h"
 
+#include <algorithm>
+
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -456,10 +458,58 @@ absl::StatusOr<SnapshotConstSharedPtr> buildSnapshot(const sluice::config::v1::B
     http->stream_idle_timeout =
         Config::durationOr(lim.has_stream_idle_timeout(), lim.stream_idle_timeout(),
                            std::chrono::milliseconds(300000));
-    http->buffer_limit = lim.buffer_limit_bytes() ? lim.buffer_limit_bytes() : 1024 * 1024;
+    http->buffer_limit = lim.buffer_limit_bytes() ? lim.buffer_limit_bytes() : 32 * 1024;
     if (http->buffer_limit < 16384) {
       errors.add(lpath + ".buffer_limit_bytes", "must be >= 16384");
     }
+    http->request_buffering = !lc.has_request_buffering() || lc.request_buffering();
+    http->request_buffer_bytes =
+        lim.request_buffer_bytes() ? lim.request_buffer_bytes() : 64 * 1024;
+    if (lim.request_buffer_bytes() > 16 * 1024 * 1024) {
+      errors.add(lpath + ".request_buffer_bytes", "must be <= 16777216");
+    }
+    if (lim.has_request_body_timeout()) {
+      errors.add(
+          Config::durationMs(lim.request_body_timeout(), lpath + ".request_body_timeout").status());
+    }
+    http->request_body_timeout =
+        Config::durationOr(lim.has_request_body_timeout(), lim.request_body_timeout(),
+                           std::chrono::milliseconds(60000));
+    // Request path and header hygiene.
+    http->path.normalize = !lc.has_normalize_path() || lc.normalize_path();
+    http->path.merge_slashes = !lc.has_merge_slashes() || lc.merge_slashes();
+    using Escaped = sluice::config::v1::EscapedSlashes;
+    switch (lc.path_with_escaped_slashes_action()) {
+      case Escaped::REJECT_REQUEST:
+        http->path.escaped_slashes = Http::Path::EscapedSlashesAction::RejectRequest;
+        break;
+      case Escaped::KEEP_UNCHANGED:
+        http->path.escaped_slashes = Http::Path::EscapedSlashesAction::KeepUnchanged;
+        break;
+      case Escaped::UNESCAPE_AND_FORWARD:
+        http->path.escaped_slashes = Http::Path::EscapedSlashesAction::UnescapeAndForward;
+        break;
+      case Escaped::UNESCAPE_AND_REDIRECT:
+        http->path.escaped_slashes = Http::Path::EscapedSlashesAction::UnescapeAndRedirect;
+        break;
+      default:
+        errors.add(path + ".path_with_escaped_slashes_action", "unknown value");
+    }
+    using Underscores = sluice::config::v1::UnderscoreHeaders;
+    switch (lc.headers_with_underscores_action()) {
+      case Underscores::DROP_HEADER:
+        http->underscores = Http::UnderscoreHeadersAction::Drop;
+        break;
+      case Underscores::REJECT_REQUEST:
+        http->underscores = Http::UnderscoreHeadersAction::Reject;
+        break;
+      case Underscores::ALLOW:
+        http->underscores = Http::UnderscoreHeadersAction::Allow;
+        break;
+      default:
+        errors.add(path + ".headers_with_underscores_action", "unknown value");
+    }
+    http->allow_trace = lc.allow_trace();
     http->scheme = lc.scheme().empty() ? "http" : lc.scheme();
     if (http->scheme != "http" && http->scheme != "https") {
       errors.add(path + ".scheme", "must be http or https");
@@ -479,6 +529,24 @@ absl::StatusOr<SnapshotConstSharedPtr> buildSnapshot(const sluice::config::v1::B
           errors.add(path + ".access_log.path", std::string(sink.status().message()));
         } else {
           http->access_log = *sink;
+        }
+      }
+      // Credentials never reach the log: the key-auth query parameters of every auth policy,
+      // OAuth's access_token and the configured names have their values replaced.
+      auto redact = [&](const std::string& name) {
+        if (!name.empty() &&
+            std::find(http->redact_query_params.begin(), http->redact_query_params.end(), name) ==
+                http->redact_query_params.end()) {
+          http->redact_query_params.push_back(name);
+        }
+      };
+      redact("access_token");
+      for (const std::string& name : lc.access_log().redact_query_params()) redact(name);
+      if (policies != nullptr) {
+        for (const auto& [name, policy] : policies->auth) {
+          if (!policy->has_key_auth()) continue;
+          if (policy->key_auth().key_names_size() == 0) redact("apikey");
+          for (const std::string& k : policy->key_auth().key_names()) redact(k);
         }
       }
     }

@@ -451,7 +451,8 @@ class ProxyTest(harness.SluiceTestCase):
         conns = []
         for i in range(40):
             c = harness.Conn(self.port)
-            c.send_request("GET", "/slow/%d" % i, headers={"x-sleep-ms": "300"})
+            # Slow enough that none completes before the clients are gone, even on a busy CI.
+            c.send_request("GET", "/slow/%d" % i, headers={"x-sleep-ms": "5000"})
             conns.append(c)
         self.up.wait_for_requests(40)
         for i, c in enumerate(conns):

@@ -423,8 +423,10 @@ class CircuitBreakerTest(ResilienceTestCase):
 
     def test_max_requests_across_workers(self):
         up = self.start_upstream("held")
+        # No queue: the sixth request is refused at once (the default queues it; see
+        # security_test.BurstTest).
         s = self.start_sluice(proxy_config([up], cluster_extra={
-            "circuit_breakers": {"max_requests": 5}}), concurrency=2)
+            "circuit_breakers": {"max_requests": 5, "max_queued_requests": 0}}), concurrency=2)
         port = s.listener_port()
         conns = self.hold(port, 5, up)
         self.assertEqual(5, self.cluster_view(s)["circuit_breakers"]["requests"])

@@ -149,7 +149,7 @@ TEST(SnapshotTest, ValidBootstrap) {
   EXPECT_EQ(30000, internal.http->request_headers_timeout.count());
   EXPECT_EQ(60000, internal.http->idle_timeout.count());
   EXPECT_EQ(0, internal.http->request_timeout.count());
-  EXPECT_EQ(1024u * 1024, internal.http->buffer_limit);
+  EXPECT_EQ(32u * 1024, internal.http->buffer_limit);
   EXPECT_EQ("http", internal.http->scheme);
 
   // Stats were registered for the clusters and routes.

@@ -5,6 +5,7 @@
 #include "absl/container/inlined_vector.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "source/common/common/json.h"
 
 namespace sluice {
@@ -37,6 +38,29 @@ bool validRequestId(absl::string_view id) {
     }
   }
   return true;
+}
+
+// The request target with the values of the named query parameters replaced by "REDACTED"
+// (names compared after percent-decoding nothing: as sent, and case-sensitively, as the auth
+// filter reads them).
+std::string redactQuery(absl::string_view target, const std::vector<std::string>& names) {
+  const size_t q = target.find('?');
+  std::string out(target.substr(0, q + 1));
+  bool first = true;
+  for (absl::string_view pair : absl::StrSplit(target.substr(q + 1), '&')) {
+    if (!first) out += '&';
+    first = false;
+    const size_t eq = pair.find('=');
+    const absl::string_view key = pair.substr(0, eq);
+    if (eq != absl::string_view::npos &&
+        std::find(names.begin(), names.end(), key) != names.end()) {
+      out.append(key.data(), key.size());
+      out += "=REDACTED";
+    } else {
+      out.append(pair.data(), pair.size());
+    }
+  }
+  return out;
 }
 
 std::string localReplyBody(absl::string_view message, absl::string_view request_id) {
@@ -161,6 +185,7 @@ struct ActiveDecoderFilter : public StreamDecoderFilterCallbacks {
   void removeDownstreamWatermarkCallbacks(DownstreamWatermarkCallbacks& cb) override;
   RequestHeaderMap& requestHeaders() override;
   void sendContinueIfExpected() override;
+  uint32_t requestBufferBytes() override;
 
   ActiveStream& stream;
   StreamDecoderFilterSharedPtr filter;
@@ -239,6 +264,9 @@ class ActiveStream : public RequestDecoder,
   }
 
   // Filter manager.
+  // Host, method and header-name checks before anything else sees the request; false when
+  // the request was answered locally.
+  bool checkRequestHeaders(RequestHeaderMap& h);
   void decodeHeadersFrom(size_t start);
   void decodeDataFrom(size_t start, Buffer::Instance& data, bool end_stream);
   void decodeTrailersFrom(size_t start);
@@ -296,6 +324,10 @@ class ActiveStream : public RequestDecoder,
   absl::InlinedVector<std::unique_ptr<ActiveEncoderFilter>, 2> encoders_;
   absl::InlinedVector<DownstreamWatermarkCallbacks*, 2> watermark_callbacks_;
   Event::TimerPtr request_timer_;
+  // With request buffering: the body must be complete (or buffered up to the bound) by then.
+  // Checked by the connection's deadline sweep; max() = none.
+  std::chrono::steady_clock::time_point body_deadline_ =
+      std::chrono::steady_clock::time_point::max();
   // Decode iteration state.
   size_t decode_headers_pos_ = 0;  // next filter to see the request headers
   bool decode_headers_stopped_ = false;
@@ -346,23 +378,60 @@ void ActiveStream::decodeHeaders(RequestHeaderMapPtr&& headers, bool end_stream)
       h.remove("expect");
     }
   }
+  if (config_->access_log) {
+    info_.original_path = h.path;  // as received: normalisation and rewrites change it
+  }
+  if (!checkRequestHeaders(h)) {
+    return;  // answered locally
+  }
   removeHopByHopHeaders(h);
 
-  // X-Forwarded-*: append the client to the chain, record the original host and scheme.
+  // X-Forwarded-For: the client's address goes last, in one header, so the entry a backend
+  // trusting one hop reads is ours, whatever the client sent (in one header or several).
+  if (h.count("x-forwarded-for") > 1) {
+    std::string chain;
+    for (const HeaderEntry& e : h.entries()) {
+      if (e.key == "x-forwarded-for") {
+        if (!chain.empty()) chain += ", ";
+        chain += e.value;
+      }
+    }
+    h.set("x-forwarded-for", chain);
+  }
   HeaderEntry* xff = h.find("x-forwarded-for");
-  if (xff != nullptr) {
+  if (xff != nullptr && !xff->value.empty()) {
     absl::StrAppend(&xff->value, ", ", conn_.client_ip_);
   } else {
-    h.add("x-forwarded-for", conn_.client_ip_);
+    h.set("x-forwarded-for", conn_.client_ip_);
   }
   h.set("x-forwarded-proto", config_->scheme);
-  if (h.has("host")) {
+  if (!h.host().empty()) {
     h.set("x-forwarded-host", h.host());
+  } else {
+    h.remove("x-forwarded-host");
+  }
+
+  // The path is normalised before routing, and the normalised path is what goes upstream.
+  absl::string_view path_error;
+  switch (Path::normalize(h.path, config_->path, path_error)) {
+    case Path::Result::Unchanged:
+    case Path::Result::Changed:
+      break;
+    case Path::Result::Reject:
+      sendLocalReply(400, path_error, "DPE", nullptr);
+      return;
+    case Path::Result::Redirect: {
+      std::string location = h.path;
+      sendLocalReply(307, "path redirected", "",
+                     [&location](ResponseHeaderMap& r) { r.add("location", location); });
+      return;
+    }
   }
 
   route_ = config_->route_table ? config_->route_table->route(h) : nullptr;
-  if (config_->access_log) {
-    info_.original_path = h.path;  // the router may rewrite it
+  if (!request_end_at_headers_ && config_->request_buffering &&
+      config_->request_body_timeout.count() > 0) {
+    body_deadline_ = info_.start + config_->request_body_timeout;
   }
 
   // The filter chain for this stream.
@@ -370,6 +439,39 @@ void ActiveStream::decodeHeaders(RequestHeaderMapPtr&& headers, bool end_stream)
     f(*this);
   }
   decodeHeadersFrom(0);
+}
+
+bool ActiveStream::checkRequestHeaders(RequestHeaderMap& h) {
+  // Host: one valid authority (the codec refused a second one). A request without one (HTTP/1.0)
+  // gets the upstream's from the router.
+  absl::string_view host = h.host();
+  if (!host.empty() && !isValidAuthority(host)) {
+    sendLocalReply(400, "invalid host header", "DPE", nullptr);
+    return false;
+  }
+  if (h.method == "TRACE" && !config_->allow_trace) {
+    sendLocalReply(405, "TRACE is not allowed", "", [](ResponseHeaderMap& r) {
+      r.add("allow", "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS");
+    });
+    return false;
+  }
+  if (config_->underscores != UnderscoreHeadersAction::Allow) {
+    bool any = false;
+    for (const HeaderEntry& e : h.entries()) {
+      if (e.key.find('_') != std::string::npos) {
+        any = true;
+        break;
+      }
+    }
+    if (any) {
+      if (config_->underscores == UnderscoreHeadersAction::Reject) {
+        sendLocalReply(400, "header name with an underscore", "DPE", nullptr);
+        return false;
+      }
+      h.removeIf([](const HeaderEntry& e) { return e.key.find('_') != std::string::npos; });
+    }
+  }
+  return true;
 }
 
 void ActiveStream::decodeHeadersFrom(size_t start) {
@@ -414,6 +516,9 @@ void ActiveStream::decodeData(Buffer::Instance& data, bool end_stream) {
   if (end_stream) {
     request_complete_ = true;
   }
+  if (end_stream || info_.bytes_received >= config_->request_buffer_bytes) {
+    body_deadline_ = std::chrono::steady_clock::time_point::max();
+  }
   if (local_reply_ || done_) {
     data.drain(data.length());
     return;
@@ -454,6 +559,7 @@ void ActiveStream::decodeDataFrom(size_t start, Buffer::Instance& data, bool end
 
 void ActiveStream::decodeTrailers(HeaderMapPtr&& trailers) {
   request_complete_ = true;
+  body_deadline_ = std::chrono::steady_clock::time_point::max();
   if (local_reply_ || done_) {
     return;
   }
@@ -716,6 +822,9 @@ void ActiveDecoderFilter::removeDownstreamWatermarkCallbacks(DownstreamWatermark
 }
 RequestHeaderMap& ActiveDecoderFilter::requestHeaders() { return *stream.request_headers_; }
 void ActiveDecoderFilter::sendContinueIfExpected() { stream.sendContinueIfExpected(); }
+uint32_t ActiveDecoderFilter::requestBufferBytes() {
+  return stream.config_->request_buffering ? stream.config_->request_buffer_bytes : 0;
+}
 
 Event::Dispatcher& ActiveEncoderFilter::dispatcher() { return stream.conn_.context().dispatcher(); }
 StreamInfo& ActiveEncoderFilter::streamInfo() { return stream.info_; }
@@ -781,9 +890,16 @@ void ConnectionManagerImpl::writeAccessLog(const StreamInfo& info, const Request
   w.beginObject();
   w.field("start_time", ts);
   w.field("method", h ? absl::string_view(h->method) : absl::string_view("-"));
-  w.field("path", !info.original_path.empty() ? absl::string_view(info.original_path)
-                  : h                         ? absl::string_view(h->path)
-                                              : absl::string_view("-"));
+  absl::string_view logged_path = !info.original_path.empty()
+                                      ? absl::string_view(info.original_path)
+                                  : h ? absl::string_view(h->path)
+                                      : absl::string_view("-");
+  std::string redacted;
+  if (!config_->redact_query_params.empty() && logged_path.find('?') != absl::string_view::npos) {
+    redacted = redactQuery(logged_path, config_->redact_query_params);
+    logged_path = redacted;
+  }
+  w.field("path", logged_path);
   w.field("protocol", h ? (h->http_minor == 0 ? "HTTP/1.0" : "HTTP/1.1") : "-");
   w.field("status", info.status);
   w.field("bytes_received", info.bytes_received);
@@ -958,6 +1074,15 @@ void ConnectionManagerImpl::checkDeadline(std::chrono::steady_clock::time_point 
     // Idle keep-alive connection: give its buffers' memory back (at most 100 ms after the last
     // response, so a busy connection keeps reusing them).
     connection_->releaseIdleMemory();
+  }
+  if (stream_ != nullptr && !stream_->done_ && now >= stream_->body_deadline_) {
+    stream_->body_deadline_ = std::chrono::steady_clock::time_point::max();
+    if (!stream_->request_complete_ && !stream_->response_started_) {
+      ctx_.stats().downstream_rq_timeout->inc();
+      codec_->setCloseAfterResponse();
+      stream_->sendLocalReply(408, "request body not received in time", "RT", nullptr);
+      return;
+    }
   }
   if (deadline_kind_ == Deadline::None || now < deadline_) {
     return;

@@ -13,6 +13,7 @@
 #include "source/common/http/codec.h"
 #include "source/common/http/filter.h"
 #include "source/common/http/http1/codec_impl.h"
+#include "source/common/http/path.h"
 #include "source/common/network/connection.h"
 #include "source/common/router/config.h"
 #include "source/common/stats/stats.h"
@@ -43,6 +44,8 @@ struct HttpStats {
   static HttpStats create(Stats::Store& store);
 };
 
+enum class UnderscoreHeadersAction : uint8_t { Drop, Reject, Allow };
+
 // A listener's HTTP settings, compiled once per config version; immutable and shared.
 struct ConnectionManagerConfig {
   std::string listener_name;
@@ -53,9 +56,20 @@ struct ConnectionManagerConfig {
   std::chrono::milliseconds idle_timeout{60000};
   std::chrono::milliseconds request_timeout{0};
   std::chrono::milliseconds stream_idle_timeout{300000};
-  uint32_t buffer_limit = 1024 * 1024;
+  uint32_t buffer_limit = 32 * 1024;
   std::string scheme = "http";
   AccessLog::FileSinkSharedPtr access_log;
+  // Query parameters whose values the access log replaces with "REDACTED".
+  std::vector<std::string> redact_query_params;
+  // Path normalisation before routing.
+  Path::NormalizeOptions path;
+  UnderscoreHeadersAction underscores = UnderscoreHeadersAction::Drop;
+  bool allow_trace = false;
+  // Request bodies are held (up to request_buffer_bytes, for at most request_body_timeout)
+  // before the router takes an upstream connection.
+  bool request_buffering = true;
+  uint32_t request_buffer_bytes = 64 * 1024;
+  std::chrono::milliseconds request_body_timeout{60000};
 };
 using ConnectionManagerConfigConstSharedPtr = std::shared_ptr<const ConnectionManagerConfig>;
 

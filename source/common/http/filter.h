@@ -115,6 +115,10 @@ class StreamDecoderFilterCallbacks : public virtual StreamFilterCallbacks {
   // Sends `100 Continue` to a client that asked for it (the router calls this when it starts
   // the upstream request).
   virtual void sendContinueIfExpected() = 0;
+  // Request body bytes a terminal filter holds before it starts its upstream request (the
+  // listener's request buffering): a client that trickles its body then holds our memory, not
+  // an upstream connection. 0 = start right away and stream the body.
+  virtual uint32_t requestBufferBytes() { return 0; }
 };
 
 class StreamEncoderFilterCallbacks : public virtual StreamFilterCallbacks {

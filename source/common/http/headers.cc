@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 
@@ -84,6 +85,97 @@ bool isHopByHop(absl::string_view k) {
   }
 }
 
+bool isProtectedFromNomination(absl::string_view k) {
+  return k == "host" || k == "content-length" || k == "x-request-id" ||
+         absl::StartsWith(k, "x-forwarded-");
+}
+
+bool isForbiddenTrailer(absl::string_view k) {
+  static constexpr absl::string_view kForbidden[] = {"content-length",
+                                                     "transfer-encoding",
+                                                     "host",
+                                                     "te",
+                                                     "trailer",
+                                                     "connection",
+                                                     "keep-alive",
+                                                     "upgrade",
+                                                     "proxy-connection",
+                                                     "content-encoding",
+                                                     "content-type",
+                                                     "content-range",
+                                                     "authorization",
+                                                     "proxy-authorization",
+                                                     "proxy-authenticate",
+                                                     "www-authenticate",
+                                                     "cookie",
+                                                     "set-cookie",
+                                                     "expect",
+                                                     "max-forwards",
+                                                     "cache-control",
+                                                     "range",
+                                                     "if-match",
+                                                     "if-none-match",
+                                                     "if-modified-since",
+                                                     "if-unmodified-since",
+                                                     "if-range",
+                                                     "location",
+                                                     "retry-after",
+                                                     "age",
+                                                     "expires",
+                                                     "date",
+                                                     "vary",
+                                                     "x-request-id",
+                                                     "x-forwarded-for",
+                                                     "x-forwarded-host",
+                                                     "x-forwarded-proto"};
+  for (absl::string_view f : kForbidden) {
+    if (k == f) return true;
+  }
+  return false;
+}
+
+bool isValidAuthority(absl::string_view host) {
+  if (host.empty() || host.size() > 255 + 6) {
+    return false;
+  }
+  absl::string_view port;
+  if (host[0] == '[') {
+    const size_t close = host.find(']');
+    if (close == absl::string_view::npos || close < 3) return false;
+    for (char c : host.substr(1, close - 1)) {
+      if (!absl::ascii_isxdigit(c) && c != ':' && c != '.') return false;
+    }
+    absl::string_view rest = host.substr(close + 1);
+    if (!rest.empty()) {
+      if (rest[0] != ':') return false;
+      port = rest.substr(1);
+      if (port.empty()) return false;
+    }
+  } else {
+    const size_t colon = host.find(':');
+    absl::string_view name = host.substr(0, colon);
+    if (colon != absl::string_view::npos) {
+      port = host.substr(colon + 1);
+      if (port.empty()) return false;
+    }
+    if (name.empty() || name.find("..") != absl::string_view::npos) return false;
+    for (char c : name) {
+      // RFC 3986 reg-name: unreserved / pct-encoded / sub-delims.
+      if (absl::ascii_isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~' || c == '%' ||
+          c == '!' || c == '$' || c == '&' || c == '\'' || c == '(' || c == ')' || c == '*' ||
+          c == '+' || c == ',' || c == ';' || c == '=') {
+        continue;
+      }
+      return false;
+    }
+  }
+  if (port.size() > 5) return false;
+  for (char c : port) {
+    if (!absl::ascii_isdigit(c)) return false;
+  }
+  return true;
+}
+
 bool removeHopByHopHeaders(HeaderMap& headers) {
   bool close = false;
   // Connection options name further hop-by-hop headers.
@@ -100,7 +192,10 @@ bool removeHopByHopHeaders(HeaderMap& headers) {
       if (absl::EqualsIgnoreCase(opt, "close")) {
         close = true;
       }
-      named.push_back(absl::AsciiStrToLower(opt));
+      std::string name = absl::AsciiStrToLower(opt);
+      if (!isProtectedFromNomination(name)) {
+        named.push_back(std::move(name));
+      }
     }
   }
   headers.removeIf([&named](const HeaderEntry& e) {

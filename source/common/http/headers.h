@@ -98,6 +98,15 @@ inline bool equalsIgnoreCase(absl::string_view a, absl::string_view b) {
 bool removeHopByHopHeaders(HeaderMap& headers);
 // One of the fixed hop-by-hop header names (lower case).
 bool isHopByHop(absl::string_view key);
+// Headers a Connection option can't remove: the request's routing and framing (Host,
+// Content-Length) and what the gateway itself sets (X-Request-Id, X-Forwarded-*).
+bool isProtectedFromNomination(absl::string_view key);
+// Fields a trailer section must not carry (RFC 9110 6.5.1): framing, routing, authentication,
+// request modifiers, response control and content handling. Dropped when received in trailers.
+bool isForbiddenTrailer(absl::string_view key);
+// A Host header value: uri-host [":" port] (RFC 9110 7.2 / RFC 3986 3.2.2). reg-name
+// characters or a bracketed IPv6 literal, no userinfo, no "/", "\", "?", "#", no "..".
+bool isValidAuthority(absl::string_view host);
 
 // RFC 9110 token characters (header names).
 bool isTokenChar(unsigned char c);

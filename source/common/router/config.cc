@@ -50,6 +50,33 @@ absl::string_view queryValue(absl::string_view query, absl::string_view name, bo
   return {};
 }
 
+// A path (and query) written into a request line or a Location header: it must start with
+// '/' and hold only visible ASCII other than '#' (no CR/LF, spaces or controls).
+bool isValidPathValue(absl::string_view v) {
+  if (v.empty() || v[0] != '/') return false;
+  for (unsigned char c : v) {
+    if (c <= 0x20 || c >= 0x7f || c == '#') return false;
+  }
+  return true;
+}
+
+// A MIME type for a Content-Type header: a token "/" token, then optional parameters.
+bool isValidContentType(absl::string_view v) {
+  const size_t slash = v.find('/');
+  if (slash == absl::string_view::npos) return false;
+  const size_t semi = v.find(';');
+  if (!Http::isValidToken(v.substr(0, slash)) ||
+      !Http::isValidToken(v.substr(slash + 1, semi == absl::string_view::npos
+                                                  ? absl::string_view::npos
+                                                  : semi - slash - 1))) {
+    return false;
+  }
+  for (unsigned char c : v) {
+    if (c < 0x20 || c == 0x7f) return false;
+  }
+  return true;
+}
+
 }  // namespace
 
 bool HeaderMatch::matches(const Http::HeaderMap& headers) const {
@@ -599,12 +626,13 @@ absl::StatusOr<RouteTableConstSharedPtr> RouteTableImpl::create(
           compileSplit(wc, rpath + ".route.weighted_clusters", *entry, errors);
         }
         entry->prefix_rewrite_ = a.prefix_rewrite();
-        if (!a.prefix_rewrite().empty() && a.prefix_rewrite()[0] != '/') {
-          errors.add(rpath + ".route.prefix_rewrite", "must start with '/'");
+        if (!a.prefix_rewrite().empty() && !isValidPathValue(a.prefix_rewrite())) {
+          errors.add(rpath + ".route.prefix_rewrite",
+                     "must start with '/' and hold only visible ASCII (no spaces, controls, '#')");
         }
         entry->host_rewrite_ = a.host_rewrite();
-        if (!a.host_rewrite().empty() && !Http::isValidHeaderValue(a.host_rewrite())) {
-          errors.add(rpath + ".route.host_rewrite", "invalid host");
+        if (!a.host_rewrite().empty() && !Http::isValidAuthority(a.host_rewrite())) {
+          errors.add(rpath + ".route.host_rewrite", "invalid host (host[:port])");
         }
         if (a.has_timeout()) {
           auto d = Config::durationMs(a.timeout(), rpath + ".route.timeout");
@@ -627,6 +655,10 @@ absl::StatusOr<RouteTableConstSharedPtr> RouteTableImpl::create(
         entry->direct_status_ = d.status();
         entry->direct_body_ = d.body();
         entry->direct_content_type_ = d.content_type().empty() ? "text/plain" : d.content_type();
+        if (!d.content_type().empty() && !isValidContentType(d.content_type())) {
+          errors.add(rpath + ".direct_response.content_type",
+                     "invalid media type (type/subtype[; parameters], no controls)");
+        }
       } else {
         const auto& rd = rc.redirect();
         entry->type_ = ActionType::Redirect;
@@ -652,6 +684,21 @@ absl::StatusOr<RouteTableConstSharedPtr> RouteTableImpl::create(
         if (rd.port_redirect() > 65535) {
           errors.add(rpath + ".redirect.port_redirect", "must be <= 65535");
         }
+        if (!rd.host_redirect().empty() && !Http::isValidAuthority(rd.host_redirect())) {
+          errors.add(rpath + ".redirect.host_redirect", "invalid host");
+        }
+        if (!rd.scheme_redirect().empty() && rd.scheme_redirect() != "http" &&
+            rd.scheme_redirect() != "https") {
+          errors.add(rpath + ".redirect.scheme_redirect", "must be http or https");
+        }
+        if (!rd.path_redirect().empty() && !isValidPathValue(rd.path_redirect())) {
+          errors.add(rpath + ".redirect.path_redirect",
+                     "must start with '/' and hold only visible ASCII (no spaces, controls, '#')");
+        }
+        if (!rd.prefix_rewrite().empty() && !isValidPathValue(rd.prefix_rewrite())) {
+          errors.add(rpath + ".redirect.prefix_rewrite",
+                     "must start with '/' and hold only visible ASCII (no spaces, controls, '#')");
+        }
       }
       if (stats != nullptr) {
         Stats::Labels labels{{"route", entry->name_}};
@@ -672,7 +719,7 @@ absl::StatusOr<RouteTableConstSharedPtr> RouteTableImpl::create(
         if (table->default_host_ != nullptr) errors.add(dpath, "a second \"*\" virtual host");
         table->default_host_ = vh.get();
       } else if (absl::StartsWith(domain, "*")) {
-        if (domain.size() < 2 || domain[1] != '.') {
+        if (domain.size() < 3 || domain[1] != '.' || !Http::isValidAuthority(domain.substr(2))) {
           errors.add(dpath, "wildcards must have the form \"*.suffix\"");
         }
         for (const auto& [s, other] : table->suffix_hosts_) {
@@ -680,7 +727,8 @@ absl::StatusOr<RouteTableConstSharedPtr> RouteTableImpl::create(
             errors.add(dpath, absl::StrCat("duplicate domain \"", domain, "\""));
         }
         table->suffix_hosts_.emplace_back(domain.substr(1), vh.get());
-      } else if (domain.empty() || domain.find('*') != std::string::npos) {
+      } else if (domain.empty() || domain.find('*') != std::string::npos ||
+                 !Http::isValidAuthority(domain)) {
         errors.add(dpath, "invalid domain");
 
       } else if (!table->exact_hosts_.emplace(domain, vh.get()).second) {

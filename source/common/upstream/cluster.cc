@@ -112,6 +112,15 @@ void compileBreakers(const sluice::config::v1::Cluster& config, const std::strin
   if (c.has_max_pending_requests()) cb.max_pending_requests = c.max_pending_requests();
   if (c.has_max_requests()) cb.max_requests = c.max_requests();
   if (c.has_max_retries()) cb.max_retries = c.max_retries();
+  if (c.has_max_queued_requests()) cb.max_queued_requests = c.max_queued_requests();
+  if (c.has_queue_timeout()) {
+    auto d = Config::durationMs(c.queue_timeout(), p + ".queue_timeout");
+    if (!d.ok()) {
+      errors.add(d.status());
+    } else {
+      cb.queue_timeout = *d;
+    }
+  }
   if (c.has_max_connections() && c.max_connections() == 0) {
     errors.add(p + ".max_connections", "must be > 0");
   }

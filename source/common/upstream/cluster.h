@@ -32,6 +32,9 @@ namespace Upstream {
   COUNTER(upstream_cx_overflow)               \
   COUNTER(upstream_rq_pending_overflow)       \
   COUNTER(upstream_rq_overflow)               \
+  COUNTER(upstream_rq_queued)                 \
+  COUNTER(upstream_rq_queue_overflow)         \
+  COUNTER(upstream_rq_queue_timeout)          \
   COUNTER(lb_healthy_panic)
 
 #define ALL_CLUSTER_GAUGES(GAUGE) \
@@ -84,6 +87,9 @@ struct CircuitBreakerConfig {
   uint32_t max_pending_requests = 1024;
   uint32_t max_requests = 1024;
   uint32_t max_retries = 3;
+  // Requests over max_requests wait for a slot (all workers together) for up to queue_timeout.
+  uint32_t max_queued_requests = 16384;
+  std::chrono::milliseconds queue_timeout{5000};
   bool retry_budget = false;
   uint32_t budget_percent = 20;
   uint32_t min_retry_concurrency = 3;

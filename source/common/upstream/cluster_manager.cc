@@ -7,10 +7,15 @@ namespace {
 constexpr uint32_t kUpstreamBufferLimit = 1024 * 1024;
 }
 
+namespace {
+// How often a worker's queue looks for slots freed by other workers.
+constexpr std::chrono::milliseconds kQueuePollInterval{5};
+}  // namespace
+
 ThreadLocalCluster::ThreadLocalCluster(Event::Dispatcher& dispatcher,
                                        ClusterInfoConstSharedPtr info, uint32_t buffer_limit,
                                        uint64_t seed, ThreadLocalCluster* previous)
-    : info_(std::move(info)), active_(info_->endpoints().size(), 0) {
+    : dispatcher_(dispatcher), info_(std::move(info)), active_(info_->endpoints().size(), 0) {
   lb_ = createLoadBalancer(*info_, active_, seed);
   for (const Endpoint& e : info_->endpoints()) {
     pools_.push_back(std::make_unique<ConnPool>(dispatcher, *info_, e, buffer_limit));
@@ -19,6 +24,33 @@ ThreadLocalCluster::ThreadLocalCluster(Event::Dispatcher& dispatcher,
         if (old->endpoint().name == e.name) pools_.back()->adoptIdle(*old);
       }
     }
+  }
+}
+
+void ThreadLocalCluster::enqueue(SlotWaiter& waiter) {
+  waiter.queue_pos_ = queue_.insert(queue_.end(), &waiter);
+  armQueueTimer(kQueuePollInterval);
+}
+
+void ThreadLocalCluster::dequeue(SlotWaiter& waiter) { queue_.erase(waiter.queue_pos_); }
+
+void ThreadLocalCluster::armQueueTimer(std::chrono::milliseconds delay) {
+  if (queue_timer_ == nullptr) {
+    queue_timer_ = dispatcher_.createTimer([this]() { serveQueue(); });
+  }
+  queue_timer_->enableTimer(delay);
+}
+
+void ThreadLocalCluster::serveQueue() {
+  ClusterState& state = info_->state();
+  const uint32_t max = info_->circuitBreakers().max_requests;
+  while (!queue_.empty() && ClusterState::tryAcquire(state.rq_active, max)) {
+    SlotWaiter* w = queue_.front();
+    queue_.pop_front();
+    w->onSlot();
+  }
+  if (!queue_.empty()) {
+    armQueueTimer(kQueuePollInterval);
   }
 }
 

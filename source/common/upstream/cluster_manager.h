@@ -1,5 +1,6 @@
 #pragma once
 
+#include <list>
 #include <memory>
 #include <string>
 #include <vector>
@@ -15,6 +16,20 @@ namespace Upstream {
 
 // A worker's view of one cluster: its load balancer state and connection pools. Worker-local;
 // requests hold a shared_ptr so a config change never frees a pool under an in-flight request.
+// A request waiting on this worker for one of the cluster's `max_requests` slots: a burst over
+// the breaker queues (bounded by `max_queued_requests`, for at most `queue_timeout`) instead of
+// being refused. Worker-local.
+class SlotWaiter {
+ public:
+  virtual ~SlotWaiter() = default;
+  // A slot was taken for this waiter (it now holds one unit of rq_active) and it left the queue.
+  virtual void onSlot() = 0;
+
+ private:
+  friend class ThreadLocalCluster;
+  std::list<SlotWaiter*>::iterator queue_pos_;
+};
+
 class ThreadLocalCluster {
  public:
   // With `previous` (the same cluster's last version on this worker), idle connections to
@@ -29,7 +44,23 @@ class ThreadLocalCluster {
   void requestStarted(int endpoint) { ++active_[endpoint]; }
   void requestFinished(int endpoint) { --active_[endpoint]; }
 
+  // The slot queue. A waiter is served in FIFO order when a slot frees on this worker, and by a
+  // short poll while the queue is not empty (slots freed by other workers).
+  void enqueue(SlotWaiter& waiter);
+  void dequeue(SlotWaiter& waiter);
+  // A max_requests slot was released on this worker.
+  void slotReleased() {
+    if (!queue_.empty()) armQueueTimer(std::chrono::milliseconds(0));
+  }
+  size_t queued() const { return queue_.size(); }
+
  private:
+  void armQueueTimer(std::chrono::milliseconds delay);
+  void serveQueue();
+
+  Event::Dispatcher& dispatcher_;
+  std::list<SlotWaiter*> queue_;
+  Event::TimerPtr queue_timer_;
   ClusterInfoConstSharedPtr info_;
   std::vector<uint32_t> active_;
   LoadBalancerPtr lb_;

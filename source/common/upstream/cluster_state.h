@@ -144,6 +144,7 @@ class ClusterState {
   }
   std::atomic<uint32_t> rq_active{0};
   std::atomic<uint32_t> rq_pending{0};
+  std::atomic<uint32_t> rq_queued{0};  // waiting for an rq_active slot
   std::atomic<uint32_t> cx_active{0};
   std::atomic<uint32_t> retries_active{0};
 

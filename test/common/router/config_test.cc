@@ -894,7 +894,9 @@ TEST(ConfigErrorTest, FieldErrors) {
       {"[{match: {prefix: /}, route: {weighted_clusters: {clusters: [{weight: 1}]}}}]",
        "routes[0].route.weighted_clusters.clusters[0].name: is required"},
       {"[{match: {prefix: /}, route: {cluster: a, prefix_rewrite: v2}}]",
-       "routes[0].route.prefix_rewrite: must start with '/'"},
+       "routes[0].route.prefix_rewrite: must start with '/' and hold only visible ASCII (no "
+       "spaces, "
+       "controls, '#')"},
       {"[{match: {prefix: /}, route: {cluster: a, timeout: -1s}}]",
        "routes[0].route.timeout: must not be negative"},
       {"[{match: {prefix: /}, direct_response: {status: 99}}]",

@@ -249,6 +249,13 @@ bool ParserBase::commitHeader(HeaderMap& map) {
   }
   absl::string_view v = absl::StripTrailingAsciiWhitespace(value_);
   toLowerInPlace(field_);
+  if (headers_done_ && isForbiddenTrailer(field_)) {
+    // A Content-Length (or Host, Authorization...) in trailers must not be merged into or
+    // forwarded as the message's fields: drop it.
+    field_.clear();
+    value_.clear();
+    return true;
+  }
   if (v.size() != value_.size()) {
     value_.resize(v.size());
   }

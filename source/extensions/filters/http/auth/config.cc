@@ -1,3 +1,4 @@
+#include <algorithm>
 #include <chrono>
 
 #include "absl/container/flat_hash_map.h"
@@ -67,6 +68,15 @@ class AuthFactory : public Http::NamedHttpFilterConfigFactory {
           if (reusable) compiled_[name] = Compiled{serialized, compiled};
         }
         fc->policies.emplace(name, std::move(compiled));
+      }
+    }
+    fc->identity_headers = {"x-consumer-username", "x-authenticated-scope"};
+    for (const auto& [name, policy] : fc->policies) {
+      for (const std::string& h : policy->owned_headers) {
+        if (std::find(fc->identity_headers.begin(), fc->identity_headers.end(), h) ==
+            fc->identity_headers.end()) {
+          fc->identity_headers.push_back(h);
+        }
       }
     }
     FilterConfigConstSharedPtr shared = std::move(fc);

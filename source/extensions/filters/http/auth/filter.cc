@@ -85,6 +85,11 @@ void AuthFilter::onDestroy() {
 }
 
 Http::FilterHeadersStatus AuthFilter::decodeHeaders(Http::RequestHeaderMap& headers, bool) {
+  // Anti-spoofing: the upstream must only see identity headers we set, on every route.
+  const auto& identity = config_->identity_headers;
+  headers.removeIf([&identity](const Http::HeaderEntry& e) {
+    return std::find(identity.begin(), identity.end(), e.key) != identity.end();
+  });
   const Router::RouteEntry* route = callbacks_->route();
   if (route == nullptr || route->authPolicy().empty()) {
     return Http::FilterHeadersStatus::Continue;
@@ -99,13 +104,6 @@ Http::FilterHeadersStatus AuthFilter::decodeHeaders(Http::RequestHeaderMap& head
   policy_ = it->second.get();
   policy_owner_ = &it->second;
   headers_ = &headers;
-  // Anti-spoofing: the upstream must only see the values we set.
-  headers.removeIf([this](const Http::HeaderEntry& e) {
-    for (const std::string& h : policy_->owned_headers) {
-      if (e.key == h) return true;
-    }
-    return false;
-  });
   return authenticate() == Outcome::Continue ? Http::FilterHeadersStatus::Continue
                                              : Http::FilterHeadersStatus::StopIteration;
 }

@@ -18,6 +18,10 @@ namespace Auth {
 // every stream of the listener (and kept alive by them across config swaps).
 struct FilterConfig {
   absl::flat_hash_map<std::string, CompiledPolicyConstSharedPtr> policies;
+  // Every header any policy can set (x-consumer-username, x-authenticated-scope and each
+  // claim_to_headers name): removed from every request of the listener, with or without a
+  // policy on its route, so a client can never hand the upstream one of them.
+  std::vector<std::string> identity_headers;
   // Wall clock in seconds since the epoch (exp/nbf); replaceable in tests.
   std::function<int64_t()> now_s;
 };

@@ -79,6 +79,15 @@ Http::FilterHeadersStatus RouterFilter::decodeHeaders(Http::RequestHeaderMap& he
   }
   if (!route->hostRewrite().empty()) {
     headers.set("host", route->hostRewrite());
+  } else if (headers.host().empty()) {
+    // HTTP/1.0 without Host: the upstream is sent one (an HTTP/1.1 request must carry it):
+    // the cluster's name, or its first endpoint's address when the name is no host name.
+    const Upstream::ClusterInfo& ci = cluster_->info();
+    if (Http::isValidAuthority(cluster_name) || ci.endpoints().empty()) {
+      headers.set("host", Http::isValidAuthority(cluster_name) ? cluster_name : "localhost");
+    } else {
+      headers.set("host", ci.endpoints()[0].name);
+    }
   }
   upstream_start_ = callbacks_->dispatcher().now();
   callbacks_->addDownstreamWatermarkCallbacks(downstream_watermarks_);
@@ -87,19 +96,59 @@ Http::FilterHeadersStatus RouterFilter::decodeHeaders(Http::RequestHeaderMap& he
     route_deadline_ = upstream_start_ + route->timeout();  // armed by startAttempt()
   }
   callbacks_->sendContinueIfExpected();
+  buffer_bytes_ = end_stream ? 0 : callbacks_->requestBufferBytes();
+  if (buffer_bytes_ > 0) {
+    // Request buffering: the body (up to buffer_bytes_) arrives before an upstream connection
+    // or breaker slot is taken.
+    waiting_for_body_ = true;
+    return Http::FilterHeadersStatus::StopIteration;
+  }
   startAttempt();
   return Http::FilterHeadersStatus::StopIteration;
 }
 
 void RouterFilter::startAttempt() {
   const Upstream::ClusterInfo& cluster = cluster_->info();
-  // max_requests: one unit per try in flight, shared by every worker.
-  if (!Upstream::ClusterState::tryAcquire(cluster.state().rq_active,
-                                          cluster.circuitBreakers().max_requests)) {
+  const Upstream::CircuitBreakerConfig& cb = cluster.circuitBreakers();
+  Upstream::ClusterState& state = cluster.state();
+  // max_requests: one unit per try in flight, shared by every worker. Over it, the request
+  // queues for a slot (bounded in number and time) instead of failing a legitimate burst.
+  if (!Upstream::ClusterState::tryAcquire(state.rq_active, cb.max_requests)) {
+    if (cb.max_queued_requests > 0 &&
+        Upstream::ClusterState::tryAcquire(state.rq_queued, cb.max_queued_requests)) {
+      cluster.stats().upstream_rq_queued->inc();
+      queued_ = true;
+      cluster_->enqueue(*this);
+      queue_deadline_ = callbacks_->dispatcher().now() + cb.queue_timeout;
+      armTimer();
+      return;
+    }
     cluster.stats().upstream_rq_overflow->inc();
+    if (cb.max_queued_requests > 0) cluster.stats().upstream_rq_queue_overflow->inc();
     upstreamFailed(503, "upstream overloaded: too many requests to the cluster", "UO", true);
     return;
   }
+  startAttemptWithSlot();
+}
+
+void RouterFilter::onSlot() {
+  queued_ = false;
+  Upstream::ClusterState::release(cluster_->info().state().rq_queued);
+  queue_deadline_ = kNever;
+  startAttemptWithSlot();
+}
+
+void RouterFilter::leaveQueue() {
+  if (queued_) {
+    queued_ = false;
+    cluster_->dequeue(*this);
+    Upstream::ClusterState::release(cluster_->info().state().rq_queued);
+  }
+  queue_deadline_ = kNever;
+}
+
+void RouterFilter::startAttemptWithSlot() {
+  const Upstream::ClusterInfo& cluster = cluster_->info();
   Upstream::LbContext lb_ctx;
   lb_ctx.headers = request_headers_;
   lb_ctx.client_ip = callbacks_->downstreamAddress();
@@ -107,6 +156,7 @@ void RouterFilter::startAttempt() {
   endpoint_ = cluster_->chooseEndpoint(lb_ctx);
   if (endpoint_ < 0) {
     Upstream::ClusterState::release(cluster.state().rq_active);
+    cluster_->slotReleased();
     upstreamFailed(503, "no healthy upstream", "UH");
     return;
   }
@@ -151,7 +201,7 @@ void RouterFilter::startPerTryDeadline() {
 }
 
 void RouterFilter::armTimer() {
-  const TimePoint next = std::min({route_deadline_, try_deadline_, retry_at_});
+  const TimePoint next = std::min({route_deadline_, try_deadline_, retry_at_, queue_deadline_});
   if (next == kNever) {
     if (timer_ != nullptr) timer_->disableTimer();
     return;
@@ -175,6 +225,12 @@ void RouterFilter::onTimer() {
     onPerTryTimeout();
     return;
   }
+  if (queue_deadline_ <= now) {
+    leaveQueue();
+    cluster_->info().stats().upstream_rq_queue_timeout->inc();
+    upstreamFailed(503, "upstream overloaded: no request slot within queue_timeout", "UO", true);
+    return;
+  }
   if (retry_at_ <= now) {
     retry_at_ = kNever;
     startAttempt();
@@ -195,6 +251,7 @@ void RouterFilter::endAttempt() {
   ep.stats.rq_active->dec();
   cluster_->requestFinished(endpoint_);
   Upstream::ClusterState::release(cluster.state().rq_active);
+  cluster_->slotReleased();
 }
 
 void RouterFilter::reportOutcome(Upstream::Outcome outcome) {
@@ -342,6 +399,13 @@ Http::FilterDataStatus RouterFilter::decodeData(Buffer::Instance& data, bool end
   }
   // Not connected yet (or between tries): hold the body, bounded.
   buffered_body_.move(data);
+  if (waiting_for_body_) {
+    if (end_stream || buffered_body_.length() >= buffer_bytes_) {
+      waiting_for_body_ = false;
+      startAttempt();
+    }
+    return Http::FilterDataStatus::StopIterationNoBuffer;
+  }
   if (!downstream_paused_ && buffered_body_.length() > callbacks_->bufferLimit()) {
     downstream_paused_ = true;
     callbacks_->onDecoderFilterAboveWriteBufferHighWatermark();
@@ -364,6 +428,10 @@ Http::FilterTrailersStatus RouterFilter::decodeTrailers(Http::HeaderMap& trailer
     request_sent_end_ = true;
   } else {
     buffered_trailers_ = std::make_unique<Http::HeaderMap>(trailers);
+    if (waiting_for_body_) {
+      waiting_for_body_ = false;
+      startAttempt();
+    }
   }
   return Http::FilterTrailersStatus::StopIteration;
 }
@@ -421,6 +489,7 @@ void RouterFilter::finishUpstreamRequest() {
 }
 
 void RouterFilter::releaseUpstream(bool reusable) {
+  leaveQueue();
   releaseRetry();
   retry_at_ = kNever;
   dropConnection(reusable);

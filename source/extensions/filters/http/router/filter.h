@@ -17,7 +17,8 @@ namespace Router {
 // endpoint picked by the cluster's load balancer, and streams the response back.
 class RouterFilter : public Http::StreamDecoderFilter,
                      public Http::StreamCallbacks,
-                     public Upstream::PoolCallbacks {
+                     public Upstream::PoolCallbacks,
+                     public Upstream::SlotWaiter {
  public:
   RouterFilter() = default;
   ~RouterFilter() override;
@@ -48,6 +49,9 @@ class RouterFilter : public Http::StreamDecoderFilter,
   void onUpstreamAboveWriteBufferHighWatermark() override;
   void onUpstreamBelowWriteBufferLowWatermark() override;
 
+  // SlotWaiter: a queued request got its max_requests slot.
+  void onSlot() override;
+
  private:
   // Bodies of retriable requests are copied up to this size so a retry can send them again;
   // a longer body makes the request not retriable once its first try has sent anything.
@@ -55,6 +59,10 @@ class RouterFilter : public Http::StreamDecoderFilter,
 
   // One try: circuit breaker, endpoint pick (avoiding the endpoints already tried), pool.
   void startAttempt();
+  // The rest of a try once it holds a max_requests slot.
+  void startAttemptWithSlot();
+  // Leaves the slot queue (if in it), giving back its queue unit.
+  void leaveQueue();
   void startUpstream(bool force_new);
   // Undoes the per-try accounting (active requests, breaker unit, per-try timer).
   void endAttempt();
@@ -131,8 +139,13 @@ class RouterFilter : public Http::StreamDecoderFilter,
   TimePoint route_deadline_ = kNever;  // route timeout: all tries
   TimePoint try_deadline_ = kNever;    // retry_policy.per_try_timeout
   TimePoint retry_at_ = kNever;        // end of the backoff before the next try
+  TimePoint queue_deadline_ = kNever;  // circuit_breakers.queue_timeout while queued
   std::chrono::steady_clock::time_point upstream_start_;
   uint32_t retries_ = 0;
+  // Request buffering: body bytes to hold before the first try starts (0 = started).
+  uint32_t buffer_bytes_ = 0;
+  bool waiting_for_body_ = false;
+  bool queued_ = false;            // in the cluster's slot queue
   bool request_end_ = false;       // the whole request has been received from downstream
   bool request_sent_end_ = false;  // ... and sent upstream on the current try
   bool response_headers_seen_ = false;

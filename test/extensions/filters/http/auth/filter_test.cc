@@ -110,6 +110,7 @@ virtual_hosts:
     policy_ = std::const_pointer_cast<CompiledPolicy>(*compiled);
     auto fc = std::make_shared<FilterConfig>();
     fc->policies["p"] = policy_;
+    fc->identity_headers = policy_->owned_headers;
     fc->now_s = [this]() { return now_; };
     config_ = fc;
   }
@@ -212,14 +213,20 @@ TEST_F(AuthFilterTest, ValidTokensPassWithClaimsAndWithoutTheToken) {
   EXPECT_EQ(stat("allowed"), 3);
 }
 
-TEST_F(AuthFilterTest, RoutesWithoutPolicyPassUntouched) {
+TEST_F(AuthFilterTest, RoutesWithoutPolicyPassWithoutSpoofedIdentity) {
   usePolicy(localJwksPolicy());
   Http::RequestHeaderMap h;
   h.path = "/open";
   h.add("x-consumer-username", "whoever");
+  h.add("x-authenticated-scope", "admin");
+  h.add("x-user-id", "root");  // a claim_to_headers header of the policy
+  h.add("x-other", "kept");
   Result r = run(std::move(h));
   EXPECT_TRUE(r.continued);
-  EXPECT_EQ(r.headers.get("x-consumer-username"), "whoever");
+  EXPECT_FALSE(r.headers.has("x-consumer-username"));
+  EXPECT_FALSE(r.headers.has("x-authenticated-scope"));
+  EXPECT_FALSE(r.headers.has("x-user-id"));
+  EXPECT_EQ(r.headers.get("x-other"), "kept");
   Http::RequestHeaderMap m;
   m.path = "/missing";
   Result r2 = run(std::move(m));

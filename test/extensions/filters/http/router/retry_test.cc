@@ -51,6 +51,8 @@ virtual_hosts:
   - match: {prefix: /deadfirst}
     route: {cluster: deadfirst, retry_policy: {retry_on: [connect-failure],
             backoff: {base_interval: 1ms}}}
+  - match: {prefix: /queued}
+    route: {cluster: queued}
   - match: {prefix: /limited}
     route: {cluster: limited, retry_policy: {retry_on: [5xx], backoff: {base_interval: 1ms}}}
   - {match: {prefix: /}, route: {cluster: backend}}
@@ -73,10 +75,13 @@ class RetryTest : public testing::Test {
     clusters["deadfirst"] =
         cluster(absl::StrCat("name: deadfirst\nendpoints: [{address: 127.0.0.1, port: ", dead_port,
                              "}, {address: 127.0.0.1, port: ", a_.port(), "}]\n"));
-    clusters["limited"] =
-        cluster(absl::StrCat("name: limited\nendpoints: [{address: 127.0.0.1, port: ", a_.port(),
-                             "}, {address: 127.0.0.1, port: ", b_.port(),
-                             "}]\ncircuit_breakers: {max_requests: 1, max_retries: 0}\n"));
+    clusters["limited"] = cluster(absl::StrCat(
+        "name: limited\nendpoints: [{address: 127.0.0.1, port: ", a_.port(),
+        "}, {address: 127.0.0.1, port: ", b_.port(),
+        "}]\ncircuit_breakers: {max_requests: 1, max_retries: 0, max_queued_requests: 0}\n"));
+    clusters["queued"] = cluster(absl::StrCat(
+        "name: queued\nendpoints: [{address: 127.0.0.1, port: ", a_.port(),
+        "}]\ncircuit_breakers: {max_requests: 1, max_queued_requests: 1, queue_timeout: 300ms}\n"));
     cm_.update(clusters);
 
     sluice::config::v1::RouteTable rt;
@@ -325,6 +330,47 @@ TEST_F(RetryTest, CircuitBreakerOverflowAnswers503Overloaded) {
   EXPECT_EQ(1, stat("cluster.limited.upstream_rq_retry_overflow"));
   // The unit is free again.
   EXPECT_EQ(0u, cm_.get("limited")->info().state().rq_active.load());
+}
+
+TEST_F(RetryTest, RequestsOverMaxRequestsQueueForASlot) {
+  RawPeer& c1 = connect();
+  c1.write("GET /queued/1 HTTP/1.1\r\nHost: h\r\n\r\n");
+  RawPeer& first = upstreamWith(a_peers_, "GET /queued/1 ");
+  // The second waits for the slot; the third finds the queue (1) full: 503 at once.
+  RawPeer& c2 = connect();
+  c2.write("GET /queued/2 HTTP/1.1\r\nHost: h\r\n\r\n");
+  ASSERT_TRUE(run([&]() { return stat("cluster.queued.upstream_rq_queued") == 1; }));
+  RawPeer& c3 = connect();
+  c3.write("GET /queued/3 HTTP/1.1\r\nHost: h\r\n\r\n");
+  std::vector<Response> r = waitForResponses(c3, 1);
+  ASSERT_EQ(1u, r.size());
+  EXPECT_EQ(503u, r[0].status);
+  EXPECT_EQ("true", r[0].get("x-sluice-overloaded"));
+  EXPECT_EQ(1, stat("cluster.queued.upstream_rq_queue_overflow"));
+  // The first completes: the queued request gets the slot and reaches the upstream.
+  first.write(k200b);
+  r = waitForResponses(c1, 1);
+  EXPECT_EQ(200u, r[0].status);
+  upstreamWith(a_peers_, "GET /queued/2 ").write(k200b);
+  r = waitForResponses(c2, 1);
+  ASSERT_EQ(1u, r.size());
+  EXPECT_EQ(200u, r[0].status);
+  // A request that waits longer than queue_timeout gets 503.
+  RawPeer& c4 = connect();
+  c4.write("GET /queued/4 HTTP/1.1\r\nHost: h\r\n\r\n");
+  RawPeer& held = upstreamWith(a_peers_, "GET /queued/4 ");
+  RawPeer& c5 = connect();
+  c5.write("GET /queued/5 HTTP/1.1\r\nHost: h\r\n\r\n");
+  r = waitForResponses(c5, 1);
+  ASSERT_EQ(1u, r.size());
+  EXPECT_EQ(503u, r[0].status);
+  EXPECT_THAT(r[0].body, HasSubstr("queue_timeout"));
+  EXPECT_EQ(1, stat("cluster.queued.upstream_rq_queue_timeout"));
+  held.write(k200b);
+  r = waitForResponses(c4, 1);
+  EXPECT_EQ(200u, r[0].status);
+  EXPECT_EQ(0u, cm_.get("queued")->info().state().rq_queued.load());
+  EXPECT_EQ(0u, cm_.get("queued")->info().state().rq_active.load());
 }
 
 TEST_F(RetryTest, ClientGoingAwayDuringBackoffFreesEverything) {
