@@ -447,8 +447,9 @@ class CircuitBreakerTest(ResilienceTestCase):
         up = self.start_upstream("held")
         # One worker: idle connections are pooled per worker, and they count against the limit
         # too, so with more workers a request on a worker without an idle one would overflow.
+        # No queue: the fourth request is refused at once (by default it waits for a connection).
         s = self.start_sluice(proxy_config([up], cluster_extra={
-            "circuit_breakers": {"max_connections": 3}}), concurrency=1)
+            "circuit_breakers": {"max_connections": 3, "max_queued_requests": 0}}), concurrency=1)
         port = s.listener_port()
         conns = self.hold(port, 3, up)
         r = request(port)

@@ -122,6 +122,7 @@ class WorkerContext {
   AccessLog::WorkerBuffer access_log_;
   ConnectionManagerImpl* head_ = nullptr;  // intrusive list
   size_t connections_ = 0;
+  size_t peak_connections_ = 0;  // since the last malloc_trim()
   bool draining_ = false;
 };
 

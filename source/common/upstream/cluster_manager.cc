@@ -27,9 +27,11 @@ ThreadLocalCluster::ThreadLocalCluster(Event::Dispatcher& dispatcher,
   }
 }
 
-void ThreadLocalCluster::enqueue(SlotWaiter& waiter) {
-  waiter.queue_pos_ = queue_.insert(queue_.end(), &waiter);
-  armQueueTimer(kQueuePollInterval);
+void ThreadLocalCluster::enqueue(SlotWaiter& waiter, bool front) {
+  waiter.queue_pos_ = queue_.insert(front ? queue_.begin() : queue_.end(), &waiter);
+  if (!front) {
+    armQueueTimer(kQueuePollInterval);
+  }
 }
 
 void ThreadLocalCluster::dequeue(SlotWaiter& waiter) { queue_.erase(waiter.queue_pos_); }
@@ -44,7 +46,8 @@ void ThreadLocalCluster::armQueueTimer(std::chrono::milliseconds delay) {
 void ThreadLocalCluster::serveQueue() {
   ClusterState& state = info_->state();
   const uint32_t max = info_->circuitBreakers().max_requests;
-  while (!queue_.empty() && ClusterState::tryAcquire(state.rq_active, max)) {
+  blocked_ = false;
+  while (!queue_.empty() && !blocked_ && ClusterState::tryAcquire(state.rq_active, max)) {
     SlotWaiter* w = queue_.front();
     queue_.pop_front();
     w->onSlot();

@@ -46,8 +46,14 @@ class ThreadLocalCluster {
 
   // The slot queue. A waiter is served in FIFO order when a slot frees on this worker, and by a
   // short poll while the queue is not empty (slots freed by other workers).
-  void enqueue(SlotWaiter& waiter);
+  // `front`: a waiter that got a slot but found the connection limit reached goes back to the
+  // head of the queue (it keeps its place).
+  void enqueue(SlotWaiter& waiter, bool front = false);
   void dequeue(SlotWaiter& waiter);
+  // Said by a waiter served from the queue that could not get a connection (max_connections,
+  // max_pending_requests): the queue stops serving until the next poll or released slot,
+  // instead of handing every waiter a slot that would fail the same way.
+  void connectionLimitReached() { blocked_ = true; }
   // A max_requests slot was released on this worker.
   void slotReleased() {
     if (!queue_.empty()) armQueueTimer(std::chrono::milliseconds(0));
@@ -61,6 +67,7 @@ class ThreadLocalCluster {
   Event::Dispatcher& dispatcher_;
   std::list<SlotWaiter*> queue_;
   Event::TimerPtr queue_timer_;
+  bool blocked_ = false;
   ClusterInfoConstSharedPtr info_;
   std::vector<uint32_t> active_;
   LoadBalancerPtr lb_;

@@ -114,13 +114,7 @@ void RouterFilter::startAttempt() {
   // max_requests: one unit per try in flight, shared by every worker. Over it, the request
   // queues for a slot (bounded in number and time) instead of failing a legitimate burst.
   if (!Upstream::ClusterState::tryAcquire(state.rq_active, cb.max_requests)) {
-    if (cb.max_queued_requests > 0 &&
-        Upstream::ClusterState::tryAcquire(state.rq_queued, cb.max_queued_requests)) {
-      cluster.stats().upstream_rq_queued->inc();
-      queued_ = true;
-      cluster_->enqueue(*this);
-      queue_deadline_ = callbacks_->dispatcher().now() + cb.queue_timeout;
-      armTimer();
+    if (joinQueue()) {
       return;
     }
     cluster.stats().upstream_rq_overflow->inc();
@@ -131,11 +125,34 @@ void RouterFilter::startAttempt() {
   startAttemptWithSlot();
 }
 
+bool RouterFilter::joinQueue(bool again) {
+  const Upstream::ClusterInfo& cluster = cluster_->info();
+  const Upstream::CircuitBreakerConfig& cb = cluster.circuitBreakers();
+  if (cb.max_queued_requests == 0 ||
+      !Upstream::ClusterState::tryAcquire(cluster.state().rq_queued, cb.max_queued_requests)) {
+    return false;
+  }
+  if (!again) {
+    cluster.stats().upstream_rq_queued->inc();
+  }
+  queued_ = true;
+  cluster_->enqueue(*this, again);
+  if (queue_deadline_ == kNever) {
+    queue_deadline_ = callbacks_->dispatcher().now() + cb.queue_timeout;
+  }
+  armTimer();
+  return true;
+}
+
 void RouterFilter::onSlot() {
   queued_ = false;
   Upstream::ClusterState::release(cluster_->info().state().rq_queued);
-  queue_deadline_ = kNever;
+  served_by_queue_ = true;
   startAttemptWithSlot();
+  served_by_queue_ = false;
+  if (!queued_) {
+    queue_deadline_ = kNever;  // (a connection-limit overflow may have queued it again)
+  }
 }
 
 void RouterFilter::leaveQueue() {
@@ -239,7 +256,7 @@ void RouterFilter::onTimer() {
   armTimer();  // woke up early (a deadline was dropped meanwhile)
 }
 
-void RouterFilter::endAttempt() {
+void RouterFilter::endAttempt(bool wake_queue) {
   try_deadline_ = kNever;  // the timer, if armed for it, finds nothing due and re-arms
   if (!active_counted_) {
     return;
@@ -251,7 +268,7 @@ void RouterFilter::endAttempt() {
   ep.stats.rq_active->dec();
   cluster_->requestFinished(endpoint_);
   Upstream::ClusterState::release(cluster.state().rq_active);
-  cluster_->slotReleased();
+  if (wake_queue) cluster_->slotReleased();
 }
 
 void RouterFilter::reportOutcome(Upstream::Outcome outcome) {
@@ -358,7 +375,15 @@ void RouterFilter::onPoolReady(Upstream::ActiveClient& client) {
 void RouterFilter::onPoolFailure(Upstream::PoolFailureReason reason) {
   pending_ = nullptr;
   if (reason == Upstream::PoolFailureReason::Overflow) {
-    upstreamFailed(503, "upstream overloaded: circuit breaker open", "UO", true);
+    // max_connections / max_pending_requests: wait in the slot queue for a connection to free
+    // (the slot goes back without waking the queue, or it would spin on the same limit).
+    endAttempt(false);
+    if (served_by_queue_) {
+      cluster_->connectionLimitReached();
+    }
+    if (!joinQueue(served_by_queue_)) {
+      upstreamFailed(503, "upstream overloaded: circuit breaker open", "UO", true);
+    }
     return;
   }
   reportOutcome(Upstream::Outcome::LocalFailure);

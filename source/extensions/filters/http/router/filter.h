@@ -65,7 +65,12 @@ class RouterFilter : public Http::StreamDecoderFilter,
   void leaveQueue();
   void startUpstream(bool force_new);
   // Undoes the per-try accounting (active requests, breaker unit, per-try timer).
-  void endAttempt();
+  // `wake_queue`: hand the freed max_requests slot to a queued request right away.
+  void endAttempt(bool wake_queue = true);
+  // Puts the request in the cluster's slot queue; false when the queue is full or disabled.
+  // `again`: it was served from the queue and found the connection limit reached: back to the
+  // head of the queue, not counted as a new queued request.
+  bool joinQueue(bool again = false);
   // Reports the current try's outcome to outlier detection (once per try).
   void reportOutcome(Upstream::Outcome outcome);
   // A failed try may be retried: policy, retries left, method and body, retry breaker/budget.
@@ -146,6 +151,7 @@ class RouterFilter : public Http::StreamDecoderFilter,
   uint32_t buffer_bytes_ = 0;
   bool waiting_for_body_ = false;
   bool queued_ = false;            // in the cluster's slot queue
+  bool served_by_queue_ = false;   // the current try's slot came from the queue
   bool request_end_ = false;       // the whole request has been received from downstream
   bool request_sent_end_ = false;  // ... and sent upstream on the current try
   bool response_headers_seen_ = false;
