@@ -43,23 +43,27 @@ constexpr int kDiffError = 2;
 // piped in never wipes a group by accident.
 absl::StatusOr<StaticResources> loadDeclared(const std::string& file, std::istream& in) {
   const std::string shown = file == "-" ? "stdin" : file;
-  std::stringstream text;
+  std::string body;
   if (file == "-") {
-    text << in.rdbuf();
+    // Bounded like a file: `sluicectl apply -f - < /dev/zero` is an error, not an abort.
+    char buf[64 * 1024];
+    while (in.read(buf, sizeof(buf)) || in.gcount() > 0) {
+      if (body.size() + in.gcount() > Config::kMaxConfigBytes) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "stdin: more than the ", Config::kMaxConfigBytes >> 20, " MiB a config may have"));
+      }
+      body.append(buf, in.gcount());
+    }
   } else {
-    std::error_code ec;
-    if (std::filesystem::is_directory(file, ec)) {
-      return absl::InvalidArgumentError(absl::StrCat(file, ": is a directory"));
+    // Refuses directories, devices and files over the size cap without reading them.
+    auto text = Config::readConfigFile(file);
+    if (!text.ok()) {
+      return text.status();
     }
-    std::ifstream f(file, std::ios::binary);
-    if (!f) {
-      return absl::NotFoundError(absl::StrCat("cannot read ", file, ": ", std::strerror(errno)));
-    }
-    text << f.rdbuf();
+    body = std::move(*text);
   }
   // A JSON object is never empty; anything else is checked through the YAML reader (slow on
   // big files, so JSON skips it).
-  const std::string& body = text.str();
   const size_t first = body.find_first_not_of(" \t\r\n");
   if (first == std::string::npos || body[first] != '{') {
     auto json = Config::yamlToJson(body);

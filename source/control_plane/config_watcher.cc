@@ -11,6 +11,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "source/common/config/utility.h"
 #include "source/control_plane/group_snapshot.h"
 #include "source/control_plane/state_store.h"
 
@@ -85,7 +86,8 @@ ConfigDirWatcher::Changes ConfigDirWatcher::poll() {
     if (settled && seen.mtime_ns == mtime_ns && seen.size == static_cast<int64_t>(st.st_size)) {
       continue;
     }
-    auto content = readFile(path);
+    // The loader's reader: refuses files over Config::kMaxConfigBytes before reading them.
+    auto content = Config::readConfigFile(path);
     if (!content.ok()) {
       warn(std::string(content.status().message()));
       continue;

@@ -6,6 +6,9 @@
 #include <fstream>
 #include <string>
 
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/time/clock.h"
 #include "gmock/gmock.h"
 #include "google/protobuf/util/json_util.h"
 #include "gtest/gtest.h"
@@ -305,6 +308,263 @@ TEST(YamlTest, LoadFromFile) {
   absl::Status missing = loadFromFile("/nonexistent/sluice.yaml", c);
   EXPECT_EQ(absl::StatusCode::kNotFound, missing.code());
   EXPECT_THAT(std::string(missing.message()), HasSubstr("/nonexistent/sluice.yaml"));
+}
+
+// A "billion laughs": nine levels of nine aliases, 9^9 (387 million) strings once expanded.
+std::string aliasBomb() {
+  std::string y = "a: &a [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n";
+  for (char c = 'b'; c <= 'i'; ++c) {
+    const char p = c - 1;
+    y += absl::StrFormat("%c: &%c [*%c, *%c, *%c, *%c, *%c, *%c, *%c, *%c, *%c]\n", c, c, p, p, p,
+                         p, p, p, p, p, p);
+  }
+  return y;
+}
+
+TEST(LimitsTest, AliasesAreExpanded) {
+  auto json = yamlToJson("base: &b {port: 80, tags: [x, y]}\none: *b\ntwo: [*b, *b]\n");
+  ASSERT_TRUE(json.ok()) << json.status();
+  EXPECT_EQ(R"({"base":{"port":80,"tags":["x","y"]},"one":{"port":80,"tags":["x","y"]},)"
+            R"("two":[{"port":80,"tags":["x","y"]},{"port":80,"tags":["x","y"]}]})",
+            *json);
+  // An aliased scalar in a typed field still gets its conversions.
+  Bootstrap b;
+  absl::Status s = loadFromYaml(R"(
+static_resources:
+  clusters:
+  - {name: a, connect_timeout: &t 250ms}
+  - {name: b, connect_timeout: *t}
+)",
+                                b);
+  ASSERT_TRUE(s.ok()) << s;
+  EXPECT_THAT(b.static_resources().clusters(1).connect_timeout(), IsDuration(0, 250000000));
+}
+
+TEST(LimitsTest, AliasBombIsRefusedQuickly) {
+  const auto start = absl::Now();
+  Bootstrap b;
+  absl::Status s = loadFromYaml(aliasBomb(), b);
+  ASSERT_FALSE(s.ok());
+  EXPECT_THAT(std::string(s.message()),
+              HasSubstr("config expands to more than 1000000 nodes through YAML aliases"));
+  EXPECT_THAT(std::string(s.message()), HasSubstr("at line "));
+  EXPECT_LT(absl::Now() - start, absl::Seconds(5));
+  // yamlToJson (sluicectl, sluice-cp) has the same limit.
+  EXPECT_FALSE(yamlToJson(aliasBomb()).ok());
+}
+
+TEST(LimitsTest, AliasesOfLongStringsAreBoundedInBytes) {
+  // 1 MiB, 100 times: few nodes, 100 MiB of JSON.
+  std::string y = "a: &a \"" + std::string(1 << 20, 'x') + "\"\nb: [";
+  for (int i = 0; i < 100; ++i) y += "*a, ";
+  y += "*a]\n";
+  auto json = yamlToJson(y);
+  ASSERT_FALSE(json.ok());
+  EXPECT_THAT(std::string(json.status().message()),
+              HasSubstr("config expands to more than 64 MiB of JSON through YAML aliases"));
+}
+
+TEST(LimitsTest, AnAliasInsideTheNodeItNamesIsRefused) {
+  auto json = yamlToJson("a: &a [1, *a]\n");
+  ASSERT_FALSE(json.ok());
+  EXPECT_THAT(std::string(json.status().message()),
+              HasSubstr("the YAML alias *a at line 1 is inside the node it names"));
+}
+
+TEST(LimitsTest, DuplicateYamlKeysAreRefusedWithTheirLines) {
+  Cluster c;
+  absl::Status s = loadFromYaml("name: a\nlb_policy: RING_HASH\nname: b\n", c);
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(s.message(), "duplicate key \"name\" at line 3 (first at line 1)");
+
+  Bootstrap b;
+  s = loadFromYaml(R"(static_resources:
+  clusters:
+  - name: a
+  - name: b
+    lb_policy: RING_HASH
+    lb_policy: ROUND_ROBIN
+)",
+                   b);
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(s.message(),
+            "static_resources.clusters[1]: duplicate key \"lb_policy\" at line 6 (first at line "
+            "5)");
+
+  // Two spellings of one field.
+  s = loadFromYaml("name: c\nconnect_timeout: 1s\nconnectTimeout: 2s\n", c);
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(s.message(),
+            "duplicate key \"connectTimeout\" at line 3: the same field as \"connect_timeout\" at "
+            "line 2");
+
+  // Free-form maps (a filter's config) too.
+  auto json = yamlToJson("config:\n  a: 1\n  b: 2\n  a: 3\n");
+  ASSERT_FALSE(json.ok());
+  EXPECT_EQ(json.status().message(), "config: duplicate key \"a\" at line 4 (first at line 2)");
+  // The same key in different maps is fine.
+  EXPECT_TRUE(yamlToJson("x: {a: 1}\ny: {a: 1}\n").ok());
+}
+
+TEST(LimitsTest, DuplicateJsonKeysAreRefused) {
+  // protobuf's own JSON parser keeps the last of two equal keys; the loader must not.
+  Cluster c;
+  absl::Status s =
+      loadFromYaml("{\"name\": \"a\",\n \"lb_policy\": \"RING_HASH\",\n \"name\": \"b\"}", c);
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(s.message(), "duplicate key \"name\" at line 3 (first at line 1)");
+  s = loadFromYaml(R"({"name": "a", "connectTimeout": "1s", "connect_timeout": "2s"})", c);
+  ASSERT_FALSE(s.ok());
+  EXPECT_THAT(std::string(s.message()), HasSubstr("the same field as \"connectTimeout\""));
+  Listener l;
+  s = loadFromYaml(R"({"name": "l", "http_filters": [{"name": "f", "config": {"a": 1, "a": 2}}]})",
+                   l);
+  ASSERT_FALSE(s.ok());
+  EXPECT_THAT(std::string(s.message()),
+              HasSubstr("http_filters[0].config: duplicate key \"a\" at line 1"));
+  // Escaped keys are compared by what they say.
+  s = loadFromYaml(R"({"name": "a", "n\u0061me": "b"})", c);
+  ASSERT_FALSE(s.ok());
+  EXPECT_THAT(std::string(s.message()), HasSubstr("duplicate key \"name\""));
+  // Keys that only look alike (for the fast path's check) are fine.
+  s = loadFromYaml(
+      R"({"name": "l", "http_filters": [{"name": "f", "config": {"a_b": 1, "aB": 2}}]})", l);
+  ASSERT_TRUE(s.ok()) << s;
+  EXPECT_EQ(2, l.http_filters(0).config().fields_size());
+}
+
+TEST(LimitsTest, AnythingAfterTheConfigIsRefused) {
+  Cluster c;
+  absl::Status s = loadFromYaml(R"({"name": "c"} xyz)", c);
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(s.message(), "unexpected content after the end of the config at line 1");
+  s = loadFromYaml("{\"name\": \"c\"}\n{\"name\": \"d\"}\n", c);
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(s.message(), "unexpected content after the end of the config at line 2");
+  // White space and comments are fine.
+  EXPECT_TRUE(loadFromYaml("{\"name\": \"c\"}\n\n  \n", c).ok());
+  EXPECT_TRUE(loadFromYaml("{\"name\": \"c\"}  # the end\n", c).ok());
+}
+
+TEST(LimitsTest, ASecondYamlDocumentIsRefused) {
+  Cluster c;
+  absl::Status s = loadFromYaml("name: a\n---\nname: b\n", c);
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(s.message(),
+            "more than one YAML document: a second one starts at line 2 (a config file holds "
+            "one)");
+  EXPECT_FALSE(yamlToJson("a: 1\n---\nb: 2\n").ok());
+  // A leading "---", and an empty document after the config, are harmless.
+  EXPECT_TRUE(loadFromYaml("---\nname: a\n", c).ok());
+  EXPECT_TRUE(loadFromYaml("name: a\n---\n", c).ok());
+  EXPECT_TRUE(loadFromYaml("name: a\n...\n", c).ok());
+}
+
+TEST(LimitsTest, EnumNumbersMustNameAValue) {
+  Cluster c;
+  absl::Status s = loadFromYaml("name: c\nlb_policy: 99\n", c);
+  ASSERT_FALSE(s.ok());
+  EXPECT_THAT(std::string(s.message()),
+              HasSubstr("lb_policy: 99 is not a LbPolicy value, at line 2 (one of ROUND_ROBIN"));
+  // JSON takes the fast path, then the YAML one for the line.
+  s = loadFromYaml("{\"name\": \"c\",\n \"lb_policy\": 99}", c);
+  ASSERT_FALSE(s.ok());
+  EXPECT_THAT(std::string(s.message()),
+              HasSubstr("lb_policy: 99 is not a LbPolicy value, at line 2"));
+  Bootstrap b;
+  s = loadFromYaml(
+      "static_resources:\n  clusters:\n  - {name: a}\n  - {name: b, ring_hash: {hash_on: -1}}\n",
+      b);
+  ASSERT_FALSE(s.ok());
+  EXPECT_THAT(std::string(s.message()),
+              HasSubstr("static_resources.clusters[1].ring_hash.hash_on: -1 is not a HashOn"));
+  s = loadFromYaml("name: c\nlb_policy: 4294967297\n", c);
+  EXPECT_FALSE(s.ok());
+  // Numbers that name a value are fine.
+  ASSERT_TRUE(loadFromYaml("name: c\nlb_policy: 0\n", c).ok());
+  EXPECT_EQ(Cluster::ROUND_ROBIN, c.lb_policy());
+
+  // Messages built any other way.
+  Bootstrap built;
+  built.mutable_static_resources()->add_clusters();
+  built.mutable_static_resources()->add_clusters()->set_lb_policy(
+      static_cast<Cluster::LbPolicy>(42));
+  s = checkEnumValues(built);
+  ASSERT_FALSE(s.ok());
+  EXPECT_THAT(std::string(s.message()),
+              HasSubstr("static_resources.clusters[1].lb_policy: 42 is not a LbPolicy value"));
+  EXPECT_TRUE(checkEnumValues(Bootstrap()).ok());
+}
+
+std::string nested(int depth) {
+  std::string y;
+  for (int i = 0; i < depth; ++i) y += std::string(2 * i, ' ') + "a:\n";
+  return y + std::string(2 * depth, ' ') + "1\n";
+}
+
+TEST(LimitsTest, DeepNestingNamesTheLine) {
+  auto ok = yamlToJson(nested(kMaxConfigDepth));
+  EXPECT_TRUE(ok.ok()) << ok.status();
+  auto deep = yamlToJson(nested(kMaxConfigDepth + 1));
+  ASSERT_FALSE(deep.ok());
+  EXPECT_EQ(deep.status().message(), "config nested deeper than 64 levels at line 65");
+  // Far past yaml-cpp's own limit (2000): still our message.
+  std::string flow(5000, '[');
+  flow += std::string(5000, ']');
+  auto deeper = yamlToJson(flow);
+  ASSERT_FALSE(deeper.ok());
+  EXPECT_EQ(deeper.status().message(), "config nested deeper than 64 levels at line 1");
+  Bootstrap b;
+  EXPECT_FALSE(loadFromYaml("{\"a\":" + flow + "}", b).ok());
+}
+
+TEST(LimitsTest, TextsOverTheSizeCapAreRefused) {
+  const std::string big(kMaxConfigBytes + 1, ' ');
+  Bootstrap b;
+  absl::Status s = loadFromYaml(big, b);
+  ASSERT_FALSE(s.ok());
+  EXPECT_THAT(std::string(s.message()), HasSubstr("more than the 64 MiB a config may have"));
+  EXPECT_FALSE(yamlToJson(big).ok());
+}
+
+TEST(ReadConfigFileTest, RefusesWhatIsNotAConfigFile) {
+  auto dir = readConfigFile("/tmp");
+  ASSERT_FALSE(dir.ok());
+  EXPECT_EQ(dir.status().message(), "config file /tmp is a directory");
+  auto dev = readConfigFile("/dev/zero");
+  ASSERT_FALSE(dev.ok());
+  EXPECT_EQ(dev.status().message(), "config file /dev/zero is a character device");
+  Bootstrap b;
+  EXPECT_FALSE(loadFromFile("/tmp", b).ok());
+  EXPECT_FALSE(loadFromFile("/dev/zero", b).ok());
+}
+
+TEST(ReadConfigFileTest, RefusesBigFilesWithoutReadingThem) {
+  char path[] = "/tmp/sluice_utility_test_XXXXXX";
+  int fd = mkstemp(path);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(0, ftruncate(fd, kMaxConfigBytes + 1));  // sparse
+  close(fd);
+  const auto start = absl::Now();
+  auto text = readConfigFile(path);
+  unlink(path);
+  ASSERT_FALSE(text.ok());
+  EXPECT_THAT(std::string(text.status().message()),
+              HasSubstr("is 67108865 bytes, more than the 64 MiB a config may have"));
+  EXPECT_LT(absl::Now() - start, absl::Seconds(1));
+}
+
+TEST(ReadConfigFileTest, ReadsPipes) {
+  int fds[2];
+  ASSERT_EQ(0, pipe(fds));
+  const std::string yaml = "name: piped\n";
+  ASSERT_EQ(static_cast<ssize_t>(yaml.size()), write(fds[1], yaml.data(), yaml.size()));
+  close(fds[1]);
+  Cluster c;
+  absl::Status s = loadFromFile(absl::StrCat("/proc/self/fd/", fds[0]), c);
+  close(fds[0]);
+  ASSERT_TRUE(s.ok()) << s;
+  EXPECT_EQ("piped", c.name());
 }
 
 TEST(ToJsonTest, UsesProtoFieldNamesAndRoundTrips) {

@@ -81,9 +81,19 @@ TEST(PolicyValidationTest, Redis) {
 }
 
 TEST(PolicyValidationTest, UnknownEnumNumbers) {
-  const std::string e = errorsOf("{name: a, second: 1, limit_by: 42, algorithm: 7}");
+  // The config loader refuses these already; a policy built another way is checked again.
+  Config::ErrorList errors;
+  PolicyProto p = parse("{name: a, second: 1}");
+  p.set_limit_by(static_cast<PolicyProto::LimitBy>(42));
+  p.set_algorithm(static_cast<PolicyProto::Algorithm>(7));
+  validatePolicy(p, "rate_limit_policies[0]", errors);
+  const std::string e(errors.status().message());
   EXPECT_THAT(e, HasSubstr("rate_limit_policies[0].limit_by: unknown value 42"));
   EXPECT_THAT(e, HasSubstr("rate_limit_policies[0].algorithm: unknown value 7"));
+  PolicyProto loaded;
+  EXPECT_THAT(
+      std::string(Config::loadFromYaml("{name: a, second: 1, limit_by: 42}", loaded).message()),
+      HasSubstr("limit_by: 42 is not a LimitBy value"));
 }
 
 TEST(PolicyCompileTest, Defaults) {
