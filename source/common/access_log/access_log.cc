@@ -1,5 +1,6 @@
 #include "source/common/access_log/access_log.h"
 
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -31,7 +32,13 @@ absl::Status FileSink::checkWritable(const std::string& path) {
   if (path == "-" || path == "/dev/stdout" || path == "/dev/stderr") {
     return absl::OkStatus();
   }
-  if (access(path.c_str(), F_OK) == 0) {
+  struct stat st;
+  if (stat(path.c_str(), &st) == 0) {
+    // access() says a directory is writable; fopen() then fails with EISDIR.
+    if (S_ISDIR(st.st_mode)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("cannot write access log \"", path, "\": is a directory"));
+    }
     if (access(path.c_str(), W_OK) != 0) {
       return absl::InvalidArgumentError(
           absl::StrCat("cannot write access log \"", path, "\": ", strerror(errno)));
