@@ -100,6 +100,8 @@ POLICIES = [
     {"name": "slide", "second": 5, "limit_by": "HEADER", "header_name": "x-k"},
     {"name": "fixed", "second": 5, "limit_by": "HEADER", "header_name": "x-k",
      "algorithm": "FIXED_WINDOW"},
+    {"name": "cap-minute", "minute": 2, "limit_by": "HEADER", "header_name": "x-k"},
+    {"name": "cap-second", "second": 2, "limit_by": "HEADER", "header_name": "x-k"},
 ]
 
 ROUTES = [
@@ -114,6 +116,7 @@ ROUTES = [
     rl_route("/h/kong", "kong"), rl_route("/h/ietf", "ietf"), rl_route("/h/both", "both"),
     rl_route("/h/hidden", "hidden"),
     rl_route("/slide", "slide"), rl_route("/fixed", "fixed"),
+    rl_route("/cap/minute", "cap-minute"), rl_route("/cap/second", "cap-second"),
     rl_route("/", None, name="free"),
 ]
 
@@ -143,9 +146,9 @@ class LocalRateLimitTest(harness.SluiceTestCase):
                 self.assertLocalReply(over, 429, "API rate limit exceeded")
                 retry = int(over.header("retry-after"))
                 # Fixed windows end on the UTC boundary; the sliding second frees its bucket
-                # 1 to 1.1 s after it was used.
+                # 1 to 1.1 s after it was used, and says at most the window.
                 self.assertGreaterEqual(retry, 1)
-                self.assertLessEqual(retry, 2 if window == "second" else seconds)
+                self.assertLessEqual(retry, seconds)
                 _, params = parse_sf_list(over.header("ratelimit"))[0]
                 self.assertEqual(params["r"], 0)
                 self.assertEqual(params["t"], retry)
@@ -177,7 +180,7 @@ class LocalRateLimitTest(harness.SluiceTestCase):
         # Kong's RateLimit-* for the tightest window (least remaining).
         self.assertEqual(k.header("ratelimit-limit"), "50")
         self.assertEqual(k.header("ratelimit-remaining"), "49")
-        self.assertIn(int(k.header("ratelimit-reset")), (1, 2))
+        self.assertEqual(int(k.header("ratelimit-reset")), 1)  # never more than the window
         self.assertIsNone(k.header("ratelimit-policy"))
         self.assertIsNone(k.header("ratelimit"))
 
@@ -187,7 +190,7 @@ class LocalRateLimitTest(harness.SluiceTestCase):
         (name, params), = parse_sf_list(i.header("ratelimit"))
         self.assertEqual(name, "ietf")
         self.assertEqual(params["r"], 99)
-        self.assertTrue(60 <= params["t"] <= 66, params)
+        self.assertEqual(params["t"], 60, params)  # the request's bucket leaves in 60-66 s
         self.assertIsNone(i.header("x-ratelimit-limit-minute"))
         self.assertIsNone(i.header("ratelimit-limit"))
 
@@ -271,6 +274,28 @@ class LocalRateLimitTest(harness.SluiceTestCase):
             return
         self.fail("5 attempts, none got ten requests into half a second: the test process is "
                   "too starved to judge the window (not a proxy failure, but not a pass)")
+
+    def test_retry_after_and_reset_never_exceed_the_window(self):
+        # A sliding window counts its current bucket and ten older ones (11 x 6 s for a
+        # minute): a burst's bucket leaves the count up to 66 s later. Retry-After, the RateLimit
+        # "t" and RateLimit-Reset say at most the window, and more than 0.
+        for path, window in (("/cap/minute", 60), ("/cap/second", 1)):
+            with self.subTest(path=path):
+                key = "cap-%s-%d" % (uuid.uuid4().hex[:8], window)
+                rs = [get(self.port, path, {"x-k": key}) for _ in range(3)]
+                self.assertEqual([r.status for r in rs], [200, 200, 429], rs)
+                for r in rs:
+                    (name, params), = parse_sf_list(r.header("ratelimit"))
+                    self.assertTrue(0 < params["t"] <= window, (path, r.headers))
+                    self.assertTrue(0 < int(r.header("ratelimit-reset")) <= window,
+                                    (path, r.headers))
+                over = rs[2]
+                self.assertLocalReply(over, 429)
+                retry = int(over.header("retry-after"))
+                self.assertTrue(0 < retry <= window, (path, over.headers))
+                if window == 60:
+                    # A burst within one 6 s bucket: the exact wait is 54 to 66 s.
+                    self.assertGreaterEqual(retry, 54)
 
     def test_stats(self):
         get(self.port, "/by/ip", source="127.0.0.90")

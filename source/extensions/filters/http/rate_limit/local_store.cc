@@ -41,13 +41,16 @@ int64_t decide(const std::vector<WindowSpec>& windows, WindowCounter* state, int
     if (n >= w.limit) {
       out.allowed = false;
       // The oldest buckets leave first: find the one whose departure leaves room for one.
+      // Capped at the window: a sliding window counts up to one bucket more than a window, so
+      // the exact wait can reach W + W/10; no header says more than W (docs/decisions.md).
       const uint64_t need = n - w.limit + 1;
       uint64_t freed = 0;
       for (int64_t j = k - w.older_buckets; j <= k; ++j) {
         freed += c.at(j, w.older_buckets);
         if (freed >= need) {
           out.retry_after_ms =
-              std::max(out.retry_after_ms, (j + w.older_buckets + 1) * w.bucket_ms - now_ms);
+              std::max(out.retry_after_ms,
+                       std::min(w.length_ms, (j + w.older_buckets + 1) * w.bucket_ms - now_ms));
           break;
         }
       }
@@ -76,6 +79,7 @@ int64_t decide(const std::vector<WindowSpec>& windows, WindowCounter* state, int
         break;
       }
     }
+    st.reset_ms = std::min(st.reset_ms, w.length_ms);
     out.windows.push_back(st);
   }
   return expires;

@@ -91,13 +91,16 @@ struct WindowStatus {
   uint64_t limit = 0;
   uint64_t remaining = 0;  // after this request, floored at 0
   // Milliseconds until the window's count next goes down (the end of a fixed window; for a
-  // sliding window, when its oldest counted bucket leaves it).
+  // sliding window, when its oldest counted bucket leaves it), at most the window's length.
   int64_t reset_ms = 0;
 };
 
 struct Decision {
   bool allowed = true;
-  // When rejected: milliseconds until every full window has room for one more request.
+  // When rejected: milliseconds until every full window has room for one more request, each
+  // window's wait capped at its length. (A sliding window counts up to one bucket more than a
+  // window, so after a burst in the current bucket the exact wait is up to W + W/10; the header
+  // says W, and a client that retries then may be told to wait at most W/10 more.)
   int64_t retry_after_ms = 0;
   absl::InlinedVector<WindowStatus, 2> windows;  // in the policy's window order
 };

@@ -18,9 +18,10 @@ namespace RateLimit {
 // ARGV[1]: older buckets counted with the current one (0 = fixed window).
 // ARGV[2i], ARGV[2i+1]: window i's bucket length (ms) and limit.
 // A request is counted in every window only if every window has room, so a rejected request
-// costs nothing. Returns {allowed, then per window: count before, reset ms, retry ms}.
+// costs nothing. Returns {allowed, then per window: count before, reset ms, retry ms}; reset and
+// retry are capped at the window (g * older buckets, or g for a fixed window), like LOCAL's.
 const std::string& scriptText() {
-  static const std::string text = R"lua(-- sluice rate_limit v1 (Redis >= 5: TIME in a script)
+  static const std::string text = R"lua(-- sluice rate_limit v2 (Redis >= 5: TIME in a script)
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local older = tonumber(ARGV[1])
@@ -30,6 +31,7 @@ for i = 1, #KEYS do
   local g = tonumber(ARGV[2 * i])
   local limit = tonumber(ARGV[2 * i + 1])
   local k = math.floor(now / g)
+  local window = g * math.max(older, 1)
   local raw = redis.call('HGETALL', KEYS[i])
   local b = {}
   local stale = {}
@@ -54,16 +56,16 @@ for i = 1, #KEYS do
     for j = 1, #b do
       freed = freed + b[j][2]
       if freed >= need then
-        retry = (b[j][1] + older + 1) * g - now
+        retry = math.min((b[j][1] + older + 1) * g - now, window)
         break
       end
     end
   end
-  w[i] = {g, k, n, retry, b}
+  w[i] = {g, k, n, retry, b, window}
 end
 local out = {allowed}
 for i = 1, #KEYS do
-  local g, k, n, retry, b = w[i][1], w[i][2], w[i][3], w[i][4], w[i][5]
+  local g, k, n, retry, b, window = w[i][1], w[i][2], w[i][3], w[i][4], w[i][5], w[i][6]
   if allowed == 1 then
     redis.call('HINCRBY', KEYS[i], k, 1)
     redis.call('PEXPIRE', KEYS[i], (k + older + 1) * g - now + 1000)
@@ -71,7 +73,7 @@ for i = 1, #KEYS do
   local oldest = k
   if #b > 0 and b[1][1] < k then oldest = b[1][1] end
   out[#out + 1] = n
-  out[#out + 1] = (oldest + older + 1) * g - now
+  out[#out + 1] = math.min((oldest + older + 1) * g - now, window)
   out[#out + 1] = retry
 end
 return out

@@ -234,6 +234,18 @@ TEST_F(RateLimitFilterTest, RejectsWith429RetryAfterAndBothHeaderStyles) {
   EXPECT_EQ(over.response->get("retry-after"), "59");
 }
 
+TEST_F(RateLimitFilterTest, SlidingWindowHeadersNeverSayMoreThanTheWindow) {
+  // A sliding minute counts 11 buckets of 6 s: after a burst in the current bucket the exact wait
+  // is 65.75 s here. The headers say the window.
+  for (int i = 0; i < 2; ++i) ASSERT_TRUE(admitted("/path"));
+  FakeStream& s = stream("/path");
+  ASSERT_EQ(s.run(), Http::FilterHeadersStatus::StopIteration);
+  ASSERT_NE(s.response, nullptr);
+  EXPECT_EQ(s.response->get("retry-after"), "60");
+  EXPECT_EQ(s.response->get("ratelimit-reset"), "60");
+  EXPECT_EQ(s.response->get("ratelimit"), "\"path\";r=0;t=60");
+}
+
 TEST_F(RateLimitFilterTest, HeaderStyles) {
   FakeStream& k = stream("/kong");
   ASSERT_EQ(k.run(), Http::FilterHeadersStatus::Continue);

@@ -87,6 +87,7 @@ TEST(LocalStoreTest, SlidingWindowHoldsAcrossTheFixedBoundary) {
 }
 
 TEST(LocalStoreTest, RetryAfterIsExact) {
+  int capped = 0;
   for (const char* yaml : {"{name: r, second: 4}", "{name: r, second: 4, algorithm: FIXED_WINDOW}",
                            "{name: r, minute: 7, hour: 20}"}) {
     LocalStore store(nullptr);
@@ -104,10 +105,77 @@ TEST(LocalStoreTest, RetryAfterIsExact) {
       Decision early = store.consume(*p, "k", now + d.retry_after_ms - 1);
       ASSERT_FALSE(early.allowed) << yaml << " at +" << d.retry_after_ms - 1;
       Decision on_time = store.consume(*p, "k", now + d.retry_after_ms);
-      ASSERT_TRUE(on_time.allowed) << yaml << " at +" << d.retry_after_ms;
       now += d.retry_after_ms;
+      if (!on_time.allowed) {
+        // Only when the exact wait was longer than a window, which the answer is capped at:
+        // then the rest is less than one of its buckets, and exact.
+        bool window_length = false;
+        for (const WindowSpec& w : p->windows) window_length |= d.retry_after_ms == w.length_ms;
+        ASSERT_TRUE(window_length) << yaml << " at +" << d.retry_after_ms;
+        ASSERT_LE(on_time.retry_after_ms, d.retry_after_ms / static_cast<int>(kSlidingBuckets));
+        ++capped;
+        Decision rest = store.consume(*p, "k", now + on_time.retry_after_ms);
+        ASSERT_TRUE(rest.allowed) << yaml << " at +" << on_time.retry_after_ms;
+        now += on_time.retry_after_ms;
+      }
     }
     EXPECT_GT(rejections, 10) << yaml;
+  }
+  EXPECT_GT(capped, 0) << "the cap was never exercised";
+}
+
+// Retry-After and the reset of a window never say more than the window, though a sliding window
+// counts up to one bucket more (docs/decisions.md): a burst's bucket leaves the count up to 1.1
+// windows later.
+TEST(LocalStoreTest, RetryAfterAndResetNeverExceedTheWindow) {
+  LocalStore store(nullptr);
+  auto p = policy("{name: m, minute: 3}");  // buckets of 6 s
+  // A burst 1.5 s into a bucket: it leaves the count 64.5 s later.
+  const int64_t t = kT0 + 1500;
+  for (int i = 0; i < 3; ++i) {
+    Decision d = store.consume(*p, "k", t);
+    ASSERT_TRUE(d.allowed);
+    EXPECT_EQ(d.windows[0].reset_ms, 60000);
+  }
+  Decision d = store.consume(*p, "k", t);
+  ASSERT_FALSE(d.allowed);
+  EXPECT_EQ(d.retry_after_ms, 60000);
+  EXPECT_EQ(d.windows[0].reset_ms, 60000);
+  // A client that waits the 60 s is told the exact rest.
+  d = store.consume(*p, "k", t + 60000);
+  ASSERT_FALSE(d.allowed);
+  EXPECT_EQ(d.retry_after_ms, 4500);
+  EXPECT_EQ(d.windows[0].reset_ms, 4500);
+  EXPECT_FALSE(store.consume(*p, "k", t + 64499).allowed);
+  EXPECT_TRUE(store.consume(*p, "k", t + 64500).allowed);
+
+  // Random traffic on every kind of window: always 0 < reset <= window, 0 < retry <= window.
+  for (const char* yaml :
+       {"{name: r, second: 4}", "{name: r, minute: 7, hour: 20}",
+        "{name: r, second: 3, algorithm: FIXED_WINDOW}", "{name: r, hour: 5, day: 9}"}) {
+    LocalStore s(nullptr);
+    auto q = policy(yaml);
+    std::mt19937_64 rng(3);
+    int64_t now = kT0 + 77;
+    int rejected = 0;
+    for (int i = 0; i < 5000; ++i) {
+      now += rng() % 4 == 0 ? rng() % (q->windows.back().length_ms / 5) : rng() % 50;
+      Decision r = s.consume(*q, "k", now);
+      int64_t longest_full = 0;
+      for (size_t w = 0; w < r.windows.size(); ++w) {
+        ASSERT_GT(r.windows[w].reset_ms, 0) << yaml;
+        ASSERT_LE(r.windows[w].reset_ms, q->windows[w].length_ms) << yaml;
+        if (r.windows[w].remaining == 0) {
+          longest_full = std::max(longest_full, q->windows[w].length_ms);
+        }
+      }
+      if (!r.allowed) {
+        ++rejected;
+        ASSERT_GT(r.retry_after_ms, 0) << yaml;
+        ASSERT_LE(r.retry_after_ms, longest_full) << yaml;
+      }
+    }
+    EXPECT_GT(rejected, 100) << yaml;
   }
 }
 
