@@ -130,11 +130,17 @@ class ControlPlane:
         self.start()
 
     def cleanup(self):
+        """Stops it and removes its dirs; fails if a sanitizer reported something on its
+        stderr (make test-asan), leaks reported at exit included."""
         self.stop()
         if self._stderr_cache is None:
             self._stderr_cache = self.stderr()
         if not os.environ.get("SLUICE_KEEP_TMP"):
             shutil.rmtree(self.tmpdir, ignore_errors=True)
+        report = harness.sanitizer_report(self._stderr_cache)
+        if report is not None:
+            raise AssertionError("sanitizer report from sluice-cp (%s):\n%s"
+                                 % (" ".join(self.cmd), report))
 
     def stderr(self):
         """Everything every instance (start) of this sluice-cp wrote, in order."""

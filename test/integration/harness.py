@@ -10,6 +10,8 @@ Pieces:
                    when a test fails.
 
 Everything polls with deadlines; nothing sleeps a fixed time to wait for state.
+Every Sluice started through SluiceTestCase is checked after it stops: a sanitizer report
+(ASan, LSan, UBSan: `make test-asan`) on its stderr fails the test.
 Environment:
   SLUICE_BIN            path of the binary (default: <repo>/bazel-bin/source/exe/sluice)
   SLUICE_TIMEOUT_SCALE  multiply every wait deadline (e.g. 5 under sanitizers); default 1
@@ -1020,6 +1022,22 @@ def _pdeathsig():
         _PRCTL(1, int(signal.SIGKILL), 0, 0, 0)
 
 
+# What AddressSanitizer, LeakSanitizer and UndefinedBehaviorSanitizer print when they find
+# something (`make test-asan` runs every test against binaries built with them).
+SANITIZER_REPORT_RE = re.compile(
+    r"^(==\d+==ERROR: (AddressSanitizer|LeakSanitizer)\b|\S+:\d+:\d+: runtime error: |"
+    r"SUMMARY: (AddressSanitizer|LeakSanitizer|UndefinedBehaviorSanitizer)\b)", re.M)
+
+
+def sanitizer_report(text, limit=12000):
+    """The first sanitizer report in a process's output (from a little before it), or None."""
+    m = SANITIZER_REPORT_RE.search(text or "")
+    if m is None:
+        return None
+    start = max(0, text.rfind("\n", 0, max(0, m.start() - 1)) + 1)
+    return text[start:start + limit]
+
+
 def admin_request(host, port, method, path, body=None, timeout=10.0, headers=None):
     """Returns (status, {lower-case header: value}, body bytes)."""
     c = http.client.HTTPConnection(host, port, timeout=scaled(timeout))
@@ -1270,6 +1288,14 @@ class Sluice:
             err = "...\n" + err[-limit:]
         return "----- sluice stderr (pid %d) -----\n%s\n----- end -----" % (self.pid, err)
 
+    def check_sanitizers(self):
+        """Raises AssertionError if a sanitizer reported something on this process's stderr
+        (registered as a cleanup after stop(), so leaks reported at exit count too)."""
+        report = sanitizer_report(self.stderr())
+        if report is not None:
+            raise AssertionError("sanitizer report from sluice (pid %d, %s):\n%s"
+                                 % (self.pid, " ".join(self.cmd), report))
+
 
 def run_validate(bootstrap, binary=None, extra_args=(), suffix=None, timeout=30):
     """Runs `sluice --validate -c FILE`; bootstrap is a dict (written as JSON) or text.
@@ -1326,6 +1352,7 @@ class SluiceTestCase(unittest.TestCase):
 
     def start_sluice(self, bootstrap, **kw):
         s = Sluice(bootstrap, **kw)
+        self.addCleanup(s.check_sanitizers)  # cleanups run last-in first-out: after stop()
         self.addCleanup(s.stop)
         return s
 
@@ -1353,6 +1380,7 @@ class SluiceTestCase(unittest.TestCase):
     @classmethod
     def start_class_sluice(cls, bootstrap, **kw):
         s = Sluice(bootstrap, **kw)
+        cls.addClassCleanup(s.check_sanitizers)
         cls.addClassCleanup(s.stop)
         return s
 
