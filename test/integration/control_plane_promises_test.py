@@ -21,7 +21,6 @@ Each scenario runs over state of the world and delta where the protocol matters.
 import socket
 import threading
 import time
-import unittest
 
 import harness
 import promises_test
@@ -372,7 +371,6 @@ class ReconnectBackoffTest(CpTestCase):
         # Serving all along.
         self.assertEqual(200, harness.request(dp.listener_port("public"), path="/").status)
 
-    @unittest.expectedFailure  # TODO(remove once fixed): see the report
     def test_connections_to_the_control_plane_back_off_exponentially_to_the_cap(self):
         """What the control plane's side sees: TCP connections to its address."""
         dp, fake, t_kill = self.break_stream()

@@ -1,7 +1,9 @@
 #include "source/common/config/ads_client.h"
 
+#include <algorithm>
 #include <condition_variable>
 #include <deque>
+#include <limits>
 #include <mutex>
 #include <random>
 
@@ -140,20 +142,28 @@ AdsClient::AdsClient(Event::Dispatcher& main, AdsOptions options, AdsCallbacks& 
                                           "control_plane_update_rejected_total", {{"type", n}});
     }
   }
+  newChannel();
+  retry_timer_ = main_.createTimer([this]() { connect(); });
+}
+
+void AdsClient::newChannel() {
   grpc::ChannelArguments args;
   args.SetMaxReceiveMessageSize(256 * 1024 * 1024);
   args.SetMaxSendMessageSize(64 * 1024 * 1024);
-  // The channel's own reconnect backoff follows ours, so a control plane that comes back is
-  // found within max_retry_interval.
-  args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS,
-              static_cast<int>(options_.retry_interval.count()));
-  args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, static_cast<int>(options_.retry_interval.count()));
-  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS,
-              static_cast<int>(options_.max_retry_interval.count()));
+  // Reconnects follow our own jittered backoff (onClosed), not gRPC's (x1.6, +-20 %, which can
+  // pass max_retry_interval): every attempt after a failure gets a channel of its own, with a
+  // subchannel of its own (not shared through gRPC's global pool), which connects at once. The
+  // channel's own reconnect backoff is set far beyond ours so it never dials in between.
+  args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
+  const int never = static_cast<int>(
+      std::min<int64_t>(std::max<int64_t>(options_.max_retry_interval.count() * 10, 60000),
+                        std::numeric_limits<int>::max()));
+  args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, never);
+  args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, never);
+  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, never);
   args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, 30000);
   args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 10000);
   channel_ = grpc::CreateCustomChannel(options_.address, grpc::InsecureChannelCredentials(), args);
-  retry_timer_ = main_.createTimer([this]() { connect(); });
 }
 
 AdsClient::~AdsClient() {
@@ -183,6 +193,9 @@ void AdsClient::connect() {
   if (shutting_down_) return;
   const uint64_t id = ++stream_id_;
   sent_node_ = false;
+  if (reconnects_ > 0) {
+    newChannel();  // the last stream failed or broke: dial afresh, now
+  }
   if (stream_opened_ != nullptr) stream_opened_->inc();
   auto channel = std::static_pointer_cast<grpc::Channel>(channel_);
   auto stub = discovery::AggregatedDiscoveryService::NewStub(channel);

@@ -109,6 +109,8 @@ class AdsClient {
   Event::Dispatcher& main_;
   AdsOptions options_;
   AdsCallbacks& callbacks_;
+  // A fresh channel (and subchannel) for the next attempt.
+  void newChannel();
   std::shared_ptr<void> channel_;  // grpc::Channel (keeps grpc++ headers out of this one)
   std::unique_ptr<AdsStreamBase> stream_;
   uint64_t stream_id_ = 0;
