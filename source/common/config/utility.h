@@ -51,7 +51,7 @@ std::chrono::milliseconds durationOr(bool has, const google::protobuf::Duration&
 // or broken file from costing more than a second or two and a few hundred MB.
 //
 // Bytes in a config file or text.
-constexpr size_t kMaxConfigBytes = 64 << 20;
+constexpr size_t kMaxConfigBytes = 16 << 20;
 // Nested maps and lists.
 constexpr int kMaxConfigDepth = 64;
 // What YAML aliases (`*name`) may add to a config when they are expanded: nodes (maps, lists

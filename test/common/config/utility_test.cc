@@ -523,7 +523,7 @@ TEST(LimitsTest, TextsOverTheSizeCapAreRefused) {
   Bootstrap b;
   absl::Status s = loadFromYaml(big, b);
   ASSERT_FALSE(s.ok());
-  EXPECT_THAT(std::string(s.message()), HasSubstr("more than the 64 MiB a config may have"));
+  EXPECT_THAT(std::string(s.message()), HasSubstr("more than the 16 MiB a config may have"));
   EXPECT_FALSE(yamlToJson(big).ok());
 }
 
@@ -550,7 +550,7 @@ TEST(ReadConfigFileTest, RefusesBigFilesWithoutReadingThem) {
   unlink(path);
   ASSERT_FALSE(text.ok());
   EXPECT_THAT(std::string(text.status().message()),
-              HasSubstr("is 67108865 bytes, more than the 64 MiB a config may have"));
+              HasSubstr("is 16777217 bytes, more than the 16 MiB a config may have"));
   EXPECT_LT(absl::Now() - start, absl::Seconds(1));
 }
 
