@@ -37,6 +37,10 @@ void Worker::run() {
   });
   sweep_timer_->enableTimer(std::chrono::milliseconds(100));
   dispatcher_->run();
+  // Connections the drain did not finish (drain_timeout) are closed and freed here, while the
+  // cluster manager and the context they refer to still exist.
+  context_->closeAll();
+  dispatcher_->runDeferredNow();
   context_->accessLogBuffer().flush();
 }
 

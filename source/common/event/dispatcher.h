@@ -56,6 +56,9 @@ class Dispatcher {
   virtual void deferredDelete(DeferredDeletablePtr&& item) = 0;
   virtual void run() = 0;
   virtual void exit() = 0;
+  // Runs the deferred callbacks and deletions now (after run() has returned: a thread that
+  // closes what is left before it tears down what those objects refer to).
+  virtual void runDeferredNow() = 0;
   // Monotonic time, cached per loop iteration (no syscall).
   virtual std::chrono::steady_clock::time_point now() = 0;
   virtual bool isThreadSafe() const = 0;

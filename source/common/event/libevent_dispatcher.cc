@@ -102,6 +102,7 @@ class LibeventDispatcher : public Dispatcher {
     runDeferred();
   }
   void exit() override { event_base_loopbreak(base_); }
+  void runDeferredNow() override { runDeferred(); }
   std::chrono::steady_clock::time_point now() override {
     // vDSO clock_gettime: no syscall.
     return std::chrono::steady_clock::now();

@@ -160,6 +160,17 @@ void WorkerContext::drain() {
   }
 }
 
+void WorkerContext::closeAll() {
+  while (head_ != nullptr) {
+    ConnectionManagerImpl* c = head_;
+    c->close(Network::Connection::CloseType::NoFlush);
+    if (head_ == c) {
+      // Not unlinked by the close event (already closing): unlink it ourselves.
+      remove(c);
+    }
+  }
+}
+
 void WorkerContext::drainListener(const ConfigSource* source) {
   for (ConnectionManagerImpl* c = head_; c != nullptr;) {
     ConnectionManagerImpl* next = c->next_;

@@ -111,6 +111,10 @@ class WorkerContext {
   // Drains only the connections accepted through `source` (a listener that was removed or
   // moved to another address); the rest keep serving.
   void drainListener(const ConfigSource* source);
+  // Closes every connection still open (no flush), when the worker stops with connections the
+  // drain did not finish: their streams are reset and they are deleted with the dispatcher's
+  // deferred work.
+  void closeAll();
 
  private:
   Event::Dispatcher& dispatcher_;
