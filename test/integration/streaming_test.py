@@ -295,17 +295,20 @@ class StreamingTest(harness.SluiceTestCase):
         self.assertEqual(bytes(rest), b"second-part")
 
     def test_request_body_streamed_before_client_finishes(self):
+        # Request buffering holds the first request_buffer_bytes (64 KiB) of a body before the
+        # upstream request starts; past that, the body streams while the client still sends.
+        early = b"e" * 70000
         for framing in ("chunked", "length"):
             with self.subTest(framing=framing):
                 self.up.reset()
                 c = self.conn(self.port)
                 if framing == "chunked":
                     c.send(b"POST /stream-up HTTP/1.1\r\nHost: a\r\n"
-                           b"Transfer-Encoding: chunked\r\n\r\nb\r\nearly-bytes\r\n")
+                           b"Transfer-Encoding: chunked\r\n\r\n%x\r\n%s\r\n" % (len(early), early))
                 else:
-                    c.send(b"POST /stream-up HTTP/1.1\r\nHost: a\r\nContent-Length: 21\r\n\r\n"
-                           b"early-bytes")
-                harness.wait_until(lambda: self.up.bytes_received >= 11, 5.0,
+                    c.send(b"POST /stream-up HTTP/1.1\r\nHost: a\r\nContent-Length: %d\r\n\r\n%s"
+                           % (len(early) + 10, early))
+                harness.wait_until(lambda: self.up.bytes_received >= 65536, 5.0,
                                    message="upstream to receive the first body bytes before "
                                    "the client finished the body (%s)" % framing)
                 if framing == "chunked":
@@ -313,7 +316,7 @@ class StreamingTest(harness.SluiceTestCase):
                 else:
                     c.send(b"late-bytes")
                 r = c.read_response()
-                self.assertEqual(harness.echo(r)["body"], "early-byteslate-bytes")
+                self.assertEqual(harness.echo(r)["body"], early.decode() + "late-bytes")
 
 
 def wait_stable(read, quiet, timeout):
