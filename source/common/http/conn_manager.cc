@@ -410,29 +410,32 @@ void ActiveStream::decodeHeaders(RequestHeaderMapPtr&& headers, bool end_stream)
 
   // X-Forwarded-For: the client's address goes last, in one header, so the entry a backend
   // trusting one hop reads is ours, whatever the client sent (in one header or several).
+  constexpr absl::string_view kXff = "x-forwarded-for";
   HeaderEntry* xff = nullptr;
   bool several_xff = false;
   for (HeaderEntry& e : h.entries()) {
-    if (e.key == "x-forwarded-for") {
-      several_xff = xff != nullptr;
+    if (absl::string_view(e.key) == kXff) {
+      several_xff |= xff != nullptr;
       if (xff == nullptr) xff = &e;
     }
   }
   if (several_xff) {
     std::string chain;
     for (const HeaderEntry& e : h.entries()) {
-      if (e.key == "x-forwarded-for") {
+      if (absl::string_view(e.key) == kXff) {
         if (!chain.empty()) chain += ", ";
         chain += e.value;
       }
     }
-    h.set("x-forwarded-for", chain);
-    xff = h.find("x-forwarded-for");
+    h.set(kXff, chain);
+    xff = h.find(kXff);
   }
-  if (xff != nullptr && !xff->value.empty()) {
-    absl::StrAppend(&xff->value, ", ", conn_.client_ip_);
+  if (xff == nullptr) {
+    h.add(kXff, conn_.client_ip_);
+  } else if (xff->value.empty()) {
+    xff->value = conn_.client_ip_;
   } else {
-    h.set("x-forwarded-for", conn_.client_ip_);
+    absl::StrAppend(&xff->value, ", ", conn_.client_ip_);
   }
   h.set("x-forwarded-proto", config_->scheme);
   if (!h.host().empty()) {
@@ -485,7 +488,7 @@ bool ActiveStream::checkRequestHeaders(RequestHeaderMap& h) {
     });
     return false;
   }
-  if (config_->underscores != UnderscoreHeadersAction::Allow) {
+  if (config_->underscores != UnderscoreHeadersAction::Allow && h.underscore_in_names) {
     bool any = false;
     for (const HeaderEntry& e : h.entries()) {
       if (e.key.find('_') != std::string::npos) {

@@ -1,6 +1,7 @@
 #include "source/common/http/headers.h"
 
 #include <algorithm>
+#include <cstring>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_split.h"
@@ -8,6 +9,34 @@
 
 namespace sluice {
 namespace Http {
+
+namespace {
+// Character classes, one table lookup per byte on the parsing hot path.
+struct CharTables {
+  bool token[256] = {};
+  bool value[256] = {};
+  bool reg_name[256] = {};  // RFC 3986 reg-name: unreserved / pct-encoded / sub-delims
+  char lower[256] = {};
+  constexpr CharTables() {
+    for (int c = 0; c < 256; ++c) {
+      lower[c] = static_cast<char>((c >= 'A' && c <= 'Z') ? c + 32 : c);
+      value[c] = c == '\t' || (c >= 0x20 && c != 0x7f);
+      token[c] = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+    }
+    for (char c : {'!', '#', '$', '%', '&', '\'', '*', '+', '-', '.', '^', '_', '`', '|', '~'}) {
+      token[static_cast<unsigned char>(c)] = true;
+    }
+    for (int c = 0; c < 256; ++c) {
+      reg_name[c] = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+    }
+    for (char c :
+         {'-', '.', '_', '~', '%', '!', '$', '&', '\'', '(', ')', '*', '+', ',', ';', '='}) {
+      reg_name[static_cast<unsigned char>(c)] = true;
+    }
+  }
+};
+constexpr CharTables kTables;
+}  // namespace
 
 void HeaderMap::set(absl::string_view key, absl::string_view value) {
   bool found = false;
@@ -134,44 +163,49 @@ bool isForbiddenTrailer(absl::string_view k) {
   return false;
 }
 
+namespace {
+// "[" IPv6 / IPvFuture-ish hex, ':' and '.' "]" [":" port]
+bool isValidIpLiteralAuthority(absl::string_view host) {
+  const size_t close = host.find(']');
+  if (close == absl::string_view::npos || close < 3) return false;
+  for (char c : host.substr(1, close - 1)) {
+    if (!absl::ascii_isxdigit(c) && c != ':' && c != '.') return false;
+  }
+  absl::string_view rest = host.substr(close + 1);
+  if (rest.empty()) return true;
+  if (rest[0] != ':' || rest.size() < 2 || rest.size() > 6) return false;
+  for (char c : rest.substr(1)) {
+    if (c < '0' || c > '9') return false;
+  }
+  return true;
+}
+}  // namespace
+
 bool isValidAuthority(absl::string_view host) {
-  if (host.empty() || host.size() > 255 + 6) {
+  const size_t n = host.size();
+  if (n == 0 || n > 255 + 6) {
     return false;
   }
-  absl::string_view port;
   if (host[0] == '[') {
-    const size_t close = host.find(']');
-    if (close == absl::string_view::npos || close < 3) return false;
-    for (char c : host.substr(1, close - 1)) {
-      if (!absl::ascii_isxdigit(c) && c != ':' && c != '.') return false;
-    }
-    absl::string_view rest = host.substr(close + 1);
-    if (!rest.empty()) {
-      if (rest[0] != ':') return false;
-      port = rest.substr(1);
-      if (port.empty()) return false;
-    }
-  } else {
-    const size_t colon = host.find(':');
-    absl::string_view name = host.substr(0, colon);
-    if (colon != absl::string_view::npos) {
-      port = host.substr(colon + 1);
-      if (port.empty()) return false;
-    }
-    if (name.empty() || name.find("..") != absl::string_view::npos) return false;
-    for (char c : name) {
-      // RFC 3986 reg-name: unreserved / pct-encoded / sub-delims.
-      if (absl::ascii_isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~' || c == '%' ||
-          c == '!' || c == '$' || c == '&' || c == '\'' || c == '(' || c == ')' || c == '*' ||
-          c == '+' || c == ',' || c == ';' || c == '=') {
-        continue;
-      }
+    return isValidIpLiteralAuthority(host);
+  }
+  // One pass: reg-name characters (no "..") up to an optional ':' and 1-5 port digits.
+  size_t i = 0;
+  char prev = 0;
+  for (; i < n; ++i) {
+    const char c = host[i];
+    if (c == ':') break;
+    if (!kTables.reg_name[static_cast<unsigned char>(c)] || (c == '.' && prev == '.')) {
       return false;
     }
+    prev = c;
   }
-  if (port.size() > 5) return false;
-  for (char c : port) {
-    if (!absl::ascii_isdigit(c)) return false;
+  if (i == 0) return false;
+  if (i == n) return true;
+  const size_t digits = n - i - 1;
+  if (digits == 0 || digits > 5) return false;
+  for (++i; i < n; ++i) {
+    if (host[i] < '0' || host[i] > '9') return false;
   }
   return true;
 }
@@ -207,26 +241,6 @@ bool removeHopByHopHeaders(HeaderMap& headers) {
   return close;
 }
 
-namespace {
-// Character classes, one table lookup per byte on the parsing hot path.
-struct CharTables {
-  bool token[256] = {};
-  bool value[256] = {};
-  char lower[256] = {};
-  constexpr CharTables() {
-    for (int c = 0; c < 256; ++c) {
-      lower[c] = static_cast<char>((c >= 'A' && c <= 'Z') ? c + 32 : c);
-      value[c] = c == '\t' || (c >= 0x20 && c != 0x7f);
-      token[c] = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
-    }
-    for (char c : {'!', '#', '$', '%', '&', '\'', '*', '+', '-', '.', '^', '_', '`', '|', '~'}) {
-      token[static_cast<unsigned char>(c)] = true;
-    }
-  }
-};
-constexpr CharTables kTables;
-}  // namespace
-
 bool isTokenChar(unsigned char c) { return kTables.token[c]; }
 
 bool isValidHeaderValue(absl::string_view v) {
@@ -247,10 +261,33 @@ bool isValidToken(absl::string_view v) {
   return !v.empty();
 }
 
-void toLowerInPlace(std::string& s) {
-  for (char& c : s) {
-    c = kTables.lower[static_cast<unsigned char>(c)];
+bool toLowerInPlace(std::string& s) {
+  // Eight bytes at a time (SWAR): header names are short tokens, and this runs for every header
+  // of every request. Bytes 'A'..'Z' get 0x20 added; non-ASCII bytes are left alone.
+  constexpr uint64_t kOnes = 0x0101010101010101ULL;
+  constexpr uint64_t kHigh = 0x8080808080808080ULL;
+  char* p = s.data();
+  const size_t n = s.size();
+  size_t i = 0;
+  uint64_t underscore = 0;
+  for (; i + 8 <= n; i += 8) {
+    uint64_t x;
+    memcpy(&x, p + i, 8);
+    const uint64_t low7 = x & ~kHigh;
+    const uint64_t above_z = low7 + 0x25 * kOnes;  // high bit: byte > 'Z'
+    const uint64_t from_a = low7 + 0x3f * kOnes;   // high bit: byte >= 'A'
+    const uint64_t upper = ~x & (from_a ^ above_z) & kHigh;
+    x |= upper >> 2;
+    memcpy(p + i, &x, 8);
+    const uint64_t y = x ^ ('_' * kOnes);  // a zero byte where there was '_'
+    underscore |= (y - kOnes) & ~y & kHigh;
   }
+  bool found = underscore != 0;
+  for (; i < n; ++i) {
+    found |= p[i] == '_';
+    p[i] = kTables.lower[static_cast<unsigned char>(p[i])];
+  }
+  return found;
 }
 
 }  // namespace Http

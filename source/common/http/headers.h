@@ -65,6 +65,9 @@ class RequestHeaderMap : public HeaderMap {
   // HTTP/1 minor version (0 or 1); 2 for HTTP/2.
   uint8_t http_minor = 1;
   uint8_t http_major = 1;
+  // A header name with '_' was received (set by the codec; a request built otherwise says
+  // true so that it is checked).
+  bool underscore_in_names = true;
 
   absl::string_view host() const { return get("host"); }
   // The path without the query string.
@@ -114,8 +117,9 @@ bool isTokenChar(unsigned char c);
 bool isValidHeaderValue(absl::string_view v);
 // A non-empty RFC 9110 token (a header name).
 bool isValidToken(absl::string_view v);
-// ASCII lower-casing without a locale.
-void toLowerInPlace(std::string& s);
+// ASCII lower-casing without a locale. Returns true if `s` contains '_' (found in the same
+// pass, for headers_with_underscores_action).
+bool toLowerInPlace(std::string& s);
 
 }  // namespace Http
 }  // namespace sluice

@@ -97,6 +97,59 @@ TEST(HeaderCharsTest, TokenAndValueChars) {
   EXPECT_TRUE(isValidHeaderValue(""));
 }
 
+TEST(HeaderCharsTest, ToLowerInPlaceMatchesBytewiseAndFindsUnderscores) {
+  // Every byte value at every position of strings long enough for the 8-byte path and its tail.
+  for (size_t len : {1u, 7u, 8u, 9u, 16u, 23u}) {
+    for (int c = 0; c < 256; ++c) {
+      for (size_t pos = 0; pos < len; ++pos) {
+        std::string s(len, 'Q');
+        s[pos] = static_cast<char>(c);
+        std::string expected = s;
+        for (char& e : expected) {
+          if (e >= 'A' && e <= 'Z') e = static_cast<char>(e + 32);
+        }
+        const bool underscore = toLowerInPlace(s);
+        ASSERT_EQ(expected, s) << "byte " << c << " at " << pos << " of " << len;
+        ASSERT_EQ(c == '_', underscore) << "byte " << c << " at " << pos << " of " << len;
+      }
+    }
+  }
+  std::string name = "X-Consumer_Username-And-More";
+  EXPECT_TRUE(toLowerInPlace(name));
+  EXPECT_EQ("x-consumer_username-and-more", name);
+}
+
+TEST(HeaderCharsTest, Authority) {
+  for (const char* ok : {"api.example.com", "api.example.com:8443", "127.0.0.1", "[::1]",
+                         "[::1]:80", "a_b.example", "xn--bcher-kva.example", "h:0"}) {
+    EXPECT_TRUE(isValidAuthority(ok)) << ok;
+  }
+  for (const char* bad : {"", "evil.test/../admin", "a b", "user@host", "h?x", "h#x", "..", "a..b",
+                          "h:port", "[::1", "[::1]x", "h:123456", "a\\b", "h:", "[]", "a:1:2"}) {
+    EXPECT_FALSE(isValidAuthority(bad)) << bad;
+  }
+}
+
+TEST(HeaderCharsTest, ConnectionCannotNominateProtectedHeaders) {
+  HeaderMap h;
+  h.add("host", "a");
+  h.add("content-length", "3");
+  h.add("x-request-id", "r");
+  h.add("x-forwarded-for", "1.2.3.4");
+  h.add("x-drop", "1");
+  h.add("connection", "Host, content-length, X-Request-Id, x-forwarded-for, x-drop, close");
+  EXPECT_TRUE(removeHopByHopHeaders(h));
+  EXPECT_TRUE(h.has("host"));
+  EXPECT_TRUE(h.has("content-length"));
+  EXPECT_TRUE(h.has("x-request-id"));
+  EXPECT_TRUE(h.has("x-forwarded-for"));
+  EXPECT_FALSE(h.has("x-drop"));
+  EXPECT_FALSE(h.has("connection"));
+  EXPECT_TRUE(isForbiddenTrailer("content-length"));
+  EXPECT_TRUE(isForbiddenTrailer("authorization"));
+  EXPECT_FALSE(isForbiddenTrailer("grpc-status"));
+}
+
 }  // namespace
 }  // namespace Http
 }  // namespace sluice

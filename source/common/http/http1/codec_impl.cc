@@ -248,7 +248,7 @@ bool ParserBase::commitHeader(HeaderMap& map) {
     return false;
   }
   absl::string_view v = absl::StripTrailingAsciiWhitespace(value_);
-  toLowerInPlace(field_);
+  underscore_in_names_ |= toLowerInPlace(field_);
   if (headers_done_ && isForbiddenTrailer(field_)) {
     // A Content-Length (or Host, Authorization...) in trailers must not be merged into or
     // forwarded as the message's fields: drop it.
@@ -363,6 +363,7 @@ int ServerConnectionImpl::onMessageBegin() {
   discard_bytes_ = 0;
   headers_ = std::make_unique<RequestHeaderMap>();
   headers_->entries().reserve(16);  // typical requests: no regrowth while parsing
+  underscore_in_names_ = false;
   trailers_.reset();
   headers_done_ = false;
   in_value_ = false;
@@ -391,6 +392,7 @@ int ServerConnectionImpl::onHeadersComplete() {
   }
   headers_done_ = true;
   RequestHeaderMap& h = *headers_;
+  h.underscore_in_names = underscore_in_names_;
   h.method = llhttp_method_name(static_cast<llhttp_method_t>(parser_.method));
   h.http_major = parser_.http_major;
   h.http_minor = parser_.http_minor;

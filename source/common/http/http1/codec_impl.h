@@ -58,7 +58,8 @@ class ParserBase {
   std::string field_;
   std::string value_;
   bool in_value_ = false;
-  bool headers_done_ = false;  // header callbacks after this are trailers
+  bool headers_done_ = false;         // header callbacks after this are trailers
+  bool underscore_in_names_ = false;  // a header name of this message has '_'
   HeaderMapPtr trailers_;
   uint32_t error_status_ = 400;
   const char* error_details_ = "";
