@@ -4,15 +4,11 @@ override, and split changes by SIGHUP and through the control plane without a re
 
 import json
 import signal
-import sys
 import threading
 
 import cp_harness
-from harness import Conn, SluiceTestCase, bootstrap, cluster, listener, main, route_table, vhost
-
-
-def report(msg, *args):
-    sys.stderr.write(("  [measured] " + msg + "\n") % args)
+from harness import (Conn, SluiceTestCase, bootstrap, cluster, listener, main, report,
+                     route_table, vhost)
 
 
 def split_route(weights, **split):

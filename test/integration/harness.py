@@ -69,6 +69,20 @@ def make_tempdir(prefix="sluice-it-"):
     return tempfile.mkdtemp(prefix=prefix, dir=_tmp_root())
 
 
+def free_port():
+    """A loopback port free right now (for processes that must listen on a known port)."""
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def report(msg, *args):
+    """A measured figure, printed with the test's output."""
+    sys.stderr.write(("  [measured] " + msg + "\n") % args)
+
+
 def wait_until(predicate, timeout=5.0, interval=0.01, message="condition"):
     """Polls predicate() until it returns a truthy value (returned) or the deadline passes.
 

@@ -19,8 +19,6 @@ Measured figures are printed as `[measured]` lines.
 import http.server
 import json
 import signal
-import socket
-import sys
 import threading
 import time
 
@@ -33,16 +31,10 @@ from harness import (Conn, SluiceTestCase, Upstream, bootstrap, cluster, connect
                      listener, main, route, route_table, scaled, vhost, wait_until)
 
 
-def report(msg, *args):
-    sys.stderr.write(("  [measured] " + msg + "\n") % args)
+report = harness.report
 
 
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
+free_port = harness.free_port
 
 
 def gaps(times):

@@ -18,12 +18,7 @@ import time
 import harness
 
 
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
+free_port = harness.free_port
 
 
 def _encode(args):

@@ -7,12 +7,11 @@ Every measured figure (detection times, client-visible errors) is printed with t
 run documents what it saw.
 """
 
-import re
-import sys
 import threading
 import time
 
-from harness import (Conn, SluiceTestCase, main, proxy_config, request, scaled, wait_until)
+from harness import (Conn, SluiceTestCase, main, proxy_config, report, request, scaled,
+                     wait_until)
 from upstream_process import UpstreamProcess
 
 # A retry policy that covers an endpoint dying under load: the request that was on it (reset),
@@ -27,10 +26,6 @@ BREAKERS = {"max_retries": 100}
 # is what docs/configuration.md promises; the slack only absorbs scheduling, never a check or an
 # interval more (a regression by a whole extra check at these intervals still fails).
 SLACK = scaled(0.5)
-
-
-def report(msg, *args):
-    sys.stderr.write(("  [measured] " + msg + "\n") % args)
 
 
 class Load:

@@ -12,7 +12,6 @@ Run by hand: SLUICE_BIN=/work/main/bazel-bin/source/exe/sluice \
 
 import json
 import os
-import sys
 import shutil
 import socket
 import subprocess
@@ -26,16 +25,10 @@ from harness import (Conn, SluiceTestCase, bootstrap, cluster, echo, listener, p
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 
 
-def report(msg, *args):
-    sys.stderr.write(("  [measured] " + msg + "\n") % args)
+report = harness.report
 
 
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
+free_port = harness.free_port
 
 
 class Nginx:
