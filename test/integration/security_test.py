@@ -300,7 +300,8 @@ class HeaderHygieneTest(SluiceTestCase):
         s = self.start_sluice(proxy_config([capture.port]))
         c = self.conn(s.listener_port())
         c.send(b"POST /t HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"
-               b"3;a=\"b\"\r\nabc\r\n0\r\nContent-Length: 5\r\nHost: evil\r\nX-Trailer: ok\r\n\r\n")
+               b"3;a=\"b\\\"r\"\r\nabc\r\n0\r\nContent-Length: 5\r\nHost: evil\r\n"
+               b"X-Trailer: ok\r\n\r\n")  # a quoted chunk extension with a quoted-pair, too
         wait_until(lambda: b"X-Trailer" in capture.data() or b"x-trailer" in capture.data(), 5,
                    message="request with trailers at the upstream")
         sent = capture.data().lower()

@@ -321,6 +321,27 @@ TEST_F(ServerCodecTest, ChunkedBodyWithTrailers) {
   EXPECT_FALSE(r.headers->has("x-trailer"));
 }
 
+TEST_F(ServerCodecTest, QuotedChunkExtensionsWithQuotedPairs) {
+  // RFC 9112 7.1.1: a chunk-ext value may be a quoted-string, with quoted-pairs (llhttp 8.1
+  // needs bazel/llhttp_quoted_pair.py for the backslash).
+  start();
+  client_->write(
+      "POST /c HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
+      "3;a=\"b\\\"r\"\r\nabc\r\n2;x=\"\\\\\";y=z\r\nde\r\n0\r\n\r\n");
+  ASSERT_TRUE(waitForRequests(1));
+  ASSERT_TRUE(errors_.empty()) << errors_[0].details;
+  EXPECT_EQ("abcde", requests_[0]->body);
+}
+
+TEST_F(ServerCodecTest, BrokenQuotedChunkExtensionIsRefused) {
+  start();
+  client_->write(
+      "POST /c HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
+      "3;a=\"b\\\r\nabc\r\n0\r\n\r\n");
+  ASSERT_TRUE(run([&]() { return !errors_.empty(); }));
+  EXPECT_EQ(400u, errors_[0].status);
+}
+
 TEST_F(ServerCodecTest, ChunkedBodyWithoutTrailersEndsWithData) {
   start();
   client_->write("POST /c HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n");
