@@ -489,19 +489,11 @@ bool ActiveStream::checkRequestHeaders(RequestHeaderMap& h) {
     return false;
   }
   if (config_->underscores != UnderscoreHeadersAction::Allow && h.underscore_in_names) {
-    bool any = false;
-    for (const HeaderEntry& e : h.entries()) {
-      if (e.key.find('_') != std::string::npos) {
-        any = true;
-        break;
-      }
-    }
-    if (any) {
-      if (config_->underscores == UnderscoreHeadersAction::Reject) {
-        sendLocalReply(400, "header name with an underscore", "DPE", nullptr);
-        return false;
-      }
-      h.removeIf([](const HeaderEntry& e) { return e.key.find('_') != std::string::npos; });
+    const size_t removed =
+        h.removeIf([](const HeaderEntry& e) { return e.key.find('_') != std::string::npos; });
+    if (removed > 0 && config_->underscores == UnderscoreHeadersAction::Reject) {
+      sendLocalReply(400, "header name with an underscore", "DPE", nullptr);
+      return false;
     }
   }
   return true;

@@ -5,9 +5,6 @@ namespace Upstream {
 
 namespace {
 constexpr uint32_t kUpstreamBufferLimit = 1024 * 1024;
-}
-
-namespace {
 // How often a worker's queue looks for slots freed by other workers.
 constexpr std::chrono::milliseconds kQueuePollInterval{5};
 }  // namespace

@@ -82,11 +82,11 @@ Http::FilterHeadersStatus RouterFilter::decodeHeaders(Http::RequestHeaderMap& he
   } else if (headers.host().empty()) {
     // HTTP/1.0 without Host: the upstream is sent one (an HTTP/1.1 request must carry it):
     // the cluster's name, or its first endpoint's address when the name is no host name.
-    const Upstream::ClusterInfo& ci = cluster_->info();
-    if (Http::isValidAuthority(cluster_name) || ci.endpoints().empty()) {
-      headers.set("host", Http::isValidAuthority(cluster_name) ? cluster_name : "localhost");
+    const auto& endpoints = cluster_->info().endpoints();
+    if (Http::isValidAuthority(cluster_name)) {
+      headers.set("host", cluster_name);
     } else {
-      headers.set("host", ci.endpoints()[0].name);
+      headers.set("host", endpoints.empty() ? "localhost" : endpoints[0].name);
     }
   }
   upstream_start_ = callbacks_->dispatcher().now();
@@ -243,7 +243,7 @@ void RouterFilter::onTimer() {
     return;
   }
   if (queue_deadline_ <= now) {
-    leaveQueue();
+    // upstreamFailed() takes the request out of the queue.
     cluster_->info().stats().upstream_rq_queue_timeout->inc();
     upstreamFailed(503, "upstream overloaded: no request slot within queue_timeout", "UO", true);
     return;
