@@ -34,3 +34,31 @@ def sluice_cc_proto(name, srcs, grpc = False, deps = []):
         deps = deps + ["@system_libs//:protobuf"] + (["@system_libs//:grpcpp"] if grpc else []),
         copts = ["-w"],
     )
+
+def sluice_cc_extension_proto(name, src, deps = ["//api:config_v1"]):
+    """Generates a filter's own config message (a .proto in the filter's folder).
+
+    The proto root is the workspace: `import "source/extensions/..."` and the api/ protos
+    (`import "sluice/config/v1/..."`) both resolve. Include the result as
+    "source/extensions/.../<name>.pb.h".
+
+    Args:
+      name: cc_library name.
+      src: the .proto file, in this package.
+      deps: sluice_cc_proto libraries it imports.
+    """
+    base = src[:-len(".proto")]
+    pkg = native.package_name()
+    native.genrule(
+        name = name + "_gen",
+        srcs = [src, "//api:all_protos"],
+        outs = [base + ".pb.h", base + ".pb.cc"],
+        cmd = "/usr/bin/protoc -I. -Iapi -I/usr/include --cpp_out=$(GENDIR) %s/%s" % (pkg, src),
+    )
+    native.cc_library(
+        name = name,
+        srcs = [base + ".pb.cc"],
+        hdrs = [base + ".pb.h"],
+        deps = deps + ["@system_libs//:protobuf"],
+        copts = ["-w"],
+    )

@@ -17,7 +17,7 @@
 #include "source/control_plane/control_service.h"
 #include "source/control_plane/snapshot_cache.h"
 #include "source/control_plane/state_store.h"
-#include "source/server/snapshot.h"
+#include "source/server/config/snapshot.h"
 #include "spdlog/sinks/stdout_sinks.h"
 #include "spdlog/spdlog.h"
 

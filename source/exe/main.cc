@@ -6,8 +6,8 @@
 
 #include "absl/strings/numbers.h"
 #include "source/common/config/utility.h"
+#include "source/server/config/snapshot.h"
 #include "source/server/server.h"
-#include "source/server/snapshot.h"
 #include "spdlog/sinks/stdout_sinks.h"
 #include "spdlog/spdlog.h"
 

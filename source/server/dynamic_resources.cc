@@ -2,7 +2,9 @@
 
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
-#include "source/server/snapshot.h"
+#include "source/common/config/policy_registry.h"
+#include "source/common/http/filter_config.h"
+#include "source/server/config/snapshot.h"
 
 namespace sluice {
 namespace Server {
@@ -11,82 +13,104 @@ namespace v1 = sluice::config::v1;
 
 namespace {
 
-template <class M>
-absl::Status unpackAll(const Config::ResourceSet& resources,
-                       google::protobuf::RepeatedPtrField<M>* list) {
-  list->Clear();
-  for (const auto& [name, r] : resources) {
-    if (!r.resource.UnpackTo(list->Add())) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(M::descriptor()->name(), " \"", name, "\": cannot be decoded"));
+using google::protobuf::FieldDescriptor;
+using google::protobuf::Message;
+
+// The StaticResources list holding resources of `type_url` (each type has one: listeners,
+// clusters, ..., and the policy lists of the filters that own them); null for none.
+const FieldDescriptor* listOf(const std::string& type_url) {
+  const std::string type = Config::shortTypeName(type_url);
+  const auto* d = v1::StaticResources::descriptor();
+  for (int i = 0; i < d->field_count(); ++i) {
+    const FieldDescriptor* f = d->field(i);
+    if (f->is_repeated() && f->type() == FieldDescriptor::TYPE_MESSAGE &&
+        f->message_type()->name() == type) {
+      return f;
     }
   }
-  return absl::OkStatus();
+  return nullptr;
 }
 
-template <class M>
-absl::StatusOr<std::string> nameOf(const google::protobuf::Any& any) {
-  M m;
-  if (!any.UnpackTo(&m)) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("a ", M::descriptor()->name(), " resource cannot be decoded"));
-  }
-  std::string name;
-  if constexpr (std::is_same_v<M, v1::ClusterEndpoints>) {
-    name = m.cluster_name();
-  } else {
-    name = m.name();
-  }
-  if (name.empty()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("a ", M::descriptor()->name(), " resource has no name"));
-  }
-  return name;
+// A resource's name: `name`, or `cluster_name` for ClusterEndpoints.
+std::string nameOf(const Message& m) {
+  const auto* d = m.GetDescriptor();
+  const FieldDescriptor* f = d->FindFieldByName("name");
+  if (f == nullptr) f = d->FindFieldByName("cluster_name");
+  return f == nullptr ? "" : m.GetReflection()->GetString(m, f);
 }
 
-// Appends to `out` each resource of `previous` that `out` no longer has but `referenced` names.
-template <class M, class NameFn>
-void retain(const google::protobuf::RepeatedPtrField<M>& previous,
-            google::protobuf::RepeatedPtrField<M>* out,
-            const google::protobuf::RepeatedPtrField<M>& static_list,
-            const absl::flat_hash_set<std::string>& referenced, NameFn name,
+// Appends to `out` each resource of `previous` in list `field` that `out` no longer has but
+// `referenced` names.
+void retain(const FieldDescriptor* field, const v1::StaticResources& previous,
+            v1::StaticResources& out, const v1::StaticResources& static_resources,
+            const absl::flat_hash_set<std::string>& referenced,
             std::vector<std::string>* retained) {
+  const auto* r = out.GetReflection();
   absl::flat_hash_set<std::string> present;
-  for (const M& m : *out) present.insert(name(m));
-  for (const M& m : static_list) present.insert(name(m));
-  for (const M& m : previous) {
-    if (present.contains(name(m)) || !referenced.contains(name(m))) continue;
-    *out->Add() = m;
-    if (retained != nullptr) {
-      retained->push_back(absl::StrCat(M::descriptor()->name(), "/", name(m)));
+  for (const v1::StaticResources* list :
+       std::initializer_list<const v1::StaticResources*>{&out, &static_resources}) {
+    for (int i = 0; i < r->FieldSize(*list, field); ++i) {
+      present.insert(nameOf(r->GetRepeatedMessage(*list, field, i)));
     }
   }
+  for (int i = 0; i < r->FieldSize(previous, field); ++i) {
+    const Message& m = r->GetRepeatedMessage(previous, field, i);
+    const std::string name = nameOf(m);
+    if (present.contains(name) || !referenced.contains(name)) continue;
+    r->AddMessage(&out, field)->CopyFrom(m);
+    if (retained != nullptr) {
+      retained->push_back(absl::StrCat(m.GetDescriptor()->name(), "/", name));
+    }
+  }
+}
+
+const FieldDescriptor* field(const char* name) {
+  return v1::StaticResources::descriptor()->FindFieldByName(name);
 }
 
 }  // namespace
 
 absl::StatusOr<std::string> resourceName(const std::string& type_url,
                                          const google::protobuf::Any& resource) {
-  const std::string type = Config::shortTypeName(type_url);
-  if (type == "Cluster") return nameOf<v1::Cluster>(resource);
-  if (type == "ClusterEndpoints") return nameOf<v1::ClusterEndpoints>(resource);
-  if (type == "AuthPolicy") return nameOf<v1::AuthPolicy>(resource);
-  if (type == "RateLimitPolicy") return nameOf<v1::RateLimitPolicy>(resource);
-  if (type == "RouteTable") return nameOf<v1::RouteTable>(resource);
-  if (type == "Listener") return nameOf<v1::Listener>(resource);
-  return absl::InvalidArgumentError(absl::StrCat("unknown resource type \"", type_url, "\""));
+  const FieldDescriptor* list = listOf(type_url);
+  if (list == nullptr) {
+    return absl::InvalidArgumentError(absl::StrCat("unknown resource type \"", type_url, "\""));
+  }
+  const std::string& type = list->message_type()->name();
+  v1::StaticResources scratch;
+  Message* m = scratch.GetReflection()->AddMessage(&scratch, list);
+  if (!resource.UnpackTo(m)) {
+    return absl::InvalidArgumentError(absl::StrCat("a ", type, " resource cannot be decoded"));
+  }
+  std::string name = nameOf(*m);
+  if (name.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat("a ", type, " resource has no name"));
+  }
+  return name;
 }
 
 absl::Status decodeResources(const std::string& type_url, const Config::ResourceSet& resources,
                              v1::StaticResources& out) {
-  const std::string type = Config::shortTypeName(type_url);
-  if (type == "Cluster") return unpackAll(resources, out.mutable_clusters());
-  if (type == "ClusterEndpoints") return unpackAll(resources, out.mutable_cluster_endpoints());
-  if (type == "AuthPolicy") return unpackAll(resources, out.mutable_auth_policies());
-  if (type == "RateLimitPolicy") return unpackAll(resources, out.mutable_rate_limit_policies());
-  if (type == "RouteTable") return unpackAll(resources, out.mutable_route_tables());
-  if (type == "Listener") return unpackAll(resources, out.mutable_listeners());
-  return absl::InvalidArgumentError(absl::StrCat("unknown resource type \"", type_url, "\""));
+  const FieldDescriptor* list = listOf(type_url);
+  if (list == nullptr) {
+    return absl::InvalidArgumentError(absl::StrCat("unknown resource type \"", type_url, "\""));
+  }
+  const auto* r = out.GetReflection();
+  r->ClearField(&out, list);
+  for (const auto& [name, res] : resources) {
+    if (!res.resource.UnpackTo(r->AddMessage(&out, list))) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(list->message_type()->name(), " \"", name, "\": cannot be decoded"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+const Message* firstResource(const std::string& type_url, const v1::StaticResources& resources) {
+  const FieldDescriptor* list = listOf(type_url);
+  const auto* r = resources.GetReflection();
+  if (list == nullptr || r->FieldSize(resources, list) == 0) return nullptr;
+  return &r->GetRepeatedMessage(resources, list, 0);
 }
 
 v1::StaticResources withRetained(const v1::StaticResources& declared,
@@ -94,35 +118,28 @@ v1::StaticResources withRetained(const v1::StaticResources& declared,
                                  const v1::StaticResources& static_resources,
                                  std::vector<std::string>* retained) {
   v1::StaticResources out = declared;
-  auto by_name = [](const auto& m) -> const std::string& { return m.name(); };
   // Route tables named by listeners.
   absl::flat_hash_set<std::string> tables;
   for (const auto* list : {&static_resources.listeners(), &out.listeners()}) {
     for (const auto& l : *list) tables.insert(l.route_table());
   }
-  retain(previous.route_tables(), out.mutable_route_tables(), static_resources.route_tables(),
-         tables, by_name, retained);
+  retain(field("route_tables"), previous, out, static_resources, tables, retained);
   // Clusters and policies named by routes.
   absl::flat_hash_set<std::string> clusters;
-  absl::flat_hash_set<std::string> auth;
-  absl::flat_hash_set<std::string> rate_limit;
+  absl::flat_hash_map<std::string, absl::flat_hash_set<std::string>> policies;
   for (const auto* list : {&static_resources.route_tables(), &out.route_tables()}) {
     for (const auto& t : *list) {
       forEachClusterReference(t, [&](const std::string& c) { clusters.insert(c); });
-      for (const auto& vh : t.virtual_hosts()) {
-        for (const auto& r : vh.routes()) {
-          if (!r.auth().empty()) auth.insert(r.auth());
-          if (!r.rate_limit().empty()) rate_limit.insert(r.rate_limit());
-        }
-      }
+      Http::forEachRouteReference(t, [&](const std::string& type, const std::string& name) {
+        policies[type].insert(name);
+      });
     }
   }
-  retain(previous.clusters(), out.mutable_clusters(), static_resources.clusters(), clusters,
-         by_name, retained);
-  retain(previous.auth_policies(), out.mutable_auth_policies(), static_resources.auth_policies(),
-         auth, by_name, retained);
-  retain(previous.rate_limit_policies(), out.mutable_rate_limit_policies(),
-         static_resources.rate_limit_policies(), rate_limit, by_name, retained);
+  retain(field("clusters"), previous, out, static_resources, clusters, retained);
+  for (const Config::PolicyType* type : Config::PolicyTypeRegistry::all()) {
+    retain(Config::PolicyTypeRegistry::fieldOf(*type), previous, out, static_resources,
+           policies[Config::PolicyTypeRegistry::typeName(*type)], retained);
+  }
   // Endpoints of eds clusters.
   absl::flat_hash_set<std::string> eds;
   for (const auto* list : {&static_resources.clusters(), &out.clusters()}) {
@@ -130,11 +147,7 @@ v1::StaticResources withRetained(const v1::StaticResources& declared,
       if (c.eds()) eds.insert(c.name());
     }
   }
-  retain(
-      previous.cluster_endpoints(), out.mutable_cluster_endpoints(),
-      static_resources.cluster_endpoints(), eds,
-      [](const v1::ClusterEndpoints& ce) -> const std::string& { return ce.cluster_name(); },
-      retained);
+  retain(field("cluster_endpoints"), previous, out, static_resources, eds, retained);
   return out;
 }
 
@@ -146,8 +159,10 @@ MergedConfig mergeDynamic(const v1::Bootstrap& bootstrap, const v1::StaticResour
   m.first_dynamic_route_table = sr->route_tables_size();
   m.first_dynamic_cluster = sr->clusters_size();
   m.first_dynamic_cluster_endpoints = sr->cluster_endpoints_size();
-  m.first_dynamic_auth_policy = sr->auth_policies_size();
-  m.first_dynamic_rate_limit_policy = sr->rate_limit_policies_size();
+  for (const Config::PolicyType* type : Config::PolicyTypeRegistry::all()) {
+    m.first_dynamic_policy[type->field()] =
+        sr->GetReflection()->FieldSize(*sr, Config::PolicyTypeRegistry::fieldOf(*type));
+  }
   sr->MergeFrom(dynamic);  // repeated fields append
   return m;
 }

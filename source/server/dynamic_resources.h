@@ -3,6 +3,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "google/protobuf/any.pb.h"
@@ -15,6 +16,10 @@ namespace Server {
 // The name of a pushed resource of `type_url` (ClusterEndpoints are named by cluster_name).
 absl::StatusOr<std::string> resourceName(const std::string& type_url,
                                          const google::protobuf::Any& resource);
+
+// The first resource of `type_url`'s list in `resources`, or null.
+const google::protobuf::Message* firstResource(
+    const std::string& type_url, const sluice::config::v1::StaticResources& resources);
 
 // Replaces the list of `out` that holds `type_url` with the decoded `resources`.
 absl::Status decodeResources(const std::string& type_url, const Config::ResourceSet& resources,
@@ -40,8 +45,8 @@ struct MergedConfig {
   int first_dynamic_route_table = 0;
   int first_dynamic_cluster = 0;
   int first_dynamic_cluster_endpoints = 0;
-  int first_dynamic_auth_policy = 0;
-  int first_dynamic_rate_limit_policy = 0;
+  // By policy list ("auth_policies").
+  absl::flat_hash_map<std::string, int> first_dynamic_policy;
 };
 MergedConfig mergeDynamic(const sluice::config::v1::Bootstrap& bootstrap,
                           const sluice::config::v1::StaticResources& dynamic);

@@ -113,8 +113,7 @@ absl::StatusOr<SnapshotConstSharedPtr> Server::build(
   o.first_dynamic_route_table = merged.first_dynamic_route_table;
   o.first_dynamic_cluster = merged.first_dynamic_cluster;
   o.first_dynamic_cluster_endpoints = merged.first_dynamic_cluster_endpoints;
-  o.first_dynamic_auth_policy = merged.first_dynamic_auth_policy;
-  o.first_dynamic_rate_limit_policy = merged.first_dynamic_rate_limit_policy;
+  o.first_dynamic_policy = merged.first_dynamic_policy;
   return buildSnapshot(merged.bootstrap, stats_.get(), o);
 }
 
@@ -398,14 +397,7 @@ std::string Server::configDumpJson() const {
         Config::ResourceSet single{{name, r}};
         std::string body = "null";
         if (decodeResources(type_url, single, one).ok()) {
-          const google::protobuf::Message* m = nullptr;
-          const std::string t = Config::shortTypeName(type_url);
-          if (t == "Cluster") m = &one.clusters(0);
-          if (t == "ClusterEndpoints") m = &one.cluster_endpoints(0);
-          if (t == "AuthPolicy") m = &one.auth_policies(0);
-          if (t == "RateLimitPolicy") m = &one.rate_limit_policies(0);
-          if (t == "RouteTable") m = &one.route_tables(0);
-          if (t == "Listener") m = &one.listeners(0);
+          const google::protobuf::Message* m = firstResource(type_url, one);
           if (m != nullptr) body = Config::toJson(*m);
         }
         absl::StrAppend(&out, first ? "" : ",", "{\"name\":", Json::quote(name));

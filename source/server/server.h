@@ -14,8 +14,8 @@
 #include "source/common/stats/stats.h"
 #include "source/common/upstream/health_manager.h"
 #include "source/server/admin.h"
+#include "source/server/config/snapshot.h"
 #include "source/server/dynamic_resources.h"
-#include "source/server/snapshot.h"
 #include "source/server/worker.h"
 
 namespace sluice {

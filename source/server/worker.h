@@ -9,7 +9,7 @@
 #include "source/common/event/dispatcher.h"
 #include "source/common/http/conn_manager.h"
 #include "source/common/upstream/cluster_manager.h"
-#include "source/server/snapshot.h"
+#include "source/server/config/snapshot.h"
 
 namespace sluice {
 namespace Server {

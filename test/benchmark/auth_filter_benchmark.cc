@@ -11,6 +11,7 @@
 #include "source/common/router/config.h"
 #include "source/extensions/filters/http/auth/filter.h"
 #include "test/extensions/filters/http/auth/test_keys.h"
+#include "test/test_common/route_table.h"
 
 namespace sluice {
 namespace Extensions {
@@ -62,7 +63,7 @@ virtual_hosts:
              .ok()) {
       abort();
     }
-    table = *Router::RouteTableImpl::create(rt, "rt", nullptr);
+    table = *::sluice::Testing::compileRouteTable(rt);
     sluice::config::v1::AuthPolicy proto;
     proto.set_name("p");
     auto* prov = proto.mutable_jwt()->add_providers();

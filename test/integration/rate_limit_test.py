@@ -475,15 +475,15 @@ class ValidationTest(harness.SluiceTestCase):
                       '(static_resources.route_tables[0].virtual_hosts[0].routes[0]) requires rate '
                       'limit policy "p" but listener "public" has no rate_limit filter', p.stderr)
 
-    def test_the_filter_takes_no_settings(self):
+    def test_the_filter_config_is_typed(self):
         up = harness.DeadPort()
         self.addCleanup(up.close)
         cfg = rl_bootstrap([], [rl_route("/", None)], up)
         cfg["static_resources"]["listeners"][0]["http_filters"][0]["config"] = {"minute": 5}
         p = run_validate(cfg)
         self.assertEqual(p.returncode, 1)
-        self.assertIn("static_resources.listeners[0].http_filters[0].config: rate_limit takes no "
-                      "settings", p.stderr)
+        self.assertIn("static_resources.listeners[0].http_filters[0].config.minute: unknown field",
+                      p.stderr)
 
 
 if __name__ == "__main__":

@@ -6,8 +6,8 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "source/common/config/utility.h"
+#include "source/server/config/snapshot.h"
 #include "source/server/dynamic_resources.h"
-#include "source/server/snapshot.h"
 
 namespace sluice {
 namespace Server {
@@ -119,8 +119,8 @@ TEST(DynamicConfigTest, EdsEndpointsMergeIntoTheirCluster) {
   const auto& api = (*snap)->clusters.at("api");
   ASSERT_EQ(api->endpoints().size(), 1u);
   EXPECT_EQ(api->endpoints()[0].weight, 5u);
-  EXPECT_EQ((*snap)->policies->auth.count("partner"), 1u);
-  EXPECT_EQ((*snap)->policies->rate_limit.count("per-ip"), 1u);
+  EXPECT_TRUE((*snap)->policies->contains("AuthPolicy", "partner"));
+  EXPECT_TRUE((*snap)->policies->contains("RateLimitPolicy", "per-ip"));
 
   // An eds cluster whose endpoints have not arrived is valid and has none (503 at request).
   StaticResources r = resources(kDeclared);

@@ -1,4 +1,4 @@
-#include "source/server/snapshot.h"
+#include "source/server/config/snapshot.h"
 
 #include <unistd.h>
 
@@ -10,6 +10,7 @@
 #include "gtest/gtest.h"
 #include "source/common/config/utility.h"
 #include "source/common/http/filter.h"
+#include "source/common/http/filter_config.h"
 #include "source/common/stats/stats.h"
 
 namespace sluice {
@@ -19,16 +20,30 @@ namespace {
 using sluice::config::v1::Bootstrap;
 using testing::HasSubstr;
 
-// A non-terminal filter, registered for these tests only.
+// A non-terminal filter, registered for these tests only: its config message is a Struct whose
+// key "bad" its validation refuses.
+class NoopFilterType : public Http::FilterType {
+ public:
+  std::string name() const override { return "test.noop"; }
+  std::unique_ptr<google::protobuf::Message> createEmptyConfigProto() const override {
+    return std::make_unique<google::protobuf::Struct>();
+  }
+  void validateConfig(const google::protobuf::Message& config, const std::string& path,
+                      const Http::FilterValidationContext&,
+                      Config::ErrorList& errors) const override {
+    if (static_cast<const google::protobuf::Struct&>(config).fields().contains("bad")) {
+      errors.add(path + ".bad", "not allowed");
+    }
+  }
+};
+REGISTER_HTTP_FILTER_TYPE(NoopFilterType);
+
 class NoopFilterFactory : public Http::NamedHttpFilterConfigFactory {
  public:
   std::string name() const override { return "test.noop"; }
-  absl::StatusOr<Http::FilterFactoryCb> createFilterFactory(const google::protobuf::Struct& config,
-                                                            const std::string& path,
+  absl::StatusOr<Http::FilterFactoryCb> createFilterFactory(const google::protobuf::Message&,
+                                                            const std::string&,
                                                             Http::FactoryContext&) override {
-    if (config.fields().contains("bad")) {
-      return absl::InvalidArgumentError(path + ".config.bad: not allowed");
-    }
     return Http::FilterFactoryCb([](Http::FilterChainFactoryCallbacks&) {});
   }
 };
@@ -246,9 +261,10 @@ TEST(SnapshotTest, RouterMustBeLast) {
 }
 
 TEST(SnapshotTest, FilterConfigErrors) {
-  EXPECT_EQ("static_resources.listeners[0].http_filters[1].config: the router takes no settings",
-            errorOf(listenerWith("http_filters: [{name: test.noop}, {name: router, config: {x: "
-                                 "1}}]")));
+  EXPECT_EQ(
+      "static_resources.listeners[0].http_filters[1].config: the router filter takes no settings",
+      errorOf(listenerWith("http_filters: [{name: test.noop}, {name: router, config: {x: "
+                           "1}}]")));
   EXPECT_EQ("static_resources.listeners[0].http_filters[0].config.bad: not allowed",
             errorOf(listenerWith("http_filters: [{name: test.noop, config: {bad: 1}}, {name: "
                                  "router}]")));

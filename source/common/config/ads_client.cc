@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "grpcpp/grpcpp.h"
+#include "sluice/config/v1/bootstrap.pb.h"
 #include "sluice/service/discovery/v1/ads.grpc.pb.h"
 #include "spdlog/spdlog.h"
 
@@ -21,11 +22,27 @@ namespace discovery = sluice::service::discovery::v1;
 const char kTypeUrlPrefix[] = "type.googleapis.com/sluice.config.v1.";
 
 const std::vector<std::string>& resourceTypeUrls() {
-  static const std::vector<std::string>* urls = new std::vector<std::string>{
-      absl::StrCat(kTypeUrlPrefix, "Cluster"),    absl::StrCat(kTypeUrlPrefix, "ClusterEndpoints"),
-      absl::StrCat(kTypeUrlPrefix, "AuthPolicy"), absl::StrCat(kTypeUrlPrefix, "RateLimitPolicy"),
-      absl::StrCat(kTypeUrlPrefix, "RouteTable"), absl::StrCat(kTypeUrlPrefix, "Listener"),
-  };
+  // Every list of StaticResources is a resource type: clusters and their endpoints first, then
+  // the policy types of the filters (in field order), route tables, listeners last.
+  static const std::vector<std::string>* urls = [] {
+    std::vector<std::string> first = {absl::StrCat(kTypeUrlPrefix, "Cluster"),
+                                      absl::StrCat(kTypeUrlPrefix, "ClusterEndpoints")};
+    std::vector<std::string> last = {absl::StrCat(kTypeUrlPrefix, "RouteTable"),
+                                     absl::StrCat(kTypeUrlPrefix, "Listener")};
+    auto* out = new std::vector<std::string>(first);
+    const auto* d = sluice::config::v1::StaticResources::descriptor();
+    for (int i = 0; i < d->field_count(); ++i) {
+      const auto* f = d->field(i);
+      if (!f->is_repeated() || f->message_type() == nullptr) continue;
+      std::string url = absl::StrCat("type.googleapis.com/", f->message_type()->full_name());
+      if (std::find(first.begin(), first.end(), url) == first.end() &&
+          std::find(last.begin(), last.end(), url) == last.end()) {
+        out->push_back(std::move(url));
+      }
+    }
+    out->insert(out->end(), last.begin(), last.end());
+    return out;
+  }();
   return *urls;
 }
 

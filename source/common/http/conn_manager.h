@@ -11,6 +11,7 @@
 #include "source/common/access_log/access_log.h"
 #include "source/common/event/dispatcher.h"
 #include "source/common/http/codec.h"
+#include "source/common/http/conn_manager_config.h"
 #include "source/common/http/filter.h"
 #include "source/common/http/http1/codec_impl.h"
 #include "source/common/http/path.h"
@@ -43,35 +44,6 @@ struct HttpStats {
   Stats::Counter* downstream_rq_class[6];
   static HttpStats create(Stats::Store& store);
 };
-
-enum class UnderscoreHeadersAction : uint8_t { Drop, Reject, Allow };
-
-// A listener's HTTP settings, compiled once per config version; immutable and shared.
-struct ConnectionManagerConfig {
-  std::string listener_name;
-  Router::RouteTableConstSharedPtr route_table;
-  std::vector<FilterFactoryCb> filter_factories;
-  Http1::CodecSettings codec;
-  std::chrono::milliseconds request_headers_timeout{30000};
-  std::chrono::milliseconds idle_timeout{60000};
-  std::chrono::milliseconds request_timeout{0};
-  std::chrono::milliseconds stream_idle_timeout{300000};
-  uint32_t buffer_limit = 32 * 1024;
-  std::string scheme = "http";
-  AccessLog::FileSinkSharedPtr access_log;
-  // Query parameters whose values the access log replaces with "REDACTED".
-  std::vector<std::string> redact_query_params;
-  // Path normalisation before routing.
-  Path::NormalizeOptions path;
-  UnderscoreHeadersAction underscores = UnderscoreHeadersAction::Drop;
-  bool allow_trace = false;
-  // Request bodies are held (up to request_buffer_bytes, for at most request_body_timeout)
-  // before the router takes an upstream connection.
-  bool request_buffering = true;
-  uint32_t request_buffer_bytes = 64 * 1024;
-  std::chrono::milliseconds request_body_timeout{60000};
-};
-using ConnectionManagerConfigConstSharedPtr = std::shared_ptr<const ConnectionManagerConfig>;
 
 class ConnectionManagerImpl;
 

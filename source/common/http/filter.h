@@ -7,11 +7,13 @@
 #include <string>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/inlined_vector.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
-#include "google/protobuf/struct.pb.h"
-#include "sluice/config/v1/policy.pb.h"
+#include "absl/types/optional.h"
+#include "google/protobuf/message.h"
 #include "source/common/buffer/buffer.h"
+#include "source/common/config/policy_registry.h"
 #include "source/common/event/dispatcher.h"
 #include "source/common/http/headers.h"
 
@@ -28,6 +30,72 @@ class Store;
 
 namespace Http {
 
+// Typed, named state of one stream that filters share (Envoy's filter state): auth records who
+// the consumer is, rate_limit keys its counters on it, the access log and metrics read it,
+// without a core field per filter. Names are dotted and owned by the filter that sets them
+// (docs/extending.md lists the well-known ones). Worker-local, dies with the stream.
+class FilterState {
+ public:
+  class Object {
+   public:
+    virtual ~Object() = default;
+    // The value as text for logs; nullopt when it has none.
+    virtual absl::optional<std::string> serializeAsString() const { return absl::nullopt; }
+  };
+  // A plain string value.
+  class StringObject : public Object {
+   public:
+    explicit StringObject(std::string value) : value_(std::move(value)) {}
+    const std::string& value() const { return value_; }
+    absl::optional<std::string> serializeAsString() const override { return value_; }
+
+   private:
+    std::string value_;
+  };
+
+  // Sets (or replaces) `name`.
+  void set(absl::string_view name, std::shared_ptr<const Object> object) {
+    for (auto& [n, o] : objects_) {
+      if (n == name) {
+        o = std::move(object);
+        return;
+      }
+    }
+    objects_.emplace_back(std::string(name), std::move(object));
+  }
+  // The object under `name` if it is a T, else null.
+  template <class T>
+  const T* get(absl::string_view name) const {
+    for (const auto& [n, o] : objects_) {
+      if (n == name) return dynamic_cast<const T*>(o.get());
+    }
+    return nullptr;
+  }
+  // The string under `name`, or "" when there is none.
+  absl::string_view getString(absl::string_view name) const {
+    const StringObject* s = get<StringObject>(name);
+    return s == nullptr ? absl::string_view() : absl::string_view(s->value());
+  }
+  bool empty() const { return objects_.empty(); }
+  template <class F>
+  void forEach(F fn) const {
+    for (const auto& [n, o] : objects_) fn(n, *o);
+  }
+
+ private:
+  absl::InlinedVector<std::pair<std::string, std::shared_ptr<const Object>>, 2> objects_;
+};
+
+// Well-known filter state names.
+namespace FilterStateNames {
+// Who the auth filter authenticated (StringObject): the consumer's name, and an id of the
+// credential it presented ("key:<SHA-256 prefix of the key, hex>", "jwt:<consumer credential
+// key>" or "jwt:<iss>/<sub>"). Absent when auth did not identify one. rate_limit keys
+// limit_by CONSUMER / CREDENTIAL on them (falling back to the client IP).
+constexpr absl::string_view kConsumer = "sluice.consumer";
+constexpr absl::string_view kCredential = "sluice.credential";
+}  // namespace FilterStateNames
+
 // What happened to a request, for the access log and stats.
 struct StreamInfo {
   std::chrono::steady_clock::time_point start;
@@ -42,13 +110,8 @@ struct StreamInfo {
   std::string original_path;
   // Envoy-style response flags ("UF", "UT", "NR", ...), comma separated.
   std::string response_flags;
-  // Who the auth filter authenticated: the consumer's name, and an id of the credential it
-  // presented ("key:<SHA-256 prefix of the key, hex>", "jwt:<consumer credential key>" or
-  // "jwt:<iss>/<sub>"). Empty when auth did not identify one.
-  // Set by `auth` before later filters run; `rate_limit` keys limit_by CONSUMER / CREDENTIAL on
-  // them (falling back to the client IP when empty).
-  std::string consumer;
-  std::string credential;
+  // State the stream's filters share (see FilterState).
+  FilterState filter_state;
   void addFlag(absl::string_view flag) {
     if (!response_flags.empty()) response_flags += ',';
     response_flags.append(flag.data(), flag.size());
@@ -165,13 +228,6 @@ class FilterChainFactoryCallbacks {
 // Built once per listener config from the filter's config; called once per stream.
 using FilterFactoryCb = std::function<void(FilterChainFactoryCallbacks&)>;
 
-// The policies of one snapshot, by name (routes refer to them).
-struct Policies {
-  absl::flat_hash_map<std::string, std::shared_ptr<const sluice::config::v1::AuthPolicy>> auth;
-  absl::flat_hash_map<std::string, std::shared_ptr<const sluice::config::v1::RateLimitPolicy>>
-      rate_limit;
-};
-
 // Process-wide objects that outlive config snapshots (a JWKS cache, Redis clients, shared
 // rate-limit counters), created on first use by the filter factories that need them and kept
 // until the process exits. Used on the main thread while snapshots are built; what the objects
@@ -199,7 +255,7 @@ struct FactoryContext {
   std::string listener_name;
   // The snapshot's policies (never null while a snapshot is built; may be empty). Keep the
   // shared_ptr: streams can outlive the snapshot that created their filters.
-  std::shared_ptr<const Policies> policies;
+  Config::PolicySetConstSharedPtr policies;
   // Null when only validating (sluice --validate, sluice-cp): factories must then check their
   // config without starting anything (no fetches, no connections).
   Event::Dispatcher* main_dispatcher = nullptr;
@@ -208,16 +264,17 @@ struct FactoryContext {
   uint32_t concurrency = 0;
 };
 
-// A filter type. Registered by name; the listener's `http_filters[].name` finds it.
+// The runtime side of a filter, registered by name by the filter's library (its config side,
+// Http::FilterType in filter_config.h, validated `config` before this is called).
 class NamedHttpFilterConfigFactory {
  public:
   virtual ~NamedHttpFilterConfigFactory() = default;
   virtual std::string name() const = 0;
-  // Must the filter be last in the chain (the router)?
-  virtual bool isTerminal() const { return false; }
-  // Validates `config` (errors name fields under `path`) and returns the per-stream factory.
+  // `config` is the filter type's config message, decoded and validated. Returns the
+  // per-stream factory; errors (e.g. a file that can't be read) name fields under `path`.
   virtual absl::StatusOr<FilterFactoryCb> createFilterFactory(
-      const google::protobuf::Struct& config, const std::string& path, FactoryContext& context) = 0;
+      const google::protobuf::Message& config, const std::string& path,
+      FactoryContext& context) = 0;
 };
 
 class FilterRegistry {

@@ -490,10 +490,265 @@ std::unique_ptr<const RetryPolicy> RouteTableImpl::compileRetryPolicy(
   return policy;
 }
 
+void RouteTableImpl::compileMatch(const sluice::config::v1::RouteMatch& m, const std::string& rpath,
+                                  RouteEntry& entry, Config::ErrorList& errors) {
+  int kinds = !m.prefix().empty() + !m.path().empty() + !m.regex().empty();
+  if (kinds != 1) {
+    errors.add(rpath + ".match", "exactly one of prefix, path, regex is required");
+  } else if (!m.prefix().empty()) {
+    entry.path_kind_ = RouteEntry::PathKind::Prefix;
+    entry.path_value_ = m.prefix();
+  } else if (!m.path().empty()) {
+    entry.path_kind_ = RouteEntry::PathKind::Exact;
+    entry.path_value_ = m.path();
+  } else {
+    entry.path_kind_ = RouteEntry::PathKind::Regex;
+    auto re = compileRegex(m.regex(), rpath + ".match.regex");
+    if (!re.ok()) {
+      errors.add(re.status());
+    } else {
+      entry.path_regex_ = std::move(*re);
+    }
+  }
+  if ((!m.prefix().empty() && m.prefix()[0] != '/') || (!m.path().empty() && m.path()[0] != '/')) {
+    errors.add(rpath + ".match", "prefix and path must start with '/'");
+  }
+  entry.case_sensitive_ = !m.has_case_sensitive() || m.case_sensitive();
+  for (const std::string& method : m.methods()) {
+    entry.methods_.push_back(absl::AsciiStrToUpper(method));
+  }
+  for (int h = 0; h < m.headers_size(); ++h) {
+    const auto& hc = m.headers(h);
+    const std::string hpath = absl::StrCat(rpath, ".match.headers[", h, "]");
+    HeaderMatch hm;
+    hm.name = absl::AsciiStrToLower(hc.name());
+    hm.invert = hc.invert();
+    if (hc.name().empty()) errors.add(hpath + ".name", "is required");
+    int n = !hc.exact().empty() + !hc.prefix().empty() + !hc.regex().empty() + hc.present();
+    if (n > 1) errors.add(hpath, "at most one of exact, prefix, regex, present");
+    if (!hc.exact().empty()) {
+      hm.kind = HeaderMatch::Kind::Exact;
+      hm.value = hc.exact();
+    } else if (!hc.prefix().empty()) {
+      hm.kind = HeaderMatch::Kind::Prefix;
+      hm.value = hc.prefix();
+    } else if (!hc.regex().empty()) {
+      hm.kind = HeaderMatch::Kind::Regex;
+      auto re = compileRegex(hc.regex(), hpath + ".regex");
+      if (!re.ok()) {
+        errors.add(re.status());
+      } else {
+        hm.regex = std::move(*re);
+      }
+    }
+    entry.headers_.push_back(std::move(hm));
+  }
+  for (int q = 0; q < m.query_parameters_size(); ++q) {
+    const auto& qc = m.query_parameters(q);
+    const std::string qpath = absl::StrCat(rpath, ".match.query_parameters[", q, "]");
+    QueryMatch qm;
+    qm.name = qc.name();
+    if (qc.name().empty()) errors.add(qpath + ".name", "is required");
+    if (!qc.exact().empty() + !qc.regex().empty() + qc.present() > 1) {
+      errors.add(qpath, "at most one of exact, regex, present");
+    }
+    if (!qc.exact().empty()) {
+      qm.kind = QueryMatch::Kind::Exact;
+      qm.value = qc.exact();
+    } else if (!qc.regex().empty()) {
+      qm.kind = QueryMatch::Kind::Regex;
+      auto re = compileRegex(qc.regex(), qpath + ".regex");
+      if (!re.ok()) {
+        errors.add(re.status());
+      } else {
+        qm.regex = std::move(*re);
+      }
+    }
+    entry.query_.push_back(std::move(qm));
+  }
+}
+
+void RouteTableImpl::compileClusterAction(const sluice::config::v1::RouteAction& a,
+                                          const std::string& rpath,
+                                          const ClusterCheck& checkCluster, RouteEntry& entry,
+                                          Config::ErrorList& errors) {
+  if (a.cluster().empty() == !a.has_weighted_clusters()) {
+    errors.add(rpath + ".route", "exactly one of cluster, weighted_clusters is required");
+  }
+  if (!a.cluster().empty()) {
+    entry.type_ = ActionType::Cluster;
+    entry.cluster_ = a.cluster();
+    checkCluster(a.cluster(), rpath + ".route.cluster", errors);
+  } else {
+    entry.type_ = ActionType::WeightedClusters;
+    const auto& wc = a.weighted_clusters();
+    if (wc.clusters_size() == 0) {
+      errors.add(rpath + ".route.weighted_clusters.clusters", "at least one is required");
+    }
+    for (int w = 0; w < wc.clusters_size(); ++w) {
+      const std::string wpath = absl::StrCat(rpath, ".route.weighted_clusters.clusters[", w, "]");
+      if (wc.clusters(w).name().empty()) errors.add(wpath + ".name", "is required");
+      if (wc.clusters(w).weight() == 0) errors.add(wpath + ".weight", "must be > 0");
+      checkCluster(wc.clusters(w).name(), wpath + ".name", errors);
+      entry.weighted_.emplace_back(wc.clusters(w).name(), wc.clusters(w).weight());
+      entry.total_weight_ += wc.clusters(w).weight();
+    }
+    compileSplit(wc, rpath + ".route.weighted_clusters", entry, errors);
+  }
+  entry.prefix_rewrite_ = a.prefix_rewrite();
+  if (!a.prefix_rewrite().empty() && !isValidPathValue(a.prefix_rewrite())) {
+    errors.add(rpath + ".route.prefix_rewrite",
+               "must start with '/' and hold only visible ASCII (no spaces, controls, '#')");
+  }
+  entry.host_rewrite_ = a.host_rewrite();
+  if (!a.host_rewrite().empty() && !Http::isValidAuthority(a.host_rewrite())) {
+    errors.add(rpath + ".route.host_rewrite", "invalid host (host[:port])");
+  }
+  if (a.has_timeout()) {
+    auto d = Config::durationMs(a.timeout(), rpath + ".route.timeout");
+    if (!d.ok()) {
+      errors.add(d.status());
+    } else {
+      entry.timeout_ = *d;
+    }
+  }
+  if (a.has_retry_policy()) {
+    entry.retry_policy_ =
+        compileRetryPolicy(a.retry_policy(), rpath + ".route.retry_policy", errors);
+  }
+}
+
+void RouteTableImpl::compileDirectResponse(const sluice::config::v1::DirectResponse& d,
+                                           const std::string& rpath, RouteEntry& entry,
+                                           Config::ErrorList& errors) {
+  entry.type_ = ActionType::DirectResponse;
+  if (d.status() < 200 || d.status() > 599) {
+    errors.add(rpath + ".direct_response.status", "must be 200-599");
+  }
+  entry.direct_status_ = d.status();
+  entry.direct_body_ = d.body();
+  entry.direct_content_type_ = d.content_type().empty() ? "text/plain" : d.content_type();
+  if (!d.content_type().empty() && !isValidContentType(d.content_type())) {
+    errors.add(rpath + ".direct_response.content_type",
+               "invalid media type (type/subtype[; parameters], no controls)");
+  }
+}
+
+void RouteTableImpl::compileRedirect(const sluice::config::v1::Redirect& rd,
+                                     const std::string& rpath, RouteEntry& entry,
+                                     Config::ErrorList& errors) {
+  entry.type_ = ActionType::Redirect;
+  entry.redirect_ = rd;
+  entry.redirect_code_ = rd.response_code() == 0 ? 301 : rd.response_code();
+  switch (entry.redirect_code_) {
+    case 301:
+    case 302:
+    case 303:
+    case 307:
+    case 308:
+      break;
+    default:
+      errors.add(rpath + ".redirect.response_code", "must be 301, 302, 303, 307 or 308");
+  }
+  if (!rd.prefix_rewrite().empty() && entry.path_kind_ != RouteEntry::PathKind::Prefix) {
+    errors.add(rpath + ".redirect.prefix_rewrite",
+               "only for prefix routes (use path_redirect for path and regex routes)");
+  }
+  if (!rd.path_redirect().empty() && !rd.prefix_rewrite().empty()) {
+    errors.add(rpath + ".redirect", "path_redirect and prefix_rewrite are exclusive");
+  }
+  if (rd.port_redirect() > 65535) {
+    errors.add(rpath + ".redirect.port_redirect", "must be <= 65535");
+  }
+  if (!rd.host_redirect().empty() && !Http::isValidAuthority(rd.host_redirect())) {
+    errors.add(rpath + ".redirect.host_redirect", "invalid host");
+  }
+  if (!rd.scheme_redirect().empty() && rd.scheme_redirect() != "http" &&
+      rd.scheme_redirect() != "https") {
+    errors.add(rpath + ".redirect.scheme_redirect", "must be http or https");
+  }
+  if (!rd.path_redirect().empty() && !isValidPathValue(rd.path_redirect())) {
+    errors.add(rpath + ".redirect.path_redirect",
+               "must start with '/' and hold only visible ASCII (no spaces, controls, '#')");
+  }
+  if (!rd.prefix_rewrite().empty() && !isValidPathValue(rd.prefix_rewrite())) {
+    errors.add(rpath + ".redirect.prefix_rewrite",
+               "must start with '/' and hold only visible ASCII (no spaces, controls, '#')");
+  }
+}
+
+std::unique_ptr<RouteEntry> RouteTableImpl::compileRoute(const sluice::config::v1::Route& rc,
+                                                         const std::string& rpath,
+                                                         const std::string& default_name,
+                                                         const CompileContext& c,
+                                                         Config::ErrorList& errors) {
+  auto entry = std::make_unique<RouteEntry>();
+  entry->name_ = rc.name().empty() ? default_name : rc.name();
+  compileMatch(rc.match(), rpath, *entry, errors);
+  if (c.filters != nullptr) {
+    entry->filter_configs_ = c.filters->compile(rc.filter_config(), &rc, rpath, errors);
+  } else if (!rc.filter_config().empty()) {
+    errors.add(rpath + ".filter_config", "no filters are known here");
+  }
+  int actions = rc.has_route() + rc.has_direct_response() + rc.has_redirect();
+  if (actions != 1) {
+    errors.add(rpath, "exactly one of route, direct_response, redirect is required");
+  } else if (rc.has_route()) {
+    compileClusterAction(rc.route(), rpath, c.check_cluster, *entry, errors);
+  } else if (rc.has_direct_response()) {
+    compileDirectResponse(rc.direct_response(), rpath, *entry, errors);
+  } else {
+    compileRedirect(rc.redirect(), rpath, *entry, errors);
+  }
+  if (c.stats != nullptr) {
+    Stats::Labels labels{{"route", entry->name_}};
+    entry->stats_.rq_total = &c.stats->counter(absl::StrCat("route.", entry->name_, ".rq_total"),
+                                               "route_rq_total", labels);
+    entry->stats_.rq_time = &c.stats->histogram(absl::StrCat("route.", entry->name_, ".rq_time"),
+                                                "route_rq_time", labels);
+  }
+  return entry;
+}
+
+void RouteTableImpl::addDomains(const sluice::config::v1::VirtualHost& vh_config,
+                                const std::string& vpath, const VirtualHostImpl* vh,
+                                Config::ErrorList& errors) {
+  RouteTableImpl* table = this;
+  for (int d = 0; d < vh_config.domains_size(); ++d) {
+    std::string domain = absl::AsciiStrToLower(vh_config.domains(d));
+    const std::string dpath = absl::StrCat(vpath, ".domains[", d, "]");
+    if (domain.find(':') != std::string::npos && domain[0] != '[') {
+      errors.add(dpath, "must not include a port (the Host header's port is ignored)");
+    } else if (domain == "*") {
+      if (table->default_host_ != nullptr) errors.add(dpath, "a second \"*\" virtual host");
+      table->default_host_ = vh;
+    } else if (absl::StartsWith(domain, "*")) {
+      if (domain.size() < 3 || domain[1] != '.' || !Http::isValidAuthority(domain.substr(2))) {
+        errors.add(dpath, "wildcards must have the form \"*.suffix\"");
+      }
+      for (const auto& [s, other] : table->suffix_hosts_) {
+        if (s == domain.substr(1))
+          errors.add(dpath, absl::StrCat("duplicate domain \"", domain, "\""));
+      }
+      table->suffix_hosts_.emplace_back(domain.substr(1), vh);
+    } else if (domain.empty() || domain.find('*') != std::string::npos ||
+               !Http::isValidAuthority(domain)) {
+      errors.add(dpath, "invalid domain");
+
+    } else if (!table->exact_hosts_.emplace(domain, vh).second) {
+      errors.add(dpath, absl::StrCat("duplicate domain \"", domain, "\""));
+    }
+  }
+}
+
 absl::StatusOr<RouteTableConstSharedPtr> RouteTableImpl::create(
     const sluice::config::v1::RouteTable& config, const std::string& path, Stats::Store* stats,
-    const std::function<bool(const std::string&)>& cluster_exists) {
-  auto checkCluster = [&](const std::string& name, const std::string& field, Config::ErrorList& e) {
+    const std::function<bool(const std::string&)>& cluster_exists,
+    const PerFilterConfigCompiler* filters) {
+  CompileContext c;
+  c.stats = stats;
+  c.filters = filters;
+  c.check_cluster = [&](const std::string& name, const std::string& field, Config::ErrorList& e) {
     if (cluster_exists && !name.empty() && !cluster_exists(name)) {
       e.add(field, absl::StrCat("unknown cluster \"", name, "\""));
     }
@@ -512,229 +767,20 @@ absl::StatusOr<RouteTableConstSharedPtr> RouteTableImpl::create(
     if (vh_config.domains_size() == 0) {
       errors.add(vpath + ".domains", "at least one domain is required");
     }
+    if (filters != nullptr) {
+      vh->filter_configs_ = filters->compile(vh_config.filter_config(), nullptr, vpath, errors);
+    } else if (!vh_config.filter_config().empty()) {
+      errors.add(vpath + ".filter_config", "no filters are known here");
+    }
     for (int r = 0; r < vh_config.routes_size(); ++r) {
-      const auto& rc = vh_config.routes(r);
       const std::string rpath = absl::StrCat(vpath, ".routes[", r, "]");
-      auto entry = std::make_unique<RouteEntry>();
-      entry->name_ = rc.name().empty() ? absl::StrCat(vh->name_, "/", r) : rc.name();
-      const auto& m = rc.match();
-      int kinds = !m.prefix().empty() + !m.path().empty() + !m.regex().empty();
-      if (kinds != 1) {
-        errors.add(rpath + ".match", "exactly one of prefix, path, regex is required");
-      } else if (!m.prefix().empty()) {
-        entry->path_kind_ = RouteEntry::PathKind::Prefix;
-        entry->path_value_ = m.prefix();
-      } else if (!m.path().empty()) {
-        entry->path_kind_ = RouteEntry::PathKind::Exact;
-        entry->path_value_ = m.path();
-      } else {
-        entry->path_kind_ = RouteEntry::PathKind::Regex;
-        auto re = compileRegex(m.regex(), rpath + ".match.regex");
-        if (!re.ok()) {
-          errors.add(re.status());
-        } else {
-          entry->path_regex_ = std::move(*re);
-        }
-      }
-      if ((!m.prefix().empty() && m.prefix()[0] != '/') ||
-          (!m.path().empty() && m.path()[0] != '/')) {
-        errors.add(rpath + ".match", "prefix and path must start with '/'");
-      }
-      entry->case_sensitive_ = !m.has_case_sensitive() || m.case_sensitive();
-      for (const std::string& method : m.methods()) {
-        entry->methods_.push_back(absl::AsciiStrToUpper(method));
-      }
-      for (int h = 0; h < m.headers_size(); ++h) {
-        const auto& hc = m.headers(h);
-        const std::string hpath = absl::StrCat(rpath, ".match.headers[", h, "]");
-        HeaderMatch hm;
-        hm.name = absl::AsciiStrToLower(hc.name());
-        hm.invert = hc.invert();
-        if (hc.name().empty()) errors.add(hpath + ".name", "is required");
-        int n = !hc.exact().empty() + !hc.prefix().empty() + !hc.regex().empty() + hc.present();
-        if (n > 1) errors.add(hpath, "at most one of exact, prefix, regex, present");
-        if (!hc.exact().empty()) {
-          hm.kind = HeaderMatch::Kind::Exact;
-          hm.value = hc.exact();
-        } else if (!hc.prefix().empty()) {
-          hm.kind = HeaderMatch::Kind::Prefix;
-          hm.value = hc.prefix();
-        } else if (!hc.regex().empty()) {
-          hm.kind = HeaderMatch::Kind::Regex;
-          auto re = compileRegex(hc.regex(), hpath + ".regex");
-          if (!re.ok()) {
-            errors.add(re.status());
-          } else {
-            hm.regex = std::move(*re);
-          }
-        }
-        entry->headers_.push_back(std::move(hm));
-      }
-      for (int q = 0; q < m.query_parameters_size(); ++q) {
-        const auto& qc = m.query_parameters(q);
-        const std::string qpath = absl::StrCat(rpath, ".match.query_parameters[", q, "]");
-        QueryMatch qm;
-        qm.name = qc.name();
-        if (qc.name().empty()) errors.add(qpath + ".name", "is required");
-        if (!qc.exact().empty() + !qc.regex().empty() + qc.present() > 1) {
-          errors.add(qpath, "at most one of exact, regex, present");
-        }
-        if (!qc.exact().empty()) {
-          qm.kind = QueryMatch::Kind::Exact;
-          qm.value = qc.exact();
-        } else if (!qc.regex().empty()) {
-          qm.kind = QueryMatch::Kind::Regex;
-          auto re = compileRegex(qc.regex(), qpath + ".regex");
-          if (!re.ok()) {
-            errors.add(re.status());
-          } else {
-            qm.regex = std::move(*re);
-          }
-        }
-        entry->query_.push_back(std::move(qm));
-      }
-
-      entry->auth_policy_ = rc.auth();
-      entry->rate_limit_policy_ = rc.rate_limit();
-      int actions = rc.has_route() + rc.has_direct_response() + rc.has_redirect();
-      if (actions != 1) {
-        errors.add(rpath, "exactly one of route, direct_response, redirect is required");
-      } else if (rc.has_route()) {
-        const auto& a = rc.route();
-        if (a.cluster().empty() == !a.has_weighted_clusters()) {
-          errors.add(rpath + ".route", "exactly one of cluster, weighted_clusters is required");
-        }
-        if (!a.cluster().empty()) {
-          entry->type_ = ActionType::Cluster;
-          entry->cluster_ = a.cluster();
-          checkCluster(a.cluster(), rpath + ".route.cluster", errors);
-        } else {
-          entry->type_ = ActionType::WeightedClusters;
-          const auto& wc = a.weighted_clusters();
-          if (wc.clusters_size() == 0) {
-            errors.add(rpath + ".route.weighted_clusters.clusters", "at least one is required");
-          }
-          for (int w = 0; w < wc.clusters_size(); ++w) {
-            const std::string wpath =
-                absl::StrCat(rpath, ".route.weighted_clusters.clusters[", w, "]");
-            if (wc.clusters(w).name().empty()) errors.add(wpath + ".name", "is required");
-            if (wc.clusters(w).weight() == 0) errors.add(wpath + ".weight", "must be > 0");
-            checkCluster(wc.clusters(w).name(), wpath + ".name", errors);
-            entry->weighted_.emplace_back(wc.clusters(w).name(), wc.clusters(w).weight());
-            entry->total_weight_ += wc.clusters(w).weight();
-          }
-          compileSplit(wc, rpath + ".route.weighted_clusters", *entry, errors);
-        }
-        entry->prefix_rewrite_ = a.prefix_rewrite();
-        if (!a.prefix_rewrite().empty() && !isValidPathValue(a.prefix_rewrite())) {
-          errors.add(rpath + ".route.prefix_rewrite",
-                     "must start with '/' and hold only visible ASCII (no spaces, controls, '#')");
-        }
-        entry->host_rewrite_ = a.host_rewrite();
-        if (!a.host_rewrite().empty() && !Http::isValidAuthority(a.host_rewrite())) {
-          errors.add(rpath + ".route.host_rewrite", "invalid host (host[:port])");
-        }
-        if (a.has_timeout()) {
-          auto d = Config::durationMs(a.timeout(), rpath + ".route.timeout");
-          if (!d.ok()) {
-            errors.add(d.status());
-          } else {
-            entry->timeout_ = *d;
-          }
-        }
-        if (a.has_retry_policy()) {
-          entry->retry_policy_ =
-              compileRetryPolicy(a.retry_policy(), rpath + ".route.retry_policy", errors);
-        }
-      } else if (rc.has_direct_response()) {
-        const auto& d = rc.direct_response();
-        entry->type_ = ActionType::DirectResponse;
-        if (d.status() < 200 || d.status() > 599) {
-          errors.add(rpath + ".direct_response.status", "must be 200-599");
-        }
-        entry->direct_status_ = d.status();
-        entry->direct_body_ = d.body();
-        entry->direct_content_type_ = d.content_type().empty() ? "text/plain" : d.content_type();
-        if (!d.content_type().empty() && !isValidContentType(d.content_type())) {
-          errors.add(rpath + ".direct_response.content_type",
-                     "invalid media type (type/subtype[; parameters], no controls)");
-        }
-      } else {
-        const auto& rd = rc.redirect();
-        entry->type_ = ActionType::Redirect;
-        entry->redirect_ = rd;
-        entry->redirect_code_ = rd.response_code() == 0 ? 301 : rd.response_code();
-        switch (entry->redirect_code_) {
-          case 301:
-          case 302:
-          case 303:
-          case 307:
-          case 308:
-            break;
-          default:
-            errors.add(rpath + ".redirect.response_code", "must be 301, 302, 303, 307 or 308");
-        }
-        if (!rd.prefix_rewrite().empty() && entry->path_kind_ != RouteEntry::PathKind::Prefix) {
-          errors.add(rpath + ".redirect.prefix_rewrite",
-                     "only for prefix routes (use path_redirect for path and regex routes)");
-        }
-        if (!rd.path_redirect().empty() && !rd.prefix_rewrite().empty()) {
-          errors.add(rpath + ".redirect", "path_redirect and prefix_rewrite are exclusive");
-        }
-        if (rd.port_redirect() > 65535) {
-          errors.add(rpath + ".redirect.port_redirect", "must be <= 65535");
-        }
-        if (!rd.host_redirect().empty() && !Http::isValidAuthority(rd.host_redirect())) {
-          errors.add(rpath + ".redirect.host_redirect", "invalid host");
-        }
-        if (!rd.scheme_redirect().empty() && rd.scheme_redirect() != "http" &&
-            rd.scheme_redirect() != "https") {
-          errors.add(rpath + ".redirect.scheme_redirect", "must be http or https");
-        }
-        if (!rd.path_redirect().empty() && !isValidPathValue(rd.path_redirect())) {
-          errors.add(rpath + ".redirect.path_redirect",
-                     "must start with '/' and hold only visible ASCII (no spaces, controls, '#')");
-        }
-        if (!rd.prefix_rewrite().empty() && !isValidPathValue(rd.prefix_rewrite())) {
-          errors.add(rpath + ".redirect.prefix_rewrite",
-                     "must start with '/' and hold only visible ASCII (no spaces, controls, '#')");
-        }
-      }
-      if (stats != nullptr) {
-        Stats::Labels labels{{"route", entry->name_}};
-        entry->stats_.rq_total = &stats->counter(absl::StrCat("route.", entry->name_, ".rq_total"),
-                                                 "route_rq_total", labels);
-        entry->stats_.rq_time = &stats->histogram(absl::StrCat("route.", entry->name_, ".rq_time"),
-                                                  "route_rq_time", labels);
-      }
+      auto entry =
+          compileRoute(vh_config.routes(r), rpath, absl::StrCat(vh->name_, "/", r), c, errors);
+      if (!vh->filter_configs_.empty()) entry->vhost_filter_configs_ = &vh->filter_configs_;
       vh->routes_.push_back(std::move(entry));
     }
     vh->buildIndex();
-    for (int d = 0; d < vh_config.domains_size(); ++d) {
-      std::string domain = absl::AsciiStrToLower(vh_config.domains(d));
-      const std::string dpath = absl::StrCat(vpath, ".domains[", d, "]");
-      if (domain.find(':') != std::string::npos && domain[0] != '[') {
-        errors.add(dpath, "must not include a port (the Host header's port is ignored)");
-      } else if (domain == "*") {
-        if (table->default_host_ != nullptr) errors.add(dpath, "a second \"*\" virtual host");
-        table->default_host_ = vh.get();
-      } else if (absl::StartsWith(domain, "*")) {
-        if (domain.size() < 3 || domain[1] != '.' || !Http::isValidAuthority(domain.substr(2))) {
-          errors.add(dpath, "wildcards must have the form \"*.suffix\"");
-        }
-        for (const auto& [s, other] : table->suffix_hosts_) {
-          if (s == domain.substr(1))
-            errors.add(dpath, absl::StrCat("duplicate domain \"", domain, "\""));
-        }
-        table->suffix_hosts_.emplace_back(domain.substr(1), vh.get());
-      } else if (domain.empty() || domain.find('*') != std::string::npos ||
-                 !Http::isValidAuthority(domain)) {
-        errors.add(dpath, "invalid domain");
-
-      } else if (!table->exact_hosts_.emplace(domain, vh.get()).second) {
-        errors.add(dpath, absl::StrCat("duplicate domain \"", domain, "\""));
-      }
-    }
+    table->addDomains(vh_config, vpath, vh.get(), errors);
     table->vhosts_.push_back(std::move(vh));
   }
   RETURN_IF_ERRORS(errors);

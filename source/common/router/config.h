@@ -72,6 +72,30 @@ struct RouteStats {
   Stats::Histogram* rq_time = nullptr;
 };
 
+// A filter's compiled per-route config (`filter_config.<filter>` of a route or virtual host),
+// made by the filter's type (Http::FilterType) and read back by the filter with
+// RouteEntry::perFilterConfig<T>(name). Immutable, shared by all workers.
+class RouteSpecificFilterConfig {
+ public:
+  virtual ~RouteSpecificFilterConfig() = default;
+};
+using RouteSpecificFilterConfigConstSharedPtr = std::shared_ptr<const RouteSpecificFilterConfig>;
+// By filter name; a route has a handful at most, so a vector beats a map.
+using PerFilterConfigs =
+    std::vector<std::pair<std::string, RouteSpecificFilterConfigConstSharedPtr>>;
+
+// Compiles a route's or a virtual host's `filter_config` (and a route's shorthands such as
+// `auth: NAME`); given to RouteTableImpl::create by whoever knows the filters.
+class PerFilterConfigCompiler {
+ public:
+  virtual ~PerFilterConfigCompiler() = default;
+  // `route` is null for a virtual host. Errors name fields under `path`.
+  virtual PerFilterConfigs compile(
+      const google::protobuf::Map<std::string, google::protobuf::Struct>& filter_config,
+      const sluice::config::v1::Route* route, const std::string& path,
+      Config::ErrorList& errors) const = 0;
+};
+
 // One compiled route. Immutable once built; shared by all workers through the snapshot.
 class RouteEntry {
  public:
@@ -117,10 +141,24 @@ class RouteEntry {
 
   const RouteStats& stats() const { return stats_; }
 
-  // Names of the policies this route requires (empty = none); the auth and rate_limit filters
-  // look them up in the snapshot's policies.
-  const std::string& authPolicy() const { return auth_policy_; }
-  const std::string& rateLimitPolicy() const { return rate_limit_policy_; }
+  // The most specific config of `filter` for this route: the route's own `filter_config` entry,
+  // else its virtual host's; null when neither sets one (the filter then uses its listener
+  // config). T is the filter's own RouteSpecificFilterConfig type.
+  const RouteSpecificFilterConfig* perFilterConfig(absl::string_view filter) const {
+    for (const auto& [name, config] : filter_configs_) {
+      if (name == filter) return config.get();
+    }
+    if (vhost_filter_configs_ != nullptr) {
+      for (const auto& [name, config] : *vhost_filter_configs_) {
+        if (name == filter) return config.get();
+      }
+    }
+    return nullptr;
+  }
+  template <class T>
+  const T* perFilterConfig(absl::string_view filter) const {
+    return static_cast<const T*>(perFilterConfig(filter));
+  }
 
  private:
   friend class RouteTableImpl;
@@ -145,8 +183,8 @@ class RouteEntry {
   std::string prefix_rewrite_;
   std::string host_rewrite_;
   std::chrono::milliseconds timeout_{15000};
-  std::string auth_policy_;
-  std::string rate_limit_policy_;
+  PerFilterConfigs filter_configs_;
+  const PerFilterConfigs* vhost_filter_configs_ = nullptr;  // owned by the virtual host
   uint32_t direct_status_ = 0;
   std::string direct_body_;
   std::string direct_content_type_;
@@ -166,6 +204,7 @@ class VirtualHostImpl {
   void buildIndex();
 
   std::string name_;
+  PerFilterConfigs filter_configs_;
   std::vector<std::unique_ptr<RouteEntry>> routes_;
   // Path index: exact paths and prefixes -> route indices (ascending). Routes that can't be
   // indexed (regex, case-insensitive) are always candidates. Matching looks up the path's
@@ -184,16 +223,42 @@ class RouteTableImpl {
  public:
   // Compiles `config`. Errors name the field under `path` (e.g. "route_tables[0]").
   // `stats` may be null (tests, benchmarks). With `cluster_exists`, a route naming an unknown
-  // cluster is an error at its field.
+  // cluster is an error at its field. `filters` compiles `filter_config` entries; without one
+  // (tests, benchmarks) a table that has any is refused.
   static absl::StatusOr<RouteTableConstSharedPtr> create(
       const sluice::config::v1::RouteTable& config, const std::string& path, Stats::Store* stats,
-      const std::function<bool(const std::string&)>& cluster_exists = nullptr);
+      const std::function<bool(const std::string&)>& cluster_exists = nullptr,
+      const PerFilterConfigCompiler* filters = nullptr);
 
   const std::string& name() const { return name_; }
   const VirtualHostImpl* virtualHost(absl::string_view host) const;
   const RouteEntry* route(const Http::RequestHeaderMap& headers) const;
 
  private:
+  using ClusterCheck =
+      std::function<void(const std::string& name, const std::string& field, Config::ErrorList&)>;
+  struct CompileContext {
+    Stats::Store* stats = nullptr;
+    const PerFilterConfigCompiler* filters = nullptr;
+    ClusterCheck check_cluster;
+  };
+  static std::unique_ptr<RouteEntry> compileRoute(const sluice::config::v1::Route& rc,
+                                                  const std::string& rpath,
+                                                  const std::string& default_name,
+                                                  const CompileContext& c,
+                                                  Config::ErrorList& errors);
+  static void compileMatch(const sluice::config::v1::RouteMatch& m, const std::string& rpath,
+                           RouteEntry& entry, Config::ErrorList& errors);
+  static void compileClusterAction(const sluice::config::v1::RouteAction& a,
+                                   const std::string& rpath, const ClusterCheck& check_cluster,
+                                   RouteEntry& entry, Config::ErrorList& errors);
+  static void compileDirectResponse(const sluice::config::v1::DirectResponse& d,
+                                    const std::string& rpath, RouteEntry& entry,
+                                    Config::ErrorList& errors);
+  static void compileRedirect(const sluice::config::v1::Redirect& rd, const std::string& rpath,
+                              RouteEntry& entry, Config::ErrorList& errors);
+  void addDomains(const sluice::config::v1::VirtualHost& vh_config, const std::string& vpath,
+                  const VirtualHostImpl* vh, Config::ErrorList& errors);
   static void compileSplit(const sluice::config::v1::WeightedClusters& wc, const std::string& path,
                            RouteEntry& entry, Config::ErrorList& errors);
   static std::unique_ptr<const RetryPolicy> compileRetryPolicy(

@@ -19,6 +19,7 @@
 #include "source/common/config/utility.h"
 #include "source/common/event/dispatcher.h"
 #include "source/common/http/filter.h"
+#include "source/common/http/filter_config.h"
 #include "source/common/network/connection.h"
 #include "source/common/router/config.h"
 #include "source/common/stats/stats.h"
@@ -290,7 +291,8 @@ class ConnectionManagerTest : public testing::Test {
     FactoryContext fctx{&store_, "test"};
     NamedHttpFilterConfigFactory* router = FilterRegistry::get("router");
     EXPECT_NE(nullptr, router);
-    auto router_cb = router->createFilterFactory({}, "http_filters[6]", fctx);
+    auto router_cb = router->createFilterFactory(
+        *FilterTypeRegistry::get("router")->createEmptyConfigProto(), "http_filters[6]", fctx);
     EXPECT_TRUE(router_cb.ok());
     config_->filter_factories.push_back(*router_cb);
   }

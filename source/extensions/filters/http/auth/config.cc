@@ -1,101 +1,120 @@
-#include <algorithm>
-#include <chrono>
+// The auth filter's config side: its config messages, its policy resource type (AuthPolicy),
+// their validation. Linked by sluice and sluice-cp; no runtime dependencies beyond policy
+// compilation without I/O.
+#include "source/extensions/filters/http/auth/config.h"
 
-#include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
-#include "source/common/http/filter.h"
-#include "source/extensions/filters/http/auth/filter.h"
+#include "source/common/http/filter_config.h"
+#include "source/extensions/filters/http/auth/config.pb.h"
+#include "source/extensions/filters/http/auth/policy.h"
 
 namespace sluice {
 namespace Extensions {
 namespace Auth {
-
 namespace {
 
-int64_t wallClockSeconds() {
-  return std::chrono::duration_cast<std::chrono::seconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
+using AuthProto = sluice::extensions::filters::http::auth::v1::Auth;
+using PerRouteProto = sluice::extensions::filters::http::auth::v1::AuthPerRoute;
+using PolicyProto = sluice::config::v1::AuthPolicy;
 
-bool readsFiles(const sluice::config::v1::AuthPolicy& p) {
-  for (const auto& prov : p.jwt().providers()) {
-    if (!prov.local_jwks().filename().empty()) return true;
+void checkPolicyExists(const std::string& policy, const std::string& field,
+                       const Http::FilterValidationContext& ctx, Config::ErrorList& errors) {
+  if (!ctx.lenient && !ctx.policies->contains(PolicyProto::descriptor()->name(), policy)) {
+    errors.add(field, absl::StrCat("unknown auth policy \"", policy, "\""));
   }
-  return false;
 }
 
-}  // namespace
-
-// `auth`: enforces the AuthPolicy that a route names (`auth: <name>`). Takes no settings: the
-// policies are resources of their own. Compiles every policy of the snapshot once per listener
-// config; on the main thread, a policy whose config did not change is reused as the same object,
-// so its remote JWKS keys and the workers' token caches survive unrelated config changes.
-class AuthFactory : public Http::NamedHttpFilterConfigFactory {
+class AuthFilterType : public Http::FilterType {
  public:
-  std::string name() const override { return "auth"; }
-  absl::StatusOr<Http::FilterFactoryCb> createFilterFactory(const google::protobuf::Struct& config,
-                                                            const std::string& path,
-                                                            Http::FactoryContext& ctx) override {
-    if (config.fields_size() > 0) {
-      return absl::InvalidArgumentError(
-          path + ".config: the auth filter takes no settings (routes name an AuthPolicy)");
-    }
-    auto fc = std::make_shared<FilterConfig>();
-    fc->now_s = wallClockSeconds;
-    CompileOptions o;
-    o.read_files = ctx.main_dispatcher != nullptr;
-    o.stats = ctx.stats;
-    o.main_dispatcher = ctx.main_dispatcher;
-    o.singletons = ctx.singletons;
-    if (ctx.policies != nullptr) {
-      for (const auto& [name, proto] : ctx.policies->auth) {
-        CompiledPolicyConstSharedPtr compiled;
-        const std::string serialized = proto->SerializeAsString();
-        const bool reusable = ctx.main_dispatcher != nullptr && !readsFiles(*proto);
-        if (reusable) {
-          auto it = compiled_.find(name);
-          if (it != compiled_.end() && it->second.config == serialized) {
-            compiled = it->second.policy.lock();
-          }
-        }
-        if (compiled == nullptr) {
-          auto c = compilePolicy(*proto, absl::StrCat("AuthPolicy \"", name, "\""), o);
-          // Invalid policies are reported by the snapshot's policy validation, which runs the
-          // same compilation; the snapshot is rejected, so nothing serves without them.
-          if (!c.ok()) continue;
-          compiled = *c;
-          if (reusable) compiled_[name] = Compiled{serialized, compiled};
-        }
-        fc->policies.emplace(name, std::move(compiled));
-      }
-    }
-    fc->identity_headers = {"x-consumer-username", "x-authenticated-scope"};
-    for (const auto& [name, policy] : fc->policies) {
-      for (const std::string& h : policy->owned_headers) {
-        if (std::find(fc->identity_headers.begin(), fc->identity_headers.end(), h) ==
-            fc->identity_headers.end()) {
-          fc->identity_headers.push_back(h);
-        }
-      }
-    }
-    FilterConfigConstSharedPtr shared = std::move(fc);
-    return Http::FilterFactoryCb([shared](Http::FilterChainFactoryCallbacks& cb) {
-      cb.addStreamDecoderFilter(std::make_shared<AuthFilter>(shared));
-    });
+  std::string name() const override { return kFilterName; }
+  std::unique_ptr<google::protobuf::Message> createEmptyConfigProto() const override {
+    return std::make_unique<AuthProto>();
   }
-
- private:
-  // Main thread only (builds with a main dispatcher).
-  struct Compiled {
-    std::string config;
-    std::weak_ptr<const CompiledPolicy> policy;
-  };
-  absl::flat_hash_map<std::string, Compiled> compiled_;
+  void validateConfig(const google::protobuf::Message& message, const std::string& path,
+                      const Http::FilterValidationContext& ctx,
+                      Config::ErrorList& errors) const override {
+    const auto& config = static_cast<const AuthProto&>(message);
+    if (!config.policy().empty()) checkPolicyExists(config.policy(), path + ".policy", ctx, errors);
+  }
+  std::unique_ptr<google::protobuf::Message> createEmptyRouteConfigProto() const override {
+    return std::make_unique<PerRouteProto>();
+  }
+  Router::RouteSpecificFilterConfigConstSharedPtr createRouteConfig(
+      const google::protobuf::Message& message, const Http::RouteConfigContext& ctx,
+      Config::ErrorList& errors) const override {
+    const auto& config = static_cast<const PerRouteProto&>(message);
+    if (config.disabled() == !config.policy().empty()) {
+      errors.add(ctx.field_path("policy"), "set either policy or disabled: true");
+      return nullptr;
+    }
+    if (!config.disabled())
+      checkPolicyExists(config.policy(), ctx.field_path("policy"), ctx, errors);
+    auto out = std::make_shared<RouteConfig>();
+    out->policy = config.policy();
+    out->disabled = config.disabled();
+    return out;
+  }
+  std::unique_ptr<google::protobuf::Message> routeShorthand(const sluice::config::v1::Route& route,
+                                                            std::string* field) const override {
+    if (route.auth().empty()) return nullptr;
+    *field = "auth";
+    auto config = std::make_unique<PerRouteProto>();
+    config->set_policy(route.auth());
+    return config;
+  }
+  std::string describeRouteConfig(const google::protobuf::Message& message) const override {
+    const auto& config = static_cast<const PerRouteProto&>(message);
+    if (config.disabled()) return "";  // asks nothing of the listener
+    return absl::StrCat("auth policy \"", config.policy(), "\"");
+  }
+  void routeConfigReferences(
+      const google::protobuf::Message& message,
+      const std::function<void(const std::string&, const std::string&)>& fn) const override {
+    const auto& config = static_cast<const PerRouteProto&>(message);
+    if (!config.policy().empty()) fn(PolicyProto::descriptor()->name(), config.policy());
+  }
 };
 
-REGISTER_HTTP_FILTER(AuthFactory);
+// AuthPolicy resources: `static_resources.auth_policies`, or pushed by the control plane.
+class AuthPolicyType : public Config::PolicyType {
+ public:
+  std::string field() const override { return "auth_policies"; }
+  void validate(const google::protobuf::Message& message, const std::string& path,
+                const Config::PolicyValidationOptions& options,
+                Config::ErrorList& errors) const override {
+    const auto& p = static_cast<const PolicyProto&>(message);
+    if (!p.has_jwt() && !p.has_key_auth() && !p.allow_anonymous()) {
+      errors.add(path, "needs jwt, key_auth or allow_anonymous");
+    }
+    absl::flat_hash_set<std::string> users;
+    for (int c = 0; c < p.consumers_size(); ++c) {
+      const std::string cpath = absl::StrCat(path, ".consumers[", c, "].username");
+      if (p.consumers(c).username().empty()) {
+        errors.add(cpath, "is required");
+      } else if (!users.insert(p.consumers(c).username()).second) {
+        errors.add(cpath, absl::StrCat("duplicate consumer \"", p.consumers(c).username(), "\""));
+      }
+    }
+    // Keys, algorithms, JWKS documents, URIs: the filter's own compilation, without fetching
+    // anything (local_jwks files are read only when this host's files are checked).
+    CompileOptions compile;
+    compile.read_files = options.read_files;
+    errors.add(compilePolicy(p, path, compile).status());
+  }
+  void credentialQueryParams(const google::protobuf::Message& message,
+                             std::vector<std::string>& names) const override {
+    const auto& p = static_cast<const PolicyProto&>(message);
+    if (!p.has_key_auth()) return;
+    if (p.key_auth().key_names_size() == 0) names.push_back("apikey");
+    for (const std::string& k : p.key_auth().key_names()) names.push_back(k);
+  }
+};
 
+REGISTER_HTTP_FILTER_TYPE(AuthFilterType);
+REGISTER_POLICY_TYPE(AuthPolicyType);
+
+}  // namespace
 }  // namespace Auth
 }  // namespace Extensions
 }  // namespace sluice

@@ -11,6 +11,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "source/common/router/config.h"
+#include "source/extensions/filters/http/auth/config.h"
 
 namespace sluice {
 namespace Extensions {
@@ -91,14 +92,16 @@ Http::FilterHeadersStatus AuthFilter::decodeHeaders(Http::RequestHeaderMap& head
     return std::find(identity.begin(), identity.end(), e.key) != identity.end();
   });
   const Router::RouteEntry* route = callbacks_->route();
-  if (route == nullptr || route->authPolicy().empty()) {
-    return Http::FilterHeadersStatus::Continue;
-  }
-  auto it = config_->policies.find(route->authPolicy());
+  if (route == nullptr) return Http::FilterHeadersStatus::Continue;
+  // The most specific config wins: route, virtual host, then the listener's.
+  const RouteConfig* per_route = route->perFilterConfig<RouteConfig>(kFilterName);
+  const std::string& name = per_route != nullptr ? per_route->policy : config_->default_policy;
+  if (name.empty()) return Http::FilterHeadersStatus::Continue;
+  auto it = config_->policies.find(name);
   if (it == config_->policies.end()) {
     // A static route naming a policy the control plane has not sent yet: fail closed.
-    callbacks_->sendLocalReply(
-        503, absl::StrCat("auth policy \"", route->authPolicy(), "\" is not available"), "UAEX");
+    callbacks_->sendLocalReply(503, absl::StrCat("auth policy \"", name, "\" is not available"),
+                               "UAEX");
     return Http::FilterHeadersStatus::StopIteration;
   }
   policy_ = it->second.get();
@@ -373,8 +376,15 @@ AuthFilter::Outcome AuthFilter::allow(const Identity& id, bool key_credential, i
   }
   Http::RequestHeaderMap& h = *headers_;
   // For later filters (rate_limit keys limit_by CONSUMER on it).
-  callbacks_->streamInfo().consumer = id.consumer;
-  callbacks_->streamInfo().credential = id.credential;
+  Http::FilterState& state = callbacks_->streamInfo().filter_state;
+  if (!id.consumer.empty()) {
+    state.set(Http::FilterStateNames::kConsumer,
+              std::make_shared<Http::FilterState::StringObject>(id.consumer));
+  }
+  if (!id.credential.empty()) {
+    state.set(Http::FilterStateNames::kCredential,
+              std::make_shared<Http::FilterState::StringObject>(id.credential));
+  }
   if (!id.consumer.empty()) h.add(kConsumerHeader, id.consumer);
   if (!id.scope_header.empty()) h.add(kScopeHeader, id.scope_header);
   for (const auto& [name, value] : id.claim_headers) h.add(name, value);

@@ -18,6 +18,8 @@ namespace Auth {
 // every stream of the listener (and kept alive by them across config swaps).
 struct FilterConfig {
   absl::flat_hash_map<std::string, CompiledPolicyConstSharedPtr> policies;
+  // The listener's policy for routes that configure none (empty: they pass).
+  std::string default_policy;
   // Every header any policy can set (x-consumer-username, x-authenticated-scope and each
   // claim_to_headers name): removed from every request of the listener, with or without a
   // policy on its route, so a client can never hand the upstream one of them.
@@ -27,9 +29,10 @@ struct FilterConfig {
 };
 using FilterConfigConstSharedPtr = std::shared_ptr<const FilterConfig>;
 
-// Authenticates requests whose route names an AuthPolicy (`auth: <name>`); other routes pass
-// through untouched. See docs/configuration.md (AuthPolicy) for the rules. Worker-local; at most
-// one asynchronous wait (a JWKS refetch for an unknown `kid`) per stream.
+// Authenticates requests whose route names an AuthPolicy (`auth: <name>`, filter_config.auth,
+// or the listener's default `policy`); other routes pass through untouched. See
+// docs/configuration.md (AuthPolicy) for the rules. Worker-local; at most one asynchronous wait (a
+// JWKS refetch for an unknown `kid`) per stream.
 class AuthFilter : public Http::StreamDecoderFilter {
  public:
   explicit AuthFilter(FilterConfigConstSharedPtr config) : config_(std::move(config)) {}

@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "source/common/router/config.h"
+#include "source/extensions/filters/http/rate_limit/config.h"
 #include "source/extensions/filters/http/rate_limit/redis_script.h"
 
 namespace sluice {
@@ -80,11 +81,11 @@ void RateLimitFilter::identity(const CompiledPolicy& policy, const Http::Request
   switch (policy.limit_by) {
     case PolicyProto::CONSUMER:
       kind = "consumer:";
-      value = info.consumer;
+      value = info.filter_state.getString(Http::FilterStateNames::kConsumer);
       break;
     case PolicyProto::CREDENTIAL:
       kind = "credential:";
-      value = info.credential;
+      value = info.filter_state.getString(Http::FilterStateNames::kCredential);
       break;
     case PolicyProto::HEADER:
       kind = "header:";
@@ -124,11 +125,13 @@ void RateLimitFilter::identity(const CompiledPolicy& policy, const Http::Request
 
 Http::FilterHeadersStatus RateLimitFilter::decodeHeaders(Http::RequestHeaderMap& headers, bool) {
   const Router::RouteEntry* route = decoder_callbacks_->route();
-  if (route == nullptr || route->rateLimitPolicy().empty()) {
-    return Http::FilterHeadersStatus::Continue;
-  }
+  if (route == nullptr) return Http::FilterHeadersStatus::Continue;
+  // The most specific config wins: route, virtual host, then the listener's.
+  const RouteConfig* per_route = route->perFilterConfig<RouteConfig>(kFilterName);
+  const std::string& name = per_route != nullptr ? per_route->policy : config_->defaultPolicy();
+  if (name.empty()) return Http::FilterHeadersStatus::Continue;
   // Null only for a static route naming a policy the control plane has not sent yet.
-  policy_ = config_->find(route->rateLimitPolicy());
+  policy_ = config_->find(name);
   if (policy_ == nullptr) {
     return Http::FilterHeadersStatus::Continue;
   }

@@ -55,6 +55,9 @@ class FilterConfig {
   // Compiles `policy` and adds it; false (nothing added) when it does not validate.
   bool addPolicy(const PolicyProto& policy, const std::string& path);
   const PolicyRuntime* find(const std::string& name) const;
+  // The listener's policy for routes that configure none (empty: they are not limited).
+  void setDefaultPolicy(std::string name) { default_policy_ = std::move(name); }
+  const std::string& defaultPolicy() const { return default_policy_; }
   LocalStore& local() const { return *local_; }
   int64_t nowMs() const;
 
@@ -63,10 +66,12 @@ class FilterConfig {
   Stats::Store* stats_;
   Clock clock_;
   absl::flat_hash_map<std::string, PolicyRuntime> policies_;
+  std::string default_policy_;
 };
 using FilterConfigConstSharedPtr = std::shared_ptr<const FilterConfig>;
 
-// `rate_limit`: looks up the route's policy (`rate_limit: <name>`), decides the request with
+// `rate_limit`: looks up the route's policy (`rate_limit: <name>`, filter_config.rate_limit, or
+// the listener's default), decides the request with
 // the LOCAL store or one Redis round trip, answers 429 (Retry-After, JSON body) or 503 (Redis
 // down and fault_tolerant false), and adds the rate-limit headers to the response.
 // Per stream; runs on its worker only.

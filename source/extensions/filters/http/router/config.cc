@@ -1,29 +1,24 @@
-#include "source/common/http/filter.h"
-#include "source/extensions/filters/http/router/filter.h"
+// The router's config side: its (empty) config message. Linked by sluice and sluice-cp.
+#include "source/common/http/filter_config.h"
+#include "source/extensions/filters/http/router/config.pb.h"
 
 namespace sluice {
 namespace Extensions {
 namespace Router {
+namespace {
 
-// `router`: the terminal filter. Takes no settings: routing is the route table's job.
-class RouterFactory : public Http::NamedHttpFilterConfigFactory {
+class RouterFilterType : public Http::FilterType {
  public:
   std::string name() const override { return "router"; }
   bool isTerminal() const override { return true; }
-  absl::StatusOr<Http::FilterFactoryCb> createFilterFactory(const google::protobuf::Struct& config,
-                                                            const std::string& path,
-                                                            Http::FactoryContext&) override {
-    if (config.fields_size() > 0) {
-      return absl::InvalidArgumentError(path + ".config: the router takes no settings");
-    }
-    return Http::FilterFactoryCb([](Http::FilterChainFactoryCallbacks& cb) {
-      cb.addStreamDecoderFilter(std::make_shared<RouterFilter>());
-    });
+  std::unique_ptr<google::protobuf::Message> createEmptyConfigProto() const override {
+    return std::make_unique<sluice::extensions::filters::http::router::v1::Router>();
   }
 };
 
-REGISTER_HTTP_FILTER(RouterFactory);
+REGISTER_HTTP_FILTER_TYPE(RouterFilterType);
 
+}  // namespace
 }  // namespace Router
 }  // namespace Extensions
 }  // namespace sluice

@@ -4,7 +4,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "source/common/config/utility.h"
-#include "source/server/snapshot.h"
+#include "source/server/config/snapshot.h"
 #include "test/extensions/filters/http/auth/test_keys.h"
 
 namespace sluice {
@@ -140,10 +140,68 @@ TEST(AuthConfigTest, RouteWithPolicyNeedsTheAuthFilter) {
   EXPECT_EQ(buildError(config(policy)), "");
 }
 
-TEST(AuthConfigTest, FilterTakesNoSettings) {
-  EXPECT_THAT(buildError(config("  - {name: p, key_auth: {}}\n",
-                                "[{name: auth, config: {x: 1}}, {name: router}]")),
-              HasSubstr("http_filters[0].config: the auth filter takes no settings"));
+TEST(AuthConfigTest, FilterConfigIsTyped) {
+  const std::string policy = "  - {name: p, key_auth: {}}\n";
+  // Unknown fields of the filter's own message are refused at their path.
+  EXPECT_THAT(buildError(config(policy, "[{name: auth, config: {x: 1}}, {name: router}]")),
+              HasSubstr("http_filters[0].config.x: unknown field"));
+  // The listener's default policy must exist.
+  EXPECT_THAT(buildError(config(policy, "[{name: auth, config: {policy: nope}}, {name: router}]")),
+              HasSubstr("http_filters[0].config.policy: unknown auth policy \"nope\""));
+  EXPECT_EQ(buildError(config(policy, "[{name: auth, config: {policy: p}}, {name: router}]")), "");
+}
+
+// Per-route config: filter_config on routes and virtual hosts, validated by the filter.
+std::string perRoute(const std::string& vhost_extra, const std::string& route_extra,
+                     const std::string& filters = "[{name: auth}, {name: router}]") {
+  return absl::StrCat(R"(
+static_resources:
+  clusters: [{name: c, endpoints: [{address: 127.0.0.1, port: 9000}]}]
+  route_tables:
+  - name: main
+    virtual_hosts:
+    - domains: ["*"]
+)",
+                      vhost_extra, R"(
+      routes:
+      - {name: users, match: {prefix: /users}, route: {cluster: c})",
+                      route_extra, R"(}
+  listeners:
+  - {name: public, route_table: main, http_filters: )",
+                      filters, R"(}
+  auth_policies: [{name: p, key_auth: {}}]
+)");
+}
+
+TEST(AuthConfigTest, PerRouteFilterConfig) {
+  EXPECT_EQ(buildError(perRoute("", ", filter_config: {auth: {policy: p}}")), "");
+  EXPECT_EQ(buildError(perRoute("      filter_config: {auth: {policy: p}}", "")), "");
+  EXPECT_EQ(buildError(perRoute("", ", filter_config: {auth: {disabled: true}}")), "");
+  const std::string r = "static_resources.route_tables[0].virtual_hosts[0].routes[0]";
+  EXPECT_THAT(buildError(perRoute("", ", filter_config: {auth: {policy: q}}")),
+              HasSubstr(r + ".filter_config.auth.policy: unknown auth policy \"q\""));
+  EXPECT_THAT(buildError(perRoute("", ", filter_config: {auth: {}}")),
+              HasSubstr(r + ".filter_config.auth.policy: set either policy or disabled: true"));
+  EXPECT_THAT(buildError(perRoute("", ", filter_config: {auth: {policy: p, extra: 1}}")),
+              HasSubstr(r + ".filter_config.auth.extra: unknown field"));
+  EXPECT_THAT(buildError(perRoute("", ", auth: p, filter_config: {auth: {policy: p}}")),
+              HasSubstr(r + ".auth: set either auth or filter_config.auth, not both"));
+  EXPECT_THAT(buildError(perRoute("", ", filter_config: {nosuch: {}}")),
+              HasSubstr(r + ".filter_config.nosuch: unknown filter \"nosuch\""));
+  EXPECT_THAT(buildError(perRoute("", ", filter_config: {router: {}}")),
+              HasSubstr(r + ".filter_config.router: the router filter takes no per-route config"));
+  // A listener serving a route or virtual host that configures a filter it lacks is refused.
+  EXPECT_THAT(buildError(perRoute("", ", filter_config: {auth: {policy: p}}", "[{name: router}]")),
+              HasSubstr("listeners[0].http_filters: route \"users\" (" + r +
+                        ") requires auth policy \"p\" but listener \"public\" has no auth "
+                        "filter"));
+  EXPECT_THAT(
+      buildError(perRoute("      filter_config: {auth: {policy: p}}", "", "[{name: router}]")),
+      HasSubstr("requires auth policy \"p\" but listener \"public\" has no auth"));
+  // Disabling a filter asks nothing of the listener.
+  EXPECT_EQ(
+      buildError(perRoute("", ", filter_config: {auth: {disabled: true}}", "[{name: router}]")),
+      "");
 }
 
 }  // namespace

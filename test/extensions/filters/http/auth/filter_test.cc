@@ -13,6 +13,7 @@
 #include "source/common/stats/stats.h"
 #include "test/extensions/filters/http/auth/test_keys.h"
 #include "test/test_common/network_utility.h"
+#include "test/test_common/route_table.h"
 
 namespace sluice {
 namespace Extensions {
@@ -95,7 +96,7 @@ virtual_hosts:
 )",
                                      rt)
                     .ok());
-    table_ = *Router::RouteTableImpl::create(rt, "rt", nullptr);
+    table_ = *::sluice::Testing::compileRouteTable(rt);
   }
 
   void usePolicy(const std::string& yaml) {
@@ -162,8 +163,8 @@ jwt:
              cb.reply_message,
              {},
              cb.info_.original_path,
-             cb.info_.consumer,
-             cb.info_.credential};
+             std::string(cb.info_.filter_state.getString(Http::FilterStateNames::kConsumer)),
+             std::string(cb.info_.filter_state.getString(Http::FilterStateNames::kCredential))};
     for (const auto& e : cb.reply_headers.entries()) {
       if (e.key == "www-authenticate") r.challenges.push_back(e.value);
     }

@@ -10,10 +10,12 @@
 #include "gtest/gtest.h"
 #include "sluice/config/v1/bootstrap.pb.h"
 #include "source/common/config/utility.h"
+#include "source/common/http/filter_config.h"
 #include "source/common/router/config.h"
 #include "source/common/upstream/cluster_manager.h"
 #include "test/extensions/filters/http/rate_limit/redis_server.h"
 #include "test/test_common/network_utility.h"
+#include "test/test_common/route_table.h"
 
 namespace sluice {
 namespace Extensions {
@@ -129,7 +131,7 @@ class RateLimitFilterTest : public testing::Test {
   RateLimitFilterTest() {
     sluice::config::v1::RouteTable rt;
     EXPECT_TRUE(Config::loadFromYaml(kRoutes, rt).ok());
-    auto table = sluice::Router::RouteTableImpl::create(rt, "t", nullptr);
+    auto table = Testing::compileRouteTable(rt);
     EXPECT_TRUE(table.ok()) << table.status();
     table_ = *table;
     config_ = makeConfig(kPolicies);
@@ -170,8 +172,12 @@ class RateLimitFilterTest : public testing::Test {
                 std::vector<std::pair<std::string, std::string>> headers = {},
                 const std::string& consumer = "", const std::string& ip = "10.0.0.1") {
     FakeStream& s = stream(path, std::move(headers));
-    s.info.consumer = consumer;
-    s.info.credential = consumer.empty() ? "" : "key:" + consumer;
+    if (!consumer.empty()) {
+      s.info.filter_state.set(Http::FilterStateNames::kConsumer,
+                              std::make_shared<Http::FilterState::StringObject>(consumer));
+      s.info.filter_state.set(Http::FilterStateNames::kCredential,
+                              std::make_shared<Http::FilterState::StringObject>("key:" + consumer));
+    }
     s.client_ip = ip;
     return s.run() == Http::FilterHeadersStatus::Continue;
   }
@@ -348,39 +354,47 @@ TEST_F(RateLimitFilterTest, CountersSurviveANewConfig) {
   // A config push: a new FilterConfig (same process-wide store), same policy name.
   auto pushed = makeConfig("- {name: consumer, minute: 2, limit_by: CONSUMER}");
   FakeStream& s = stream("/consumer", {}, pushed);
-  s.info.consumer = "dave";
+  s.info.filter_state.set(Http::FilterStateNames::kConsumer,
+                          std::make_shared<Http::FilterState::StringObject>("dave"));
   EXPECT_EQ(s.run(), Http::FilterHeadersStatus::Continue);
   FakeStream& t = stream("/consumer", {}, pushed);
-  t.info.consumer = "dave";
+  t.info.filter_state.set(Http::FilterStateNames::kConsumer,
+                          std::make_shared<Http::FilterState::StringObject>("dave"));
   EXPECT_EQ(t.run(), Http::FilterHeadersStatus::StopIteration);
 }
 
-TEST(RateLimitFactoryTest, RegisteredTakesNoSettingsAndSharesTheLocalStore) {
+TEST(RateLimitFactoryTest, RegisteredWithATypedConfigAndSharesTheLocalStore) {
+  const Http::FilterType* type = Http::FilterTypeRegistry::get("rate_limit");
+  ASSERT_NE(type, nullptr);
+  EXPECT_FALSE(type->isTerminal());
+  // Its config message is its own: an unknown field is refused with its path.
+  google::protobuf::Struct settings;
+  (*settings.mutable_fields())["x"].set_number_value(1);
+  std::unique_ptr<google::protobuf::Message> config = type->createEmptyConfigProto();
+  absl::Status bad =
+      Http::decodeFilterConfig(settings, *config, "listeners[0].http_filters[1].config");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.message(), "listeners[0].http_filters[1].config.x: unknown field");
+
   Http::NamedHttpFilterConfigFactory* f = Http::FilterRegistry::get("rate_limit");
   ASSERT_NE(f, nullptr);
-  EXPECT_FALSE(f->isTerminal());
-  auto policies = std::make_shared<Http::Policies>();
+  auto policies = std::make_shared<Config::PolicySet>();
   Http::SingletonManager singletons;
   Stats::Store stats(1);
   Http::FactoryContext ctx;
   ctx.stats = &stats;
   ctx.policies = policies;
   ctx.singletons = &singletons;
-  google::protobuf::Struct settings;
-  (*settings.mutable_fields())["x"].set_number_value(1);
-  auto bad = f->createFilterFactory(settings, "listeners[0].http_filters[1]", ctx);
-  ASSERT_FALSE(bad.ok());
-  EXPECT_THAT(std::string(bad.status().message()),
-              HasSubstr("listeners[0].http_filters[1].config: rate_limit takes no settings"));
-  EXPECT_TRUE(f->createFilterFactory({}, "f", ctx).ok());
+  config = type->createEmptyConfigProto();
+  EXPECT_TRUE(f->createFilterFactory(*config, "f", ctx).ok());
   auto store1 = singletons.getOrCreate<LocalStore>("rate_limit.local_store", nullptr);
-  EXPECT_TRUE(f->createFilterFactory({}, "f", ctx).ok());
+  EXPECT_TRUE(f->createFilterFactory(*config, "f", ctx).ok());
   auto store2 = singletons.getOrCreate<LocalStore>("rate_limit.local_store", nullptr);
   EXPECT_EQ(store1, store2) << "one LOCAL store per process, kept across snapshots";
-  // Validation only (sluice --validate, sluice-cp): no singletons, no stats, nothing started.
+  // Validation only (sluice --validate): no singletons, no stats, nothing started.
   Http::FactoryContext validate;
   validate.policies = policies;
-  EXPECT_TRUE(f->createFilterFactory({}, "f", validate).ok());
+  EXPECT_TRUE(f->createFilterFactory(*config, "f", validate).ok());
 }
 
 TEST(RateLimitFilterConfigTest, ValidationOnlyConfigsShareOneStatsSink) {
@@ -487,7 +501,7 @@ virtual_hosts:
 )",
                                    rt)
                   .ok());
-  table_ = *sluice::Router::RouteTableImpl::create(rt, "s", nullptr);
+  table_ = *Testing::compileRouteTable(rt);
   const auto start = std::chrono::steady_clock::now();
   FakeStream& o = stream("/open", {}, cfg);
   FakeStream& c = stream("/closed", {}, cfg);

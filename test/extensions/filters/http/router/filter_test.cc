@@ -12,6 +12,7 @@
 #include "gtest/gtest.h"
 #include "source/common/config/utility.h"
 #include "source/common/http/conn_manager.h"
+#include "source/common/http/filter_config.h"
 #include "source/common/router/config.h"
 #include "source/common/stats/stats.h"
 #include "source/common/upstream/cluster.h"
@@ -70,7 +71,8 @@ class RouterFilterTest : public testing::Test {
     auto config = std::make_shared<Http::ConnectionManagerConfig>();
     config->route_table = *table;
     Http::FactoryContext fctx{&store_, "test"};
-    auto router = Http::FilterRegistry::get("router")->createFilterFactory({}, "f", fctx);
+    auto router = Http::FilterRegistry::get("router")->createFilterFactory(
+        *Http::FilterTypeRegistry::get("router")->createEmptyConfigProto(), "f", fctx);
     EXPECT_TRUE(router.ok());
     config->filter_factories.push_back(*router);
     source_->current = config;

@@ -9,7 +9,8 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
 #include "sluice/config/v1/bootstrap.pb.h"
-#include "source/common/http/conn_manager.h"
+#include "source/common/config/policy_registry.h"
+#include "source/common/http/conn_manager_config.h"
 #include "source/common/network/connection.h"
 #include "source/common/router/config.h"
 #include "source/common/upstream/cluster.h"
@@ -37,8 +38,8 @@ struct Snapshot {
   absl::flat_hash_map<std::string, Upstream::ClusterInfoConstSharedPtr> clusters;
   // Serialized config of each compiled route table, to reuse unchanged ones on the next build.
   absl::flat_hash_map<std::string, std::string> route_table_configs;
-  // Policies referenced by routes; enforced by the auth and rate_limit filters.
-  std::shared_ptr<const Http::Policies> policies;
+  // Policy resources (by type), owned and enforced by their filters.
+  Config::PolicySetConstSharedPtr policies;
 };
 using SnapshotConstSharedPtr = std::shared_ptr<const Snapshot>;
 
@@ -81,8 +82,11 @@ struct BuildOptions {
   int first_dynamic_route_table = INT32_MAX;
   int first_dynamic_cluster = INT32_MAX;
   int first_dynamic_cluster_endpoints = INT32_MAX;
-  int first_dynamic_auth_policy = INT32_MAX;
-  int first_dynamic_rate_limit_policy = INT32_MAX;
+  // The same for each policy type, by StaticResources field ("auth_policies"); absent = none.
+  absl::flat_hash_map<std::string, int> first_dynamic_policy;
+  // False: filters are validated by their config code only and no per-stream factory is made
+  // (sluice-cp, which links the filters' config libraries, not their runtime).
+  bool create_filters = true;
 };
 
 // Validates and compiles `bootstrap`. Every error is reported, each naming its field.
