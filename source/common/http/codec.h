@@ -5,6 +5,7 @@
 #include <string>
 
 #include "absl/status/status.h"
+#include "absl/strings/string_view.h"
 #include "source/common/buffer/buffer.h"
 #include "source/common/http/headers.h"
 
@@ -15,16 +16,54 @@ namespace Http {
 // each stream has its own decoder (peer -> us) and encoder (us -> peer). HTTP/1 has at most one
 // active stream per connection; HTTP/2 (a later codec) will have many.
 
-enum class StreamResetReason {
-  // The connection to the peer failed or closed.
+// Why a stream ended before its exchange completed. Each says where it came from and whether the
+// request may be sent again (retriable()); the router's retry decision reads it.
+enum class StreamResetReason : uint8_t {
+  // The connection to the peer closed (the peer went away, or a kept-alive connection it had
+  // already closed). Retriable.
   ConnectionTermination,
+  // The connection to the peer could not be set up. Retriable.
   ConnectionFailure,
-  // We reset the stream (timeout, local error).
+  // We reset the stream (timeout, local error). Not retriable: we gave up on it.
   LocalReset,
-  // The peer violated the protocol.
+  // The peer violated the protocol (an invalid response). Retriable: another try (another
+  // endpoint) may answer properly.
   ProtocolError,
+  // A limit of ours was exceeded (buffers). Not retriable.
   Overflow,
 };
+
+// May a request whose stream was reset this way, before any response, be sent again (if the
+// route's retry policy retries resets)?
+constexpr bool retriable(StreamResetReason reason) {
+  switch (reason) {
+    case StreamResetReason::ConnectionTermination:
+    case StreamResetReason::ConnectionFailure:
+    case StreamResetReason::ProtocolError:
+      return true;
+    case StreamResetReason::LocalReset:
+    case StreamResetReason::Overflow:
+      return false;
+  }
+  return false;
+}
+
+// A name for logs ("connection termination").
+constexpr absl::string_view resetReasonName(StreamResetReason reason) {
+  switch (reason) {
+    case StreamResetReason::ConnectionTermination:
+      return "connection termination";
+    case StreamResetReason::ConnectionFailure:
+      return "connection failure";
+    case StreamResetReason::LocalReset:
+      return "local reset";
+    case StreamResetReason::ProtocolError:
+      return "protocol error";
+    case StreamResetReason::Overflow:
+      return "overflow";
+  }
+  return "unknown";
+}
 
 class StreamCallbacks {
  public:

@@ -195,7 +195,7 @@ struct ActiveDecoderFilter : public StreamDecoderFilterCallbacks {
   void resetStream() override;
   uint32_t bufferLimit() override;
   void continueDecoding() override;
-  void sendLocalReply(uint32_t status, absl::string_view message, absl::string_view flag,
+  void sendLocalReply(uint32_t status, absl::string_view message, absl::optional<ResponseFlag> flag,
                       std::function<void(ResponseHeaderMap&)> modify) override;
   void encodeHeaders(ResponseHeaderMapPtr&& headers, bool end_stream) override;
   void encodeData(Buffer::Instance& data, bool end_stream) override;
@@ -275,7 +275,9 @@ class ActiveStream : public RequestDecoder,
   void decodeTrailers(HeaderMapPtr&& trailers) override;
 
   // StreamCallbacks (codec -> us)
-  void onResetStream(StreamResetReason) override { onDownstreamReset("DC"); }
+  void onResetStream(StreamResetReason) override {
+    onDownstreamReset(ResponseFlag::DownstreamConnectionTermination);
+  }
   void onAboveWriteBufferHighWatermark() override {
     for (auto* cb : watermark_callbacks_) cb->onAboveWriteBufferHighWatermark();
     above_high_ = true;
@@ -299,7 +301,7 @@ class ActiveStream : public RequestDecoder,
   void encodeDataFrom(size_t start, Buffer::Instance& data, bool end_stream);
   void encodeTrailersFrom(size_t start, HeaderMapPtr&& trailers);
   void continueEncoding(size_t index);
-  void sendLocalReply(uint32_t status, absl::string_view message, absl::string_view flag,
+  void sendLocalReply(uint32_t status, absl::string_view message, absl::optional<ResponseFlag> flag,
                       const std::function<void(ResponseHeaderMap&)>& modify);
   void sendContinueIfExpected() {
     if (expect_continue_ && !response_started_) {
@@ -308,17 +310,18 @@ class ActiveStream : public RequestDecoder,
     }
   }
   // The downstream went away or the stream must be aborted.
-  void onDownstreamReset(absl::string_view flag);
+  void onDownstreamReset(ResponseFlag flag);
   void resetStream() {
     if (!response_complete_) {
-      info_.addFlag("LR");
+      info_.addFlag(ResponseFlag::LocalReset);
       completeResponse(true);
     }
   }
   void onRequestTimeout() {
     conn_.ctx_.stats().downstream_rq_timeout->inc();
     if (!response_started_) {
-      sendLocalReply(request_complete_ ? 504 : 408, "request timeout", "RT", nullptr);
+      sendLocalReply(request_complete_ ? 504 : 408, "request timeout", ResponseFlag::RequestTimeout,
+                     nullptr);
     } else {
       resetStream();
     }
@@ -451,11 +454,11 @@ void ActiveStream::decodeHeaders(RequestHeaderMapPtr&& headers, bool end_stream)
     case Path::Result::Changed:
       break;
     case Path::Result::Reject:
-      sendLocalReply(400, path_error, "DPE", nullptr);
+      sendLocalReply(400, path_error, ResponseFlag::DownstreamProtocolError, nullptr);
       return;
     case Path::Result::Redirect: {
       std::string location = h.path;
-      sendLocalReply(307, "path redirected", "",
+      sendLocalReply(307, "path redirected", absl::nullopt,
                      [&location](ResponseHeaderMap& r) { r.add("location", location); });
       return;
     }
@@ -479,11 +482,11 @@ bool ActiveStream::checkRequestHeaders(RequestHeaderMap& h) {
   // gets the upstream's from the router.
   absl::string_view host = h.host();
   if (!host.empty() && !isValidAuthority(host)) {
-    sendLocalReply(400, "invalid host header", "DPE", nullptr);
+    sendLocalReply(400, "invalid host header", ResponseFlag::DownstreamProtocolError, nullptr);
     return false;
   }
   if (h.method == "TRACE" && !config_->allow_trace) {
-    sendLocalReply(405, "TRACE is not allowed", "", [](ResponseHeaderMap& r) {
+    sendLocalReply(405, "TRACE is not allowed", absl::nullopt, [](ResponseHeaderMap& r) {
       r.add("allow", "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS");
     });
     return false;
@@ -492,7 +495,8 @@ bool ActiveStream::checkRequestHeaders(RequestHeaderMap& h) {
     const size_t removed =
         h.removeIf([](const HeaderEntry& e) { return e.key.find('_') != std::string::npos; });
     if (removed > 0 && config_->underscores == UnderscoreHeadersAction::Reject) {
-      sendLocalReply(400, "header name with an underscore", "DPE", nullptr);
+      sendLocalReply(400, "header name with an underscore", ResponseFlag::DownstreamProtocolError,
+                     nullptr);
       return false;
     }
   }
@@ -556,7 +560,7 @@ void ActiveStream::holdDecodeData(size_t pos, Buffer::Instance& data, bool end_s
   decode_buffer_.move(data);
   decode_buffer_end_ = decode_buffer_end_ || end_stream;
   if (decode_buffer_.length() > config_->buffer_limit) {
-    sendLocalReply(413, "request body too large", "", nullptr);
+    sendLocalReply(413, "request body too large", absl::nullopt, nullptr);
   }
 }
 
@@ -724,13 +728,13 @@ void ActiveStream::continueEncoding(size_t index) {
 }
 
 void ActiveStream::sendLocalReply(uint32_t status, absl::string_view message,
-                                  absl::string_view flag,
+                                  absl::optional<ResponseFlag> flag,
                                   const std::function<void(ResponseHeaderMap&)>& modify) {
   if (done_) {
     return;
   }
-  if (!flag.empty()) {
-    info_.addFlag(flag);
+  if (flag.has_value()) {
+    info_.addFlag(*flag);
   }
   if (response_started_) {
     // Too late for a clean error: abort the response.
@@ -754,7 +758,7 @@ void ActiveStream::sendLocalReply(uint32_t status, absl::string_view message,
   }
 }
 
-void ActiveStream::onDownstreamReset(absl::string_view flag) {
+void ActiveStream::onDownstreamReset(ResponseFlag flag) {
   if (done_) {
     return;
   }
@@ -817,7 +821,7 @@ void ActiveDecoderFilter::resetStream() { stream.resetStream(); }
 uint32_t ActiveDecoderFilter::bufferLimit() { return stream.config_->buffer_limit; }
 void ActiveDecoderFilter::continueDecoding() { stream.continueDecoding(index); }
 void ActiveDecoderFilter::sendLocalReply(uint32_t status, absl::string_view message,
-                                         absl::string_view flag,
+                                         absl::optional<ResponseFlag> flag,
                                          std::function<void(ResponseHeaderMap&)> modify) {
   stream.sendLocalReply(status, message, flag, modify);
 }
@@ -934,7 +938,9 @@ void ConnectionManagerImpl::writeAccessLog(const StreamInfo& info, const Request
   w.field("upstream_cluster", orDash(info.upstream_cluster));
   w.field("route", route ? absl::string_view(route->name()) : absl::string_view("-"));
   w.field("request_id", orDash(info.request_id));
-  w.field("response_flags", orDash(info.response_flags));
+  std::string flags;  // short: no allocation
+  info.response_flags.appendTo(flags);
+  w.field("response_flags", orDash(flags));
   w.field("client_ip", client_ip_);
   w.field("user_agent", h ? orDash(h->get("user-agent")) : absl::string_view("-"));
   w.endObject();
@@ -978,7 +984,7 @@ void ConnectionManagerImpl::onData(Buffer::Instance& data, bool end_stream) {
     // Like Envoy and nginx, a client's FIN means it is gone: an in-flight request is reset
     // (response flag DC) rather than answered into a half-closed socket.
     if (stream_ != nullptr && !stream_->done_) {
-      stream_->onDownstreamReset("DC");
+      stream_->onDownstreamReset(ResponseFlag::DownstreamConnectionTermination);
       close(Network::Connection::CloseType::NoFlush);
     } else {
       close(Network::Connection::CloseType::FlushWrite);
@@ -1009,19 +1015,20 @@ void ConnectionManagerImpl::onCodecError(const CodecError& error) {
   ctx_.stats().downstream_rq_protocol_error->inc();
   if (stream_ != nullptr && !stream_->done_) {
     if (!stream_->response_started_) {
-      stream_->sendLocalReply(error.status, error.details, "DPE", nullptr);
+      stream_->sendLocalReply(error.status, error.details, ResponseFlag::DownstreamProtocolError,
+                              nullptr);
     } else {
-      stream_->onDownstreamReset("DPE");
+      stream_->onDownstreamReset(ResponseFlag::DownstreamProtocolError);
     }
     close(Network::Connection::CloseType::FlushWrite);
     return;
   }
   // No stream yet (bad request line or headers): answer directly.
-  replyWithoutStreamAndClose(error.status, error.details, "DPE");
+  replyWithoutStreamAndClose(error.status, error.details, ResponseFlag::DownstreamProtocolError);
 }
 
 void ConnectionManagerImpl::replyWithoutStreamAndClose(uint32_t status, absl::string_view message,
-                                                       absl::string_view flag) {
+                                                       ResponseFlag flag) {
   const std::string request_id = ctx_.uuid();
   const std::string body = localReplyBody(message, request_id);
   connection_->write(absl::StrCat(
@@ -1064,7 +1071,7 @@ void ConnectionManagerImpl::onEvent(Network::ConnectionEvent event) {
   if (event == Network::ConnectionEvent::RemoteClose ||
       event == Network::ConnectionEvent::LocalClose) {
     if (stream_ != nullptr && !stream_->done_) {
-      stream_->onDownstreamReset("DC");
+      stream_->onDownstreamReset(ResponseFlag::DownstreamConnectionTermination);
     }
     if (!closed_) {
       closed_ = true;
@@ -1105,7 +1112,8 @@ void ConnectionManagerImpl::checkDeadline(std::chrono::steady_clock::time_point 
     if (!stream_->request_complete_ && !stream_->response_started_) {
       ctx_.stats().downstream_rq_timeout->inc();
       codec_->setCloseAfterResponse();
-      stream_->sendLocalReply(408, "request body not received in time", "RT", nullptr);
+      stream_->sendLocalReply(408, "request body not received in time",
+                              ResponseFlag::RequestTimeout, nullptr);
       return;
     }
   }
@@ -1115,14 +1123,16 @@ void ConnectionManagerImpl::checkDeadline(std::chrono::steady_clock::time_point 
   if (deadline_kind_ == Deadline::Headers) {
     ctx_.stats().downstream_cx_header_timeout->inc();
     deadline_kind_ = Deadline::None;
-    replyWithoutStreamAndClose(408, "request headers not received in time", "RT");
+    replyWithoutStreamAndClose(408, "request headers not received in time",
+                               ResponseFlag::RequestTimeout);
   } else if (deadline_kind_ == Deadline::StreamIdle) {
     deadline_kind_ = Deadline::None;
     if (stream_ != nullptr && !stream_->done_) {
       ctx_.stats().downstream_rq_idle_timeout->inc();
       codec_->setCloseAfterResponse();
       if (!stream_->response_started_) {
-        stream_->sendLocalReply(408, "request idle timeout", "SI", nullptr);
+        stream_->sendLocalReply(408, "request idle timeout", ResponseFlag::StreamIdleTimeout,
+                                nullptr);
       } else {
         stream_->resetStream();
       }

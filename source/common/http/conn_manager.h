@@ -169,8 +169,7 @@ class ConnectionManagerImpl : public Network::ConnectionCallbacks,
   void setIdleDeadline();
   // Answers with a JSON local reply when no stream exists (parse error, header timeout),
   // counts and access-logs it, and closes the connection after the write.
-  void replyWithoutStreamAndClose(uint32_t status, absl::string_view message,
-                                  absl::string_view flag);
+  void replyWithoutStreamAndClose(uint32_t status, absl::string_view message, ResponseFlag flag);
   // A stream saw activity (bytes from or to the client): push its idle deadline out.
   void touchStream();
   void writeAccessLog(const StreamInfo& info, const RequestHeaderMap* headers,

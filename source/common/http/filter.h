@@ -9,11 +9,13 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/types/optional.h"
 #include "google/protobuf/struct.pb.h"
 #include "sluice/config/v1/policy.pb.h"
 #include "source/common/buffer/buffer.h"
 #include "source/common/event/dispatcher.h"
 #include "source/common/http/headers.h"
+#include "source/common/http/response_flags.h"
 
 namespace sluice {
 namespace Router {
@@ -40,8 +42,8 @@ struct StreamInfo {
   std::string request_id;
   // The request target as the client sent it (kept for the access log before rewrites).
   std::string original_path;
-  // Envoy-style response flags ("UF", "UT", "NR", ...), comma separated.
-  std::string response_flags;
+  // Envoy-style response flags (UF, UT, NR, ...); the access log lists their short names.
+  ResponseFlags response_flags;
   // Who the auth filter authenticated: the consumer's name, and an id of the credential it
   // presented ("key:<SHA-256 prefix of the key, hex>", "jwt:<consumer credential key>" or
   // "jwt:<iss>/<sub>"). Empty when auth did not identify one.
@@ -49,10 +51,7 @@ struct StreamInfo {
   // them (falling back to the client IP when empty).
   std::string consumer;
   std::string credential;
-  void addFlag(absl::string_view flag) {
-    if (!response_flags.empty()) response_flags += ',';
-    response_flags.append(flag.data(), flag.size());
-  }
+  void addFlag(ResponseFlag flag) { response_flags.set(flag); }
 };
 
 // Filter return values. Contract:
@@ -96,9 +95,9 @@ class StreamDecoderFilterCallbacks : public virtual StreamFilterCallbacks {
   // Resumes a decode iteration stopped by this filter.
   virtual void continueDecoding() = 0;
   // Answers the request from the gateway itself with a JSON error body
-  // {"message": ..., "request_id": ...}. `flag` is recorded in the access log.
+  // {"message": ..., "request_id": ...}. `flag` (if any) is recorded in the access log.
   virtual void sendLocalReply(uint32_t status, absl::string_view message,
-                              absl::string_view flag = "",
+                              absl::optional<ResponseFlag> flag = absl::nullopt,
                               std::function<void(ResponseHeaderMap&)> modify = nullptr) = 0;
   // Starts the response (terminal filters: router, direct responses). Goes through the encoder
   // filters.

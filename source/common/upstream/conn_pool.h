@@ -15,8 +15,34 @@ namespace Upstream {
 
 class ConnPool;
 
-// Overflow: a circuit breaker (max_connections, max_pending_requests) refused a new connection.
-enum class PoolFailureReason { ConnectFailure, Timeout, Overflow };
+// Why the pool could not give a request a connection. Nothing of the request was sent in any
+// case; retriable() says whether trying again (another endpoint, after a backoff) makes sense.
+enum class PoolFailureReason : uint8_t {
+  // Connecting failed (refused, unreachable, closed before ready). Upstream; retriable.
+  ConnectFailure,
+  // Connecting took longer than the cluster's connect_timeout. Upstream; retriable.
+  Timeout,
+  // A circuit breaker (max_connections, max_pending_requests) refused a new connection. Local;
+  // not retriable: the request waits in the slot queue instead.
+  Overflow,
+};
+
+constexpr bool retriable(PoolFailureReason reason) {
+  return reason == PoolFailureReason::ConnectFailure || reason == PoolFailureReason::Timeout;
+}
+
+// A name for logs.
+constexpr absl::string_view failureReasonName(PoolFailureReason reason) {
+  switch (reason) {
+    case PoolFailureReason::ConnectFailure:
+      return "connect failure";
+    case PoolFailureReason::Timeout:
+      return "connect timeout";
+    case PoolFailureReason::Overflow:
+      return "overflow";
+  }
+  return "unknown";
+}
 
 class PoolCallbacks;
 
