@@ -330,6 +330,7 @@ void RouterFilter::scheduleRetry() {
 void RouterFilter::abandonAttempt(bool response_complete) {
   endAttempt();
   Upstream::ActiveClient* c = client_;
+  Http::RequestEncoder* encoder = encoder_;
   client_ = nullptr;
   encoder_ = nullptr;
   if (c == nullptr) {
@@ -337,12 +338,12 @@ void RouterFilter::abandonAttempt(bool response_complete) {
   }
   if (upstream_read_paused_) {
     upstream_read_paused_ = false;
-    c->codec().readDisable(false);
+    encoder->getStream().readDisable(false);
   }
   const bool reusable = response_complete && request_sent_end_;
   if (!reusable) {
     // The rest of this response is read and dropped by the codec.
-    c->codec().resetStream(Http::StreamResetReason::LocalReset);
+    encoder->getStream().resetStream(Http::StreamResetReason::LocalReset);
   }
   Upstream::ConnPool& pool = cluster_->pool(endpoint_);
   pool.detach(*c);
@@ -533,14 +534,15 @@ void RouterFilter::dropConnection(bool reusable) {
   }
   if (client_ != nullptr) {
     Upstream::ActiveClient* c = client_;
+    Http::Stream& stream = encoder_->getStream();
     client_ = nullptr;
     encoder_ = nullptr;
     if (upstream_read_paused_) {
       upstream_read_paused_ = false;
-      c->codec().readDisable(false);
+      stream.readDisable(false);
     }
     if (!reusable) {
-      c->codec().resetStream(Http::StreamResetReason::LocalReset);
+      stream.resetStream(Http::StreamResetReason::LocalReset);
     }
     cluster_->pool(endpoint_).release(*c, reusable);
   }
@@ -644,7 +646,7 @@ void RouterFilter::pauseUpstreamRead(bool pause) {
     return;
   }
   upstream_read_paused_ = pause;
-  client_->codec().readDisable(pause);
+  encoder_->getStream().readDisable(pause);
 }
 
 void RouterFilter::sendDirectResponse(const RouteEntry& route) {
