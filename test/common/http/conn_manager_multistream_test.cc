@@ -267,6 +267,41 @@ TEST_F(MultiStreamTest, DrainWaitsForEveryStream) {
   EXPECT_EQ(0, store_.valueOf("downstream_rq_reset"));
 }
 
+// stream_idle_timeout is per stream: activity on one stream does not keep another alive.
+TEST_F(MultiStreamTest, StreamIdleDeadlineIsPerStream) {
+  auto config = std::make_shared<ConnectionManagerConfig>(*config_);
+  config->stream_idle_timeout = std::chrono::milliseconds(200);
+  config_ = config;
+  ConnectionManagerImpl& cm = connect();
+  const auto t0 = dispatcher_->now();
+  FakeStream& a = codec_->open("/a");
+  FakeStream& b = codec_->open("/b");
+  // At 150 ms the first stream starts its response (activity), the second stays silent.
+  ASSERT_TRUE(Testing::runUntil(
+      *dispatcher_, [&]() { return dispatcher_->now() >= t0 + std::chrono::milliseconds(150); }));
+  auto h = std::make_unique<ResponseHeaderMap>();
+  h->status = 200;
+  filters_[0]->callbacks->encodeHeaders(std::move(h), false);
+  // At 250 ms only the second stream is past its deadline.
+  ASSERT_TRUE(Testing::runUntil(
+      *dispatcher_, [&]() { return dispatcher_->now() >= t0 + std::chrono::milliseconds(250); }));
+  cm.checkDeadline(dispatcher_->now());
+  EXPECT_TRUE(b.complete);
+  EXPECT_EQ(408u, b.status);
+  EXPECT_FALSE(a.complete);
+  EXPECT_FALSE(a.reset);
+  EXPECT_EQ(1u, cm.activeStreams());
+  EXPECT_EQ(1, store_.valueOf("downstream_rq_idle_timeout"));
+  Buffer::OwnedImpl rest("done");
+  filters_[0]->callbacks->encodeData(rest, true);
+  EXPECT_TRUE(a.complete);
+  EXPECT_EQ(0u, cm.activeStreams());
+  std::vector<std::string> lines = accessLog();
+  ASSERT_EQ(2u, lines.size());
+  EXPECT_NE(std::string::npos, lines[0].find("\"response_flags\":\"SI\"")) << lines[0];
+  EXPECT_NE(std::string::npos, lines[1].find("\"response_flags\":\"-\"")) << lines[1];
+}
+
 }  // namespace
 }  // namespace Http
 }  // namespace sluice
