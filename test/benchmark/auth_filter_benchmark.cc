@@ -28,7 +28,7 @@ class Callbacks : public Http::StreamDecoderFilterCallbacks {
   void resetStream() override {}
   uint32_t bufferLimit() override { return 65536; }
   void continueDecoding() override {}
-  void sendLocalReply(uint32_t, absl::string_view, absl::string_view,
+  void sendLocalReply(uint32_t, absl::string_view, absl::optional<Http::ResponseFlag>,
                       std::function<void(Http::ResponseHeaderMap&)>) override {
     abort();
   }

@@ -5,6 +5,7 @@
 #include <string>
 
 #include "absl/status/status.h"
+#include "absl/strings/string_view.h"
 #include "source/common/buffer/buffer.h"
 #include "source/common/http/headers.h"
 
@@ -15,16 +16,54 @@ namespace Http {
 // each stream has its own decoder (peer -> us) and encoder (us -> peer). HTTP/1 has at most one
 // active stream per connection; HTTP/2 (a later codec) will have many.
 
-enum class StreamResetReason {
-  // The connection to the peer failed or closed.
+// Why a stream ended before its exchange completed. Each says where it came from and whether the
+// request may be sent again (retriable()); the router's retry decision reads it.
+enum class StreamResetReason : uint8_t {
+  // The connection to the peer closed (the peer went away, or a kept-alive connection it had
+  // already closed). Retriable.
   ConnectionTermination,
+  // The connection to the peer could not be set up. Retriable.
   ConnectionFailure,
-  // We reset the stream (timeout, local error).
+  // We reset the stream (timeout, local error). Not retriable: we gave up on it.
   LocalReset,
-  // The peer violated the protocol.
+  // The peer violated the protocol (an invalid response). Retriable: another try (another
+  // endpoint) may answer properly.
   ProtocolError,
+  // A limit of ours was exceeded (buffers). Not retriable.
   Overflow,
 };
+
+// May a request whose stream was reset this way, before any response, be sent again (if the
+// route's retry policy retries resets)?
+constexpr bool retriable(StreamResetReason reason) {
+  switch (reason) {
+    case StreamResetReason::ConnectionTermination:
+    case StreamResetReason::ConnectionFailure:
+    case StreamResetReason::ProtocolError:
+      return true;
+    case StreamResetReason::LocalReset:
+    case StreamResetReason::Overflow:
+      return false;
+  }
+  return false;
+}
+
+// A name for logs ("connection termination").
+constexpr absl::string_view resetReasonName(StreamResetReason reason) {
+  switch (reason) {
+    case StreamResetReason::ConnectionTermination:
+      return "connection termination";
+    case StreamResetReason::ConnectionFailure:
+      return "connection failure";
+    case StreamResetReason::LocalReset:
+      return "local reset";
+    case StreamResetReason::ProtocolError:
+      return "protocol error";
+    case StreamResetReason::Overflow:
+      return "overflow";
+  }
+  return "unknown";
+}
 
 class StreamCallbacks {
  public:
@@ -89,10 +128,21 @@ struct CodecError {
   std::string details;
 };
 
+// The protocol a connection speaks (for an HTTP/1 server connection: its latest request's).
+enum class Protocol : uint8_t { Http10, Http11, Http2 };
+
+// Limits a server codec enforces on what the peer sends.
+struct CodecSettings {
+  uint32_t max_request_headers_bytes = 60 * 1024;
+  uint32_t max_headers_count = 100;
+  uint64_t max_request_body_bytes = 0;  // 0 = unlimited
+};
+
 class ServerConnectionCallbacks {
  public:
   virtual ~ServerConnectionCallbacks() = default;
-  // A new request stream. The returned decoder receives its headers and body.
+  // A new request stream. The returned decoder receives its headers and body. A multiplexing
+  // codec calls this for every stream the peer opens; HTTP/1 for one request at a time.
   virtual RequestDecoder& newStream(ResponseEncoder& encoder) = 0;
   // The peer sent something the codec can't accept (before or during a request). The connection
   // must be answered with error.status (if nothing was sent yet) and closed.
@@ -105,9 +155,45 @@ class Connection {
   // Feeds bytes read from the network. Consumes what it can; leaves the rest (e.g. a pipelined
   // request waiting for the current response) in `data`.
   virtual void dispatch(Buffer::Instance& data) = 0;
-  // True while a request is being received or answered (not idle).
+  // True while a stream is being received or answered (not idle).
   virtual bool busy() const = 0;
+  virtual Protocol protocol() const = 0;
 };
+
+// The server side of a downstream connection: everything the connection manager asks of a codec.
+class ServerConnection : public Connection {
+ public:
+  // No new streams after the ones in flight, and the connection closes once their responses are
+  // done (draining, or a timeout that left a request unread). HTTP/1: the current or next
+  // response says `connection: close`; HTTP/2 (later): GOAWAY.
+  virtual void setCloseAfterResponse() = 0;
+  // True once the codec closes the connection itself when the responses in flight are done (the
+  // request or response asked for it, a protocol error, a reset): the connection manager then
+  // neither arms its idle timeout nor closes the connection.
+  virtual bool closing() const = 0;
+  // Answers the peer when there is no stream to answer on (the request's headers were invalid
+  // or never arrived): writes `headers` (status and fields, in order) and `body`, telling the
+  // peer the connection closes. The caller closes it after the write.
+  virtual void sendStreamlessResponse(const ResponseHeaderMap& headers, absl::string_view body) = 0;
+};
+using ServerConnectionPtr = std::unique_ptr<ServerConnection>;
+
+// The client side of an upstream connection: what the connection pool and the router use.
+class ClientConnection : public Connection {
+ public:
+  // Starts a request stream; `decoder` receives its response. Only while the connection has room
+  // for one more stream (maxConcurrentStreams()).
+  virtual RequestEncoder& newStream(ResponseDecoder& decoder) = 0;
+  // The network connection closed (peer FIN or failure): completes close-delimited responses and
+  // resets the other streams (ConnectionTermination).
+  virtual void onConnectionClose() = 0;
+  // May the connection carry new streams once the current ones end (keep-alive, no error)?
+  virtual bool reusable() const = 0;
+  // Streams the connection carries at once: 1 for HTTP/1 (no pipelining upstream); a
+  // multiplexing codec, what the peer allows.
+  virtual uint32_t maxConcurrentStreams() const = 0;
+};
+using ClientConnectionPtr = std::unique_ptr<ClientConnection>;
 
 }  // namespace Http
 }  // namespace sluice

@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "source/common/common/json.h"
+#include "source/common/http/codec_factory.h"
 
 namespace sluice {
 namespace Http {
@@ -195,7 +196,7 @@ struct ActiveDecoderFilter : public StreamDecoderFilterCallbacks {
   void resetStream() override;
   uint32_t bufferLimit() override;
   void continueDecoding() override;
-  void sendLocalReply(uint32_t status, absl::string_view message, absl::string_view flag,
+  void sendLocalReply(uint32_t status, absl::string_view message, absl::optional<ResponseFlag> flag,
                       std::function<void(ResponseHeaderMap&)> modify) override;
   void encodeHeaders(ResponseHeaderMapPtr&& headers, bool end_stream) override;
   void encodeData(Buffer::Instance& data, bool end_stream) override;
@@ -233,7 +234,8 @@ struct ActiveEncoderFilter : public StreamEncoderFilterCallbacks {
 
 class ActiveStream : public RequestDecoder,
                      public StreamCallbacks,
-                     public FilterChainFactoryCallbacks {
+                     public FilterChainFactoryCallbacks,
+                     public Event::DeferredDeletable {
  public:
   ActiveStream(ConnectionManagerImpl& conn, ResponseEncoder& encoder,
                ConnectionManagerConfigConstSharedPtr config)
@@ -241,6 +243,7 @@ class ActiveStream : public RequestDecoder,
     info_.start = conn.ctx_.dispatcher().now();
     info_.start_wall = std::chrono::system_clock::now();
     encoder_.getStream().setCallbacks(this);
+    touchIdle();
     conn_.ctx_.stats().downstream_rq_total->inc();
     conn_.ctx_.stats().downstream_rq_active->inc();
     if (config_->request_timeout.count() > 0) {
@@ -275,7 +278,9 @@ class ActiveStream : public RequestDecoder,
   void decodeTrailers(HeaderMapPtr&& trailers) override;
 
   // StreamCallbacks (codec -> us)
-  void onResetStream(StreamResetReason) override { onDownstreamReset("DC"); }
+  void onResetStream(StreamResetReason) override {
+    onDownstreamReset(ResponseFlag::DownstreamConnectionTermination);
+  }
   void onAboveWriteBufferHighWatermark() override {
     for (auto* cb : watermark_callbacks_) cb->onAboveWriteBufferHighWatermark();
     above_high_ = true;
@@ -299,7 +304,7 @@ class ActiveStream : public RequestDecoder,
   void encodeDataFrom(size_t start, Buffer::Instance& data, bool end_stream);
   void encodeTrailersFrom(size_t start, HeaderMapPtr&& trailers);
   void continueEncoding(size_t index);
-  void sendLocalReply(uint32_t status, absl::string_view message, absl::string_view flag,
+  void sendLocalReply(uint32_t status, absl::string_view message, absl::optional<ResponseFlag> flag,
                       const std::function<void(ResponseHeaderMap&)>& modify);
   void sendContinueIfExpected() {
     if (expect_continue_ && !response_started_) {
@@ -308,17 +313,18 @@ class ActiveStream : public RequestDecoder,
     }
   }
   // The downstream went away or the stream must be aborted.
-  void onDownstreamReset(absl::string_view flag);
+  void onDownstreamReset(ResponseFlag flag);
   void resetStream() {
     if (!response_complete_) {
-      info_.addFlag("LR");
+      info_.addFlag(ResponseFlag::LocalReset);
       completeResponse(true);
     }
   }
   void onRequestTimeout() {
     conn_.ctx_.stats().downstream_rq_timeout->inc();
     if (!response_started_) {
-      sendLocalReply(request_complete_ ? 504 : 408, "request timeout", "RT", nullptr);
+      sendLocalReply(request_complete_ ? 504 : 408, "request timeout", ResponseFlag::RequestTimeout,
+                     nullptr);
     } else {
       resetStream();
     }
@@ -334,6 +340,20 @@ class ActiveStream : public RequestDecoder,
   // Final bookkeeping once the response is done (or the stream reset).
   void completeResponse(bool reset);
   void writeAccessLog();
+  // The stream saw activity (bytes from or to the client): push its idle deadline out.
+  void touchIdle() {
+    if (config_->stream_idle_timeout.count() > 0) {
+      idle_deadline_ = conn_.ctx_.dispatcher().now() + config_->stream_idle_timeout;
+    }
+  }
+  // Bytes arrived from the client: an armed idle deadline moves out (one that fired stays off).
+  void touchIdleIfArmed(std::chrono::steady_clock::time_point now) {
+    if (idle_deadline_ != kNoDeadline) {
+      idle_deadline_ = now + config_->stream_idle_timeout;
+    }
+  }
+  // The deadline sweep for this stream (body timeout, stream idle timeout).
+  void checkDeadlines(std::chrono::steady_clock::time_point now);
 
   ConnectionManagerImpl& conn_;
   ResponseEncoder& encoder_;
@@ -346,6 +366,14 @@ class ActiveStream : public RequestDecoder,
   absl::InlinedVector<std::unique_ptr<ActiveEncoderFilter>, 2> encoders_;
   absl::InlinedVector<DownstreamWatermarkCallbacks*, 2> watermark_callbacks_;
   Event::TimerPtr request_timer_;
+  // The connection's list of streams (owning: each stream owns the next).
+  std::unique_ptr<ActiveStream> next_;
+  ActiveStream* prev_ = nullptr;
+  static constexpr std::chrono::steady_clock::time_point kNoDeadline =
+      std::chrono::steady_clock::time_point::max();
+  // stream_idle_timeout: no bytes from or to the client until then. Checked by the connection's
+  // deadline sweep; max() = none (not configured, or fired).
+  std::chrono::steady_clock::time_point idle_deadline_ = kNoDeadline;
   // With request buffering: the body must be complete (or buffered up to the bound) by then.
   // Checked by the connection's deadline sweep; max() = none.
   std::chrono::steady_clock::time_point body_deadline_ =
@@ -451,11 +479,11 @@ void ActiveStream::decodeHeaders(RequestHeaderMapPtr&& headers, bool end_stream)
     case Path::Result::Changed:
       break;
     case Path::Result::Reject:
-      sendLocalReply(400, path_error, "DPE", nullptr);
+      sendLocalReply(400, path_error, ResponseFlag::DownstreamProtocolError, nullptr);
       return;
     case Path::Result::Redirect: {
       std::string location = h.path;
-      sendLocalReply(307, "path redirected", "",
+      sendLocalReply(307, "path redirected", absl::nullopt,
                      [&location](ResponseHeaderMap& r) { r.add("location", location); });
       return;
     }
@@ -479,11 +507,11 @@ bool ActiveStream::checkRequestHeaders(RequestHeaderMap& h) {
   // gets the upstream's from the router.
   absl::string_view host = h.host();
   if (!host.empty() && !isValidAuthority(host)) {
-    sendLocalReply(400, "invalid host header", "DPE", nullptr);
+    sendLocalReply(400, "invalid host header", ResponseFlag::DownstreamProtocolError, nullptr);
     return false;
   }
   if (h.method == "TRACE" && !config_->allow_trace) {
-    sendLocalReply(405, "TRACE is not allowed", "", [](ResponseHeaderMap& r) {
+    sendLocalReply(405, "TRACE is not allowed", absl::nullopt, [](ResponseHeaderMap& r) {
       r.add("allow", "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS");
     });
     return false;
@@ -492,7 +520,8 @@ bool ActiveStream::checkRequestHeaders(RequestHeaderMap& h) {
     const size_t removed =
         h.removeIf([](const HeaderEntry& e) { return e.key.find('_') != std::string::npos; });
     if (removed > 0 && config_->underscores == UnderscoreHeadersAction::Reject) {
-      sendLocalReply(400, "header name with an underscore", "DPE", nullptr);
+      sendLocalReply(400, "header name with an underscore", ResponseFlag::DownstreamProtocolError,
+                     nullptr);
       return false;
     }
   }
@@ -556,7 +585,7 @@ void ActiveStream::holdDecodeData(size_t pos, Buffer::Instance& data, bool end_s
   decode_buffer_.move(data);
   decode_buffer_end_ = decode_buffer_end_ || end_stream;
   if (decode_buffer_.length() > config_->buffer_limit) {
-    sendLocalReply(413, "request body too large", "", nullptr);
+    sendLocalReply(413, "request body too large", absl::nullopt, nullptr);
   }
 }
 
@@ -654,7 +683,7 @@ void ActiveStream::encodeHeadersFrom(size_t start, ResponseHeaderMapPtr&& header
   }
   response_started_ = true;
   expect_continue_ = false;
-  conn_.touchStream();
+  touchIdle();
   encoder_.encodeHeaders(h, end_stream);
   if (end_stream) {
     completeResponse(false);
@@ -682,7 +711,7 @@ void ActiveStream::encodeDataFrom(size_t start, Buffer::Instance& data, bool end
     }
   }
   info_.bytes_sent += data.length();
-  conn_.touchStream();
+  touchIdle();
   encoder_.encodeData(data, end_stream);
   if (end_stream) {
     completeResponse(false);
@@ -724,13 +753,13 @@ void ActiveStream::continueEncoding(size_t index) {
 }
 
 void ActiveStream::sendLocalReply(uint32_t status, absl::string_view message,
-                                  absl::string_view flag,
+                                  absl::optional<ResponseFlag> flag,
                                   const std::function<void(ResponseHeaderMap&)>& modify) {
   if (done_) {
     return;
   }
-  if (!flag.empty()) {
-    info_.addFlag(flag);
+  if (flag.has_value()) {
+    info_.addFlag(*flag);
   }
   if (response_started_) {
     // Too late for a clean error: abort the response.
@@ -754,7 +783,7 @@ void ActiveStream::sendLocalReply(uint32_t status, absl::string_view message,
   }
 }
 
-void ActiveStream::onDownstreamReset(absl::string_view flag) {
+void ActiveStream::onDownstreamReset(ResponseFlag flag) {
   if (done_) {
     return;
   }
@@ -803,7 +832,36 @@ void ActiveStream::completeResponse(bool reset) {
   conn_.onStreamDone(*this);
 }
 
-void ActiveStream::writeAccessLog() { conn_.writeAccessLog(info_, request_headers_.get(), route_); }
+void ActiveStream::writeAccessLog() {
+  conn_.writeAccessLog(*config_, info_, request_headers_.get(), route_);
+}
+
+void ActiveStream::checkDeadlines(std::chrono::steady_clock::time_point now) {
+  if (done_) {
+    return;
+  }
+  WorkerContext& ctx = conn_.ctx_;
+  if (now >= body_deadline_) {
+    body_deadline_ = kNoDeadline;
+    if (!request_complete_ && !response_started_) {
+      ctx.stats().downstream_rq_timeout->inc();
+      conn_.codec_->setCloseAfterResponse();
+      sendLocalReply(408, "request body not received in time", ResponseFlag::RequestTimeout,
+                     nullptr);
+      return;
+    }
+  }
+  if (now >= idle_deadline_) {
+    idle_deadline_ = kNoDeadline;
+    ctx.stats().downstream_rq_idle_timeout->inc();
+    conn_.codec_->setCloseAfterResponse();
+    if (!response_started_) {
+      sendLocalReply(408, "request idle timeout", ResponseFlag::StreamIdleTimeout, nullptr);
+    } else {
+      resetStream();
+    }
+  }
+}
 
 // Filter callback plumbing.
 Event::Dispatcher& ActiveDecoderFilter::dispatcher() { return stream.conn_.context().dispatcher(); }
@@ -817,7 +875,7 @@ void ActiveDecoderFilter::resetStream() { stream.resetStream(); }
 uint32_t ActiveDecoderFilter::bufferLimit() { return stream.config_->buffer_limit; }
 void ActiveDecoderFilter::continueDecoding() { stream.continueDecoding(index); }
 void ActiveDecoderFilter::sendLocalReply(uint32_t status, absl::string_view message,
-                                         absl::string_view flag,
+                                         absl::optional<ResponseFlag> flag,
                                          std::function<void(ResponseHeaderMap&)> modify) {
   stream.sendLocalReply(status, message, flag, modify);
 }
@@ -865,20 +923,14 @@ void ActiveEncoderFilter::continueEncoding() { stream.continueEncoding(index); }
 // -------------------------------------------------------------------------------------------
 // ConnectionManagerImpl
 
-namespace {
-struct DeadStream : public Event::DeferredDeletable {
-  explicit DeadStream(std::unique_ptr<ActiveStream>&& s) : stream(std::move(s)) {}
-  std::unique_ptr<ActiveStream> stream;
-};
-}  // namespace
-
 ConnectionManagerImpl::ConnectionManagerImpl(WorkerContext& ctx, ConfigSourceSharedPtr config,
                                              Network::ConnectionPtr&& conn)
     : ctx_(ctx), config_source_(std::move(config)), connection_(std::move(conn)) {
   config_ = config_source_->config();
   connection_->setCallbacks(this);
   connection_->setBufferLimits(config_->buffer_limit);
-  codec_ = std::make_unique<Http1::ServerConnectionImpl>(*connection_, *this, config_->codec);
+  codec_ = config_->codec_factory ? config_->codec_factory(*connection_, *this, config_->codec)
+                                  : createServerConnection(*connection_, *this, config_->codec);
   client_ip_ = connection_->peerAddress().ip();
   ctx_.add(this);
   ctx_.stats().downstream_cx_total->inc();
@@ -893,9 +945,28 @@ ConnectionManagerImpl::~ConnectionManagerImpl() {
   }
 }
 
-void ConnectionManagerImpl::writeAccessLog(const StreamInfo& info, const RequestHeaderMap* h,
+void ConnectionManagerImpl::linkStream(std::unique_ptr<ActiveStream>&& stream) {
+  ActiveStream& s = *stream;
+  s.next_ = std::move(streams_);
+  if (s.next_ != nullptr) s.next_->prev_ = &s;
+  streams_ = std::move(stream);
+  ++stream_count_;
+}
+
+std::unique_ptr<ActiveStream> ConnectionManagerImpl::unlinkStream(ActiveStream& s) {
+  std::unique_ptr<ActiveStream>& owner = s.prev_ != nullptr ? s.prev_->next_ : streams_;
+  std::unique_ptr<ActiveStream> owned = std::move(owner);
+  if (s.next_ != nullptr) s.next_->prev_ = s.prev_;
+  owner = std::move(s.next_);
+  s.prev_ = nullptr;
+  --stream_count_;
+  return owned;
+}
+
+void ConnectionManagerImpl::writeAccessLog(const ConnectionManagerConfig& config,
+                                           const StreamInfo& info, const RequestHeaderMap* h,
                                            const Router::RouteEntry* route) {
-  if (!config_->access_log) {
+  if (!config.access_log) {
     return;
   }
   const auto elapsed = ctx_.dispatcher().now() - info.start;
@@ -920,8 +991,8 @@ void ConnectionManagerImpl::writeAccessLog(const StreamInfo& info, const Request
                                   : h ? absl::string_view(h->path)
                                       : absl::string_view("-");
   std::string redacted;
-  if (!config_->redact_query_params.empty() && logged_path.find('?') != absl::string_view::npos) {
-    redacted = redactQuery(logged_path, config_->redact_query_params);
+  if (!config.redact_query_params.empty() && logged_path.find('?') != absl::string_view::npos) {
+    redacted = redactQuery(logged_path, config.redact_query_params);
     logged_path = redacted;
   }
   w.field("path", logged_path);
@@ -934,13 +1005,15 @@ void ConnectionManagerImpl::writeAccessLog(const StreamInfo& info, const Request
   w.field("upstream_cluster", orDash(info.upstream_cluster));
   w.field("route", route ? absl::string_view(route->name()) : absl::string_view("-"));
   w.field("request_id", orDash(info.request_id));
-  w.field("response_flags", orDash(info.response_flags));
+  std::string flags;  // short: no allocation
+  info.response_flags.appendTo(flags);
+  w.field("response_flags", orDash(flags));
   w.field("client_ip", client_ip_);
   w.field("user_agent", h ? orDash(h->get("user-agent")) : absl::string_view("-"));
   w.endObject();
   std::string line = w.take();
   line += '\n';
-  ctx_.accessLogBuffer().append(config_->access_log, line);
+  ctx_.accessLogBuffer().append(config.access_log, line);
 }
 
 void ConnectionManagerImpl::setIdleDeadline() {
@@ -956,12 +1029,18 @@ void ConnectionManagerImpl::onData(Buffer::Instance& data, bool end_stream) {
     data.drain(data.length());
     return;
   }
-  if (stream_ == nullptr && deadline_kind_ != Deadline::Headers && data.length() > 0) {
-    // First bytes of a new request: the headers must arrive in time.
-    deadline_kind_ = Deadline::Headers;
-    deadline_ = ctx_.dispatcher().now() + config_->request_headers_timeout;
-  } else if (stream_ != nullptr && deadline_kind_ == Deadline::StreamIdle) {
-    touchStream();
+  if (streams_ == nullptr) {
+    if (deadline_kind_ != Deadline::Headers && data.length() > 0) {
+      // First bytes of a new request: the headers must arrive in time.
+      deadline_kind_ = Deadline::Headers;
+      deadline_ = ctx_.dispatcher().now() + config_->request_headers_timeout;
+    }
+  } else {
+    // Bytes from the client count as activity of the streams in flight.
+    const auto now = ctx_.dispatcher().now();
+    for (ActiveStream* s = streams_.get(); s != nullptr; s = s->next_.get()) {
+      s->touchIdleIfArmed(now);
+    }
   }
   codec_->dispatch(data);
   if (closed_) {
@@ -977,8 +1056,7 @@ void ConnectionManagerImpl::onData(Buffer::Instance& data, bool end_stream) {
   if (end_stream) {
     // Like Envoy and nginx, a client's FIN means it is gone: an in-flight request is reset
     // (response flag DC) rather than answered into a half-closed socket.
-    if (stream_ != nullptr && !stream_->done_) {
-      stream_->onDownstreamReset("DC");
+    if (resetStreams(ResponseFlag::DownstreamConnectionTermination)) {
       close(Network::Connection::CloseType::NoFlush);
     } else {
       close(Network::Connection::CloseType::FlushWrite);
@@ -986,48 +1064,68 @@ void ConnectionManagerImpl::onData(Buffer::Instance& data, bool end_stream) {
   }
 }
 
-void ConnectionManagerImpl::touchStream() {
-  if (config_->stream_idle_timeout.count() > 0) {
-    deadline_kind_ = Deadline::StreamIdle;
-    deadline_ = ctx_.dispatcher().now() + config_->stream_idle_timeout;
+bool ConnectionManagerImpl::resetStreams(ResponseFlag flag) {
+  bool any = false;
+  for (ActiveStream* s = streams_.get(); s != nullptr;) {
+    // Resetting unlinks the stream (it stays alive until the deferred deletion): step first.
+    ActiveStream* next = s->next_.get();
+    if (!s->done_) {
+      any = true;
+      s->onDownstreamReset(flag);
+    }
+    s = next;
   }
+  return any;
 }
 
 RequestDecoder& ConnectionManagerImpl::newStream(ResponseEncoder& encoder) {
   config_ = config_source_->config();  // pin the newest listener config for this stream
   deadline_kind_ = Deadline::None;
-  touchStream();
   if (draining()) {
     codec_->setCloseAfterResponse();
   }
-  stream_ = std::make_unique<ActiveStream>(*this, encoder, config_);
-  return *stream_;
+  auto stream = std::make_unique<ActiveStream>(*this, encoder, config_);
+  ActiveStream& s = *stream;
+  linkStream(std::move(stream));
+  return s;
 }
 
 void ConnectionManagerImpl::onCodecError(const CodecError& error) {
   codec_error_ = true;
   ctx_.stats().downstream_rq_protocol_error->inc();
-  if (stream_ != nullptr && !stream_->done_) {
-    if (!stream_->response_started_) {
-      stream_->sendLocalReply(error.status, error.details, "DPE", nullptr);
-    } else {
-      stream_->onDownstreamReset("DPE");
+  bool any = false;
+  for (ActiveStream* s = streams_.get(); s != nullptr;) {
+    ActiveStream* next = s->next_.get();
+    if (!s->done_) {
+      any = true;
+      if (!s->response_started_) {
+        s->sendLocalReply(error.status, error.details, ResponseFlag::DownstreamProtocolError,
+                          nullptr);
+      } else {
+        s->onDownstreamReset(ResponseFlag::DownstreamProtocolError);
+      }
     }
+    s = next;
+  }
+  if (any) {
     close(Network::Connection::CloseType::FlushWrite);
     return;
   }
   // No stream yet (bad request line or headers): answer directly.
-  replyWithoutStreamAndClose(error.status, error.details, "DPE");
+  replyWithoutStreamAndClose(error.status, error.details, ResponseFlag::DownstreamProtocolError);
 }
 
 void ConnectionManagerImpl::replyWithoutStreamAndClose(uint32_t status, absl::string_view message,
-                                                       absl::string_view flag) {
+                                                       ResponseFlag flag) {
   const std::string request_id = ctx_.uuid();
   const std::string body = localReplyBody(message, request_id);
-  connection_->write(absl::StrCat(
-      "HTTP/1.1 ", status, " ", Http1::reasonPhrase(status),
-      "\r\ncontent-type: application/json\r\ncontent-length: ", body.size(), "\r\ndate: ",
-      ctx_.date(), "\r\nx-request-id: ", request_id, "\r\nconnection: close\r\n\r\n", body));
+  ResponseHeaderMap headers;
+  headers.status = status;
+  headers.add("content-type", "application/json");
+  headers.add("content-length", absl::StrCat(body.size()));
+  headers.add("date", ctx_.date());
+  headers.add("x-request-id", request_id);
+  codec_->sendStreamlessResponse(headers, body);
   ctx_.stats().downstream_rq_total->inc();
   ctx_.stats().downstream_rq_class[status / 100]->inc();
   StreamInfo info;
@@ -1037,20 +1135,23 @@ void ConnectionManagerImpl::replyWithoutStreamAndClose(uint32_t status, absl::st
   info.request_id = request_id;
   info.bytes_sent = body.size();
   info.addFlag(flag);
-  writeAccessLog(info, nullptr, nullptr);
+  writeAccessLog(*config_, info, nullptr, nullptr);
   close(Network::Connection::CloseType::FlushWrite);
 }
 
 void ConnectionManagerImpl::onStreamDone(ActiveStream& stream) {
-  if (stream_.get() != &stream) {
-    return;
+  if (stream.prev_ == nullptr && streams_.get() != &stream) {
+    return;  // not (any more) in the list
   }
-  ctx_.dispatcher().deferredDelete(std::make_unique<DeadStream>(std::move(stream_)));
+  ctx_.dispatcher().deferredDelete(unlinkStream(stream));
   if (closed_) {
     return;
   }
   if (codec_->closing() || codec_error_) {
     return;  // the codec is closing the connection after the response
+  }
+  if (streams_ != nullptr) {
+    return;  // other streams still in flight
   }
   if (draining()) {
     // Counted in onDrain() when the drain began with this stream in flight.
@@ -1063,9 +1164,7 @@ void ConnectionManagerImpl::onStreamDone(ActiveStream& stream) {
 void ConnectionManagerImpl::onEvent(Network::ConnectionEvent event) {
   if (event == Network::ConnectionEvent::RemoteClose ||
       event == Network::ConnectionEvent::LocalClose) {
-    if (stream_ != nullptr && !stream_->done_) {
-      stream_->onDownstreamReset("DC");
-    }
+    resetStreams(ResponseFlag::DownstreamConnectionTermination);
     if (!closed_) {
       closed_ = true;
       ctx_.remove(this);
@@ -1084,30 +1183,33 @@ void ConnectionManagerImpl::close(Network::Connection::CloseType type) {
 }
 
 void ConnectionManagerImpl::onAboveWriteBufferHighWatermark() {
-  if (stream_) stream_->onAboveWriteBufferHighWatermark();
+  for (ActiveStream* s = streams_.get(); s != nullptr; s = s->next_.get()) {
+    s->onAboveWriteBufferHighWatermark();
+  }
 }
 
 void ConnectionManagerImpl::onBelowWriteBufferLowWatermark() {
-  if (stream_) stream_->onBelowWriteBufferLowWatermark();
+  for (ActiveStream* s = streams_.get(); s != nullptr; s = s->next_.get()) {
+    s->onBelowWriteBufferLowWatermark();
+  }
 }
 
 void ConnectionManagerImpl::checkDeadline(std::chrono::steady_clock::time_point now) {
   if (closed_) {
     return;
   }
-  if (stream_ == nullptr && deadline_kind_ == Deadline::Idle) {
+  if (streams_ == nullptr && deadline_kind_ == Deadline::Idle) {
     // Idle keep-alive connection: give its buffers' memory back (at most 100 ms after the last
     // response, so a busy connection keeps reusing them).
     connection_->releaseIdleMemory();
   }
-  if (stream_ != nullptr && !stream_->done_ && now >= stream_->body_deadline_) {
-    stream_->body_deadline_ = std::chrono::steady_clock::time_point::max();
-    if (!stream_->request_complete_ && !stream_->response_started_) {
-      ctx_.stats().downstream_rq_timeout->inc();
-      codec_->setCloseAfterResponse();
-      stream_->sendLocalReply(408, "request body not received in time", "RT", nullptr);
+  for (ActiveStream* s = streams_.get(); s != nullptr;) {
+    ActiveStream* next = s->next_.get();
+    s->checkDeadlines(now);
+    if (closed_) {
       return;
     }
+    s = next;
   }
   if (deadline_kind_ == Deadline::None || now < deadline_) {
     return;
@@ -1115,18 +1217,8 @@ void ConnectionManagerImpl::checkDeadline(std::chrono::steady_clock::time_point 
   if (deadline_kind_ == Deadline::Headers) {
     ctx_.stats().downstream_cx_header_timeout->inc();
     deadline_kind_ = Deadline::None;
-    replyWithoutStreamAndClose(408, "request headers not received in time", "RT");
-  } else if (deadline_kind_ == Deadline::StreamIdle) {
-    deadline_kind_ = Deadline::None;
-    if (stream_ != nullptr && !stream_->done_) {
-      ctx_.stats().downstream_rq_idle_timeout->inc();
-      codec_->setCloseAfterResponse();
-      if (!stream_->response_started_) {
-        stream_->sendLocalReply(408, "request idle timeout", "SI", nullptr);
-      } else {
-        stream_->resetStream();
-      }
-    }
+    replyWithoutStreamAndClose(408, "request headers not received in time",
+                               ResponseFlag::RequestTimeout);
   } else {
     ctx_.stats().downstream_cx_idle_timeout->inc();
     close(Network::Connection::CloseType::NoFlush);
@@ -1138,12 +1230,12 @@ void ConnectionManagerImpl::onDrain() {
     return;
   }
   draining_ = true;
-  if (stream_ == nullptr && deadline_kind_ != Deadline::Headers) {
-    ctx_.stats().downstream_cx_drain_close->inc();
+  ctx_.stats().downstream_cx_drain_close->inc();
+  if (streams_ == nullptr && deadline_kind_ != Deadline::Headers) {
     close(Network::Connection::CloseType::NoFlush);
   } else {
-    // Busy: the response says `connection: close` and the connection closes after it.
-    ctx_.stats().downstream_cx_drain_close->inc();
+    // Busy: no new streams; the connection closes once the responses in flight are done
+    // (HTTP/1: the response says `connection: close`).
     codec_->setCloseAfterResponse();
   }
 }

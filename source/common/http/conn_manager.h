@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <list>
 #include <memory>
 #include <random>
@@ -13,7 +14,6 @@
 #include "source/common/http/codec.h"
 #include "source/common/http/conn_manager_config.h"
 #include "source/common/http/filter.h"
-#include "source/common/http/http1/codec_impl.h"
 #include "source/common/http/path.h"
 #include "source/common/network/connection.h"
 #include "source/common/router/config.h"
@@ -104,7 +104,10 @@ class WorkerContext {
 
 class ActiveStream;
 
-// One downstream HTTP connection: codec, streams, filter chains, timeouts. Worker-local.
+// One downstream HTTP connection: its codec (any protocol, through the codec.h interfaces), its
+// active streams (any number; HTTP/1 has one at a time), and its connection-level timeouts
+// (request headers, idle without streams). Each stream has its own filter chain, deadlines and
+// access-log entry. Worker-local.
 class ConnectionManagerImpl : public Network::ConnectionCallbacks,
                               public ServerConnectionCallbacks,
                               public Event::DeferredDeletable {
@@ -125,7 +128,8 @@ class ConnectionManagerImpl : public Network::ConnectionCallbacks,
   // Deadline sweep; returns false if the connection closed.
   void checkDeadline(std::chrono::steady_clock::time_point now);
   void onDrain();
-  bool idle() const { return stream_ == nullptr; }
+  bool idle() const { return streams_ == nullptr; }
+  size_t activeStreams() const { return stream_count_; }
   // The whole worker or just this connection's listener is draining.
   bool draining() const { return draining_ || ctx_.draining(); }
 
@@ -137,27 +141,30 @@ class ConnectionManagerImpl : public Network::ConnectionCallbacks,
   friend class ActiveStream;
   friend class WorkerContext;
   void onStreamDone(ActiveStream& stream);
+  // The streams' owning intrusive list (no allocation per stream beyond the stream itself).
+  void linkStream(std::unique_ptr<ActiveStream>&& stream);
+  std::unique_ptr<ActiveStream> unlinkStream(ActiveStream& stream);
   void close(Network::Connection::CloseType type);
+  // Resets every stream in flight with `flag`; true if there was one.
+  bool resetStreams(ResponseFlag flag);
   void setIdleDeadline();
   // Answers with a JSON local reply when no stream exists (parse error, header timeout),
   // counts and access-logs it, and closes the connection after the write.
-  void replyWithoutStreamAndClose(uint32_t status, absl::string_view message,
-                                  absl::string_view flag);
-  // A stream saw activity (bytes from or to the client): push its idle deadline out.
-  void touchStream();
-  void writeAccessLog(const StreamInfo& info, const RequestHeaderMap* headers,
-                      const Router::RouteEntry* route);
+  void replyWithoutStreamAndClose(uint32_t status, absl::string_view message, ResponseFlag flag);
+  void writeAccessLog(const ConnectionManagerConfig& config, const StreamInfo& info,
+                      const RequestHeaderMap* headers, const Router::RouteEntry* route);
 
   WorkerContext& ctx_;
   ConfigSourceSharedPtr config_source_;
   ConnectionManagerConfigConstSharedPtr config_;  // refreshed at each new stream
   bool draining_ = false;
   Network::ConnectionPtr connection_;
-  std::unique_ptr<Http1::ServerConnectionImpl> codec_;
-  std::unique_ptr<ActiveStream> stream_;
+  ServerConnectionPtr codec_;
+  std::unique_ptr<ActiveStream> streams_;  // newest first; each owns the next
+  size_t stream_count_ = 0;
   std::string client_ip_;
-  // Deadline sweep state.
-  enum class Deadline : uint8_t { None, Headers, Idle, StreamIdle };
+  // Connection deadline (the streams have their own): request headers, idle without streams.
+  enum class Deadline : uint8_t { None, Headers, Idle };
   Deadline deadline_kind_ = Deadline::Idle;
   std::chrono::steady_clock::time_point deadline_;
   ConnectionManagerImpl* prev_ = nullptr;

@@ -2,14 +2,16 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "source/common/access_log/access_log.h"
+#include "source/common/http/codec.h"
 #include "source/common/http/filter.h"
-#include "source/common/http/http1/codec_impl.h"
 #include "source/common/http/path.h"
+#include "source/common/network/connection.h"
 #include "source/common/router/config.h"
 
 namespace sluice {
@@ -23,7 +25,7 @@ struct ConnectionManagerConfig {
   std::string listener_name;
   Router::RouteTableConstSharedPtr route_table;
   std::vector<FilterFactoryCb> filter_factories;
-  Http1::CodecSettings codec;
+  CodecSettings codec;
   std::chrono::milliseconds request_headers_timeout{30000};
   std::chrono::milliseconds idle_timeout{60000};
   std::chrono::milliseconds request_timeout{0};
@@ -42,6 +44,11 @@ struct ConnectionManagerConfig {
   bool request_buffering = true;
   uint32_t request_buffer_bytes = 64 * 1024;
   std::chrono::milliseconds request_body_timeout{60000};
+  // Makes each connection's codec; empty = HTTP/1 (createServerConnection in codec_factory.h).
+  // Where an HTTP/2 listener (later) and tests plug in their codec.
+  std::function<ServerConnectionPtr(Network::Connection&, ServerConnectionCallbacks&,
+                                    const CodecSettings&)>
+      codec_factory;
 };
 using ConnectionManagerConfigConstSharedPtr = std::shared_ptr<const ConnectionManagerConfig>;
 

@@ -16,6 +16,7 @@
 #include "source/common/config/policy_registry.h"
 #include "source/common/event/dispatcher.h"
 #include "source/common/http/headers.h"
+#include "source/common/http/response_flags.h"
 
 namespace sluice {
 namespace Router {
@@ -108,14 +109,11 @@ struct StreamInfo {
   std::string request_id;
   // The request target as the client sent it (kept for the access log before rewrites).
   std::string original_path;
-  // Envoy-style response flags ("UF", "UT", "NR", ...), comma separated.
-  std::string response_flags;
+  // Envoy-style response flags (UF, UT, NR, ...); the access log lists their short names.
+  ResponseFlags response_flags;
   // State the stream's filters share (see FilterState).
   FilterState filter_state;
-  void addFlag(absl::string_view flag) {
-    if (!response_flags.empty()) response_flags += ',';
-    response_flags.append(flag.data(), flag.size());
-  }
+  void addFlag(ResponseFlag flag) { response_flags.set(flag); }
 };
 
 // Filter return values. Contract:
@@ -159,9 +157,9 @@ class StreamDecoderFilterCallbacks : public virtual StreamFilterCallbacks {
   // Resumes a decode iteration stopped by this filter.
   virtual void continueDecoding() = 0;
   // Answers the request from the gateway itself with a JSON error body
-  // {"message": ..., "request_id": ...}. `flag` is recorded in the access log.
+  // {"message": ..., "request_id": ...}. `flag` (if any) is recorded in the access log.
   virtual void sendLocalReply(uint32_t status, absl::string_view message,
-                              absl::string_view flag = "",
+                              absl::optional<ResponseFlag> flag = absl::nullopt,
                               std::function<void(ResponseHeaderMap&)> modify = nullptr) = 0;
   // Starts the response (terminal filters: router, direct responses). Goes through the encoder
   // filters.

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "source/common/http/codec_factory.h"
+
 namespace sluice {
 namespace Upstream {
 
@@ -18,7 +20,7 @@ ActiveClient::ActiveClient(ConnPool& pool, Network::ConnectionPtr&& conn)
   connection_->setCallbacks(this);
   connection_->setBufferLimits(pool.buffer_limit_);
   // The request using this connection releases it (ConnPool::release) when its response ends.
-  codec_ = std::make_unique<Http::Http1::ClientConnectionImpl>(*connection_);
+  codec_ = Http::createClientConnection(*connection_);
 }
 
 ActiveClient::~ActiveClient() {
@@ -78,6 +80,9 @@ ActiveClient* ConnPool::newStream(PoolCallbacks& cb, bool force_new) {
     ActiveClient* c = idle_.back();
     idle_.pop_back();
     c->idle_ = false;
+    if (!c->hasCapacity()) {
+      continue;  // at its stream limit: back in idle_ when a stream is released
+    }
     if (c->connection_->closed() || !c->codec_->reusable()) {
       c->connection_->close(Network::Connection::CloseType::NoFlush);
       continue;
@@ -85,6 +90,7 @@ ActiveClient* ConnPool::newStream(PoolCallbacks& cb, bool force_new) {
     c->timer_->disableTimer();
     c->owner_ = &cb;
     c->requests_++;
+    c->active_streams_++;
     cluster_.stats().upstream_cx_reused->inc();
     cb.onPoolReady(*c);
     return nullptr;
@@ -179,6 +185,9 @@ void ConnPool::cancel(ActiveClient& client) {
 
 void ConnPool::release(ActiveClient& client, bool reusable) {
   client.owner_ = nullptr;
+  if (client.active_streams_ > 0) {
+    client.active_streams_--;
+  }
   if (!reusable || !client.codec_->reusable() || client.connection_->closed() ||
       idle_.size() >= cluster_.maxIdlePerEndpoint() || client.connection_->readDisabled()) {
     if (!client.connection_->closed()) {
@@ -204,6 +213,7 @@ void ConnPool::onClientEvent(ActiveClient& client, Network::ConnectionEvent even
       if (w != nullptr) {
         client.owner_ = w;
         client.requests_++;
+        client.active_streams_++;
         w->onPoolReady(client);
       } else {
         // Nobody waits any more: keep it as an idle connection.

@@ -6,7 +6,7 @@
 #include <vector>
 
 #include "source/common/event/dispatcher.h"
-#include "source/common/http/http1/codec_impl.h"
+#include "source/common/http/codec.h"
 #include "source/common/network/connection.h"
 #include "source/common/upstream/cluster.h"
 
@@ -15,20 +15,49 @@ namespace Upstream {
 
 class ConnPool;
 
-// Overflow: a circuit breaker (max_connections, max_pending_requests) refused a new connection.
-enum class PoolFailureReason { ConnectFailure, Timeout, Overflow };
+// Why the pool could not give a request a connection. Nothing of the request was sent in any
+// case; retriable() says whether trying again (another endpoint, after a backoff) makes sense.
+enum class PoolFailureReason : uint8_t {
+  // Connecting failed (refused, unreachable, closed before ready). Upstream; retriable.
+  ConnectFailure,
+  // Connecting took longer than the cluster's connect_timeout. Upstream; retriable.
+  Timeout,
+  // A circuit breaker (max_connections, max_pending_requests) refused a new connection. Local;
+  // not retriable: the request waits in the slot queue instead.
+  Overflow,
+};
+
+constexpr bool retriable(PoolFailureReason reason) {
+  return reason == PoolFailureReason::ConnectFailure || reason == PoolFailureReason::Timeout;
+}
+
+// A name for logs.
+constexpr absl::string_view failureReasonName(PoolFailureReason reason) {
+  switch (reason) {
+    case PoolFailureReason::ConnectFailure:
+      return "connect failure";
+    case PoolFailureReason::Timeout:
+      return "connect timeout";
+    case PoolFailureReason::Overflow:
+      return "overflow";
+  }
+  return "unknown";
+}
 
 class PoolCallbacks;
 
-// One upstream HTTP/1.1 connection with its codec. Owned by its pool.
+// One upstream connection with its codec (any protocol: the pool and the router see only
+// Http::ClientConnection). Owned by its pool.
 class ActiveClient : public Network::ConnectionCallbacks {
  public:
   ActiveClient(ConnPool& pool, Network::ConnectionPtr&& conn);
   ~ActiveClient() override;
 
-  Http::Http1::ClientConnectionImpl& codec() { return *codec_; }
+  Http::ClientConnection& codec() { return *codec_; }
   Network::Connection& connection() { return *connection_; }
   bool reused() const { return requests_ > 1; }
+  // Can the connection carry one more stream now (HTTP/1: only when it has none)?
+  bool hasCapacity() const { return active_streams_ < codec_->maxConcurrentStreams(); }
 
   // Network::ConnectionCallbacks
   void onData(Buffer::Instance& data, bool end_stream) override;
@@ -40,12 +69,13 @@ class ActiveClient : public Network::ConnectionCallbacks {
   friend class ConnPool;
   ConnPool* pool_;  // changes when a rebuilt cluster adopts the connection (adoptIdle)
   Network::ConnectionPtr connection_;
-  std::unique_ptr<Http::Http1::ClientConnectionImpl> codec_;
+  Http::ClientConnectionPtr codec_;
   Event::TimerPtr timer_;             // connect timeout, then idle timeout
   PoolCallbacks* waiting_ = nullptr;  // request waiting for this connection to connect
   PoolCallbacks* owner_ = nullptr;    // request using this connection
   std::list<std::unique_ptr<ActiveClient>>::iterator self_;
   uint64_t requests_ = 0;
+  uint32_t active_streams_ = 0;  // handed out and not yet released
   bool connected_ = false;
   bool idle_ = false;
   bool pending_counted_ = false;  // holds one unit of the cluster's max_pending_requests
@@ -61,7 +91,10 @@ class PoolCallbacks {
   virtual void onUpstreamBelowWriteBufferLowWatermark() = 0;
 };
 
-// Per worker, per cluster endpoint: keep-alive connections to one endpoint.
+// Per worker, per cluster endpoint: keep-alive connections to one endpoint. A request gets a
+// connection with room for one more stream (ActiveClient::hasCapacity()); for HTTP/1 that is an
+// idle one. The request's watermark callbacks are per connection (owner_), which holds while a
+// connection carries one stream; a multiplexing (HTTP/2) pool routes them per stream instead.
 class ConnPool {
  public:
   ConnPool(Event::Dispatcher& dispatcher, const ClusterInfo& cluster, const Endpoint& endpoint,

@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "absl/strings/str_cat.h"
+#include "source/common/http/codec_factory.h"
 
 namespace sluice {
 namespace Upstream {
@@ -11,7 +12,7 @@ namespace {
 // The connection and codec of a check, deleted after the callback that closed them returns.
 struct DeadConnection : public Event::DeferredDeletable {
   Network::ConnectionPtr connection;
-  std::unique_ptr<Http::Http1::ClientConnectionImpl> codec;
+  Http::ClientConnectionPtr codec;
 };
 }  // namespace
 
@@ -64,7 +65,7 @@ void HealthCheckSession::startCheck() {
     return;
   }
   connection_->setCallbacks(this);
-  codec_ = std::make_unique<Http::Http1::ClientConnectionImpl>(*connection_);
+  codec_ = Http::createClientConnection(*connection_);
 }
 
 void HealthCheckSession::sendRequest() {

@@ -8,7 +8,6 @@
 
 #include "source/common/event/dispatcher.h"
 #include "source/common/http/codec.h"
-#include "source/common/http/http1/codec_impl.h"
 #include "source/common/network/connection.h"
 #include "source/common/upstream/cluster.h"
 
@@ -66,7 +65,7 @@ class HealthCheckSession : public Network::ConnectionCallbacks,
   Event::TimerPtr interval_timer_;
   Event::TimerPtr timeout_timer_;
   Network::ConnectionPtr connection_;
-  std::unique_ptr<Http::Http1::ClientConnectionImpl> codec_;
+  Http::ClientConnectionPtr codec_;
   Http::RequestHeaderMap request_;
   bool in_check_ = false;
   bool connected_ = false;

@@ -124,7 +124,8 @@ class DenyFilter : public DecoderFilterBase {
       return FilterHeadersStatus::Continue;
     }
     ++log_.denied;
-    callbacks_->sendLocalReply(403, "denied by \"test\" filter", "TF");
+    callbacks_->sendLocalReply(403, "denied by \"test\" filter",
+                               ResponseFlag::UnauthorizedExternalService);
     return FilterHeadersStatus::StopIteration;
   }
 };

@@ -447,6 +447,7 @@ int ServerConnectionImpl::onHeadersComplete() {
 
   ServerStream& s = *stream_;
   s.http_minor_ = h.http_minor;
+  http_minor_ = h.http_minor;
   s.is_head_ = parser_.method == HTTP_HEAD;
   s.close_after_ = !llhttp_should_keep_alive(&parser_);
   if (h.http_minor == 0 && !s.close_after_) {
@@ -558,6 +559,17 @@ void ServerConnectionImpl::fail(uint32_t status, const char* details) {
     stream_->close_after_ = true;
   }
   callbacks_.onCodecError(CodecError{status, details});
+}
+
+void ServerConnectionImpl::sendStreamlessResponse(const ResponseHeaderMap& headers,
+                                                  absl::string_view body) {
+  std::string out;
+  out.reserve(128 + headers.byteSize() + headers.size() * 4 + body.size());
+  absl::StrAppend(&out, "HTTP/1.1 ", headers.status, " ", reasonPhrase(headers.status), "\r\n");
+  appendHeaders(out, headers, true);
+  out.append("connection: close\r\n\r\n");
+  out.append(body.data(), body.size());
+  connection_.write(out);
 }
 
 void ServerStream::encode100Continue() {

@@ -12,11 +12,7 @@ namespace sluice {
 namespace Http {
 namespace Http1 {
 
-struct CodecSettings {
-  uint32_t max_request_headers_bytes = 60 * 1024;
-  uint32_t max_headers_count = 100;
-  uint64_t max_request_body_bytes = 0;  // 0 = unlimited
-};
+using CodecSettings = Http::CodecSettings;
 
 // Shared parsing machinery for both directions.
 class ParserBase {
@@ -100,18 +96,24 @@ class ServerStream : public ResponseEncoder, public Stream, public Event::Deferr
   ServerConnectionImpl& conn_;
 };
 
-class ServerConnectionImpl : public Connection, public ParserBase {
+class ServerConnectionImpl : public ServerConnection, public ParserBase {
  public:
   ServerConnectionImpl(Network::Connection& connection, ServerConnectionCallbacks& callbacks,
                        const CodecSettings& settings);
   ~ServerConnectionImpl() override;
 
+  // ServerConnection
   void dispatch(Buffer::Instance& data) override;
   bool busy() const override { return stream_ != nullptr; }
+  Protocol protocol() const override {
+    return http_minor_ == 0 ? Protocol::Http10 : Protocol::Http11;
+  }
   // Every later response says `connection: close` (draining).
-  void setCloseAfterResponse() { drain_close_ = true; }
+  void setCloseAfterResponse() override { drain_close_ = true; }
   // True once the current stream's response is done and the connection will close.
-  bool closing() const { return closing_; }
+  bool closing() const override { return closing_; }
+  void sendStreamlessResponse(const ResponseHeaderMap& headers, absl::string_view body) override;
+
   Network::Connection& connection() { return connection_; }
 
  private:
@@ -142,25 +144,29 @@ class ServerConnectionImpl : public Connection, public ParserBase {
   bool closing_ = false;
   bool drain_close_ = false;
   bool in_dispatch_ = false;
+  uint8_t http_minor_ = 1;  // of the latest request
 };
 
 // Client (upstream) side: one request at a time over a kept-alive connection.
-class ClientConnectionImpl : public Connection,
+class ClientConnectionImpl : public ClientConnection,
                              public ParserBase,
                              public RequestEncoder,
                              public Stream {
  public:
   explicit ClientConnectionImpl(Network::Connection& connection);
 
+  // ClientConnection
   // Starts a request; `decoder` receives the response.
-  RequestEncoder& newStream(ResponseDecoder& decoder);
+  RequestEncoder& newStream(ResponseDecoder& decoder) override;
   void dispatch(Buffer::Instance& data) override;
   bool busy() const override { return decoder_ != nullptr; }
+  Protocol protocol() const override { return Protocol::Http11; }
   // The peer closed (or the connection failed): completes a close-delimited response or
   // resets the stream.
-  void onConnectionClose();
+  void onConnectionClose() override;
   // May this connection take another request?
-  bool reusable() const { return keep_alive_ && !failed_; }
+  bool reusable() const override { return keep_alive_ && !failed_; }
+  uint32_t maxConcurrentStreams() const override { return 1; }
   // Bytes of response received for the current request (0 = nothing yet: safe to retry).
   bool responseStarted() const { return response_started_; }
 

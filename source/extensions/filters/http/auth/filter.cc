@@ -101,7 +101,7 @@ Http::FilterHeadersStatus AuthFilter::decodeHeaders(Http::RequestHeaderMap& head
   if (it == config_->policies.end()) {
     // A static route naming a policy the control plane has not sent yet: fail closed.
     callbacks_->sendLocalReply(503, absl::StrCat("auth policy \"", name, "\" is not available"),
-                               "UAEX");
+                               Http::ResponseFlag::UnauthorizedExternalService);
     return Http::FilterHeadersStatus::StopIteration;
   }
   policy_ = it->second.get();
@@ -439,7 +439,8 @@ AuthFilter::Outcome AuthFilter::deny(Reason reason, bool key_credential) {
     challenges.push_back("Bearer realm=\"sluice\", error=\"invalid_token\"");
   }
   const uint32_t status = reason == Reason::InsufficientScope ? 403 : 401;
-  callbacks_->sendLocalReply(status, reasonMessage(reason), "UAEX",
+  callbacks_->sendLocalReply(status, reasonMessage(reason),
+                             Http::ResponseFlag::UnauthorizedExternalService,
                              [challenges](Http::ResponseHeaderMap& rh) {
                                for (const std::string& c : challenges) {
                                  rh.add("www-authenticate", c);

@@ -200,7 +200,7 @@ bool RateLimitFilter::apply() {
   policy_->stats.limited->inc();
   const std::string retry = absl::StrCat(headerSeconds(decision_.retry_after_ms));
   decoder_callbacks_->sendLocalReply(
-      429, "API rate limit exceeded", "RL",
+      429, "API rate limit exceeded", Http::ResponseFlag::RateLimited,
       [&retry](Http::ResponseHeaderMap& h) { h.set("retry-after", retry); });
   return false;
 }
@@ -216,7 +216,8 @@ bool RateLimitFilter::failed(bool timeout) {
     return true;
   }
   s.fail_closed->inc();
-  decoder_callbacks_->sendLocalReply(503, "rate limit service unavailable", "RLSE");
+  decoder_callbacks_->sendLocalReply(503, "rate limit service unavailable",
+                                     Http::ResponseFlag::RateLimitServiceError);
   return false;
 }
 

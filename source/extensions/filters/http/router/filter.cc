@@ -43,7 +43,7 @@ Http::FilterHeadersStatus RouterFilter::decodeHeaders(Http::RequestHeaderMap& he
   request_end_ = end_stream;
   const RouteEntry* route = callbacks_->route();
   if (route == nullptr) {
-    callbacks_->sendLocalReply(404, "no route matched", "NR");
+    callbacks_->sendLocalReply(404, "no route matched", Http::ResponseFlag::NoRouteFound);
     return Http::FilterHeadersStatus::StopIteration;
   }
   switch (route->type()) {
@@ -64,7 +64,8 @@ Http::FilterHeadersStatus RouterFilter::decodeHeaders(Http::RequestHeaderMap& he
   info.upstream_cluster = cluster_name;
   cluster_ = callbacks_->clusterManager().getShared(cluster_name);
   if (cluster_ == nullptr) {
-    callbacks_->sendLocalReply(503, absl::StrCat("cluster \"", cluster_name, "\" not found"), "NC");
+    callbacks_->sendLocalReply(503, absl::StrCat("cluster \"", cluster_name, "\" not found"),
+                               Http::ResponseFlag::NoClusterFound);
     return Http::FilterHeadersStatus::StopIteration;
   }
   retry_policy_ = route->retryPolicy();
@@ -119,7 +120,8 @@ void RouterFilter::startAttempt() {
     }
     cluster.stats().upstream_rq_overflow->inc();
     if (cb.max_queued_requests > 0) cluster.stats().upstream_rq_queue_overflow->inc();
-    upstreamFailed(503, "upstream overloaded: too many requests to the cluster", "UO", true);
+    upstreamFailed(503, "upstream overloaded: too many requests to the cluster",
+                   Http::ResponseFlag::UpstreamOverflow, true);
     return;
   }
   startAttemptWithSlot();
@@ -174,7 +176,7 @@ void RouterFilter::startAttemptWithSlot() {
   if (endpoint_ < 0) {
     Upstream::ClusterState::release(cluster.state().rq_active);
     cluster_->slotReleased();
-    upstreamFailed(503, "no healthy upstream", "UH");
+    upstreamFailed(503, "no healthy upstream", Http::ResponseFlag::NoHealthyUpstream);
     return;
   }
   tried_.push_back(endpoint_);
@@ -245,7 +247,8 @@ void RouterFilter::onTimer() {
   if (queue_deadline_ <= now) {
     // upstreamFailed() takes the request out of the queue.
     cluster_->info().stats().upstream_rq_queue_timeout->inc();
-    upstreamFailed(503, "upstream overloaded: no request slot within queue_timeout", "UO", true);
+    upstreamFailed(503, "upstream overloaded: no request slot within queue_timeout",
+                   Http::ResponseFlag::UpstreamOverflow, true);
     return;
   }
   if (retry_at_ <= now) {
@@ -327,6 +330,7 @@ void RouterFilter::scheduleRetry() {
 void RouterFilter::abandonAttempt(bool response_complete) {
   endAttempt();
   Upstream::ActiveClient* c = client_;
+  Http::RequestEncoder* encoder = encoder_;
   client_ = nullptr;
   encoder_ = nullptr;
   if (c == nullptr) {
@@ -334,12 +338,12 @@ void RouterFilter::abandonAttempt(bool response_complete) {
   }
   if (upstream_read_paused_) {
     upstream_read_paused_ = false;
-    c->codec().readDisable(false);
+    encoder->getStream().readDisable(false);
   }
   const bool reusable = response_complete && request_sent_end_;
   if (!reusable) {
     // The rest of this response is read and dropped by the codec.
-    c->codec().resetStream(Http::StreamResetReason::LocalReset);
+    encoder->getStream().resetStream(Http::StreamResetReason::LocalReset);
   }
   Upstream::ConnPool& pool = cluster_->pool(endpoint_);
   pool.detach(*c);
@@ -382,21 +386,22 @@ void RouterFilter::onPoolFailure(Upstream::PoolFailureReason reason) {
       cluster_->connectionLimitReached();
     }
     if (!joinQueue(served_by_queue_)) {
-      upstreamFailed(503, "upstream overloaded: circuit breaker open", "UO", true);
+      upstreamFailed(503, "upstream overloaded: circuit breaker open",
+                     Http::ResponseFlag::UpstreamOverflow, true);
     }
     return;
   }
   reportOutcome(Upstream::Outcome::LocalFailure);
-  if (retry_policy_ != nullptr && retry_policy_->retriesConnectFailure() && tryRetry(false)) {
+  if (Upstream::retriable(reason) && retry_policy_ != nullptr &&
+      retry_policy_->retriesConnectFailure() && tryRetry(false)) {
     endAttempt();
     scheduleRetry();
     return;
   }
-  if (reason == Upstream::PoolFailureReason::Timeout) {
-    upstreamFailed(503, "upstream connect timeout", "UF");
-  } else {
-    upstreamFailed(503, "upstream connect error", "UF");
-  }
+  upstreamFailed(503,
+                 reason == Upstream::PoolFailureReason::Timeout ? "upstream connect timeout"
+                                                                : "upstream connect error",
+                 Http::ResponseFlag::UpstreamConnectionFailure);
 }
 
 Http::FilterDataStatus RouterFilter::decodeData(Buffer::Instance& data, bool end_stream) {
@@ -529,14 +534,15 @@ void RouterFilter::dropConnection(bool reusable) {
   }
   if (client_ != nullptr) {
     Upstream::ActiveClient* c = client_;
+    Http::Stream& stream = encoder_->getStream();
     client_ = nullptr;
     encoder_ = nullptr;
     if (upstream_read_paused_) {
       upstream_read_paused_ = false;
-      c->codec().readDisable(false);
+      stream.readDisable(false);
     }
     if (!reusable) {
-      c->codec().resetStream(Http::StreamResetReason::LocalReset);
+      stream.resetStream(Http::StreamResetReason::LocalReset);
     }
     cluster_->pool(endpoint_).release(*c, reusable);
   }
@@ -565,7 +571,8 @@ void RouterFilter::onResetStream(Http::StreamResetReason reason) {
   }
   if (!response_headers_seen_) {
     reportOutcome(Upstream::Outcome::LocalFailure);
-    if (retry_policy_ != nullptr && retry_policy_->retriesReset() && tryRetry(true)) {
+    if (Http::retriable(reason) && retry_policy_ != nullptr && retry_policy_->retriesReset() &&
+        tryRetry(true)) {
       endAttempt();
       scheduleRetry();
       return;
@@ -573,14 +580,16 @@ void RouterFilter::onResetStream(Http::StreamResetReason reason) {
   }
   cluster_->info().stats().upstream_rq_reset->inc();
   if (reason == Http::StreamResetReason::ProtocolError) {
-    upstreamFailed(502, "invalid response from upstream", "UPE");
+    upstreamFailed(502, "invalid response from upstream",
+                   Http::ResponseFlag::UpstreamProtocolError);
   } else {
-    upstreamFailed(502, "upstream connection closed before response", "UC");
+    upstreamFailed(502, "upstream connection closed before response",
+                   Http::ResponseFlag::UpstreamConnectionTermination);
   }
 }
 
 void RouterFilter::upstreamFailed(uint32_t status, absl::string_view message,
-                                  absl::string_view flag, bool overloaded) {
+                                  Http::ResponseFlag flag, bool overloaded) {
   response_complete_ = true;
   stopTimer();
   releaseUpstream(false);
@@ -599,7 +608,7 @@ void RouterFilter::upstreamFailed(uint32_t status, absl::string_view message,
 void RouterFilter::onTimeout() {
   cluster_->info().stats().upstream_rq_timeout->inc();
   reportOutcome(Upstream::Outcome::LocalFailure);
-  upstreamFailed(504, "upstream request timeout", "UT");
+  upstreamFailed(504, "upstream request timeout", Http::ResponseFlag::UpstreamRequestTimeout);
 }
 
 void RouterFilter::onPerTryTimeout() {
@@ -612,7 +621,7 @@ void RouterFilter::onPerTryTimeout() {
     scheduleRetry();
     return;
   }
-  upstreamFailed(504, "upstream request timeout", "UT");
+  upstreamFailed(504, "upstream request timeout", Http::ResponseFlag::UpstreamRequestTimeout);
 }
 
 void RouterFilter::onAboveWriteBufferHighWatermark() {}
@@ -637,7 +646,7 @@ void RouterFilter::pauseUpstreamRead(bool pause) {
     return;
   }
   upstream_read_paused_ = pause;
-  client_->codec().readDisable(pause);
+  encoder_->getStream().readDisable(pause);
 }
 
 void RouterFilter::sendDirectResponse(const RouteEntry& route) {

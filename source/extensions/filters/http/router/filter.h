@@ -92,7 +92,7 @@ class RouterFilter : public Http::StreamDecoderFilter,
   void sendDirectResponse(const sluice::Router::RouteEntry& route);
   void sendRedirect(const sluice::Router::RouteEntry& route, const Http::RequestHeaderMap& h);
   void onTimeout();
-  void upstreamFailed(uint32_t status, absl::string_view message, absl::string_view flag,
+  void upstreamFailed(uint32_t status, absl::string_view message, Http::ResponseFlag flag,
                       bool overloaded = false);
   // Ends the request's upstream part: releases its retry slot and what dropConnection() does.
   void releaseUpstream(bool reusable);

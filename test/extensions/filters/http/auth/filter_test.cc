@@ -37,7 +37,8 @@ class FakeCallbacks : public Http::StreamDecoderFilterCallbacks {
   void resetStream() override {}
   uint32_t bufferLimit() override { return 65536; }
   void continueDecoding() override { ++continued; }
-  void sendLocalReply(uint32_t status, absl::string_view message, absl::string_view,
+  void sendLocalReply(uint32_t status, absl::string_view message,
+                      absl::optional<Http::ResponseFlag>,
                       std::function<void(Http::ResponseHeaderMap&)> modify) override {
     reply_status = status;
     reply_message = std::string(message);

@@ -75,10 +75,11 @@ class FakeStream : public Http::StreamDecoderFilterCallbacks,
   void resetStream() override {}
   uint32_t bufferLimit() override { return 1 << 20; }
   void continueDecoding() override { ++continued; }
-  void sendLocalReply(uint32_t status, absl::string_view message, absl::string_view flag,
+  void sendLocalReply(uint32_t status, absl::string_view message,
+                      absl::optional<Http::ResponseFlag> flag,
                       std::function<void(Http::ResponseHeaderMap&)> modify) override {
     local_message = std::string(message);
-    info.addFlag(flag);
+    if (flag) info.addFlag(*flag);
     response = std::make_unique<Http::ResponseHeaderMap>();
     response->status = status;
     if (modify) modify(*response);
@@ -210,7 +211,7 @@ TEST_F(RateLimitFilterTest, RejectsWith429RetryAfterAndBothHeaderStyles) {
   const Http::ResponseHeaderMap& h = *s.response;
   EXPECT_EQ(h.status, 429u);
   EXPECT_EQ(s.local_message, "API rate limit exceeded");
-  EXPECT_EQ(s.info.response_flags, "RL");
+  EXPECT_EQ(s.info.response_flags.toString(), "RL");
   EXPECT_EQ(h.get("retry-after"), "1");  // the second ends in 750 ms
   EXPECT_EQ(h.get("x-ratelimit-limit-second"), "2");
   EXPECT_EQ(h.get("x-ratelimit-remaining-second"), "0");
@@ -470,7 +471,7 @@ TEST_F(RateLimitFilterRedisTest, RedisDownFailsOpenOrClosedAtOnce) {
   ASSERT_NE(c.response, nullptr);
   EXPECT_EQ(c.response->status, 503u);
   EXPECT_EQ(c.local_message, "rate limit service unavailable");
-  EXPECT_EQ(c.info.response_flags, "RLSE");
+  EXPECT_EQ(c.info.response_flags.toString(), "RLSE");
   EXPECT_EQ(stats_.valueOf("rate_limit.ip.fail_closed"), 1);
 }
 
