@@ -133,9 +133,16 @@ TEST(Base64UrlTest, Strict) {
   EXPECT_FALSE(base64UrlDecode("aGVsbG8=", out));  // padding
   EXPECT_FALSE(base64UrlDecode("aGVs+G8", out));   // standard alphabet
   EXPECT_FALSE(base64UrlDecode("aGVs/G8", out));
-  EXPECT_FALSE(base64UrlDecode("aGVsb", out));    // length % 4 == 1
-  EXPECT_FALSE(base64UrlDecode("aGVsbG9", out));  // non-zero trailing bits
-  EXPECT_FALSE(base64UrlDecode("aGV sbG8", out));
+  EXPECT_FALSE(base64UrlDecode("aGVsb", out));     // length % 4 == 1
+  EXPECT_FALSE(base64UrlDecode("aGVsbG9", out));   // non-zero trailing bits
+  EXPECT_FALSE(base64UrlDecode("aGV sbG8", out));  // whitespace
+  EXPECT_FALSE(base64UrlDecode("aGVsbG8\n", out));
+  EXPECT_FALSE(base64UrlDecode("aGVsbG8.", out));  // Abseil's other padding character
+  EXPECT_FALSE(base64UrlDecode("aGVsbA==", out));
+  EXPECT_FALSE(base64UrlDecode("aGVsbB", out));  // non-zero trailing bits (4 unused)
+  EXPECT_TRUE(base64UrlDecode("aGVsbA", out));
+  EXPECT_EQ(out, "hell");
+  EXPECT_FALSE(base64UrlDecode(std::string("aGVs\0G8", 7), out));
   for (int n = 0; n < 40; ++n) {
     std::string raw;
     for (int i = 0; i < n; ++i) raw += static_cast<char>(i * 37 + n);
