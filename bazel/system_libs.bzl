@@ -30,6 +30,8 @@ _LIBS = {
     "gtest": ["gtest", "gmock"],
     "gtest_main": ["gtest_main", "gmock"],
     "benchmark": ["benchmark"],
+    # Header-only (/usr/include/rapidjson): no link flags, a dependency for the build graph.
+    "rapidjson": ["RapidJSON"],
 }
 
 _EXTRA_LINKOPTS = {

@@ -11,7 +11,7 @@ PACKAGES=(
   # libraries
   libgrpc++-dev libgrpc-dev protobuf-compiler protobuf-compiler-grpc libprotobuf-dev
   libabsl-dev libevent-dev node-llhttp libnghttp2-dev libssl-dev libc-ares-dev
-  libre2-dev libyaml-cpp-dev libhiredis-dev libspdlog-dev libfmt-dev
+  libre2-dev libyaml-cpp-dev libhiredis-dev libspdlog-dev libfmt-dev rapidjson-dev
   # tests and benches
   libgtest-dev libgmock-dev libbenchmark-dev
   curl wrk nghttp2-client nginx-light haproxy redis-server python3 procps strace valgrind linux-perf

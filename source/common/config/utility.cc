@@ -4,10 +4,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cmath>
 #include <cstring>
 #include <istream>
+#include <iterator>
 #include <limits>
 #include <streambuf>
 #include <utility>
@@ -20,6 +22,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/time/time.h"
 #include "google/protobuf/util/json_util.h"
 #include "re2/re2.h"
 #include "source/common/common/json.h"
@@ -58,38 +61,38 @@ std::chrono::milliseconds durationOr(bool has, const google::protobuf::Duration&
 namespace {
 
 // "250ms", "1.5s", "2m", "1h", "100us" -> the protobuf JSON form "0.250s". Anything else is
-// left as is (the JSON parser then reports it against the field).
+// left as is (the JSON parser then reports it against the field). absl::ParseDuration does the
+// arithmetic; the form is checked first because it also takes what config does not: signs,
+// "inf", a unit-less "0" and sums like "1h30m".
 std::string normalizeDuration(const std::string& v) {
-  static const std::pair<const char*, double> kUnits[] = {{"ns", 1e-9}, {"us", 1e-6}, {"ms", 1e-3},
-                                                          {"s", 1},     {"m", 60},    {"h", 3600}};
-  for (const auto& [suffix, scale] : kUnits) {
-    if (!absl::EndsWith(v, suffix)) continue;
-    std::string num = v.substr(0, v.size() - strlen(suffix));
-    if (num.empty() || num.find_first_not_of("0123456789.") != std::string::npos) continue;
-    // Integer arithmetic in nanoseconds keeps "0.1s" exact.
-    size_t dot = num.find('.');
-    std::string int_part = num.substr(0, dot);
-    std::string frac_part = dot == std::string::npos ? "" : num.substr(dot + 1);
-    if (frac_part.find('.') != std::string::npos || (int_part.empty() && frac_part.empty())) {
-      return v;
-    }
-    const int64_t unit_ns = static_cast<int64_t>(scale * 1e9 + 0.5);
-    uint64_t ip = 0;
-    if (!int_part.empty() && !absl::SimpleAtoi(int_part, &ip)) return v;
-    if (ip > 315576000000ULL) return v;
-    __int128 total = static_cast<__int128>(ip) * unit_ns;
-    __int128 frac_ns = 0, denom = 1;
-    for (char c : frac_part.substr(0, 9)) {
-      frac_ns = frac_ns * 10 + (c - '0');
-      denom *= 10;
-    }
-    total += frac_ns * unit_ns / denom;
-    const int64_t secs = static_cast<int64_t>(total / 1000000000);
-    const int64_t nanos = static_cast<int64_t>(total % 1000000000);
-    return nanos == 0 ? absl::StrCat(secs, "s")
-                      : absl::StrCat(secs, ".", absl::StrFormat("%09d", nanos), "s");
+  // An unsigned decimal number (at most one '.', a digit on one side of it), then one unit.
+  static constexpr absl::string_view kUnits[] = {"ns", "us", "ms", "s", "m", "h"};
+  const size_t unit_at = v.find_first_not_of("0123456789.");
+  if (unit_at == 0 || unit_at == std::string::npos) return v;
+  const absl::string_view number(v.data(), unit_at);
+  const absl::string_view unit = absl::string_view(v).substr(unit_at);
+  if (std::find(std::begin(kUnits), std::end(kUnits), unit) == std::end(kUnits)) return v;
+  const size_t dot = number.find('.');
+  if (dot != absl::string_view::npos && number.find('.', dot + 1) != absl::string_view::npos) {
+    return v;
   }
-  return v;
+  // At most 315576000000 whole units (the protobuf range, in seconds), and nanosecond
+  // precision: fraction digits past the ninth are dropped, so no unit overflows.
+  const absl::string_view whole = number.substr(0, dot);
+  uint64_t w = 0;
+  if (!whole.empty() && (!absl::SimpleAtoi(whole, &w) || w > 315576000000ULL)) return v;
+  const absl::string_view fraction =
+      dot == absl::string_view::npos ? absl::string_view() : number.substr(dot + 1, 9);
+  absl::Duration d;
+  if (!absl::ParseDuration(
+          absl::StrCat(whole, dot == absl::string_view::npos ? "" : ".", fraction, unit), &d)) {
+    return v;
+  }
+  absl::Duration nanos;
+  const int64_t secs = absl::IDivDuration(d, absl::Seconds(1), &nanos);
+  const int64_t ns = absl::ToInt64Nanoseconds(nanos);
+  return ns == 0 ? absl::StrCat(secs, "s")
+                 : absl::StrCat(secs, ".", absl::StrFormat("%09d", ns), "s");
 }
 
 // The field `key` names in `type` (nullptr: no type, or not a field of it).

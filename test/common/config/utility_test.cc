@@ -55,6 +55,13 @@ TEST(DurationTest, HumanUnits) {
   EXPECT_THAT(connectTimeout("1.25m"), IsDuration(75, 0));
   EXPECT_THAT(connectTimeout(".5s"), IsDuration(0, 500000000));
   EXPECT_THAT(connectTimeout("0s"), IsDuration(0, 0));
+  EXPECT_THAT(connectTimeout("5.s"), IsDuration(5, 0));
+  EXPECT_THAT(connectTimeout("007ms"), IsDuration(0, 7000000));
+  EXPECT_THAT(connectTimeout("1.5ns"), IsDuration(0, 1));  // truncated to the nanosecond
+  // Fraction digits past the ninth are dropped, whatever the unit.
+  EXPECT_THAT(connectTimeout("0.0000000019s"), IsDuration(0, 1));
+  EXPECT_THAT(connectTimeout("0.0000000001h"), IsDuration(0, 0));
+  EXPECT_THAT(connectTimeout("0.999999999999999999h"), IsDuration(3599, 999996400));
 }
 
 TEST(DurationTest, ProtobufJsonFormStillAccepted) {
@@ -96,7 +103,9 @@ TEST(DurationTest, CamelCaseKeysAlsoGetUnits) {
 }
 
 TEST(DurationTest, BadDurationIsAnError) {
-  for (const char* bad : {"5x", "fast", "1.2.3s", "ms", "s"}) {
+  // absl::ParseDuration alone would take 1h30m, inf and 0; config does not.
+  for (const char* bad :
+       {"5x", "fast", "1.2.3s", "ms", "s", ".s", "5", "1h30m", "inf", "0", "5S", "1e3s"}) {
     Cluster c;
     absl::Status s = loadFromYaml(std::string("name: c\nconnect_timeout: ") + bad + "\n", c);
     EXPECT_FALSE(s.ok()) << bad;

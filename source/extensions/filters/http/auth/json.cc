@@ -1,9 +1,13 @@
 #include "source/extensions/filters/http/auth/json.h"
 
+#include <algorithm>
 #include <cmath>
+#include <cstring>
+#include <tuple>
 
 #include "absl/strings/numbers.h"
-#include "absl/strings/str_cat.h"
+#include "rapidjson/error/error.h"
+#include "rapidjson/reader.h"
 #include "source/common/common/json.h"
 
 namespace sluice {
@@ -74,291 +78,360 @@ std::string JsonValue::toHeaderValue() const {
   return out;
 }
 
-class JsonParser {
+// Fills a JsonValue from RapidJSON's SAX events, enforcing what the reader does not: the depth
+// limit, unique member names and no lone surrogate from a `\uDC00` escape (RapidJSON refuses
+// unpaired high surrogates and, with kParseValidateEncodingFlag, invalid UTF-8 in the text).
+class JsonBuilder : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, JsonBuilder> {
  public:
-  explicit JsonParser(absl::string_view text) : p_(text.data()), end_(text.data() + text.size()) {}
+  // `numbers`: the literal text of each number, in document order, when the reader sees
+  // placeholders instead (see parseWithNumberPlaceholders); nullptr otherwise.
+  // `escapes`: whether the text has a backslash (else no string needs the surrogate check).
+  JsonBuilder(JsonValue& root, const std::vector<absl::string_view>* numbers, bool escapes)
+      : root_(root), numbers_(numbers), escapes_(escapes) {}
 
-  absl::StatusOr<JsonValue> parseDocument() {
-    JsonValue v;
-    skipWs();
-    if (!parseValue(v, 0)) return absl::InvalidArgumentError(error_);
-    skipWs();
-    if (p_ != end_) return absl::InvalidArgumentError("trailing characters after the JSON value");
-    return v;
+  const char* error() const { return error_; }
+
+  bool Null() {
+    value(JsonValue::Type::Null);
+    return true;
+  }
+  bool Bool(bool b) {
+    value(JsonValue::Type::Bool)->bool_ = b;
+    return true;
+  }
+  bool RawNumber(const char* s, rapidjson::SizeType n, bool) {
+    JsonValue* v = value(JsonValue::Type::Number);
+    if (numbers_ == nullptr) {
+      v->str_.assign(s, n);
+      return true;
+    }
+    if (next_number_ >= numbers_->size()) return fail("invalid number");
+    const absl::string_view text = (*numbers_)[next_number_++];
+    v->str_.assign(text.data(), text.size());
+    return true;
+  }
+  bool String(const char* s, rapidjson::SizeType n, bool) {
+    if (escapes_ && hasEncodedSurrogate(s, n)) return fail("lone surrogate");
+    value(JsonValue::Type::String)->str_.assign(s, n);
+    return true;
+  }
+  bool StartObject() { return open(JsonValue::Type::Object); }
+  bool Key(const char* s, rapidjson::SizeType n, bool) {
+    if (escapes_ && hasEncodedSurrogate(s, n)) return fail("lone surrogate");
+    auto& members = stack_[depth_ - 1]->members_;
+    const absl::string_view key(s, n);
+    for (const auto& m : members) {
+      if (m.first == key) return fail("duplicate member name");
+    }
+    members.emplace_back(std::piecewise_construct, std::forward_as_tuple(s, n),
+                         std::forward_as_tuple());
+    return true;
+  }
+  bool EndObject(rapidjson::SizeType) {
+    --depth_;
+    return true;
+  }
+  bool StartArray() { return open(JsonValue::Type::Array); }
+  bool EndArray(rapidjson::SizeType) {
+    --depth_;
+    return true;
   }
 
  private:
-  bool fail(const char* what) {
-    if (error_.empty()) error_ = what;
+  // A `\uDC00`-`\uDFFF` escape is the only way a surrogate reaches a decoded string: UTF-8
+  // ED A0..BF. (Text bytes are validated, and RapidJSON pairs or refuses high surrogates.)
+  static bool hasEncodedSurrogate(const char* s, size_t n) {
+    const char* end = s + n;
+    for (const char* p = s;
+         (p = static_cast<const char*>(std::memchr(p, '\xED', end - p))) != nullptr; ++p) {
+      if (end - p > 1 && static_cast<unsigned char>(p[1]) >= 0xA0) return true;
+    }
     return false;
   }
-  void skipWs() {
-    while (p_ < end_ && (*p_ == ' ' || *p_ == '\t' || *p_ == '\n' || *p_ == '\r')) ++p_;
-  }
-  bool literal(absl::string_view word) {
-    if (static_cast<size_t>(end_ - p_) < word.size() ||
-        absl::string_view(p_, word.size()) != word) {
-      return fail("invalid literal");
-    }
-    p_ += word.size();
-    return true;
+
+  bool fail(const char* what) {
+    error_ = what;
+    return false;
   }
 
-  bool parseValue(JsonValue& v, int depth) {
-    if (p_ >= end_) return fail("unexpected end of JSON");
-    switch (*p_) {
-      case '{':
-        return parseObject(v, depth + 1);
-      case '[':
-        return parseArray(v, depth + 1);
-      case '"':
-        v.type_ = JsonValue::Type::String;
-        return parseString(v.str_);
-      case 't':
-        v.type_ = JsonValue::Type::Bool;
-        v.bool_ = true;
-        return literal("true");
-      case 'f':
-        v.type_ = JsonValue::Type::Bool;
-        return literal("false");
-      case 'n':
-        return literal("null");
-      default:
-        v.type_ = JsonValue::Type::Number;
-        return parseNumber(v.str_);
-    }
-  }
-
-  bool parseObject(JsonValue& v, int depth) {
-    if (depth > kMaxJsonDepth) return fail("JSON nested too deeply");
-    v.type_ = JsonValue::Type::Object;
-    ++p_;  // {
-    skipWs();
-    if (p_ < end_ && *p_ == '}') {
-      ++p_;
-      return true;
-    }
-    while (true) {
-      skipWs();
-      if (p_ >= end_ || *p_ != '"') return fail("expected a member name");
-      std::string key;
-      if (!parseString(key)) return false;
-      for (const auto& m : v.members_) {
-        if (m.first == key) return fail("duplicate member name");
-      }
-      skipWs();
-      if (p_ >= end_ || *p_ != ':') return fail("expected ':'");
-      ++p_;
-      skipWs();
-      v.members_.emplace_back(std::move(key), JsonValue());
-      if (!parseValue(v.members_.back().second, depth)) return false;
-      skipWs();
-      if (p_ >= end_) return fail("unexpected end of JSON");
-      if (*p_ == ',') {
-        ++p_;
-        continue;
-      }
-      if (*p_ == '}') {
-        ++p_;
-        return true;
-      }
-      return fail("expected ',' or '}'");
-    }
-  }
-
-  bool parseArray(JsonValue& v, int depth) {
-    if (depth > kMaxJsonDepth) return fail("JSON nested too deeply");
-    v.type_ = JsonValue::Type::Array;
-    ++p_;  // [
-    skipWs();
-    if (p_ < end_ && *p_ == ']') {
-      ++p_;
-      return true;
-    }
-    while (true) {
-      skipWs();
-      v.items_.emplace_back();
-      if (!parseValue(v.items_.back(), depth)) return false;
-      skipWs();
-      if (p_ >= end_) return fail("unexpected end of JSON");
-      if (*p_ == ',') {
-        ++p_;
-        continue;
-      }
-      if (*p_ == ']') {
-        ++p_;
-        return true;
-      }
-      return fail("expected ',' or ']'");
-    }
-  }
-
-  bool parseNumber(std::string& out) {
-    const char* start = p_;
-    if (p_ < end_ && *p_ == '-') ++p_;
-    if (p_ >= end_) return fail("invalid number");
-    if (*p_ == '0') {
-      ++p_;
-    } else if (*p_ >= '1' && *p_ <= '9') {
-      while (p_ < end_ && *p_ >= '0' && *p_ <= '9') ++p_;
+  // The slot for the next value: the root, a new array item, or the member Key() just added.
+  JsonValue* value(JsonValue::Type type) {
+    JsonValue* v;
+    if (depth_ == 0) {
+      v = &root_;
+    } else if (stack_[depth_ - 1]->type_ == JsonValue::Type::Array) {
+      v = &stack_[depth_ - 1]->items_.emplace_back();
     } else {
-      return fail("invalid value");
+      v = &stack_[depth_ - 1]->members_.back().second;
     }
-    if (p_ < end_ && *p_ == '.') {
-      ++p_;
-      if (p_ >= end_ || *p_ < '0' || *p_ > '9') return fail("invalid number");
-      while (p_ < end_ && *p_ >= '0' && *p_ <= '9') ++p_;
-    }
-    if (p_ < end_ && (*p_ == 'e' || *p_ == 'E')) {
-      ++p_;
-      if (p_ < end_ && (*p_ == '+' || *p_ == '-')) ++p_;
-      if (p_ >= end_ || *p_ < '0' || *p_ > '9') return fail("invalid number");
-      while (p_ < end_ && *p_ >= '0' && *p_ <= '9') ++p_;
-    }
-    out.assign(start, p_ - start);
+    v->type_ = type;
+    return v;
+  }
+
+  // Pointers into parents stay valid: only the innermost open container grows.
+  bool open(JsonValue::Type type) {
+    if (depth_ >= kMaxJsonDepth) return fail("JSON nested too deeply");
+    JsonValue* v = value(type);
+    stack_[depth_++] = v;
     return true;
   }
 
-  static int hexValue(char c) {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
-  }
-  bool hex4(uint32_t& out) {
-    if (end_ - p_ < 4) return fail("bad \\u escape");
-    out = 0;
-    for (int i = 0; i < 4; ++i) {
-      int h = hexValue(p_[i]);
-      if (h < 0) return fail("bad \\u escape");
-      out = out * 16 + h;
-    }
-    p_ += 4;
-    return true;
-  }
-  static void appendUtf8(uint32_t cp, std::string& out) {
-    if (cp < 0x80) {
-      out += static_cast<char>(cp);
-    } else if (cp < 0x800) {
-      out += static_cast<char>(0xC0 | (cp >> 6));
-      out += static_cast<char>(0x80 | (cp & 0x3F));
-    } else if (cp < 0x10000) {
-      out += static_cast<char>(0xE0 | (cp >> 12));
-      out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-      out += static_cast<char>(0x80 | (cp & 0x3F));
-    } else {
-      out += static_cast<char>(0xF0 | (cp >> 18));
-      out += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
-      out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-      out += static_cast<char>(0x80 | (cp & 0x3F));
-    }
-  }
-  // Validates one UTF-8 sequence starting at p_ (a byte >= 0x80) and copies it.
-  bool utf8Sequence(std::string& out) {
-    const unsigned char c = static_cast<unsigned char>(*p_);
-    int n;
-    uint32_t cp;
-    if (c >= 0xC2 && c <= 0xDF) {
-      n = 1;
-      cp = c & 0x1F;
-    } else if (c >= 0xE0 && c <= 0xEF) {
-      n = 2;
-      cp = c & 0x0F;
-    } else if (c >= 0xF0 && c <= 0xF4) {
-      n = 3;
-      cp = c & 0x07;
-    } else {
-      return fail("invalid UTF-8 in string");
-    }
-    if (end_ - p_ <= n) return fail("invalid UTF-8 in string");
-    for (int i = 1; i <= n; ++i) {
-      const unsigned char cc = static_cast<unsigned char>(p_[i]);
-      if ((cc & 0xC0) != 0x80) return fail("invalid UTF-8 in string");
-      cp = (cp << 6) | (cc & 0x3F);
-    }
-    // Overlong forms, surrogates and code points past U+10FFFF.
-    if ((n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000) || cp > 0x10FFFF ||
-        (cp >= 0xD800 && cp <= 0xDFFF)) {
-      return fail("invalid UTF-8 in string");
-    }
-    out.append(p_, n + 1);
-    p_ += n + 1;
-    return true;
-  }
-
-  bool parseString(std::string& out) {
-    ++p_;  // opening quote
-    while (true) {
-      if (p_ >= end_) return fail("unterminated string");
-      const unsigned char c = static_cast<unsigned char>(*p_);
-      if (c == '"') {
-        ++p_;
-        return true;
-      }
-      if (c < 0x20) return fail("control character in string");
-      if (c >= 0x80) {
-        if (!utf8Sequence(out)) return false;
-        continue;
-      }
-      if (c != '\\') {
-        out += static_cast<char>(c);
-        ++p_;
-        continue;
-      }
-      ++p_;
-      if (p_ >= end_) return fail("unterminated string");
-      const char e = *p_++;
-      switch (e) {
-        case '"':
-        case '\\':
-        case '/':
-          out += e;
-          break;
-        case 'b':
-          out += '\b';
-          break;
-        case 'f':
-          out += '\f';
-          break;
-        case 'n':
-          out += '\n';
-          break;
-        case 'r':
-          out += '\r';
-          break;
-        case 't':
-          out += '\t';
-          break;
-        case 'u': {
-          uint32_t cp;
-          if (!hex4(cp)) return false;
-          if (cp >= 0xD800 && cp <= 0xDBFF) {
-            uint32_t lo;
-            if (end_ - p_ < 2 || p_[0] != '\\' || p_[1] != 'u') return fail("lone surrogate");
-            p_ += 2;
-            if (!hex4(lo)) return false;
-            if (lo < 0xDC00 || lo > 0xDFFF) return fail("lone surrogate");
-            cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
-          } else if (cp >= 0xDC00 && cp <= 0xDFFF) {
-            return fail("lone surrogate");
-          }
-          appendUtf8(cp, out);
-          break;
-        }
-        default:
-          return fail("bad escape in string");
-      }
-    }
-  }
-
-  const char* p_;
-  const char* end_;
-  std::string error_;
+  JsonValue& root_;
+  const std::vector<absl::string_view>* numbers_;
+  const bool escapes_;
+  size_t next_number_ = 0;
+  JsonValue* stack_[kMaxJsonDepth];
+  int depth_ = 0;
+  const char* error_ = nullptr;
 };
 
+namespace {
+
+// RapidJSON's in-situ stream over a mutable, NUL-terminated copy of the text: strings are
+// decoded in place (no second buffer) and numbers read where they stand. The reader takes '\0'
+// as the end of the input, so parseOnce() first turns embedded NULs (never valid JSON) into 0x01
+// (never valid either), keeping "text after the value" and "control character" refused.
+class Input {
+ public:
+  using Ch = char;
+  explicit Input(char* text) : begin_(text), src_(text), dst_(nullptr) {}
+  char Peek() const { return *src_; }
+  char Take() { return *src_++; }
+  size_t Tell() const { return static_cast<size_t>(src_ - begin_); }
+  char* PutBegin() { return dst_ = src_; }
+  void Put(char c) { *dst_++ = c; }
+  void Flush() {}
+  size_t PutEnd(char* begin) { return static_cast<size_t>(dst_ - begin); }
+
+ private:
+  char* begin_;
+  char* src_;
+  char* dst_;
+};
+
+}  // namespace
+}  // namespace Auth
+}  // namespace Extensions
+}  // namespace sluice
+
+// Input is a few pointers: the reader keeps a local copy while it parses (as for RapidJSON's own
+// InsituStringStream, whose in-situ number handling relies on it).
+template <>
+struct rapidjson::StreamTraits<sluice::Extensions::Auth::Input> {
+  enum { copyOptimization = 1 };
+};
+
+namespace sluice {
+namespace Extensions {
+namespace Auth {
+namespace {
+
+constexpr unsigned kParseFlags = rapidjson::kParseInsituFlag |
+                                 rapidjson::kParseValidateEncodingFlag |
+                                 rapidjson::kParseNumbersAsStringsFlag;
+
+// The message the reader's error gets (the same words for the same faults as the parser this
+// replaced; config errors for a local JWKS show them).
+const char* errorMessage(rapidjson::ParseErrorCode code, size_t offset, absl::string_view text) {
+  const bool at_end = offset >= text.size();
+  const char here = at_end ? '\0' : text[offset];
+  const char before = offset > 0 && offset <= text.size() ? text[offset - 1] : '\0';
+  switch (code) {
+    case rapidjson::kParseErrorDocumentEmpty:
+      return "unexpected end of JSON";
+    case rapidjson::kParseErrorDocumentRootNotSingular:
+      return "trailing characters after the JSON value";
+    case rapidjson::kParseErrorValueInvalid:
+      // Reported inside a bad literal (`tru`), after a `-` without digits, or where a value
+      // should start.
+      if (before >= 'a' && before <= 'z') return "invalid literal";
+      if (at_end) return before == '-' ? "invalid number" : "unexpected end of JSON";
+      return "invalid value";
+    case rapidjson::kParseErrorObjectMissName:
+      return "expected a member name";
+    case rapidjson::kParseErrorObjectMissColon:
+      return "expected ':'";
+    case rapidjson::kParseErrorObjectMissCommaOrCurlyBracket:
+      return at_end ? "unexpected end of JSON" : "expected ',' or '}'";
+    case rapidjson::kParseErrorArrayMissCommaOrSquareBracket:
+      return at_end ? "unexpected end of JSON" : "expected ',' or ']'";
+    case rapidjson::kParseErrorStringUnicodeEscapeInvalidHex:
+      return "bad \\u escape";
+    case rapidjson::kParseErrorStringUnicodeSurrogateInvalid:
+      return "lone surrogate";
+    case rapidjson::kParseErrorStringEscapeInvalid:
+      // Reported at the backslash of a bad escape, or at an unescaped control character.
+      if (here != '\\') return "control character in string";
+      return offset + 1 >= text.size() ? "unterminated string" : "bad escape in string";
+    case rapidjson::kParseErrorStringMissQuotationMark:
+      return "unterminated string";
+    case rapidjson::kParseErrorStringInvalidEncoding:
+      return "invalid UTF-8 in string";
+    case rapidjson::kParseErrorNumberTooBig:
+    case rapidjson::kParseErrorNumberMissFraction:
+    case rapidjson::kParseErrorNumberMissExponent:
+      return "invalid number";
+    default:
+      return "invalid JSON";
+  }
+}
+
+struct Attempt {
+  rapidjson::ParseResult result;
+  const char* handler_error = nullptr;
+};
+
+Attempt parseOnce(absl::string_view text, JsonValue& out,
+                  const std::vector<absl::string_view>* numbers) {
+  // Reused per thread: no allocation per token once it has grown (a big JWKS gives it back).
+  thread_local std::string buffer;
+  buffer.assign(text.data(), text.size());
+  if (std::memchr(text.data(), '\0', text.size()) != nullptr) {
+    std::replace(buffer.begin(), buffer.end(), '\0', '\x01');
+  }
+  // Without a backslash no string has an escape, so none can hold a surrogate.
+  const bool escapes = std::memchr(text.data(), '\\', text.size()) != nullptr;
+  JsonBuilder builder(out, numbers, escapes);
+  Input in(buffer.data());
+  rapidjson::Reader reader;
+  Attempt a;
+  a.result = reader.Parse<kParseFlags>(in, builder);
+  a.handler_error = builder.error();
+  if (buffer.capacity() > (64 << 10)) std::string().swap(buffer);
+  return a;
+}
+
+// The length of the JSON number -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)? at the start of
+// `s`, read greedily as a JSON reader does, or 0 when `s` does not start with a whole one.
+size_t jsonNumberLength(absl::string_view s) {
+  size_t i = 0;
+  auto digits = [&]() {
+    const size_t from = i;
+    while (i < s.size() && s[i] >= '0' && s[i] <= '9') ++i;
+    return i > from;
+  };
+  if (i < s.size() && s[i] == '-') ++i;
+  if (i < s.size() && s[i] == '0') {
+    ++i;
+  } else if (i >= s.size() || s[i] < '1' || !digits()) {
+    return 0;
+  }
+  if (i < s.size() && s[i] == '.') {
+    ++i;
+    if (!digits()) return 0;
+  }
+  if (i < s.size() && (s[i] == 'e' || s[i] == 'E')) {
+    ++i;
+    if (i < s.size() && (s[i] == '+' || s[i] == '-')) ++i;
+    if (!digits()) return 0;
+  }
+  return i;
+}
+
+bool isAsciiLetter(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
+bool isAsciiDigit(char c) { return c >= '0' && c <= '9'; }
+bool isNumberChar(char c) {
+  return isAsciiDigit(c) || c == '-' || c == '+' || c == '.' || c == 'e' || c == 'E';
+}
+
+// RapidJSON refuses a number a double cannot hold (1e400, 400 digits) even when it reports
+// numbers as text; JSON does not, and neither does this reader (the claim check refuses such an
+// `exp`). So after kParseErrorNumberTooBig the text is parsed again with every well-formed
+// number outside strings replaced by a placeholder of the same length ("0" and spaces), and the
+// builder is given the original texts in order. What follows a number is left as it is, for the
+// reader to refuse where it did before.
+Attempt parseWithNumberPlaceholders(absl::string_view text, JsonValue& out) {
+  std::string copy(text);
+  std::vector<absl::string_view> numbers;
+  size_t i = 0;
+  while (i < text.size()) {
+    const char c = text[i];
+    if (c == '"') {
+      for (++i; i < text.size() && text[i] != '"'; ++i) {
+        if (text[i] == '\\') ++i;
+      }
+      ++i;
+    } else if (isAsciiLetter(c)) {
+      while (i < text.size() && (isAsciiLetter(text[i]) || isAsciiDigit(text[i]))) ++i;
+    } else if (c == '-' || isAsciiDigit(c)) {
+      // Only a whole number where a token starts is replaced: the placeholder must not join
+      // what is around it into a different token (`0.-3` is not `0.0 `).
+      const size_t n = i > 0 && isNumberChar(text[i - 1]) ? 0 : jsonNumberLength(text.substr(i));
+      if (n == 0) {
+        while (i < text.size() && isNumberChar(text[i])) ++i;
+        continue;
+      }
+      numbers.push_back(text.substr(i, n));
+      copy[i] = '0';
+      std::fill(copy.begin() + i + 1, copy.begin() + i + n, ' ');
+      i += n;
+    } else {
+      ++i;
+    }
+  }
+  out = JsonValue();
+  return parseOnce(copy, out, &numbers);
+}
+
+int hexDigit(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+// The code unit of a `\uXXXX` escape at `s[i]`, or -1.
+int32_t unicodeEscape(absl::string_view s, size_t i) {
+  if (s.size() - i < 6 || s[i] != '\\' || s[i + 1] != 'u') return -1;
+  int32_t cp = 0;
+  for (size_t k = i + 2; k < i + 6; ++k) {
+    const int h = hexDigit(s[k]);
+    if (h < 0) return -1;
+    cp = cp * 16 + h;
+  }
+  return cp;
+}
+
+// Whether a string escape before `limit` is a lone low surrogate (`\uDC00`). The builder sees a
+// string only once it is complete, so when the reader stops later in the same string this finds
+// the fault that comes first.
+bool loneLowSurrogateBefore(absl::string_view text, size_t limit) {
+  bool in_string = false;
+  for (size_t i = 0; i < limit && i < text.size(); ++i) {
+    const char c = text[i];
+    if (!in_string) {
+      in_string = c == '"';
+    } else if (c == '"') {
+      in_string = false;
+    } else if (c == '\\') {
+      const int32_t cp = unicodeEscape(text, i);
+      if (cp >= 0xDC00 && cp <= 0xDFFF) return true;
+      if (cp >= 0xD800 && cp <= 0xDBFF) {
+        const int32_t lo = unicodeEscape(text, i + 6);
+        if (lo >= 0xDC00 && lo <= 0xDFFF) i += 6;
+      }
+      ++i;  // the escaped character ('u' and its digits are skipped as plain text)
+    }
+  }
+  return false;
+}
+
+}  // namespace
+
 absl::StatusOr<JsonValue> parseJson(absl::string_view text) {
-  JsonParser parser(text);
-  return parser.parseDocument();
+  JsonValue v;
+  Attempt a = parseOnce(text, v, nullptr);
+  if (a.result.Code() == rapidjson::kParseErrorNumberTooBig) {
+    a = parseWithNumberPlaceholders(text, v);
+  }
+  if (a.result.IsError()) {
+    if (a.handler_error != nullptr) return absl::InvalidArgumentError(a.handler_error);
+    if (loneLowSurrogateBefore(text, a.result.Offset())) {
+      return absl::InvalidArgumentError("lone surrogate");
+    }
+    return absl::InvalidArgumentError(errorMessage(a.result.Code(), a.result.Offset(), text));
+  }
+  return v;
 }
 
 absl::StatusOr<int64_t> jsonNumericDate(const JsonValue& v) {

@@ -13,12 +13,15 @@ namespace sluice {
 namespace Extensions {
 namespace Auth {
 
-// A strict, bounded JSON reader for what JWTs and JWKS documents carry (RFC 8259): it reads
+// A strict, bounded JSON reader for what JWTs and JWKS documents carry (RFC 8259), built on
+// RapidJSON's SAX reader (json.cc fills this small value type from its events). It reads
 // attacker-controlled text on the request path, so it keeps what a generic DOM loses:
 // - duplicate object members are an error (RFC 7515 4: a JOSE header or claim set with
 //   duplicates may not be accepted ambiguously);
-// - numbers keep their text, so `exp` is checked as written (no silent rounding of 1e400);
-// - nesting is limited (kMaxDepth) and strings must be valid UTF-8.
+// - numbers keep their text, so `exp` is checked as written (no silent rounding of 1e400), and
+//   a number too big for a double is still a number (the claim check refuses it, not the parser);
+// - nesting is limited (kMaxJsonDepth), strings must be valid UTF-8 and escapes may not encode
+//   a lone surrogate; no comments, trailing commas, NaN or text after the value.
 class JsonValue {
  public:
   enum class Type : uint8_t { Null, Bool, Number, String, Array, Object };
@@ -43,7 +46,7 @@ class JsonValue {
   std::string toHeaderValue() const;
 
  private:
-  friend class JsonParser;
+  friend class JsonBuilder;
   Type type_ = Type::Null;
   bool bool_ = false;
   std::string str_;

@@ -16,6 +16,7 @@
 #include <openssl/pem.h>
 #include <openssl/rsa.h>
 
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "source/extensions/filters/http/auth/json.h"
 
@@ -69,20 +70,6 @@ const EVP_MD* digestFor(Alg a) {
 constexpr int kMinRsaBits = 2048;
 constexpr int kMaxRsaBits = 8192;
 
-constexpr int8_t kB64[256] = {
-    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
-    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, 62, -1, -1,
-    52, 53, 54, 55, 56, 57, 58, 59, 60, 61, -1, -1, -1, -1, -1, -1, -1, 0,  1,  2,  3,  4,  5,  6,
-    7,  8,  9,  10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, -1, -1, -1, -1, 63,
-    -1, 26, 27, 28, 29, 30, 31, 32, 33, 34, 35, 36, 37, 38, 39, 40, 41, 42, 43, 44, 45, 46, 47, 48,
-    49, 50, 51, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
-    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
-    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
-    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
-    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
-    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
-};
-
 struct BnFree {
   void operator()(BIGNUM* b) const { BN_free(b); }
 };
@@ -107,43 +94,13 @@ const char* algName(Alg alg) { return kAlgs[static_cast<int>(alg)].name; }
 bool isHmac(Alg alg) { return (bit(alg) & kHmacAlgs) != 0; }
 
 bool base64UrlDecode(absl::string_view in, std::string& out) {
+  // Abseil also takes padding, whitespace and non-zero unused bits; one canonical encoding per
+  // byte string means the input must be exactly what encoding the result gives back.
   out.clear();
-  if (in.size() % 4 == 1) return false;
-  out.reserve(in.size() * 3 / 4);
-  uint32_t acc = 0;
-  int bits = 0;
-  for (unsigned char c : in) {
-    const int8_t v = kB64[c];
-    if (v < 0) return false;
-    acc = (acc << 6) | static_cast<uint32_t>(v);
-    bits += 6;
-    if (bits >= 8) {
-      bits -= 8;
-      out += static_cast<char>((acc >> bits) & 0xFF);
-    }
-  }
-  // Leftover bits must be zero (one canonical encoding per byte string).
-  return (acc & ((1u << bits) - 1)) == 0;
+  return absl::WebSafeBase64Unescape(in, &out) && absl::WebSafeBase64Escape(out) == in;
 }
 
-std::string base64UrlEncode(absl::string_view in) {
-  static constexpr char kChars[] =
-      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-  std::string out;
-  out.reserve((in.size() * 4 + 2) / 3);
-  uint32_t acc = 0;
-  int bits = 0;
-  for (unsigned char c : in) {
-    acc = (acc << 8) | c;
-    bits += 8;
-    while (bits >= 6) {
-      bits -= 6;
-      out += kChars[(acc >> bits) & 0x3F];
-    }
-  }
-  if (bits > 0) out += kChars[(acc << (6 - bits)) & 0x3F];
-  return out;
-}
+std::string base64UrlEncode(absl::string_view in) { return absl::WebSafeBase64Escape(in); }
 
 // Builds keys (friend of Key).
 class KeyBuilder {

@@ -1,4 +1,5 @@
 #include <string>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
@@ -113,6 +114,83 @@ TEST(AuthConfigTest, ErrorsNameTheirFields) {
   EXPECT_THAT(e, HasSubstr(p + ".consumers[0].jwt_credentials[1].rsa_public_key: not a PEM"));
   EXPECT_THAT(e, HasSubstr(p + ".consumers[0].jwt_credentials[2].secret: is required for HS256"));
   EXPECT_THAT(e, HasSubstr(p + ".consumers[0].jwt_credentials[3].rsa_public_key: is required"));
+}
+
+// Every error compilePolicy reports, in order, byte for byte (as before it was split up).
+TEST(AuthConfigTest, ErrorTextIsStable) {
+  const std::string e = buildError(config(R"(
+  - name: p
+    max_token_bytes: 2000000
+    token_cache_entries: 2000000
+    required_scopes: ["a b", ""]
+    jwt:
+      providers:
+      - {local_jwks: {inline: '{"keys": [{"kty": "RSA", "e": "AQAB"}]}'}, clock_skew: 25h}
+      - {local_jwks: {inline: '{"keys": [1e400, {"kty":"oct","k":"YQ=="}]}'}, clock_skew: -1s}
+      - {local_jwks: {inline: '{"keys":[{"kty":"oct","k":"YQ","use":"enc"}]}'},
+         from_headers: [{name: "a b"}, {name: x-token, value_prefix: "T "}], from_params: [""]}
+      - remote_jwks: {uri: "https://idp.example/jwks", cache_duration: 0s, timeout: -1s}
+      - {}
+      - {local_jwks: {inline: 'x', filename: y}}
+      - {local_jwks: {filename: /nonexistent/jwks.json}}
+      - {local_jwks: {inline: '{"keys":[{"kty":"oct","k":"YQ"}]}'},
+         claim_to_headers: [{header: x-sub}, {claim: sub, header: connection}]}
+      consumer_credentials: {key_claim_name: kid}
+    key_auth: {in_header: false, in_query: false, key_names: ["a b", ok]}
+    consumers:
+    - username: "bad\nname"
+      keyauth_credentials: [{key: k1}, {key: k1}, {}]
+      jwt_credentials:
+      - {key: a, algorithm: HS257, secret: s}
+      - {key: b, algorithm: RS256, rsa_public_key: "nope", secret: s}
+      - {key: c, algorithm: HS256}
+      - {key: d, algorithm: ES256, secret: s}
+      - {secret: s}
+      - {key: e, secret: s, rsa_public_key: k}
+      - {key: e, secret: s}
+)"));
+  const std::string p = "static_resources.auth_policies[0]";
+  const std::vector<std::string> want = {
+      ".max_token_bytes: must be <= 1048576",
+      ".token_cache_entries: must be <= 1000000",
+      ".required_scopes[0]: must be a non-empty scope without spaces",
+      ".required_scopes[1]: must be a non-empty scope without spaces",
+      ".jwt.providers[0].clock_skew: must be <= 24h",
+      ".jwt.providers[0].local_jwks.inline: keys[0].n: missing",
+      ".jwt.providers[1].clock_skew: must not be negative",
+      ".jwt.providers[1].local_jwks.inline: keys[0].a JWK must be a JSON object",
+      ".jwt.providers[2].from_headers[0].name: must be a header name",
+      ".jwt.providers[2].from_params[0]: must not be empty",
+      ".jwt.providers[2].local_jwks.inline: no signing key",
+      ".jwt.providers[3].remote_jwks.uri: must start with http:// (https is not supported)",
+      ".jwt.providers[3].remote_jwks.cache_duration: must be > 0",
+      ".jwt.providers[3].remote_jwks.timeout: must not be negative",
+      ".jwt.providers[4]: needs exactly one of local_jwks and remote_jwks",
+      ".jwt.providers[5].local_jwks: set inline or filename, not both",
+      ".jwt.providers[6].local_jwks.filename: cannot read \"/nonexistent/jwks.json\"",
+      ".jwt.providers[7].claim_to_headers[0].claim: is required",
+      ".jwt.providers[7].claim_to_headers[1].header: \"connection\" cannot be set from a claim",
+      ".key_auth: in_header and in_query cannot both be false",
+      ".key_auth.key_names[0]: must be a valid header / parameter name",
+      ".consumers[0].username: must be a valid header value",
+      ".consumers[0].keyauth_credentials[1].key: duplicate key (keys must be unique within a "
+      "policy)",
+      ".consumers[0].keyauth_credentials[2].key: is required",
+      ".consumers[0].jwt_credentials[0].algorithm: unknown algorithm \"HS257\" (HS256/384/512, "
+      "RS256/384/512, PS256/384/512, ES256/384/512, EdDSA)",
+      ".consumers[0].jwt_credentials[1].secret: not used with RS256",
+      ".consumers[0].jwt_credentials[1].rsa_public_key: not a PEM public key",
+      ".consumers[0].jwt_credentials[2].secret: is required for HS256",
+      ".consumers[0].jwt_credentials[3].rsa_public_key: is required for ES256",
+      ".consumers[0].jwt_credentials[4].key: is required",
+      ".consumers[0].jwt_credentials[5].rsa_public_key: not used with HS256",
+      ".consumers[0].jwt_credentials[6].key: duplicate credential key \"e\"",
+  };
+  std::string expected;
+  for (const std::string& line : want) {
+    absl::StrAppend(&expected, expected.empty() ? "" : "\n", p, line);
+  }
+  EXPECT_EQ(e, expected);
 }
 
 TEST(AuthConfigTest, ControlPlaneValidationReadsNoFiles) {

@@ -28,6 +28,8 @@ TEST(JsonTest, RejectsAmbiguousOrHostileInput) {
            R"({"a":1,})",               // trailing comma
            R"({"a":01})",               // leading zero
            R"({"a":"\ud800"})",         // lone surrogate
+           R"({"a":"\udc00"})",         // lone low surrogate
+           R"({"a":"\ud800\u0041"})",   // high surrogate without its pair
            "{\"a\":\"\x01\"}",          // control character
            "{\"a\":\"\xc0\xaf\"}",      // overlong UTF-8
            "{\"a\":\"\xed\xa0\x80\"}",  // UTF-8 surrogate
@@ -39,8 +41,16 @@ TEST(JsonTest, RejectsAmbiguousOrHostileInput) {
            "",
            "{",
            "\"abc",
+           R"({"a":1}/**/)",  // no comments
+           R"([1,])",         // no trailing commas
+           R"(-Infinity)",
        }) {
     EXPECT_FALSE(parseJson(bad).ok()) << bad;
+  }
+  // NUL is never valid JSON, wherever it is (not an end of input).
+  for (const std::string& bad : {std::string("{\"a\":1}\0", 8), std::string("{\"a\":\"\0\"}", 8),
+                                 std::string("[1,\0]", 5)}) {
+    EXPECT_FALSE(parseJson(bad).ok());
   }
   std::string deep(kMaxJsonDepth + 1, '[');
   deep += std::string(kMaxJsonDepth + 1, ']');
@@ -50,12 +60,65 @@ TEST(JsonTest, RejectsAmbiguousOrHostileInput) {
   EXPECT_TRUE(parseJson(ok_depth).ok());
 }
 
+TEST(JsonTest, ErrorsNameTheFirstFault) {
+  const std::pair<std::string, std::string> cases[] = {
+      {"", "unexpected end of JSON"},
+      {"[1,", "unexpected end of JSON"},
+      {R"({"a":1} x)", "trailing characters after the JSON value"},
+      {R"({"a":1,"a":2})", "duplicate member name"},
+      {R"({"a":tru})", "invalid literal"},
+      {R"({"a":x})", "invalid value"},
+      {"-", "invalid number"},
+      {"1.", "invalid number"},
+      {R"({"a" 1})", "expected ':'"},
+      {R"({"a":1,})", "expected a member name"},
+      {R"({"a":1 "b":2})", "expected ',' or '}'"},
+      {"[1 2]", "expected ',' or ']'"},
+      {R"(["\x"])", "bad escape in string"},
+      {R"(["\u12"])", "bad \\u escape"},
+      {"[\"\x01\"]", "control character in string"},
+      {"[\"\xc0\xaf\"]", "invalid UTF-8 in string"},
+      {"[\"abc", "unterminated string"},
+      {R"(["\ud800x"])", "lone surrogate"},
+      // The builder sees a string when it ends: a fault later in the same string comes second.
+      {"[\"\\udc00\x01\"]", "lone surrogate"},
+      {std::string(kMaxJsonDepth + 1, '['), "JSON nested too deeply"},
+  };
+  for (const auto& [text, message] : cases) {
+    auto v = parseJson(text);
+    ASSERT_FALSE(v.ok()) << text;
+    EXPECT_EQ(v.status().message(), message) << text;
+  }
+}
+
+TEST(JsonTest, NumbersKeepTheirTextWhateverTheirSize) {
+  // Too big for a double (RapidJSON alone refuses these): still numbers, as JSON says.
+  const std::string digits(400, '9');
+  auto v =
+      parseJson(absl::StrCat(R"({"e":1e400,"d":)", digits, R"(,"z":-0,"f":0.5e-3,"s":"1e400"})"));
+  ASSERT_TRUE(v.ok()) << v.status();
+  EXPECT_EQ(v->find("e")->str(), "1e400");
+  EXPECT_EQ(v->find("d")->str(), digits);
+  EXPECT_EQ(v->find("z")->str(), "-0");
+  EXPECT_EQ(v->find("f")->str(), "0.5e-3");
+  EXPECT_TRUE(v->find("s")->isString());
+  EXPECT_EQ(v->toHeaderValue(),
+            absl::StrCat(R"({"e":1e400,"d":)", digits, R"(,"z":-0,"f":0.5e-3,"s":"1e400"})"));
+  // And what follows a big number is still checked as before.
+  EXPECT_EQ(parseJson("1e400.5").status().message(), "trailing characters after the JSON value");
+  EXPECT_EQ(parseJson("[1e400,0.-3]").status().message(), "invalid number");
+  EXPECT_EQ(parseJson(R"([1e400,"a","a\udc00"])").status().message(), "lone surrogate");
+}
+
 TEST(JsonTest, NumericDates) {
   auto num = [](const char* t) { return jsonNumericDate(*parseJson(t)); };
   EXPECT_EQ(*num("1700000000"), 1700000000);
   EXPECT_EQ(*num("1700000000.9"), 1700000000);
   EXPECT_EQ(*num("1.7e9"), 1700000000);
   EXPECT_FALSE(num("1e400").ok());
+  EXPECT_FALSE(num(std::string(400, '9').c_str()).ok());
+  EXPECT_EQ(*num("-0"), 0);
+  EXPECT_EQ(*num("-1.5"), -2);  // toward negative infinity
   EXPECT_FALSE(num("1e13").ok());
   EXPECT_FALSE(num("99999999999999999999999").ok());
   EXPECT_FALSE(num("\"1700000000\"").ok());
@@ -70,9 +133,16 @@ TEST(Base64UrlTest, Strict) {
   EXPECT_FALSE(base64UrlDecode("aGVsbG8=", out));  // padding
   EXPECT_FALSE(base64UrlDecode("aGVs+G8", out));   // standard alphabet
   EXPECT_FALSE(base64UrlDecode("aGVs/G8", out));
-  EXPECT_FALSE(base64UrlDecode("aGVsb", out));    // length % 4 == 1
-  EXPECT_FALSE(base64UrlDecode("aGVsbG9", out));  // non-zero trailing bits
-  EXPECT_FALSE(base64UrlDecode("aGV sbG8", out));
+  EXPECT_FALSE(base64UrlDecode("aGVsb", out));     // length % 4 == 1
+  EXPECT_FALSE(base64UrlDecode("aGVsbG9", out));   // non-zero trailing bits
+  EXPECT_FALSE(base64UrlDecode("aGV sbG8", out));  // whitespace
+  EXPECT_FALSE(base64UrlDecode("aGVsbG8\n", out));
+  EXPECT_FALSE(base64UrlDecode("aGVsbG8.", out));  // Abseil's other padding character
+  EXPECT_FALSE(base64UrlDecode("aGVsbA==", out));
+  EXPECT_FALSE(base64UrlDecode("aGVsbB", out));  // non-zero trailing bits (4 unused)
+  EXPECT_TRUE(base64UrlDecode("aGVsbA", out));
+  EXPECT_EQ(out, "hell");
+  EXPECT_FALSE(base64UrlDecode(std::string("aGVs\0G8", 7), out));
   for (int n = 0; n < 40; ++n) {
     std::string raw;
     for (int i = 0; i < n; ++i) raw += static_cast<char>(i * 37 + n);
@@ -136,6 +206,7 @@ TEST(CheckClaimsTest, TimeWithSkew) {
   EXPECT_FALSE(claims(R"({"sub":"x"})", r));
   EXPECT_EQ(claims(R"({"exp":"2000"})", r), Reason::BadClaims);
   EXPECT_EQ(claims(R"({"exp":1e400})", r), Reason::BadClaims);
+  EXPECT_EQ(claims(R"({"exp":2000,"big":1e400})", r), absl::nullopt);  // not a claim we read
   EXPECT_EQ(claims(R"({"exp":2000,"nbf":[1]})", r), Reason::BadClaims);
 }
 
