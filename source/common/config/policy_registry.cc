@@ -25,16 +25,6 @@ std::vector<const PolicyType*>& ordered() {
   return *o;
 }
 
-// "RateLimitPolicy" -> "rate limit policy" (error messages).
-std::string spaced(absl::string_view camel) {
-  std::string out;
-  for (char c : camel) {
-    if (absl::ascii_isupper(static_cast<unsigned char>(c)) && !out.empty()) out.push_back(' ');
-    out.push_back(absl::ascii_tolower(static_cast<unsigned char>(c)));
-  }
-  return out;
-}
-
 const Entry* entryOf(const PolicyType& type) {
   for (const Entry& e : entries()) {
     if (e.type.get() == &type) return &e;
@@ -86,6 +76,15 @@ const std::string& PolicyTypeRegistry::typeName(const PolicyType& type) {
   return e == nullptr ? empty : e->type_name;
 }
 
+std::string describeType(absl::string_view type_name) {
+  std::string out;
+  for (char c : type_name) {
+    if (absl::ascii_isupper(static_cast<unsigned char>(c)) && !out.empty()) out.push_back(' ');
+    out.push_back(absl::ascii_tolower(static_cast<unsigned char>(c)));
+  }
+  return out;
+}
+
 bool PolicySet::add(const std::string& type_name, const std::string& name,
                     std::shared_ptr<const google::protobuf::Message> policy) {
   return types_[type_name].emplace(name, std::move(policy)).second;
@@ -128,7 +127,7 @@ void buildPolicies(
       copy->CopyFrom(policy);
       if (!out.add(type_name, name, std::move(copy))) {
         errors.add(path + ".name",
-                   absl::StrCat("duplicate ", spaced(type_name), " \"", name, "\""));
+                   absl::StrCat("duplicate ", describeType(type_name), " \"", name, "\""));
       }
       type->validate(policy, path, options, errors);
     }

@@ -89,6 +89,9 @@ class PolicySet {
 };
 using PolicySetConstSharedPtr = std::shared_ptr<const PolicySet>;
 
+// "RateLimitPolicy" -> "rate limit policy", for error messages.
+std::string describeType(absl::string_view type_name);
+
 // Validates every policy resource of `resources` (names, duplicates, the owning filter's
 // checks) and collects them. `namer(field, index, name)` names a resource in errors.
 void buildPolicies(

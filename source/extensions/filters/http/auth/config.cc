@@ -5,7 +5,7 @@
 
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
-#include "source/common/http/filter_config.h"
+#include "source/common/http/policy_filter_type.h"
 #include "source/extensions/filters/http/auth/config.pb.h"
 #include "source/extensions/filters/http/auth/policy.h"
 
@@ -18,62 +18,10 @@ using AuthProto = sluice::extensions::filters::http::auth::v1::Auth;
 using PerRouteProto = sluice::extensions::filters::http::auth::v1::AuthPerRoute;
 using PolicyProto = sluice::config::v1::AuthPolicy;
 
-void checkPolicyExists(const std::string& policy, const std::string& field,
-                       const Http::FilterValidationContext& ctx, Config::ErrorList& errors) {
-  if (!ctx.lenient && !ctx.policies->contains(PolicyProto::descriptor()->name(), policy)) {
-    errors.add(field, absl::StrCat("unknown auth policy \"", policy, "\""));
-  }
-}
-
-class AuthFilterType : public Http::FilterType {
+// {policy} on the listener, {policy | disabled} per route, `auth: NAME` on a route.
+class AuthFilterType : public Http::PolicyFilterType<AuthProto, PerRouteProto, PolicyProto> {
  public:
-  std::string name() const override { return kFilterName; }
-  std::unique_ptr<google::protobuf::Message> createEmptyConfigProto() const override {
-    return std::make_unique<AuthProto>();
-  }
-  void validateConfig(const google::protobuf::Message& message, const std::string& path,
-                      const Http::FilterValidationContext& ctx,
-                      Config::ErrorList& errors) const override {
-    const auto& config = static_cast<const AuthProto&>(message);
-    if (!config.policy().empty()) checkPolicyExists(config.policy(), path + ".policy", ctx, errors);
-  }
-  std::unique_ptr<google::protobuf::Message> createEmptyRouteConfigProto() const override {
-    return std::make_unique<PerRouteProto>();
-  }
-  Router::RouteSpecificFilterConfigConstSharedPtr createRouteConfig(
-      const google::protobuf::Message& message, const Http::RouteConfigContext& ctx,
-      Config::ErrorList& errors) const override {
-    const auto& config = static_cast<const PerRouteProto&>(message);
-    if (config.disabled() == !config.policy().empty()) {
-      errors.add(ctx.field_path("policy"), "set either policy or disabled: true");
-      return nullptr;
-    }
-    if (!config.disabled())
-      checkPolicyExists(config.policy(), ctx.field_path("policy"), ctx, errors);
-    auto out = std::make_shared<RouteConfig>();
-    out->policy = config.policy();
-    out->disabled = config.disabled();
-    return out;
-  }
-  std::unique_ptr<google::protobuf::Message> routeShorthand(const sluice::config::v1::Route& route,
-                                                            std::string* field) const override {
-    if (route.auth().empty()) return nullptr;
-    *field = "auth";
-    auto config = std::make_unique<PerRouteProto>();
-    config->set_policy(route.auth());
-    return config;
-  }
-  std::string describeRouteConfig(const google::protobuf::Message& message) const override {
-    const auto& config = static_cast<const PerRouteProto&>(message);
-    if (config.disabled()) return "";  // asks nothing of the listener
-    return absl::StrCat("auth policy \"", config.policy(), "\"");
-  }
-  void routeConfigReferences(
-      const google::protobuf::Message& message,
-      const std::function<void(const std::string&, const std::string&)>& fn) const override {
-    const auto& config = static_cast<const PerRouteProto&>(message);
-    if (!config.policy().empty()) fn(PolicyProto::descriptor()->name(), config.policy());
-  }
+  AuthFilterType() : PolicyFilterType(kFilterName, "auth") {}
 };
 
 // AuthPolicy resources: `static_resources.auth_policies`, or pushed by the control plane.

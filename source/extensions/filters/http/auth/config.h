@@ -2,7 +2,7 @@
 
 #include <string>
 
-#include "source/common/router/config.h"
+#include "source/common/http/policy_filter_type.h"
 
 namespace sluice {
 namespace Extensions {
@@ -11,12 +11,8 @@ namespace Auth {
 // The filter's name in http_filters and filter_config.
 inline constexpr char kFilterName[] = "auth";
 
-// A route's (or virtual host's) compiled filter_config.auth.
-struct RouteConfig : public Router::RouteSpecificFilterConfig {
-  // The AuthPolicy required; empty when `disabled`.
-  std::string policy;
-  bool disabled = false;
-};
+// A route's (or virtual host's) compiled filter_config.auth: the AuthPolicy it requires.
+using RouteConfig = Http::PolicyRouteConfig;
 
 }  // namespace Auth
 }  // namespace Extensions

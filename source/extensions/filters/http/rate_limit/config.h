@@ -2,7 +2,7 @@
 
 #include <string>
 
-#include "source/common/router/config.h"
+#include "source/common/http/policy_filter_type.h"
 
 namespace sluice {
 namespace Extensions {
@@ -11,12 +11,8 @@ namespace RateLimit {
 // The filter's name in http_filters and filter_config.
 inline constexpr char kFilterName[] = "rate_limit";
 
-// A route's (or virtual host's) compiled filter_config.rate_limit.
-struct RouteConfig : public Router::RouteSpecificFilterConfig {
-  // The RateLimitPolicy applied; empty when `disabled`.
-  std::string policy;
-  bool disabled = false;
-};
+// A route's (or virtual host's) compiled filter_config.rate_limit: the RateLimitPolicy applied.
+using RouteConfig = Http::PolicyRouteConfig;
 
 }  // namespace RateLimit
 }  // namespace Extensions
