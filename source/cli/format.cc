@@ -14,6 +14,7 @@
 #include "absl/time/time.h"
 #include "google/protobuf/util/json_util.h"
 #include "re2/re2.h"
+#include "sluice/config/v1/bootstrap.pb.h"
 #include "yaml-cpp/yaml.h"
 
 namespace sluice {
@@ -27,9 +28,8 @@ using sluice::service::control::v1::ResourceChange;
 using sluice::service::control::v1::StatusResponse;
 using sluice::service::control::v1::TypeStatus;
 
-// The order types are shown in (others follow, sorted).
-const char* const kTypeOrder[] = {"Listener",         "RouteTable", "Cluster",
-                                  "ClusterEndpoints", "AuthPolicy", "RateLimitPolicy"};
+// The types shown first, in this order; the others follow, sorted.
+const char* const kTypeOrder[] = {"Listener", "RouteTable", "Cluster", "ClusterEndpoints"};
 
 int typeRank(const std::string& type) {
   for (size_t i = 0; i < std::size(kTypeOrder); ++i) {
@@ -38,10 +38,6 @@ int typeRank(const std::string& type) {
     }
   }
   return static_cast<int>(std::size(kTypeOrder));
-}
-
-bool typeLess(const std::string& a, const std::string& b) {
-  return std::make_pair(typeRank(a), a) < std::make_pair(typeRank(b), b);
 }
 
 void newline(std::string& out, int depth) {
@@ -197,6 +193,26 @@ std::string typeCell(const TypeStatus& t) {
 }
 
 }  // namespace
+
+const std::vector<std::string>& typeNames() {
+  static const auto* names = [] {
+    auto* out = new std::vector<std::string>();
+    const auto* d = sluice::config::v1::StaticResources::descriptor();
+    for (int i = 0; i < d->field_count(); ++i) {
+      const auto* f = d->field(i);
+      if (f->is_repeated() && f->message_type() != nullptr) {
+        out->push_back(f->message_type()->name());
+      }
+    }
+    std::sort(out->begin(), out->end(), typeLess);
+    return out;
+  }();
+  return *names;
+}
+
+bool typeLess(const std::string& a, const std::string& b) {
+  return std::make_pair(typeRank(a), a) < std::make_pair(typeRank(b), b);
+}
 
 std::string prettyJson(absl::string_view json) {
   std::string out;

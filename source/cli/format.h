@@ -13,6 +13,13 @@
 namespace sluice {
 namespace Cli {
 
+// The resource types sluice-cp serves, by message name, in the order sluicectl shows them:
+// Listener, RouteTable, Cluster, ClusterEndpoints, then the others (the filters' policy types)
+// sorted. Read from StaticResources: each of its lists is a type.
+const std::vector<std::string>& typeNames();
+// That order, for any type name (names of no known type sort after the known ones, by name).
+bool typeLess(const std::string& a, const std::string& b);
+
 // Re-indents JSON text (2 spaces, keys in their original order; empty {} and [] stay compact).
 // The input is assumed to be valid JSON; only whitespace outside strings changes.
 std::string prettyJson(absl::string_view json);

@@ -4,6 +4,8 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "source/cli/format.h"
 
 namespace sluice {
 namespace Cli {
@@ -26,9 +28,13 @@ const char kGlobalFlags[] =
     "  --timeout DURATION  deadline of each call, e.g. 10s, 500ms (default 10s)\n"
     "  -h, --help          help (`sluicectl COMMAND --help` for a command's)\n";
 
-const char kTypes[] =
-    "TYPE: Listener, RouteTable, Cluster, ClusterEndpoints, AuthPolicy, RateLimitPolicy\n"
-    "(case-insensitive; plural and snake_case forms such as route_tables also work).\n";
+// "TYPE: Listener, RouteTable, ...": every type sluice-cp serves.
+std::string typesHelp() {
+  return absl::StrCat("TYPE: ", absl::StrJoin(typeNames(), ", "),
+                      "\n"
+                      "(case-insensitive; plural and snake_case forms such as route_tables also "
+                      "work).\n");
+}
 
 Command commandByName(const std::string& name) {
   for (const auto& c : kCommands) {
@@ -278,7 +284,7 @@ std::string usage(Command command) {
           "\n"
           "Prints the resources of TYPE published for group G (default \"default\"): a list,\n"
           "or the single resource NAME. YAML by default; the output can be applied again.\n",
-          kTypes, "\n", kGlobalFlags);
+          typesHelp(), "\n", kGlobalFlags);
   }
   return "";
 }

@@ -29,7 +29,7 @@ void fillGroup(const std::string& name, const SnapshotCache::GroupInfo& info,
   out.set_version(info.snapshot->version());
   out.set_source(source);
   *out.mutable_applied_at() = toTimestamp(info.applied_at);
-  for (ResourceType t : kAllTypes) {
+  for (ResourceType t : allTypes()) {
     (*out.mutable_resources())[shortName(t)] =
         static_cast<uint32_t>(info.snapshot->type(t).resources.size());
   }
@@ -132,7 +132,7 @@ grpc::Status ControlServiceImpl::status(control::StatusResponse& out) const {
     }
     bool in_sync = node.connected && current != nullptr;
     bool any = false;
-    for (ResourceType t : kAllTypes) {
+    for (ResourceType t : allTypes()) {
       const TypeProgress& p = node.types[typeIndex(t)];
       if (!p.subscribed) {
         continue;

@@ -30,7 +30,7 @@ std::map<std::string, const google::protobuf::Message*> byName(
 std::vector<ResourceChange> diffResources(const sluice::config::v1::StaticResources* before,
                                           const sluice::config::v1::StaticResources& after) {
   std::vector<ResourceChange> changes;
-  for (ResourceType t : kAllTypes) {
+  for (ResourceType t : allTypes()) {
     const auto old_set = byName(before, t);
     const auto new_set = byName(&after, t);
     auto o = old_set.begin();

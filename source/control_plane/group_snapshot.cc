@@ -53,7 +53,7 @@ std::shared_ptr<GroupSnapshot> GroupSnapshot::encode(std::string group, uint64_t
   snap->version_number_ = version;
   snap->version_ = std::to_string(version);
   snap->declared_ = std::move(declared);
-  for (ResourceType t : kAllTypes) {
+  for (ResourceType t : allTypes()) {
     TypeSnapshot& ts = snap->types_[typeIndex(t)];
     std::vector<NamedResource> list;
     absl::flat_hash_set<std::string> seen;
@@ -91,7 +91,7 @@ GroupSnapshotConstSharedPtr GroupSnapshot::create(std::string group, uint64_t ve
                                                   sluice::config::v1::StaticResources declared,
                                                   const GroupSnapshot* previous) {
   auto snap = encode(std::move(group), version, std::move(declared));
-  for (ResourceType t : kAllTypes) {
+  for (ResourceType t : allTypes()) {
     TypeSnapshot& ts = snap->types_[typeIndex(t)];
     if (previous != nullptr && previous->type(t).content_hash == ts.content_hash) {
       ts.version = previous->type(t).version;
@@ -107,33 +107,35 @@ GroupSnapshotConstSharedPtr GroupSnapshot::create(std::string group, uint64_t ve
                                                   sluice::config::v1::StaticResources declared,
                                                   const TypeVersions& type_versions) {
   auto snap = encode(std::move(group), version, std::move(declared));
-  for (ResourceType t : kAllTypes) {
+  for (ResourceType t : allTypes()) {
     TypeSnapshot& ts = snap->types_[typeIndex(t)];
-    ts.version = type_versions[typeIndex(t)].empty() ? snap->version_ : type_versions[typeIndex(t)];
+    const size_t i = typeIndex(t);
+    ts.version =
+        i < type_versions.size() && !type_versions[i].empty() ? type_versions[i] : snap->version_;
     ts.response.set_version_info(ts.version);
   }
   return snap;
 }
 
 GroupSnapshot::TypeVersions GroupSnapshot::typeVersions() const {
-  TypeVersions out;
-  for (ResourceType t : kAllTypes) {
+  TypeVersions out(typeCount());
+  for (ResourceType t : allTypes()) {
     out[typeIndex(t)] = type(t).version;
   }
   return out;
 }
 
-std::array<bool, kTypeCount> GroupSnapshot::changedTypes(const GroupSnapshot* other) const {
-  std::array<bool, kTypeCount> out;
-  for (ResourceType t : kAllTypes) {
+std::vector<bool> GroupSnapshot::changedTypes(const GroupSnapshot* other) const {
+  std::vector<bool> out(typeCount());
+  for (ResourceType t : allTypes()) {
     out[typeIndex(t)] = other == nullptr || other->type(t).content_hash != type(t).content_hash;
   }
   return out;
 }
 
 bool GroupSnapshot::sameContent(const GroupSnapshot& other) const {
-  for (bool changed : changedTypes(&other)) {
-    if (changed) {
+  for (ResourceType t : allTypes()) {
+    if (other.type(t).content_hash != type(t).content_hash) {
       return false;
     }
   }

@@ -1,6 +1,5 @@
 #pragma once
 
-#include <array>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -64,9 +63,10 @@ class GroupSnapshot {
 
  public:
   // Use create().
-  explicit GroupSnapshot(PrivateTag) {}
+  explicit GroupSnapshot(PrivateTag) : types_(typeCount()) {}
 
-  using TypeVersions = std::array<std::string, kTypeCount>;
+  // Indexed by ResourceType::index(); typeCount() entries.
+  using TypeVersions = std::vector<std::string>;
 
   // Encodes `declared`, whose names must be unique within each type (see checkNames; later
   // duplicates are dropped). A type keeps `previous`'s version when its content is unchanged,
@@ -74,8 +74,8 @@ class GroupSnapshot {
   static GroupSnapshotConstSharedPtr create(std::string group, uint64_t version,
                                             sluice::config::v1::StaticResources declared,
                                             const GroupSnapshot* previous);
-  // The same with each type's version given (restoring persisted state); an empty entry gets
-  // `version`.
+  // The same with each type's version given (restoring persisted state); an empty or missing
+  // entry gets `version`.
   static GroupSnapshotConstSharedPtr create(std::string group, uint64_t version,
                                             sluice::config::v1::StaticResources declared,
                                             const TypeVersions& type_versions);
@@ -87,8 +87,9 @@ class GroupSnapshot {
   const TypeSnapshot& type(ResourceType t) const { return types_[typeIndex(t)]; }
   TypeVersions typeVersions() const;
 
-  // True for each type whose content differs from `other`'s (every type when null).
-  std::array<bool, kTypeCount> changedTypes(const GroupSnapshot* other) const;
+  // True for each type whose content differs from `other`'s (every type when null); indexed by
+  // ResourceType::index().
+  std::vector<bool> changedTypes(const GroupSnapshot* other) const;
   bool sameContent(const GroupSnapshot& other) const;
 
  private:
@@ -99,7 +100,8 @@ class GroupSnapshot {
   uint64_t version_number_ = 0;
   std::string version_;
   sluice::config::v1::StaticResources declared_;
-  std::array<TypeSnapshot, kTypeCount> types_;
+  // Indexed by ResourceType::index().
+  std::vector<TypeSnapshot> types_;
 };
 
 // What a delta stream must be sent so that it holds exactly the type's resources.

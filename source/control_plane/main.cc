@@ -15,6 +15,7 @@
 #include "source/control_plane/ads_service.h"
 #include "source/control_plane/config_watcher.h"
 #include "source/control_plane/control_service.h"
+#include "source/control_plane/resources.h"
 #include "source/control_plane/snapshot_cache.h"
 #include "source/control_plane/state_store.h"
 #include "source/server/config/snapshot.h"
@@ -126,6 +127,9 @@ int main(int argc, char** argv) {
   sigaddset(&signals, SIGINT);
   sigaddset(&signals, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  // The resource types, read from StaticResources' descriptor: once, at start.
+  sluice::ControlPlane::typeCount();
 
   sluice::ControlPlane::StateStore store(state_dir);
   if (auto s = store.init(); !s.ok()) {

@@ -24,7 +24,7 @@ struct NodeRecord {
   std::string user_agent;
   absl::Time connected_since;
   absl::Time last_seen;
-  Progress types;
+  Progress types = Progress(typeCount());
   // The stream the record follows: the newest one of the node id.
   uint64_t stream_id = 0;
 };

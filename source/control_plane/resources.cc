@@ -1,5 +1,9 @@
 #include "source/control_plane/resources.h"
 
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
@@ -11,28 +15,93 @@ namespace sluice {
 namespace ControlPlane {
 namespace {
 
+using google::protobuf::Descriptor;
+using google::protobuf::FieldDescriptor;
+
 struct TypeInfo {
   std::string short_name;
   std::string url;
   std::string field;
   std::string name_field;
+  // The StaticResources list, and the name field of its message.
+  const FieldDescriptor* list = nullptr;
+  const FieldDescriptor* name = nullptr;
 };
 
-TypeInfo makeInfo(const char* short_name, const char* field, const char* name_field) {
-  return {short_name, absl::StrCat("type.googleapis.com/sluice.config.v1.", short_name), field,
-          name_field};
+// A broken invariant of the API protos: nothing could be served correctly.
+[[noreturn]] void fatal(const std::string& message) {
+  std::fprintf(stderr, "sluice-cp: StaticResources: %s\n", message.c_str());
+  std::abort();
 }
 
-// Indexed by ResourceType.
-const std::array<TypeInfo, kTypeCount>& typeInfos() {
-  static const auto* infos = new std::array<TypeInfo, kTypeCount>{{
-      makeInfo("Cluster", "clusters", "name"),
-      makeInfo("ClusterEndpoints", "cluster_endpoints", "cluster_name"),
-      makeInfo("AuthPolicy", "auth_policies", "name"),
-      makeInfo("RateLimitPolicy", "rate_limit_policies", "name"),
-      makeInfo("RouteTable", "route_tables", "name"),
-      makeInfo("Listener", "listeners", "name"),
-  }};
+TypeInfo makeInfo(const FieldDescriptor* list) {
+  TypeInfo info;
+  const Descriptor* type = list->message_type();
+  info.short_name = type->name();
+  info.url = absl::StrCat("type.googleapis.com/", type->full_name());
+  info.field = list->name();
+  info.list = list;
+  // `name`, or `cluster_name` for ClusterEndpoints (as the data plane names resources).
+  info.name = type->FindFieldByName("name");
+  if (info.name == nullptr) {
+    info.name = type->FindFieldByName("cluster_name");
+  }
+  if (info.name == nullptr || info.name->is_repeated() ||
+      info.name->type() != FieldDescriptor::TYPE_STRING) {
+    fatal(absl::StrCat(type->full_name(), " (", list->name(),
+                       ") has no string `name` or `cluster_name` field"));
+  }
+  info.name_field = info.name->name();
+  return info;
+}
+
+// Every repeated message field of StaticResources, in send order (see ResourceType), indexed by
+// ResourceType::index().
+const std::vector<TypeInfo>& typeInfos() {
+  static const auto* infos = [] {
+    const Descriptor* resources = sluice::config::v1::StaticResources::descriptor();
+    const std::vector<const Descriptor*> first = {
+        sluice::config::v1::Cluster::descriptor(),
+        sluice::config::v1::ClusterEndpoints::descriptor()};
+    const std::vector<const Descriptor*> last = {sluice::config::v1::RouteTable::descriptor(),
+                                                 sluice::config::v1::Listener::descriptor()};
+    auto listOf = [resources](const Descriptor* type) {
+      for (int i = 0; i < resources->field_count(); ++i) {
+        const FieldDescriptor* f = resources->field(i);
+        if (f->is_repeated() && f->message_type() == type) {
+          return f;
+        }
+      }
+      fatal(absl::StrCat("no list of ", type->full_name()));
+    };
+    auto* out = new std::vector<TypeInfo>();
+    for (const Descriptor* type : first) {
+      out->push_back(makeInfo(listOf(type)));
+    }
+    for (int i = 0; i < resources->field_count(); ++i) {
+      const FieldDescriptor* f = resources->field(i);
+      if (!f->is_repeated() || f->message_type() == nullptr) {
+        continue;
+      }
+      if (std::find(first.begin(), first.end(), f->message_type()) == first.end() &&
+          std::find(last.begin(), last.end(), f->message_type()) == last.end()) {
+        out->push_back(makeInfo(f));
+      }
+    }
+    for (const Descriptor* type : last) {
+      out->push_back(makeInfo(listOf(type)));
+    }
+    // A type URL names one list.
+    for (size_t i = 0; i < out->size(); ++i) {
+      for (size_t j = 0; j < i; ++j) {
+        if ((*out)[i].url == (*out)[j].url) {
+          fatal(absl::StrCat((*out)[j].field, " and ", (*out)[i].field, " both hold ",
+                             (*out)[i].short_name));
+        }
+      }
+    }
+    return out;
+  }();
   return *infos;
 }
 
@@ -53,26 +122,59 @@ std::string normalize(absl::string_view name) {
 const absl::flat_hash_map<std::string, ResourceType>& typeAliases() {
   static const auto* aliases = [] {
     auto* m = new absl::flat_hash_map<std::string, ResourceType>();
-    for (ResourceType t : kAllTypes) {
+    for (ResourceType t : allTypes()) {
       const TypeInfo& i = info(t);
-      (*m)[normalize(i.short_name)] = t;
-      (*m)[normalize(i.field)] = t;
+      m->insert_or_assign(normalize(i.short_name), t);
+      m->insert_or_assign(normalize(i.field), t);
     }
-    // Singular of the plural-only name.
-    (*m)["clusterendpoint"] = ResourceType::ClusterEndpoints;
+    // The singular of a plural-only name ("clusterendpoint"), unless it names another type.
+    for (ResourceType t : allTypes()) {
+      absl::string_view name = info(t).short_name;
+      if (absl::ConsumeSuffix(&name, "s")) {
+        m->try_emplace(normalize(name), t);
+      }
+    }
     return m;
   }();
   return *aliases;
 }
 
+// The protobuf packages of the types, each with its trailing '.': "sluice.config.v1.".
+const std::vector<std::string>& typePackages() {
+  static const auto* packages = [] {
+    auto* out = new std::vector<std::string>();
+    for (const TypeInfo& i : typeInfos()) {
+      std::string package = absl::StrCat(i.list->message_type()->file()->package(), ".");
+      if (std::find(out->begin(), out->end(), package) == out->end()) {
+        out->push_back(std::move(package));
+      }
+    }
+    return out;
+  }();
+  return *packages;
+}
+
 }  // namespace
+
+int typeCount() { return static_cast<int>(typeInfos().size()); }
+
+const std::vector<ResourceType>& allTypes() {
+  static const auto* types = [] {
+    auto* out = new std::vector<ResourceType>();
+    for (int i = 0; i < typeCount(); ++i) {
+      out->push_back(ResourceType(i));
+    }
+    return out;
+  }();
+  return *types;
+}
 
 const std::string& shortName(ResourceType type) { return info(type).short_name; }
 const std::string& typeUrl(ResourceType type) { return info(type).url; }
 const std::string& fieldName(ResourceType type) { return info(type).field; }
 
 std::optional<ResourceType> typeFromUrl(absl::string_view url) {
-  for (ResourceType t : kAllTypes) {
+  for (ResourceType t : allTypes()) {
     if (url == info(t).url) {
       return t;
     }
@@ -83,8 +185,11 @@ std::optional<ResourceType> typeFromUrl(absl::string_view url) {
 std::optional<ResourceType> parseTypeName(absl::string_view name) {
   name = absl::StripAsciiWhitespace(name);
   absl::ConsumePrefix(&name, "type.googleapis.com/");
-  if (absl::StartsWithIgnoreCase(name, "sluice.config.v1.")) {
-    name.remove_prefix(sizeof("sluice.config.v1.") - 1);
+  for (const std::string& package : typePackages()) {
+    if (absl::StartsWithIgnoreCase(name, package)) {
+      name.remove_prefix(package.size());
+      break;
+    }
   }
   const auto& aliases = typeAliases();
   auto it = aliases.find(normalize(name));
@@ -96,7 +201,7 @@ std::optional<ResourceType> parseTypeName(absl::string_view name) {
 
 std::string typeNameList() {
   std::vector<std::string> names;
-  for (ResourceType t : kAllTypes) {
+  for (ResourceType t : allTypes()) {
     names.push_back(shortName(t));
   }
   return absl::StrJoin(names, ", ");
@@ -104,7 +209,7 @@ std::string typeNameList() {
 
 std::vector<const google::protobuf::Message*> resourcesOf(
     const sluice::config::v1::StaticResources& resources, ResourceType type) {
-  const auto* field = resources.GetDescriptor()->FindFieldByName(fieldName(type));
+  const FieldDescriptor* field = info(type).list;
   const auto* reflection = resources.GetReflection();
   const int n = reflection->FieldSize(resources, field);
   std::vector<const google::protobuf::Message*> out;
@@ -116,13 +221,12 @@ std::vector<const google::protobuf::Message*> resourcesOf(
 }
 
 std::string resourceName(const google::protobuf::Message& resource, ResourceType type) {
-  const auto* field = resource.GetDescriptor()->FindFieldByName(info(type).name_field);
-  return resource.GetReflection()->GetString(resource, field);
+  return resource.GetReflection()->GetString(resource, info(type).name);
 }
 
 std::vector<std::string> checkNames(const sluice::config::v1::StaticResources& resources) {
   std::vector<std::string> errors;
-  for (ResourceType t : kAllTypes) {
+  for (ResourceType t : allTypes()) {
     absl::flat_hash_map<std::string, size_t> first;
     const auto list = resourcesOf(resources, t);
     for (size_t i = 0; i < list.size(); ++i) {

@@ -1,7 +1,7 @@
 #pragma once
 
-#include <array>
 #include <optional>
+#include <ostream>
 #include <string>
 #include <vector>
 
@@ -12,23 +12,28 @@
 namespace sluice {
 namespace ControlPlane {
 
-// The resource types served over ADS. The enum order is the order responses are sent to a data
-// plane (make-before-break: clusters and their endpoints before the policies and route tables
-// that name them, listeners last).
-enum class ResourceType : int {
-  Cluster = 0,
-  ClusterEndpoints = 1,
-  AuthPolicy = 2,
-  RateLimitPolicy = 3,
-  RouteTable = 4,
-  Listener = 5,
+// A resource type served over ADS: one per repeated message field of StaticResources, read from
+// its descriptor at first use, so a filter that adds a policy list (and registers its
+// Config::PolicyType) needs no change here. Types are numbered in the order responses are sent
+// to a data plane, the data plane's own order (Config::AdsClient's resourceTypeUrls()):
+// make-before-break, clusters and their endpoints first, then the other lists (the filters'
+// policies) in field order, route tables, listeners last.
+class ResourceType {
+ public:
+  constexpr explicit ResourceType(int index) : index_(index) {}
+  // 0 .. typeCount()-1, in send order.
+  constexpr int index() const { return index_; }
+  friend constexpr bool operator==(ResourceType a, ResourceType b) { return a.index_ == b.index_; }
+  friend constexpr bool operator!=(ResourceType a, ResourceType b) { return !(a == b); }
+
+ private:
+  int index_;
 };
-constexpr int kTypeCount = 6;
-constexpr std::array<ResourceType, kTypeCount> kAllTypes = {
-    ResourceType::Cluster,         ResourceType::ClusterEndpoints, ResourceType::AuthPolicy,
-    ResourceType::RateLimitPolicy, ResourceType::RouteTable,       ResourceType::Listener,
-};
-inline int typeIndex(ResourceType type) { return static_cast<int>(type); }
+inline int typeIndex(ResourceType type) { return type.index(); }
+
+// How many types there are, and all of them in send order.
+int typeCount();
+const std::vector<ResourceType>& allTypes();
 
 // "Cluster", "ClusterEndpoints", ... (the message name, used in status and diffs).
 const std::string& shortName(ResourceType type);
@@ -36,6 +41,11 @@ const std::string& shortName(ResourceType type);
 const std::string& typeUrl(ResourceType type);
 // The StaticResources field holding the type: "clusters", "cluster_endpoints", ...
 const std::string& fieldName(ResourceType type);
+
+// For test failure messages: the short name.
+inline std::ostream& operator<<(std::ostream& os, ResourceType type) {
+  return os << shortName(type);
+}
 
 // Exact type URL -> type; nullopt for anything else.
 std::optional<ResourceType> typeFromUrl(absl::string_view url);

@@ -50,7 +50,7 @@ std::vector<std::string> mergeErrors(std::vector<std::string> errors,
 std::string describeChanges(const GroupSnapshot* before, const GroupSnapshot& after) {
   std::vector<std::string> parts;
   if (before == nullptr) {
-    for (ResourceType t : kAllTypes) {
+    for (ResourceType t : allTypes()) {
       if (!after.type(t).resources.empty()) {
         parts.push_back(absl::StrCat(shortName(t), " ", after.type(t).resources.size()));
       }
@@ -58,7 +58,7 @@ std::string describeChanges(const GroupSnapshot* before, const GroupSnapshot& af
     return absl::StrCat("new group: ", parts.empty() ? "no resources" : absl::StrJoin(parts, ", "));
   }
   const auto changed = after.changedTypes(before);
-  for (ResourceType t : kAllTypes) {
+  for (ResourceType t : allTypes()) {
     if (!changed[typeIndex(t)]) {
       continue;
     }
@@ -93,8 +93,8 @@ absl::Status SnapshotCache::loadState() {
     return states.status();
   }
   for (auto& state : *states) {
-    GroupSnapshot::TypeVersions versions;
-    for (ResourceType t : kAllTypes) {
+    GroupSnapshot::TypeVersions versions(typeCount());
+    for (ResourceType t : allTypes()) {
       auto it = state.type_versions().find(shortName(t));
       if (it != state.type_versions().end()) {
         versions[typeIndex(t)] = it->second;
@@ -118,7 +118,7 @@ absl::Status SnapshotCache::loadState() {
                  state.version(), info.source, absl::FormatTime(info.applied_at));
     absl::MutexLock lock(&mu_);
     last_version_ = std::max<uint64_t>(last_version_, state.version());
-    for (ResourceType t : kAllTypes) {
+    for (ResourceType t : allTypes()) {
       uint64_t v = 0;
       if (absl::SimpleAtoi(versions[typeIndex(t)], &v)) {
         last_version_ = std::max(last_version_, v);
@@ -151,7 +151,7 @@ absl::Status SnapshotCache::persist(const std::string& group, const GroupInfo& i
   sluice::control_plane::v1::GroupState state;
   state.set_group(group);
   state.set_version(info.snapshot->versionNumber());
-  for (ResourceType t : kAllTypes) {
+  for (ResourceType t : allTypes()) {
     (*state.mutable_type_versions())[shortName(t)] = info.snapshot->type(t).version;
   }
   state.set_source(info.source);

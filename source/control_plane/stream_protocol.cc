@@ -58,7 +58,7 @@ void SotwProtocol::enqueue(std::deque<Response>& queue, std::vector<Response> re
   }
   auto order = [](const Response& r) {
     auto t = typeFromUrl(r.type_url());
-    return t ? typeIndex(*t) : kTypeCount;
+    return t ? typeIndex(*t) : typeCount();
   };
   std::stable_sort(queue.begin(), queue.end(),
                    [&order](const Response& a, const Response& b) { return order(a) < order(b); });
@@ -90,7 +90,7 @@ std::vector<SotwProtocol::Response> SotwProtocol::onSnapshot(const GroupSnapshot
   if (snapshot == nullptr) {
     return out;
   }
-  for (ResourceType t : kAllTypes) {
+  for (ResourceType t : allTypes()) {
     const int i = typeIndex(t);
     TypeProgress& p = progress_[i];
     const TypeSnapshot& ts = snapshot->type(t);
@@ -137,7 +137,7 @@ std::vector<DeltaProtocol::Response> DeltaProtocol::onSnapshot(const GroupSnapsh
   if (snapshot == nullptr) {
     return out;
   }
-  for (ResourceType t : kAllTypes) {
+  for (ResourceType t : allTypes()) {
     const int i = typeIndex(t);
     TypeProgress& p = progress_[i];
     Nonces& n = nonces_[i];

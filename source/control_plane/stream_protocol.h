@@ -1,6 +1,5 @@
 #pragma once
 
-#include <array>
 #include <cstdint>
 #include <deque>
 #include <optional>
@@ -30,7 +29,8 @@ struct TypeProgress {
   std::string nack_reason;
   absl::Time nack_time = absl::InfinitePast();
 };
-using Progress = std::array<TypeProgress, kTypeCount>;
+// Indexed by ResourceType::index(); typeCount() entries.
+using Progress = std::vector<TypeProgress>;
 
 // The xDS state machine of one stream, without any gRPC: requests and new snapshots in,
 // responses (in ResourceType order) out. Not thread-safe; the stream serializes calls.
@@ -46,6 +46,8 @@ using Progress = std::array<TypeProgress, kTypeCount>;
 //   was last sent, in ResourceType order, whether or not the previous push was ACKed.
 class StreamProtocol {
  public:
+  StreamProtocol() : progress_(typeCount()), nonces_(typeCount()) {}
+
   const Progress& progress() const { return progress_; }
   // For log lines.
   void setNode(std::string id, std::string group) {
@@ -88,7 +90,7 @@ class StreamProtocol {
   void namedSubscription(const std::string& type_url);
 
   Progress progress_;
-  std::array<Nonces, kTypeCount> nonces_;
+  std::vector<Nonces> nonces_;  // Indexed by ResourceType::index().
   std::string node_id_;
   std::string group_;
 
@@ -142,7 +144,9 @@ class DeltaProtocol : public StreamProtocol {
   }
 
  private:
-  std::array<absl::flat_hash_map<std::string, std::string>, kTypeCount> known_;
+  // Indexed by ResourceType::index().
+  std::vector<absl::flat_hash_map<std::string, std::string>> known_ =
+      std::vector<absl::flat_hash_map<std::string, std::string>>(typeCount());
 };
 
 }  // namespace ControlPlane

@@ -1,5 +1,6 @@
 #include "source/cli/format.h"
 
+#include <algorithm>
 #include <string>
 #include <vector>
 
@@ -20,6 +21,29 @@ using sluice::service::control::v1::ResourceChange;
 using sluice::service::control::v1::StatusResponse;
 using testing::HasSubstr;
 using testing::Not;
+
+// Every list of StaticResources is a type: the four core ones first, then the others sorted.
+TEST(FormatTest, TypeNamesComeFromStaticResources) {
+  std::vector<std::string> rest;
+  const auto* d = StaticResources::descriptor();
+  for (int i = 0; i < d->field_count(); ++i) {
+    const auto* f = d->field(i);
+    const std::string& name = f->message_type() != nullptr ? f->message_type()->name() : "";
+    if (f->is_repeated() && !name.empty() && name != "Listener" && name != "RouteTable" &&
+        name != "Cluster" && name != "ClusterEndpoints") {
+      rest.push_back(name);
+    }
+  }
+  std::sort(rest.begin(), rest.end());
+  std::vector<std::string> want = {"Listener", "RouteTable", "Cluster", "ClusterEndpoints"};
+  want.insert(want.end(), rest.begin(), rest.end());
+  EXPECT_EQ(typeNames(), want);
+  EXPECT_THAT(rest, testing::IsSupersetOf({"AuthPolicy", "RateLimitPolicy"}));
+  EXPECT_TRUE(typeLess("ClusterEndpoints", "AuthPolicy"));
+  EXPECT_TRUE(typeLess("AuthPolicy", "RateLimitPolicy"));
+  EXPECT_TRUE(typeLess("Listener", "RouteTable"));
+  EXPECT_FALSE(typeLess("RateLimitPolicy", "Cluster"));
+}
 
 template <class M>
 M fromJson(const std::string& json) {

@@ -135,6 +135,11 @@ TEST(OptionsTest, UsageTexts) {
     EXPECT_THAT(usage(c), HasSubstr("usage: sluicectl " + commandName(c)));
     EXPECT_THAT(usage(c), HasSubstr("--server ADDR"));
   }
+  // The types of `get`, from StaticResources (the filters' policy types included).
+  EXPECT_THAT(usage(Command::Get),
+              HasSubstr("TYPE: Listener, RouteTable, Cluster, ClusterEndpoints, "));
+  EXPECT_THAT(usage(Command::Get), HasSubstr("AuthPolicy"));
+  EXPECT_THAT(usage(Command::Get), HasSubstr("RateLimitPolicy"));
 }
 
 }  // namespace

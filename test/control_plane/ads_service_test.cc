@@ -16,6 +16,7 @@ namespace {
 namespace control = sluice::service::control::v1;
 namespace discovery = sluice::service::discovery::v1;
 using testing::ElementsAre;
+using TestUtil::typeNamed;
 
 constexpr char kConfig[] = R"(
 clusters:
@@ -98,11 +99,11 @@ TEST_F(AdsServiceTest, SotwStream) {
   grpc::ClientContext ctx;
   ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(20));
   auto stream = ads_stub_->StreamAggregatedResources(&ctx);
-  for (ResourceType t : kAllTypes) {
+  for (ResourceType t : allTypes()) {
     ASSERT_TRUE(stream->Write(request(t)));
   }
   std::vector<std::string> order;
-  for (int i = 0; i < kTypeCount; ++i) {
+  for (int i = 0; i < typeCount(); ++i) {
     discovery::DiscoveryResponse resp;
     ASSERT_TRUE(stream->Read(&resp));
     order.push_back(shortName(*typeFromUrl(resp.type_url())));
@@ -127,7 +128,7 @@ TEST_F(AdsServiceTest, SotwStream) {
   own.mutable_listeners(0)->mutable_address()->set_port(9090);
   EXPECT_EQ(apply("edge", own).version(), "2");
   order.clear();
-  for (int i = 0; i < kTypeCount; ++i) {
+  for (int i = 0; i < typeCount(); ++i) {
     discovery::DiscoveryResponse resp;
     ASSERT_TRUE(stream->Read(&resp));
     order.push_back(shortName(*typeFromUrl(resp.type_url())));
@@ -144,10 +145,10 @@ TEST_F(AdsServiceTest, SotwStream) {
   EXPECT_EQ(apply("edge", own).version(), "3");
   discovery::DiscoveryResponse resp;
   ASSERT_TRUE(stream->Read(&resp));
-  EXPECT_EQ(resp.type_url(), typeUrl(ResourceType::Cluster));
+  EXPECT_EQ(resp.type_url(), typeUrl(typeNamed("Cluster")));
   EXPECT_EQ(resp.version_info(), "3");
   // NACK it.
-  auto nack = request(ResourceType::Cluster, "2", resp.nonce());
+  auto nack = request(typeNamed("Cluster"), "2", resp.nonce());
   nack.mutable_error_detail()->set_message("cluster users: no");
   ASSERT_TRUE(stream->Write(nack));
   ASSERT_TRUE(waitFor([](const control::StatusResponse& s) {
@@ -171,7 +172,7 @@ TEST_F(AdsServiceTest, ResumingAtTheCurrentVersionGetsHeadersButNoResponse) {
   grpc::ClientContext ctx;
   ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(20));
   auto stream = ads_stub_->StreamAggregatedResources(&ctx);
-  ASSERT_TRUE(stream->Write(request(ResourceType::Cluster, "1")));
+  ASSERT_TRUE(stream->Write(request(typeNamed("Cluster"), "1")));
   // Returns once the server's initial metadata arrived, though no response was sent.
   stream->WaitForInitialMetadata();
   ASSERT_TRUE(waitFor([](const control::StatusResponse& s) {
@@ -195,7 +196,7 @@ TEST_F(AdsServiceTest, DeltaStream) {
   auto stream = ads_stub_->DeltaAggregatedResources(&ctx);
   discovery::DeltaDiscoveryRequest req;
   req.mutable_node()->set_id("d1");
-  req.set_type_url(typeUrl(ResourceType::Cluster));
+  req.set_type_url(typeUrl(typeNamed("Cluster")));
   ASSERT_TRUE(stream->Write(req));
   discovery::DeltaDiscoveryResponse resp;
   ASSERT_TRUE(stream->Read(&resp));
@@ -203,7 +204,7 @@ TEST_F(AdsServiceTest, DeltaStream) {
   ASSERT_EQ(resp.resources_size(), 1);
   EXPECT_EQ(resp.resources(0).name(), "users");
   discovery::DeltaDiscoveryRequest ack;
-  ack.set_type_url(typeUrl(ResourceType::Cluster));
+  ack.set_type_url(typeUrl(typeNamed("Cluster")));
   ack.set_response_nonce(resp.nonce());
   ASSERT_TRUE(stream->Write(ack));
 
@@ -244,7 +245,7 @@ TEST_F(AdsServiceTest, PushesRacingDisconnects) {
       for (int i = 0; i < 25; ++i) {
         grpc::ClientContext ctx;
         auto stream = ads_stub_->StreamAggregatedResources(&ctx);
-        auto req = request(ResourceType::Cluster);
+        auto req = request(typeNamed("Cluster"));
         req.mutable_node()->set_id(absl::StrCat("n", c, "-", i));
         stream->Write(req);
         discovery::DiscoveryResponse resp;

@@ -173,8 +173,8 @@ TEST_F(ControlServiceTest, Status) {
   b.api = "delta";
   b.stream_id = registry_.newStreamId();
   registry_.connected(b);
-  Progress p;
-  for (ResourceType t : kAllTypes) {
+  Progress p(typeCount());
+  for (ResourceType t : allTypes()) {
     p[typeIndex(t)].subscribed = true;
     p[typeIndex(t)].sent_version = def->type(t).version;
     p[typeIndex(t)].acked_version = def->type(t).version;
@@ -232,7 +232,7 @@ TEST(NodeRegistryTest, NewestStreamWinsAndDisconnectedAreCapped) {
   newer.stream_id = registry.newStreamId();
   newer.peer = "newer";
   registry.connected(newer);
-  Progress p;
+  Progress p(typeCount());
   p[0].subscribed = true;
   p[0].acked_version = "old";
   registry.update(r.stream_id, "n", p, now);  // Ignored: an older stream.

@@ -10,6 +10,7 @@ namespace {
 
 using testing::ElementsAre;
 using testing::IsEmpty;
+using TestUtil::typeNamed;
 
 constexpr char kConfig[] = R"(
 clusters:
@@ -39,13 +40,13 @@ TEST(GroupSnapshotTest, EncodesOncePerType) {
   auto snap = GroupSnapshot::create("edge", 7, TestUtil::resources(kConfig), nullptr);
   EXPECT_EQ(snap->group(), "edge");
   EXPECT_EQ(snap->version(), "7");
-  const TypeSnapshot& clusters = snap->type(ResourceType::Cluster);
+  const TypeSnapshot& clusters = snap->type(typeNamed("Cluster"));
   EXPECT_EQ(clusters.version, "7");
   // Name order, whatever the declaration order.
   EXPECT_THAT(names(clusters), ElementsAre("billing", "users"));
   ASSERT_EQ(clusters.response.resources_size(), 2);
   EXPECT_EQ(clusters.response.version_info(), "7");
-  EXPECT_EQ(clusters.response.type_url(), typeUrl(ResourceType::Cluster));
+  EXPECT_EQ(clusters.response.type_url(), typeUrl(typeNamed("Cluster")));
   EXPECT_TRUE(clusters.response.nonce().empty());
   const google::protobuf::Any& any = clusters.any(clusters.resources[1]);
   EXPECT_EQ(any.type_url(), "type.googleapis.com/sluice.config.v1.Cluster");
@@ -58,8 +59,8 @@ TEST(GroupSnapshotTest, EncodesOncePerType) {
   EXPECT_EQ(clusters.find("users")->name, "users");
   EXPECT_EQ(clusters.find("nope"), nullptr);
   // Empty types are published too (so a node knows it has none).
-  EXPECT_EQ(snap->type(ResourceType::AuthPolicy).version, "7");
-  EXPECT_EQ(snap->type(ResourceType::AuthPolicy).response.resources_size(), 0);
+  EXPECT_EQ(snap->type(typeNamed("AuthPolicy")).version, "7");
+  EXPECT_EQ(snap->type(typeNamed("AuthPolicy")).response.resources_size(), 0);
 }
 
 TEST(GroupSnapshotTest, TypeVersionsBumpOnlyForChangedTypes) {
@@ -69,26 +70,26 @@ TEST(GroupSnapshotTest, TypeVersionsBumpOnlyForChangedTypes) {
   changed.mutable_clusters(0)->mutable_endpoints(0)->set_port(81);
   auto v2 = GroupSnapshot::create("g", 2, changed, v1.get());
   EXPECT_EQ(v2->version(), "2");
-  EXPECT_EQ(v2->type(ResourceType::Cluster).version, "2");
-  EXPECT_EQ(v2->type(ResourceType::RouteTable).version, "1");
-  EXPECT_EQ(v2->type(ResourceType::Listener).version, "1");
-  EXPECT_EQ(v2->type(ResourceType::AuthPolicy).version, "1");
-  EXPECT_EQ(v2->type(ResourceType::RouteTable).response.version_info(), "1");
+  EXPECT_EQ(v2->type(typeNamed("Cluster")).version, "2");
+  EXPECT_EQ(v2->type(typeNamed("RouteTable")).version, "1");
+  EXPECT_EQ(v2->type(typeNamed("Listener")).version, "1");
+  EXPECT_EQ(v2->type(typeNamed("AuthPolicy")).version, "1");
+  EXPECT_EQ(v2->type(typeNamed("RouteTable")).response.version_info(), "1");
   EXPECT_THAT(v2->changedTypes(v1.get()), ElementsAre(true, false, false, false, false, false));
   EXPECT_FALSE(v2->sameContent(*v1));
   // The unchanged cluster keeps its content version; the changed one gets a new one.
-  EXPECT_EQ(v2->type(ResourceType::Cluster).find("billing")->version,
-            v1->type(ResourceType::Cluster).find("billing")->version);
-  EXPECT_NE(v2->type(ResourceType::Cluster).find("users")->version,
-            v1->type(ResourceType::Cluster).find("users")->version);
+  EXPECT_EQ(v2->type(typeNamed("Cluster")).find("billing")->version,
+            v1->type(typeNamed("Cluster")).find("billing")->version);
+  EXPECT_NE(v2->type(typeNamed("Cluster")).find("users")->version,
+            v1->type(typeNamed("Cluster")).find("users")->version);
 
   // Then the listener: the cluster keeps version 2.
   auto more = changed;
   more.mutable_listeners(0)->mutable_address()->set_port(9090);
   auto v3 = GroupSnapshot::create("g", 3, more, v2.get());
-  EXPECT_EQ(v3->type(ResourceType::Cluster).version, "2");
-  EXPECT_EQ(v3->type(ResourceType::Listener).version, "3");
-  EXPECT_EQ(v3->type(ResourceType::RouteTable).version, "1");
+  EXPECT_EQ(v3->type(typeNamed("Cluster")).version, "2");
+  EXPECT_EQ(v3->type(typeNamed("Listener")).version, "3");
+  EXPECT_EQ(v3->type(typeNamed("RouteTable")).version, "1");
 }
 
 TEST(GroupSnapshotTest, OrderOfDeclarationIsNotAChange) {
@@ -97,16 +98,16 @@ TEST(GroupSnapshotTest, OrderOfDeclarationIsNotAChange) {
   reordered.mutable_clusters()->SwapElements(0, 1);
   auto b = GroupSnapshot::create("g", 2, reordered, a.get());
   EXPECT_TRUE(b->sameContent(*a));
-  EXPECT_EQ(b->type(ResourceType::Cluster).version, "1");
+  EXPECT_EQ(b->type(typeNamed("Cluster")).version, "1");
 }
 
 TEST(GroupSnapshotTest, RestoresGivenTypeVersions) {
   GroupSnapshot::TypeVersions versions = {"3", "1", "", "1", "5", "5"};
   auto snap = GroupSnapshot::create("g", 5, TestUtil::resources(kConfig), versions);
-  EXPECT_EQ(snap->type(ResourceType::Cluster).version, "3");
-  EXPECT_EQ(snap->type(ResourceType::Cluster).response.version_info(), "3");
-  EXPECT_EQ(snap->type(ResourceType::AuthPolicy).version, "5");
-  EXPECT_EQ(snap->typeVersions()[typeIndex(ResourceType::RouteTable)], "5");
+  EXPECT_EQ(snap->type(typeNamed("Cluster")).version, "3");
+  EXPECT_EQ(snap->type(typeNamed("Cluster")).response.version_info(), "3");
+  EXPECT_EQ(snap->type(typeNamed("AuthPolicy")).version, "5");
+  EXPECT_EQ(snap->typeVersions()[typeIndex(typeNamed("RouteTable"))], "5");
   // Same content as a fresh encode: the content hashes are stable.
   auto fresh = GroupSnapshot::create("g", 9, TestUtil::resources(kConfig), nullptr);
   EXPECT_TRUE(snap->sameContent(*fresh));
@@ -114,7 +115,7 @@ TEST(GroupSnapshotTest, RestoresGivenTypeVersions) {
 
 TEST(GroupSnapshotTest, ComputeDelta) {
   auto snap = GroupSnapshot::create("g", 1, TestUtil::resources(kConfig), nullptr);
-  const TypeSnapshot& clusters = snap->type(ResourceType::Cluster);
+  const TypeSnapshot& clusters = snap->type(typeNamed("Cluster"));
   const std::string users = clusters.find("users")->version;
 
   // A new stream with nothing: everything.

@@ -15,6 +15,7 @@ namespace {
 using testing::ElementsAre;
 using testing::HasSubstr;
 using testing::IsEmpty;
+using TestUtil::typeNamed;
 
 constexpr char kConfig[] = R"(
 clusters:
@@ -112,8 +113,8 @@ TEST_F(SnapshotCacheTest, VersionsComeFromOneCounterAndTypesKeepTheirs) {
   changed.mutable_clusters(0)->mutable_endpoints(0)->set_port(81);
   EXPECT_EQ(cache_->apply("default", changed, "t").version, "3");
   auto def = cache_->own("default");
-  EXPECT_EQ(def->type(ResourceType::Cluster).version, "3");
-  EXPECT_EQ(def->type(ResourceType::Listener).version, "1");
+  EXPECT_EQ(def->type(typeNamed("Cluster")).version, "3");
+  EXPECT_EQ(def->type(typeNamed("Listener")).version, "1");
   // edge was not touched.
   EXPECT_EQ(cache_->own("edge")->version(), "2");
 }
@@ -140,8 +141,8 @@ TEST_F(SnapshotCacheTest, StatePersistsAcrossRestarts) {
   auto def = cache_->own("default");
   ASSERT_NE(def, nullptr);
   EXPECT_EQ(def->version(), "2");
-  EXPECT_EQ(def->type(ResourceType::Cluster).version, "2");
-  EXPECT_EQ(def->type(ResourceType::Listener).version, "1");
+  EXPECT_EQ(def->type(typeNamed("Cluster")).version, "2");
+  EXPECT_EQ(def->type(typeNamed("Listener")).version, "1");
   EXPECT_EQ(def->declared().clusters(0).endpoints(0).port(), 81u);
   const auto groups = cache_->groups();
   EXPECT_EQ(groups.at("default").source, "sluicectl apply -f x.yaml");
@@ -151,7 +152,7 @@ TEST_F(SnapshotCacheTest, StatePersistsAcrossRestarts) {
   EXPECT_FALSE(cache_->apply("default", changed, "t").changed);
   // Versions keep growing.
   EXPECT_EQ(cache_->apply("default", TestUtil::resources(kConfig), "t").version, "4");
-  EXPECT_EQ(cache_->own("default")->type(ResourceType::Listener).version, "1");
+  EXPECT_EQ(cache_->own("default")->type(typeNamed("Listener")).version, "1");
 }
 
 TEST_F(SnapshotCacheTest, CorruptStateFailsTheLoad) {
@@ -194,7 +195,7 @@ TEST_F(SnapshotCacheTest, ConfigFilesApplyOnceAndALaterApplyWins) {
   EXPECT_EQ(cache_->groups().at("edge").file_sha256, "hash2");
   // `{}` on purpose: every resource removed.
   cache_->applyConfigFile(ConfigFile{"edge", "/cfg/edge.yaml", "{}", "hash8"});
-  EXPECT_EQ(cache_->own("edge")->type(ResourceType::Listener).resources.size(), 0u);
+  EXPECT_EQ(cache_->own("edge")->type(typeNamed("Listener")).resources.size(), 0u);
 }
 
 TEST_F(SnapshotCacheTest, FileWithSameContentIsRememberedWithoutANewVersion) {

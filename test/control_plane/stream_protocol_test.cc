@@ -13,6 +13,7 @@ using sluice::service::discovery::v1::DeltaDiscoveryRequest;
 using sluice::service::discovery::v1::DiscoveryRequest;
 using testing::ElementsAre;
 using testing::IsEmpty;
+using TestUtil::typeNamed;
 
 constexpr char kConfig[] = R"(
 clusters:
@@ -62,7 +63,7 @@ class SotwProtocolTest : public testing::Test {
  protected:
   // Subscribes to every type and ACKs, as a data plane does on connect.
   void connect(const GroupSnapshot* snap) {
-    for (ResourceType t : kAllTypes) {
+    for (ResourceType t : allTypes()) {
       auto out = p_.onRequest(sotw(t), snap, kNow);
       ASSERT_EQ(out.size(), 1u);
       EXPECT_TRUE(p_.onRequest(sotw(t, out[0].version_info(), out[0].nonce()), snap, kNow).empty());
@@ -75,43 +76,43 @@ class SotwProtocolTest : public testing::Test {
 };
 
 TEST_F(SotwProtocolTest, FirstRequestOfEveryTypeIsAnswered) {
-  auto out = p_.onRequest(sotw(ResourceType::Cluster), v1_.get(), kNow);
+  auto out = p_.onRequest(sotw(typeNamed("Cluster")), v1_.get(), kNow);
   ASSERT_EQ(out.size(), 1u);
   EXPECT_EQ(out[0].version_info(), "1");
   EXPECT_EQ(out[0].resources_size(), 2);
   EXPECT_FALSE(out[0].nonce().empty());
   // Even a type with no resources: the data plane learns it is in sync.
-  auto empty = p_.onRequest(sotw(ResourceType::AuthPolicy), v1_.get(), kNow);
+  auto empty = p_.onRequest(sotw(typeNamed("AuthPolicy")), v1_.get(), kNow);
   ASSERT_EQ(empty.size(), 1u);
   EXPECT_EQ(empty[0].resources_size(), 0);
   EXPECT_NE(empty[0].nonce(), out[0].nonce());
-  EXPECT_EQ(p_.progress()[typeIndex(ResourceType::Cluster)].sent_version, "1");
-  EXPECT_TRUE(p_.progress()[typeIndex(ResourceType::Cluster)].acked_version.empty());
+  EXPECT_EQ(p_.progress()[typeIndex(typeNamed("Cluster"))].sent_version, "1");
+  EXPECT_TRUE(p_.progress()[typeIndex(typeNamed("Cluster"))].acked_version.empty());
 }
 
 TEST_F(SotwProtocolTest, ReconnectWithTheCurrentVersionIsNotResent) {
-  auto out = p_.onRequest(sotw(ResourceType::Cluster, "1"), v1_.get(), kNow);
+  auto out = p_.onRequest(sotw(typeNamed("Cluster"), "1"), v1_.get(), kNow);
   EXPECT_THAT(out, IsEmpty());
-  EXPECT_EQ(p_.progress()[typeIndex(ResourceType::Cluster)].acked_version, "1");
+  EXPECT_EQ(p_.progress()[typeIndex(typeNamed("Cluster"))].acked_version, "1");
   // An older version is.
-  EXPECT_EQ(p_.onRequest(sotw(ResourceType::Listener, "0"), v1_.get(), kNow).size(), 1u);
+  EXPECT_EQ(p_.onRequest(sotw(typeNamed("Listener"), "0"), v1_.get(), kNow).size(), 1u);
 }
 
 TEST_F(SotwProtocolTest, NoConfigYetAnswersWhenThereIsOne) {
-  EXPECT_THAT(p_.onRequest(sotw(ResourceType::Cluster), nullptr, kNow), IsEmpty());
-  EXPECT_THAT(p_.onRequest(sotw(ResourceType::Listener), nullptr, kNow), IsEmpty());
+  EXPECT_THAT(p_.onRequest(sotw(typeNamed("Cluster")), nullptr, kNow), IsEmpty());
+  EXPECT_THAT(p_.onRequest(sotw(typeNamed("Listener")), nullptr, kNow), IsEmpty());
   EXPECT_THAT(typesOf(p_.onSnapshot(v1_.get())), ElementsAre("Cluster", "Listener"));
 }
 
 TEST_F(SotwProtocolTest, AckNackAndStaleNonces) {
-  auto out = p_.onRequest(sotw(ResourceType::Cluster), v1_.get(), kNow);
+  auto out = p_.onRequest(sotw(typeNamed("Cluster")), v1_.get(), kNow);
   const std::string nonce = out[0].nonce();
   // Stale nonce: nothing recorded.
-  EXPECT_THAT(p_.onRequest(sotw(ResourceType::Cluster, "1", "999"), v1_.get(), kNow), IsEmpty());
+  EXPECT_THAT(p_.onRequest(sotw(typeNamed("Cluster"), "1", "999"), v1_.get(), kNow), IsEmpty());
   EXPECT_TRUE(p_.progress()[0].acked_version.empty());
   // NACK: recorded, nothing resent.
   const absl::Time later = kNow + absl::Seconds(5);
-  EXPECT_THAT(p_.onRequest(sotw(ResourceType::Cluster, "", nonce, "bad cluster"), v1_.get(), later),
+  EXPECT_THAT(p_.onRequest(sotw(typeNamed("Cluster"), "", nonce, "bad cluster"), v1_.get(), later),
               IsEmpty());
   EXPECT_EQ(p_.progress()[0].nacked_version, "1");
   EXPECT_EQ(p_.progress()[0].nack_reason, "bad cluster");
@@ -127,9 +128,9 @@ TEST_F(SotwProtocolTest, AckNackAndStaleNonces) {
   ASSERT_EQ(push.size(), 1u);
   EXPECT_EQ(push[0].version_info(), "2");
   // The old nonce is stale now.
-  EXPECT_THAT(p_.onRequest(sotw(ResourceType::Cluster, "1", nonce), v2.get(), kNow), IsEmpty());
+  EXPECT_THAT(p_.onRequest(sotw(typeNamed("Cluster"), "1", nonce), v2.get(), kNow), IsEmpty());
   EXPECT_TRUE(p_.progress()[0].acked_version.empty());
-  p_.onRequest(sotw(ResourceType::Cluster, "2", push[0].nonce()), v2.get(), kNow);
+  p_.onRequest(sotw(typeNamed("Cluster"), "2", push[0].nonce()), v2.get(), kNow);
   EXPECT_EQ(p_.progress()[0].acked_version, "2");
   EXPECT_TRUE(p_.progress()[0].nacked_version.empty());
   EXPECT_TRUE(p_.progress()[0].nack_reason.empty());
@@ -150,8 +151,8 @@ TEST_F(SotwProtocolTest, NewVersionPushesOnlyChangedTypesInOrderEvenUnacked) {
   auto push3 = p_.onSnapshot(v3.get());
   EXPECT_THAT(typesOf(push3), ElementsAre("Cluster", "RouteTable"));
   EXPECT_EQ(push3[0].version_info(), "3");
-  EXPECT_EQ(p_.progress()[typeIndex(ResourceType::Listener)].sent_version, "2");
-  EXPECT_EQ(p_.progress()[typeIndex(ResourceType::Listener)].acked_version, "1");
+  EXPECT_EQ(p_.progress()[typeIndex(typeNamed("Listener"))].sent_version, "2");
+  EXPECT_EQ(p_.progress()[typeIndex(typeNamed("Listener"))].acked_version, "1");
 }
 
 TEST_F(SotwProtocolTest, UnknownTypeIsIgnored) {
@@ -174,11 +175,11 @@ TEST(SotwQueueTest, WaitingResponsesAreTheLatestPerTypeInTypeOrder) {
   };
   std::deque<SotwProtocol::Response> queue;
   SotwProtocol::enqueue(
-      queue, {response(ResourceType::RouteTable, "5"), response(ResourceType::Listener, "5")});
+      queue, {response(typeNamed("RouteTable"), "5"), response(typeNamed("Listener"), "5")});
   // v6 changes clusters and the route table before v5 was written: the v5 route table is
   // dropped, and the v5 listener (which may name a route table only v5/v6 has) goes last.
   SotwProtocol::enqueue(
-      queue, {response(ResourceType::Cluster, "6"), response(ResourceType::RouteTable, "6")});
+      queue, {response(typeNamed("Cluster"), "6"), response(typeNamed("RouteTable"), "6")});
   std::vector<std::string> got;
   for (const auto& r : queue) {
     got.push_back(absl::StrCat(shortName(*typeFromUrl(r.type_url())), "@", r.version_info()));
@@ -187,21 +188,21 @@ TEST(SotwQueueTest, WaitingResponsesAreTheLatestPerTypeInTypeOrder) {
 
   std::deque<DeltaProtocol::Response> delta_queue;
   DeltaProtocol::Response d;
-  d.set_type_url(typeUrl(ResourceType::Listener));
+  d.set_type_url(typeUrl(typeNamed("Listener")));
   DeltaProtocol::enqueue(delta_queue, {d});
-  d.set_type_url(typeUrl(ResourceType::Cluster));
+  d.set_type_url(typeUrl(typeNamed("Cluster")));
   DeltaProtocol::enqueue(delta_queue, {d});
   ASSERT_EQ(delta_queue.size(), 2u);  // Deltas are never merged or reordered.
-  EXPECT_EQ(delta_queue[0].type_url(), typeUrl(ResourceType::Listener));
+  EXPECT_EQ(delta_queue[0].type_url(), typeUrl(typeNamed("Listener")));
 }
 
 TEST(DeltaProtocolTest, InitialVersionsRemovalsAndAcks) {
   auto v1 = GroupSnapshot::create("g", 1, TestUtil::resources(kConfig), nullptr);
-  const TypeSnapshot& clusters = v1->type(ResourceType::Cluster);
+  const TypeSnapshot& clusters = v1->type(typeNamed("Cluster"));
   DeltaProtocol p;
 
   // The client has users at the current version and a cluster that is gone.
-  auto req = delta(ResourceType::Cluster);
+  auto req = delta(typeNamed("Cluster"));
   (*req.mutable_initial_resource_versions())["users"] = clusters.find("users")->version;
   (*req.mutable_initial_resource_versions())["gone"] = "abc";
   auto out = p.onRequest(req, v1.get(), kNow);
@@ -210,20 +211,20 @@ TEST(DeltaProtocolTest, InitialVersionsRemovalsAndAcks) {
   ASSERT_EQ(out[0].resources_size(), 1);
   EXPECT_EQ(out[0].resources(0).name(), "billing");
   EXPECT_EQ(out[0].resources(0).version(), clusters.find("billing")->version);
-  EXPECT_EQ(out[0].resources(0).resource().type_url(), typeUrl(ResourceType::Cluster));
+  EXPECT_EQ(out[0].resources(0).resource().type_url(), typeUrl(typeNamed("Cluster")));
   EXPECT_THAT(out[0].removed_resources(), ElementsAre("gone"));
-  EXPECT_EQ(p.known(ResourceType::Cluster).size(), 2u);
+  EXPECT_EQ(p.known(typeNamed("Cluster")).size(), 2u);
 
   // First request of a type with nothing to send: answered anyway, empty.
-  auto empty = p.onRequest(delta(ResourceType::AuthPolicy), v1.get(), kNow);
+  auto empty = p.onRequest(delta(typeNamed("AuthPolicy")), v1.get(), kNow);
   ASSERT_EQ(empty.size(), 1u);
   EXPECT_EQ(empty[0].resources_size(), 0);
   EXPECT_EQ(empty[0].removed_resources_size(), 0);
 
   // ACK; stale; NACK.
-  p.onRequest(delta(ResourceType::Cluster, out[0].nonce()), v1.get(), kNow);
+  p.onRequest(delta(typeNamed("Cluster"), out[0].nonce()), v1.get(), kNow);
   EXPECT_EQ(p.progress()[0].acked_version, "1");
-  EXPECT_THAT(p.onRequest(delta(ResourceType::Cluster, "77", "x"), v1.get(), kNow), IsEmpty());
+  EXPECT_THAT(p.onRequest(delta(typeNamed("Cluster"), "77", "x"), v1.get(), kNow), IsEmpty());
   EXPECT_TRUE(p.progress()[0].nacked_version.empty());
 
   // v2: billing changes, users removed, a new one. Only that goes out.
@@ -238,7 +239,7 @@ TEST(DeltaProtocolTest, InitialVersionsRemovalsAndAcks) {
   EXPECT_EQ(push[0].resources(0).name(), "accounts");
   EXPECT_EQ(push[0].resources(1).name(), "billing");
   EXPECT_THAT(push[0].removed_resources(), ElementsAre("users"));
-  p.onRequest(delta(ResourceType::Cluster, push[0].nonce(), "rejected"), v2.get(), kNow);
+  p.onRequest(delta(typeNamed("Cluster"), push[0].nonce(), "rejected"), v2.get(), kNow);
   EXPECT_EQ(p.progress()[0].nacked_version, "2");
   EXPECT_EQ(p.progress()[0].nack_reason, "rejected");
   EXPECT_EQ(p.progress()[0].acked_version, "1");
@@ -251,8 +252,8 @@ TEST(DeltaProtocolTest, SameContentUnderANewVersionSendsNothing) {
   // The node's group gets its own config, identical: new version, same resources.
   auto b = GroupSnapshot::create("edge", 2, TestUtil::resources(kConfig), nullptr);
   DeltaProtocol p;
-  auto out = p.onRequest(delta(ResourceType::Cluster), a.get(), kNow);
-  p.onRequest(delta(ResourceType::Cluster, out[0].nonce()), a.get(), kNow);
+  auto out = p.onRequest(delta(typeNamed("Cluster")), a.get(), kNow);
+  p.onRequest(delta(typeNamed("Cluster"), out[0].nonce()), a.get(), kNow);
   EXPECT_THAT(p.onSnapshot(b.get()), IsEmpty());
   EXPECT_EQ(p.progress()[0].sent_version, "2");
   EXPECT_EQ(p.progress()[0].acked_version, "2");
@@ -261,13 +262,13 @@ TEST(DeltaProtocolTest, SameContentUnderANewVersionSendsNothing) {
 TEST(DeltaProtocolTest, SubscriptionChangesAndNamedSubscriptionsAreWildcard) {
   auto v1 = GroupSnapshot::create("g", 1, TestUtil::resources(kConfig), nullptr);
   DeltaProtocol p;
-  auto req = delta(ResourceType::Cluster);
+  auto req = delta(typeNamed("Cluster"));
   req.add_resource_names_subscribe("users");
   auto out = p.onRequest(req, v1.get(), kNow);
   ASSERT_EQ(out.size(), 1u);
   EXPECT_EQ(out[0].resources_size(), 2);
   // A later request without a nonce (subscription change) sends nothing new.
-  EXPECT_THAT(p.onRequest(delta(ResourceType::Cluster), v1.get(), kNow), IsEmpty());
+  EXPECT_THAT(p.onRequest(delta(typeNamed("Cluster")), v1.get(), kNow), IsEmpty());
 }
 
 }  // namespace

@@ -7,6 +7,7 @@
 #include "gtest/gtest.h"
 #include "sluice/config/v1/bootstrap.pb.h"
 #include "source/common/config/utility.h"
+#include "source/control_plane/resources.h"
 
 namespace sluice {
 namespace ControlPlane {
@@ -18,6 +19,18 @@ inline sluice::config::v1::StaticResources resources(const std::string& yaml) {
   absl::Status s = Config::loadFromYaml(yaml, r);
   EXPECT_TRUE(s.ok()) << s;
   return r;
+}
+
+// The resource type of message name `short_name` ("Cluster", "AuthPolicy"); fails the test (and
+// returns the first type) when there is none.
+inline ResourceType typeNamed(absl::string_view short_name) {
+  for (ResourceType t : allTypes()) {
+    if (shortName(t) == short_name) {
+      return t;
+    }
+  }
+  ADD_FAILURE() << "no resource type " << short_name;
+  return ResourceType(0);
 }
 
 // A fresh directory under the test's temp dir.
