@@ -223,8 +223,9 @@ class RouteTableImpl {
  public:
   // Compiles `config`. Errors name the field under `path` (e.g. "route_tables[0]").
   // `stats` may be null (tests, benchmarks). With `cluster_exists`, a route naming an unknown
-  // cluster is an error at its field. `filters` compiles `filter_config` entries; without one
-  // (tests, benchmarks) a table that has any is refused.
+  // cluster is an error at its field. `filters` compiles `filter_config` entries and route
+  // shorthands (`auth: NAME`); without one (tests and benchmarks of routing alone) a table with a
+  // `filter_config` is refused and shorthands are not compiled.
   static absl::StatusOr<RouteTableConstSharedPtr> create(
       const sluice::config::v1::RouteTable& config, const std::string& path, Stats::Store* stats,
       const std::function<bool(const std::string&)>& cluster_exists = nullptr,
