@@ -124,16 +124,21 @@ v1::StaticResources withRetained(const v1::StaticResources& declared,
     for (const auto& l : *list) tables.insert(l.route_table());
   }
   retain(field("route_tables"), previous, out, static_resources, tables, retained);
-  // Clusters and policies named by routes.
+  // Clusters and policies named by routes (and policies named by listeners).
   absl::flat_hash_set<std::string> clusters;
   absl::flat_hash_map<std::string, absl::flat_hash_set<std::string>> policies;
+  auto policy = [&](const std::string& type, const std::string& name) {
+    policies[type].insert(name);
+  };
   for (const auto* list : {&static_resources.route_tables(), &out.route_tables()}) {
     for (const auto& t : *list) {
       forEachClusterReference(t, [&](const std::string& c) { clusters.insert(c); });
-      Http::forEachRouteReference(t, [&](const std::string& type, const std::string& name) {
-        policies[type].insert(name);
-      });
+      Http::forEachRouteReference(t, policy);
     }
+  }
+  // And policies named by listeners' filter configs (a default policy).
+  for (const auto* list : {&static_resources.listeners(), &out.listeners()}) {
+    for (const auto& l : *list) Http::forEachListenerReference(l, policy);
   }
   retain(field("clusters"), previous, out, static_resources, clusters, retained);
   for (const Config::PolicyType* type : Config::PolicyTypeRegistry::all()) {

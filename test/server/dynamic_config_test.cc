@@ -178,6 +178,27 @@ TEST(DynamicConfigTest, RemovedResourcesStayWhileReferenced) {
   retained.clear();
   withRetained(no_tables, effective, StaticResources(), &retained);
   EXPECT_THAT(retained, testing::Contains("RouteTable/main"));
+
+  // A policy a listener's filter config names (its default policy) stays as long as that.
+  StaticResources with_default = after;
+  with_default.mutable_route_tables(0)
+      ->mutable_virtual_hosts(0)
+      ->mutable_routes(0)
+      ->clear_rate_limit();
+  (*with_default.mutable_listeners(0)
+        ->mutable_http_filters(1)
+        ->mutable_config()
+        ->mutable_fields())["policy"]
+      .set_string_value("per-ip");
+  StaticResources dropped = with_default;
+  dropped.clear_rate_limit_policies();
+  retained.clear();
+  withRetained(dropped, with_default, StaticResources(), &retained);
+  EXPECT_THAT(retained, testing::ElementsAre("RateLimitPolicy/per-ip"));
+  dropped.mutable_listeners(0)->mutable_http_filters(1)->clear_config();  // no longer named
+  retained.clear();
+  withRetained(dropped, with_default, StaticResources(), &retained);
+  EXPECT_THAT(retained, testing::ElementsAre());
 }
 
 TEST(DynamicConfigTest, StaticResourcesMayNameWhatTheControlPlaneSends) {

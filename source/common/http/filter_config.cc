@@ -168,6 +168,17 @@ void forEachRouteFilter(const sluice::config::v1::RouteTable& table, const std::
   }
 }
 
+void forEachListenerReference(
+    const sluice::config::v1::Listener& listener,
+    const std::function<void(const std::string& type, const std::string& name)>& fn) {
+  for (const auto& fc : listener.http_filters()) {
+    const FilterType* type = FilterTypeRegistry::get(fc.name());
+    if (type == nullptr) continue;
+    std::unique_ptr<google::protobuf::Message> config = type->createEmptyConfigProto();
+    if (decodeFilterConfig(fc.config(), *config, "").ok()) type->configReferences(*config, fn);
+  }
+}
+
 void forEachRouteReference(
     const sluice::config::v1::RouteTable& table,
     const std::function<void(const std::string& type, const std::string& name)>& fn) {

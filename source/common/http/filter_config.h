@@ -9,6 +9,7 @@
 #include "absl/strings/string_view.h"
 #include "google/protobuf/message.h"
 #include "google/protobuf/struct.pb.h"
+#include "sluice/config/v1/listener.pb.h"
 #include "sluice/config/v1/route.pb.h"
 #include "source/common/config/policy_registry.h"
 #include "source/common/config/utility.h"
@@ -88,6 +89,10 @@ class FilterType {
   virtual void routeConfigReferences(
       const google::protobuf::Message& /*config*/,
       const std::function<void(const std::string& type, const std::string& name)>&) const {}
+  // The same for the listener config (`http_filters[].config`).
+  virtual void configReferences(
+      const google::protobuf::Message& /*config*/,
+      const std::function<void(const std::string& type, const std::string& name)>&) const {}
 };
 
 class FilterTypeRegistry {
@@ -131,6 +136,11 @@ class FilterConfigCompiler : public Router::PerFilterConfigCompiler {
 void forEachRouteFilter(const sluice::config::v1::RouteTable& table, const std::string& table_path,
                         const std::function<void(const std::string& filter, const std::string& what,
                                                  const std::string& where)>& fn);
+
+// Resources a listener refers to through its filters' configs (a default policy, say).
+void forEachListenerReference(
+    const sluice::config::v1::Listener& listener,
+    const std::function<void(const std::string& type, const std::string& name)>& fn);
 
 // Resources every route of `table` refers to through its filters' per-route configs.
 void forEachRouteReference(

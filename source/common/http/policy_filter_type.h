@@ -85,6 +85,12 @@ class PolicyFilterType : public FilterType {
     const auto& config = static_cast<const PerRouteProto&>(message);
     if (!config.policy().empty()) fn(PolicyProto::descriptor()->name(), config.policy());
   }
+  void configReferences(
+      const google::protobuf::Message& message,
+      const std::function<void(const std::string&, const std::string&)>& fn) const override {
+    const auto& config = static_cast<const ConfigProto&>(message);
+    if (!config.policy().empty()) fn(PolicyProto::descriptor()->name(), config.policy());
+  }
 
  protected:
   // What a route naming `policy` must satisfy beyond its existence (rate_limit: a ROUTE policy
