@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/strip.h"
+#include "source/common/config/resource_lists.h"
 
 namespace sluice {
 namespace ControlPlane {
@@ -38,14 +39,11 @@ TypeInfo makeInfo(const FieldDescriptor* list) {
   TypeInfo info;
   const Descriptor* type = list->message_type();
   info.short_name = type->name();
-  info.url = absl::StrCat("type.googleapis.com/", type->full_name());
+  info.url = Config::typeUrlOf(*list);
   info.field = list->name();
   info.list = list;
   // `name`, or `cluster_name` for ClusterEndpoints (as the data plane names resources).
-  info.name = type->FindFieldByName("name");
-  if (info.name == nullptr) {
-    info.name = type->FindFieldByName("cluster_name");
-  }
+  info.name = Config::nameFieldOf(*type);
   if (info.name == nullptr || info.name->is_repeated() ||
       info.name->type() != FieldDescriptor::TYPE_STRING) {
     fatal(absl::StrCat(type->full_name(), " (", list->name(),
@@ -59,37 +57,10 @@ TypeInfo makeInfo(const FieldDescriptor* list) {
 // ResourceType::index().
 const std::vector<TypeInfo>& typeInfos() {
   static const auto* infos = [] {
-    const Descriptor* resources = sluice::config::v1::StaticResources::descriptor();
-    const std::vector<const Descriptor*> first = {
-        sluice::config::v1::Cluster::descriptor(),
-        sluice::config::v1::ClusterEndpoints::descriptor()};
-    const std::vector<const Descriptor*> last = {sluice::config::v1::RouteTable::descriptor(),
-                                                 sluice::config::v1::Listener::descriptor()};
-    auto listOf = [resources](const Descriptor* type) {
-      for (int i = 0; i < resources->field_count(); ++i) {
-        const FieldDescriptor* f = resources->field(i);
-        if (f->is_repeated() && f->message_type() == type) {
-          return f;
-        }
-      }
-      fatal(absl::StrCat("no list of ", type->full_name()));
-    };
     auto* out = new std::vector<TypeInfo>();
-    for (const Descriptor* type : first) {
-      out->push_back(makeInfo(listOf(type)));
-    }
-    for (int i = 0; i < resources->field_count(); ++i) {
-      const FieldDescriptor* f = resources->field(i);
-      if (!f->is_repeated() || f->message_type() == nullptr) {
-        continue;
-      }
-      if (std::find(first.begin(), first.end(), f->message_type()) == first.end() &&
-          std::find(last.begin(), last.end(), f->message_type()) == last.end()) {
-        out->push_back(makeInfo(f));
-      }
-    }
-    for (const Descriptor* type : last) {
-      out->push_back(makeInfo(listOf(type)));
+    for (const FieldDescriptor* list : Config::resourceLists()) {
+      if (list == nullptr) fatal("Cluster, ClusterEndpoints, RouteTable or Listener has no list");
+      out->push_back(makeInfo(list));
     }
     // A type URL names one list.
     for (size_t i = 0; i < out->size(); ++i) {

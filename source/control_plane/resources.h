@@ -15,7 +15,7 @@ namespace ControlPlane {
 // A resource type served over ADS: one per repeated message field of StaticResources, read from
 // its descriptor at first use, so a filter that adds a policy list (and registers its
 // Config::PolicyType) needs no change here. Types are numbered in the order responses are sent
-// to a data plane, the data plane's own order (Config::AdsClient's resourceTypeUrls()):
+// to a data plane, the data plane's own order (Config::resourceLists(), shared with it):
 // make-before-break, clusters and their endpoints first, then the other lists (the filters'
 // policies) in field order, route tables, listeners last.
 class ResourceType {

@@ -3,6 +3,7 @@
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 #include "source/common/config/policy_registry.h"
+#include "source/common/config/resource_lists.h"
 #include "source/common/http/filter_config.h"
 #include "source/server/config/snapshot.h"
 
@@ -16,26 +17,9 @@ namespace {
 using google::protobuf::FieldDescriptor;
 using google::protobuf::Message;
 
-// The StaticResources list holding resources of `type_url` (each type has one: listeners,
-// clusters, ..., and the policy lists of the filters that own them); null for none.
-const FieldDescriptor* listOf(const std::string& type_url) {
-  const std::string type = Config::shortTypeName(type_url);
-  const auto* d = v1::StaticResources::descriptor();
-  for (int i = 0; i < d->field_count(); ++i) {
-    const FieldDescriptor* f = d->field(i);
-    if (f->is_repeated() && f->type() == FieldDescriptor::TYPE_MESSAGE &&
-        f->message_type()->name() == type) {
-      return f;
-    }
-  }
-  return nullptr;
-}
-
 // A resource's name: `name`, or `cluster_name` for ClusterEndpoints.
 std::string nameOf(const Message& m) {
-  const auto* d = m.GetDescriptor();
-  const FieldDescriptor* f = d->FindFieldByName("name");
-  if (f == nullptr) f = d->FindFieldByName("cluster_name");
+  const FieldDescriptor* f = Config::nameFieldOf(*m.GetDescriptor());
   return f == nullptr ? "" : m.GetReflection()->GetString(m, f);
 }
 
@@ -72,7 +56,7 @@ const FieldDescriptor* field(const char* name) {
 
 absl::StatusOr<std::string> resourceName(const std::string& type_url,
                                          const google::protobuf::Any& resource) {
-  const FieldDescriptor* list = listOf(type_url);
+  const FieldDescriptor* list = Config::resourceListOf(type_url);
   if (list == nullptr) {
     return absl::InvalidArgumentError(absl::StrCat("unknown resource type \"", type_url, "\""));
   }
@@ -91,7 +75,7 @@ absl::StatusOr<std::string> resourceName(const std::string& type_url,
 
 absl::Status decodeResources(const std::string& type_url, const Config::ResourceSet& resources,
                              v1::StaticResources& out) {
-  const FieldDescriptor* list = listOf(type_url);
+  const FieldDescriptor* list = Config::resourceListOf(type_url);
   if (list == nullptr) {
     return absl::InvalidArgumentError(absl::StrCat("unknown resource type \"", type_url, "\""));
   }
@@ -107,7 +91,7 @@ absl::Status decodeResources(const std::string& type_url, const Config::Resource
 }
 
 const Message* firstResource(const std::string& type_url, const v1::StaticResources& resources) {
-  const FieldDescriptor* list = listOf(type_url);
+  const FieldDescriptor* list = Config::resourceListOf(type_url);
   const auto* r = resources.GetReflection();
   if (list == nullptr || r->FieldSize(resources, list) == 0) return nullptr;
   return &r->GetRepeatedMessage(resources, list, 0);

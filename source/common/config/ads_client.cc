@@ -12,6 +12,7 @@
 #include "grpcpp/grpcpp.h"
 #include "sluice/config/v1/bootstrap.pb.h"
 #include "sluice/service/discovery/v1/ads.grpc.pb.h"
+#include "source/common/config/resource_lists.h"
 #include "spdlog/spdlog.h"
 
 namespace sluice {
@@ -19,28 +20,10 @@ namespace Config {
 
 namespace discovery = sluice::service::discovery::v1;
 
-const char kTypeUrlPrefix[] = "type.googleapis.com/sluice.config.v1.";
-
 const std::vector<std::string>& resourceTypeUrls() {
-  // Every list of StaticResources is a resource type: clusters and their endpoints first, then
-  // the policy types of the filters (in field order), route tables, listeners last.
   static const std::vector<std::string>* urls = [] {
-    std::vector<std::string> first = {absl::StrCat(kTypeUrlPrefix, "Cluster"),
-                                      absl::StrCat(kTypeUrlPrefix, "ClusterEndpoints")};
-    std::vector<std::string> last = {absl::StrCat(kTypeUrlPrefix, "RouteTable"),
-                                     absl::StrCat(kTypeUrlPrefix, "Listener")};
-    auto* out = new std::vector<std::string>(first);
-    const auto* d = sluice::config::v1::StaticResources::descriptor();
-    for (int i = 0; i < d->field_count(); ++i) {
-      const auto* f = d->field(i);
-      if (!f->is_repeated() || f->message_type() == nullptr) continue;
-      std::string url = absl::StrCat("type.googleapis.com/", f->message_type()->full_name());
-      if (std::find(first.begin(), first.end(), url) == first.end() &&
-          std::find(last.begin(), last.end(), url) == last.end()) {
-        out->push_back(std::move(url));
-      }
-    }
-    out->insert(out->end(), last.begin(), last.end());
+    auto* out = new std::vector<std::string>();
+    for (const auto* list : resourceLists()) out->push_back(typeUrlOf(*list));
     return out;
   }();
   return *urls;

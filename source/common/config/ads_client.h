@@ -18,10 +18,9 @@
 namespace sluice {
 namespace Config {
 
-// "type.googleapis.com/sluice.config.v1."
-extern const char kTypeUrlPrefix[];
 // Every resource type, in make-before-break order: what a route or listener refers to arrives
-// before it (Cluster, ClusterEndpoints, AuthPolicy, RateLimitPolicy, RouteTable, Listener).
+// before it (Config::resourceLists(): Cluster, ClusterEndpoints, the policy lists, RouteTable,
+// Listener).
 const std::vector<std::string>& resourceTypeUrls();
 // "Cluster" for ".../sluice.config.v1.Cluster".
 std::string shortTypeName(const std::string& type_url);
