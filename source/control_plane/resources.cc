@@ -59,7 +59,8 @@ const std::vector<TypeInfo>& typeInfos() {
   static const auto* infos = [] {
     auto* out = new std::vector<TypeInfo>();
     for (const FieldDescriptor* list : Config::resourceLists()) {
-      if (list == nullptr) fatal("Cluster, ClusterEndpoints, RouteTable or Listener has no list");
+      if (list == nullptr)
+        fatal("Secret, Cluster, ClusterEndpoints, RouteTable or Listener has no list");
       out->push_back(makeInfo(list));
     }
     // A type URL names one list.

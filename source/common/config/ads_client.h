@@ -19,7 +19,7 @@ namespace sluice {
 namespace Config {
 
 // Every resource type, in make-before-break order: what a route or listener refers to arrives
-// before it (Config::resourceLists(): Cluster, ClusterEndpoints, the policy lists, RouteTable,
+// before it (Config::resourceLists(): Secret, Cluster, ClusterEndpoints, the policy lists, RouteTable,
 // Listener).
 const std::vector<std::string>& resourceTypeUrls();
 // "Cluster" for ".../sluice.config.v1.Cluster".

@@ -15,8 +15,8 @@ const std::vector<const FieldDescriptor*>& resourceLists() {
   static const auto* lists = [] {
     namespace v1 = sluice::config::v1;
     const Descriptor* resources = v1::StaticResources::descriptor();
-    const std::vector<const Descriptor*> first = {v1::Cluster::descriptor(),
-                                                  v1::ClusterEndpoints::descriptor()};
+    const std::vector<const Descriptor*> first = {
+        v1::Secret::descriptor(), v1::Cluster::descriptor(), v1::ClusterEndpoints::descriptor()};
     const std::vector<const Descriptor*> last = {v1::RouteTable::descriptor(),
                                                  v1::Listener::descriptor()};
     auto listOf = [resources](const Descriptor* type) -> const FieldDescriptor* {

@@ -14,7 +14,7 @@ namespace Config {
 // them: the data plane's ADS client, its decoding of pushed resources and sluice-cp all use it.
 
 // Every list, in the order a control plane sends them and a data plane subscribes
-// (make-before-break): Cluster, ClusterEndpoints, the other lists in field order (policies),
+// (make-before-break): Secret, Cluster, ClusterEndpoints, the other lists in field order (policies),
 // RouteTable, Listener.
 const std::vector<const google::protobuf::FieldDescriptor*>& resourceLists();
 
