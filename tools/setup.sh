@@ -15,6 +15,7 @@ PACKAGES=(
   # tests and benches
   libgtest-dev libgmock-dev libbenchmark-dev
   curl wrk nghttp2-client nginx-light haproxy redis-server python3 procps strace valgrind linux-perf
+  openssl
   # Python gRPC clients of sluice-cp in tests (stubs generated with grpc_python_plugin)
   python3-grpcio python3-protobuf
   # Independent JWT/JWS implementation for the auth integration tests and bench

@@ -137,6 +137,24 @@ v1::StaticResources withRetained(const v1::StaticResources& declared,
     }
   }
   retain(field("cluster_endpoints"), previous, out, static_resources, eds, retained);
+  // Secrets named by listeners and clusters (those kept above included).
+  absl::flat_hash_set<std::string> secrets;
+  auto certificate = [&secrets](const v1::TlsCertificate& c) {
+    if (!c.secret().empty()) secrets.insert(c.secret());
+  };
+  for (const auto* list : {&static_resources.listeners(), &out.listeners()}) {
+    for (const auto& l : *list) {
+      for (const auto& c : l.tls().certificates()) certificate(c);
+      if (!l.tls().client_ca_secret().empty()) secrets.insert(l.tls().client_ca_secret());
+    }
+  }
+  for (const auto* list : {&static_resources.clusters(), &out.clusters()}) {
+    for (const auto& c : *list) {
+      certificate(c.tls().certificate());
+      if (!c.tls().ca_secret().empty()) secrets.insert(c.tls().ca_secret());
+    }
+  }
+  retain(field("secrets"), previous, out, static_resources, secrets, retained);
   return out;
 }
 
@@ -148,6 +166,7 @@ MergedConfig mergeDynamic(const v1::Bootstrap& bootstrap, const v1::StaticResour
   m.first_dynamic_route_table = sr->route_tables_size();
   m.first_dynamic_cluster = sr->clusters_size();
   m.first_dynamic_cluster_endpoints = sr->cluster_endpoints_size();
+  m.first_dynamic_secret = sr->secrets_size();
   for (const Config::PolicyType* type : Config::PolicyTypeRegistry::all()) {
     m.first_dynamic_policy[type->field()] =
         sr->GetReflection()->FieldSize(*sr, Config::PolicyTypeRegistry::fieldOf(*type));

@@ -45,6 +45,7 @@ struct MergedConfig {
   int first_dynamic_route_table = 0;
   int first_dynamic_cluster = 0;
   int first_dynamic_cluster_endpoints = 0;
+  int first_dynamic_secret = 0;
   // By policy list ("auth_policies").
   absl::flat_hash_map<std::string, int> first_dynamic_policy;
 };

@@ -113,6 +113,7 @@ absl::StatusOr<SnapshotConstSharedPtr> Server::build(
   o.first_dynamic_route_table = merged.first_dynamic_route_table;
   o.first_dynamic_cluster = merged.first_dynamic_cluster;
   o.first_dynamic_cluster_endpoints = merged.first_dynamic_cluster_endpoints;
+  o.first_dynamic_secret = merged.first_dynamic_secret;
   o.first_dynamic_policy = merged.first_dynamic_policy;
   return buildSnapshot(merged.bootstrap, stats_.get(), o);
 }

@@ -74,6 +74,8 @@ void Worker::applySnapshot(SnapshotConstSharedPtr snapshot, std::vector<ListenSo
     const ListenerInfo* li = find_info(l.name);
     if (li != nullptr && !has_socket(l.name)) {
       l.http = li->http;  // kept: new streams use the new settings
+      l.tls = li->tls;    // and new connections the new certificates
+      l.handshake_timeout = li->handshake_timeout;
       ++it;
       continue;
     }
@@ -91,6 +93,8 @@ void Worker::applySnapshot(SnapshotConstSharedPtr snapshot, std::vector<ListenSo
     l->name = li->name;
     l->fd = s.fd;
     l->http = li->http;
+    l->tls = li->tls;
+    l->handshake_timeout = li->handshake_timeout;
     std::weak_ptr<WorkerListener> weak = l;
     l->event = dispatcher_->createFileEvent(
         s.fd, [this, weak](uint32_t) { onAccept(weak.lock()); }, Event::FileReadyType::Read);
@@ -124,8 +128,18 @@ void Worker::onAccept(const std::shared_ptr<WorkerListener>& listener) {
     }
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-    auto conn = std::make_unique<Network::Connection>(*dispatcher_, fd, false);
+    Network::TransportSocketPtr tls;
+    if (l.tls != nullptr) {
+      tls = l.tls->newSocket();
+      if (tls == nullptr) {
+        ::close(fd);
+        continue;
+      }
+    }
+    const bool is_tls = tls != nullptr;
+    auto conn = std::make_unique<Network::Connection>(*dispatcher_, fd, false, std::move(tls));
     conn->setPeerAddress(peer);
+    if (is_tls) conn->setHandshakeTimeout(l.handshake_timeout);
     // The connection manager owns itself from here (deleted through the dispatcher when its
     // connection closes), like Envoy's active connections.
     (void)std::make_unique<Http::ConnectionManagerImpl>(*context_, listener, std::move(conn))

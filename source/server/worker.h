@@ -50,6 +50,9 @@ class Worker {
     int fd = -1;
     Event::FileEventPtr event;
     Http::ConnectionManagerConfigConstSharedPtr http;
+    // TLS of new connections (null: cleartext), updated with the config like `http`.
+    Tls::ServerContextConstSharedPtr tls;
+    std::chrono::milliseconds handshake_timeout{10000};
   };
   void run();
   void applySnapshot(SnapshotConstSharedPtr snapshot, std::vector<ListenSocket> sockets);

@@ -412,11 +412,15 @@ class Conn:
         assert c.wait_closed()
     """
 
-    def __init__(self, port, host="127.0.0.1", timeout=10.0):
+    def __init__(self, port, host="127.0.0.1", timeout=10.0, tls=None, sni=None):
+        """tls: an ssl.SSLContext to speak TLS with (sni: the server name to send, None for
+        none); the handshake is done when the constructor returns."""
         self.port = port
         self.timeout = scaled(timeout)
         self.sock = socket.create_connection((host, port), timeout=self.timeout)
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if tls is not None:
+            self.sock = tls.wrap_socket(self.sock, server_hostname=sni)
         self.bs = BufferedSocket(self.sock)
         self.unexpected = b""
 

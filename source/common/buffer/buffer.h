@@ -2,6 +2,7 @@
 
 #include <sys/uio.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
 #include <memory>
@@ -61,6 +62,26 @@ class OwnedImpl {
 
   // Reads from a non-blocking socket, at most `max` bytes. Returns bytes read, 0 on EOF, -errno.
   ssize_t readFrom(int fd, size_t max);
+  // Appends what `produce(char* dst, size_t room)` writes into the tail's free space (or a fresh
+  // slice), for readers that are not a plain socket (TLS). `produce` returns the bytes it wrote
+  // (> 0) or anything <= 0 for none; that value is returned. room <= max.
+  template <class F>
+  ssize_t appendWith(size_t max, F&& produce) {
+    const bool use_tail = !slices_.empty() && slices_.back().freeSpace() >= 1024;
+    Slice fresh{nullptr, 0, 0, 0};
+    if (!use_tail) fresh = newSlice(kSliceSize);
+    Slice& s = use_tail ? slices_.back() : fresh;
+    const size_t room = std::min<size_t>(s.freeSpace(), max);
+    const ssize_t n = produce(s.mem + s.off + s.len, room);
+    if (n > 0) {
+      s.len += n;
+      length_ += n;
+      if (!use_tail) slices_.push_back(fresh);
+    } else if (!use_tail) {
+      releaseSlice(fresh);
+    }
+    return n;
+  }
   // Writes as much as possible to a socket with one send/sendmsg. Returns bytes written or
   // -errno.
   ssize_t writeTo(int fd);

@@ -8,9 +8,11 @@
 #include "absl/container/inlined_vector.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "source/common/common/json.h"
 #include "source/common/http/codec_factory.h"
+#include "source/common/tls/connection_info.h"
 
 namespace sluice {
 namespace Http {
@@ -31,6 +33,29 @@ HttpStats HttpStats::create(Stats::Store& store) {
 }
 
 namespace {
+
+// Envoy's x-forwarded-client-cert element for a verified client certificate:
+// By=<our URI SAN>;Hash=<SHA-256>;Cert="<URL-encoded PEM>";Subject="<subject>";URI=<URI SAN>;
+// DNS=<each DNS SAN>.
+std::string clientCertDetails(const Tls::ConnectionInfo& ssl,
+                              const ConnectionManagerConfig::ClientCertDetails& details) {
+  std::vector<std::string> parts;
+  for (const std::string& by : ssl.uriSansLocalCertificate()) parts.push_back("By=" + by);
+  parts.push_back("Hash=" + ssl.sha256PeerCertificateDigest());
+  if (details.cert)
+    parts.push_back(absl::StrCat("Cert=\"", ssl.urlEncodedPemPeerCertificate(), "\""));
+  if (details.subject) {
+    parts.push_back(absl::StrCat("Subject=\"", ssl.subjectPeerCertificate(), "\""));
+  }
+  if (details.uri) {
+    const auto& uris = ssl.uriSansPeerCertificate();
+    parts.push_back(absl::StrCat("URI=", uris.empty() ? "" : uris.front()));
+  }
+  if (details.dns) {
+    for (const std::string& dns : ssl.dnsSansPeerCertificate()) parts.push_back("DNS=" + dns);
+  }
+  return absl::StrJoin(parts, ";");
+}
 
 bool validRequestId(absl::string_view id) {
   if (id.empty() || id.size() > 128) {
@@ -193,6 +218,7 @@ struct ActiveDecoderFilter : public StreamDecoderFilterCallbacks {
   const Router::RouteEntry* route() override;
   Upstream::ClusterManager& clusterManager() override;
   absl::string_view downstreamAddress() override;
+  const Tls::ConnectionInfo* downstreamSsl() override;
   void resetStream() override;
   uint32_t bufferLimit() override;
   void continueDecoding() override;
@@ -223,6 +249,7 @@ struct ActiveEncoderFilter : public StreamEncoderFilterCallbacks {
   const Router::RouteEntry* route() override;
   Upstream::ClusterManager& clusterManager() override;
   absl::string_view downstreamAddress() override;
+  const Tls::ConnectionInfo* downstreamSsl() override;
   void resetStream() override;
   uint32_t bufferLimit() override;
   void continueEncoding() override;
@@ -465,7 +492,13 @@ void ActiveStream::decodeHeaders(RequestHeaderMapPtr&& headers, bool end_stream)
   } else {
     absl::StrAppend(&xff->value, ", ", conn_.client_ip_);
   }
-  h.set("x-forwarded-proto", config_->scheme);
+  const Tls::ConnectionInfo* ssl = conn_.connection().ssl();
+  h.set("x-forwarded-proto", ssl != nullptr ? absl::string_view("https") : config_->scheme);
+  // Only the gateway speaks for the client certificate: a client's own XFCC never passes.
+  h.remove("x-forwarded-client-cert");
+  if (ssl != nullptr && config_->client_cert_details.set && ssl->peerCertificateValidated()) {
+    h.add("x-forwarded-client-cert", clientCertDetails(*ssl, config_->client_cert_details));
+  }
   if (!h.host().empty()) {
     h.set("x-forwarded-host", h.host());
   } else {
@@ -871,6 +904,9 @@ Upstream::ClusterManager& ActiveDecoderFilter::clusterManager() {
   return stream.conn_.context().clusterManager();
 }
 absl::string_view ActiveDecoderFilter::downstreamAddress() { return stream.conn_.clientIp(); }
+const Tls::ConnectionInfo* ActiveDecoderFilter::downstreamSsl() {
+  return stream.conn_.connection().ssl();
+}
 void ActiveDecoderFilter::resetStream() { stream.resetStream(); }
 uint32_t ActiveDecoderFilter::bufferLimit() { return stream.config_->buffer_limit; }
 void ActiveDecoderFilter::continueDecoding() { stream.continueDecoding(index); }
@@ -916,6 +952,9 @@ Upstream::ClusterManager& ActiveEncoderFilter::clusterManager() {
   return stream.conn_.context().clusterManager();
 }
 absl::string_view ActiveEncoderFilter::downstreamAddress() { return stream.conn_.clientIp(); }
+const Tls::ConnectionInfo* ActiveEncoderFilter::downstreamSsl() {
+  return stream.conn_.connection().ssl();
+}
 void ActiveEncoderFilter::resetStream() { stream.resetStream(); }
 uint32_t ActiveEncoderFilter::bufferLimit() { return stream.config_->buffer_limit; }
 void ActiveEncoderFilter::continueEncoding() { stream.continueEncoding(index); }
@@ -1010,6 +1049,14 @@ void ConnectionManagerImpl::writeAccessLog(const ConnectionManagerConfig& config
   w.field("response_flags", orDash(flags));
   w.field("client_ip", client_ip_);
   w.field("user_agent", h ? orDash(h->get("user-agent")) : absl::string_view("-"));
+  if (const Tls::ConnectionInfo* ssl = connection_->ssl(); ssl != nullptr) {
+    w.field("tls_version", ssl->tlsVersion());
+    w.field("tls_sni", orDash(ssl->sni()));
+    if (ssl->peerCertificateValidated()) {
+      w.field("client_cert_subject", ssl->subjectPeerCertificate());
+      w.field("client_cert_sans", absl::StrJoin(ssl->sansPeerCertificate(), ","));
+    }
+  }
   w.endObject();
   std::string line = w.take();
   line += '\n';

@@ -44,6 +44,17 @@ struct ConnectionManagerConfig {
   bool request_buffering = true;
   uint32_t request_buffer_bytes = 64 * 1024;
   std::chrono::milliseconds request_body_timeout{60000};
+  // x-forwarded-client-cert (Envoy's XFCC): a client's own header is always removed; with
+  // set_client_cert, a verified client certificate's details are written (Hash, and By for our
+  // URI SANs, always; the others when set).
+  struct ClientCertDetails {
+    bool set = false;
+    bool subject = false;
+    bool uri = false;
+    bool dns = false;
+    bool cert = false;
+  };
+  ClientCertDetails client_cert_details;
   // Makes each connection's codec; empty = HTTP/1 (createServerConnection in codec_factory.h).
   // Where an HTTP/2 listener (later) and tests plug in their codec.
   std::function<ServerConnectionPtr(Network::Connection&, ServerConnectionCallbacks&,

@@ -28,6 +28,9 @@ class ClusterManager;
 namespace Stats {
 class Store;
 }
+namespace Tls {
+class ConnectionInfo;
+}
 
 namespace Http {
 
@@ -147,6 +150,8 @@ class StreamFilterCallbacks {
   virtual const Router::RouteEntry* route() = 0;
   virtual Upstream::ClusterManager& clusterManager() = 0;
   virtual absl::string_view downstreamAddress() = 0;
+  // TLS details of the downstream connection (peer certificate, SNI, ...); null for cleartext.
+  virtual const Tls::ConnectionInfo* downstreamSsl() { return nullptr; }
   // Aborts the stream (the connection is reset for HTTP/1 once the response has started).
   virtual void resetStream() = 0;
   virtual uint32_t bufferLimit() = 0;

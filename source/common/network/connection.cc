@@ -67,8 +67,17 @@ bool Address::parse(const std::string& host_in, uint32_t port, Address& out) {
   return false;
 }
 
-Connection::Connection(Event::Dispatcher& dispatcher, int fd, bool connecting)
-    : dispatcher_(dispatcher), fd_(fd), connecting_(connecting) {
+Connection::Connection(Event::Dispatcher& dispatcher, int fd, bool connecting,
+                       TransportSocketPtr transport)
+    : dispatcher_(dispatcher),
+      fd_(fd),
+      transport_(std::move(transport)),
+      connecting_(connecting),
+      client_(connecting) {
+  if (transport_ != nullptr) {
+    transport_->setFd(fd_);
+    handshaking_ = true;
+  }
   uint32_t events = Event::FileReadyType::Read;
   if (connecting) {
     events |= Event::FileReadyType::Write;
@@ -84,7 +93,8 @@ Connection::~Connection() {
   }
 }
 
-std::unique_ptr<Connection> Connection::connect(Event::Dispatcher& dispatcher, const Address& to) {
+std::unique_ptr<Connection> Connection::connect(Event::Dispatcher& dispatcher, const Address& to,
+                                                TransportSocketPtr transport) {
   int fd = ::socket(to.ss.sa.sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) {
     return nullptr;
@@ -98,7 +108,7 @@ std::unique_ptr<Connection> Connection::connect(Event::Dispatcher& dispatcher, c
     errno = err;
     return nullptr;
   }
-  auto conn = std::make_unique<Connection>(dispatcher, fd, true);
+  auto conn = std::make_unique<Connection>(dispatcher, fd, true, std::move(transport));
   conn->peer_ = to;
   return conn;
 }
@@ -118,6 +128,10 @@ void Connection::onFileEvent(uint32_t events) {
         return;
       }
       connecting_ = false;
+      if (handshaking_) {
+        continueHandshake();
+        return;
+      }
       updateEvents();
       if (callbacks_) callbacks_->onEvent(ConnectionEvent::Connected);
       if (state_ == State::Closed) return;
@@ -128,6 +142,10 @@ void Connection::onFileEvent(uint32_t events) {
       return;
     }
   }
+  if (handshaking_) {
+    continueHandshake();
+    return;
+  }
   if (events & Event::FileReadyType::Write) {
     onWriteReady();
     if (state_ == State::Closed) return;
@@ -137,11 +155,65 @@ void Connection::onFileEvent(uint32_t events) {
   }
 }
 
+void Connection::continueHandshake() {
+  const HandshakeStatus status = transport_->handshake();
+  switch (status) {
+    case HandshakeStatus::WantRead:
+    case HandshakeStatus::WantWrite:
+      handshake_wants_write_ = status == HandshakeStatus::WantWrite;
+      updateEvents();
+      return;
+    case HandshakeStatus::Failed:
+      closeSocket(client_ ? ConnectionEvent::ConnectFailed : ConnectionEvent::RemoteClose);
+      return;
+    case HandshakeStatus::Done:
+      break;
+  }
+  handshaking_ = false;
+  handshake_wants_write_ = false;
+  handshake_timer_.reset();
+  updateEvents();
+  if (client_ && callbacks_) {
+    callbacks_->onEvent(ConnectionEvent::Connected);
+    if (state_ == State::Closed) return;
+  }
+  if (!write_buffer_.empty()) {
+    flush();
+    if (state_ == State::Closed) return;
+  }
+  // The peer's first data may have come with its last handshake flight.
+  onReadReady();
+}
+
+void Connection::setHandshakeTimeout(std::chrono::milliseconds timeout) {
+  if (!handshaking_ || timeout.count() <= 0) return;
+  handshake_timer_ = dispatcher_.createTimer([this]() {
+    if (handshaking_)
+      closeSocket(client_ ? ConnectionEvent::ConnectFailed : ConnectionEvent::LocalClose);
+  });
+  handshake_timer_->enableTimer(timeout);
+}
+
+const std::string& Connection::transportFailureReason() const {
+  static const std::string kNone;
+  return transport_ == nullptr ? kNone : transport_->failureReason();
+}
+
+void Connection::scheduleTransportRead() {
+  if (transport_read_pending_) return;
+  transport_read_pending_ = true;
+  dispatcher_.deferred([this]() {
+    transport_read_pending_ = false;
+    if (state_ == State::Open && !handshaking_) onReadReady();
+  });
+}
+
 void Connection::onReadReady() {
   if (read_disabled_ > 0 && state_ == State::Open) {
     return;
   }
-  ssize_t n = read_buffer_.readFrom(fd_, 64 * 1024);
+  const ssize_t n = transport_ == nullptr ? read_buffer_.readFrom(fd_, 64 * 1024)
+                                          : transport_->read(read_buffer_, 64 * 1024);
   if (n < 0) {
     if (n == -EAGAIN) {
       return;
@@ -159,6 +231,9 @@ void Connection::onReadReady() {
   if (state_ == State::Open && read_eof_) {
     // The reader saw end_stream and did not close: nothing more will come; stop polling read.
     updateEvents();
+  } else if (state_ == State::Open && transport_ != nullptr && transport_->hasPendingRead()) {
+    // Decrypted bytes wait inside the transport: the socket will not say so again.
+    scheduleTransportRead();
   }
 }
 
@@ -193,7 +268,7 @@ void Connection::scheduleFlush() {
     above_high_ = true;
     if (callbacks_) callbacks_->onAboveWriteBufferHighWatermark();
   }
-  if (flush_scheduled_ || write_blocked_ || connecting_) {
+  if (flush_scheduled_ || write_blocked_ || connecting_ || handshaking_) {
     return;
   }
   flush_scheduled_ = true;
@@ -204,10 +279,18 @@ void Connection::scheduleFlush() {
 }
 
 void Connection::flush() {
-  if (state_ == State::Closed || connecting_) {
+  if (state_ == State::Closed || connecting_ || handshaking_) {
     return;
   }
-  while (!write_buffer_.empty()) {
+  if (transport_ != nullptr) {
+    const ssize_t n = transport_->write(write_buffer_);
+    if (n < 0) {
+      closeSocket(ConnectionEvent::RemoteClose);
+      return;
+    }
+    bytes_written_ += n;
+  }
+  while (transport_ == nullptr && !write_buffer_.empty()) {
     ssize_t n = write_buffer_.writeTo(fd_);
     if (n < 0) {
       if (n == -EAGAIN) {
@@ -249,6 +332,9 @@ void Connection::updateEvents() {
   uint32_t ev = 0;
   if (connecting_) {
     ev = Event::FileReadyType::Write;
+  } else if (handshaking_) {
+    ev = Event::FileReadyType::Read;
+    if (handshake_wants_write_) ev |= Event::FileReadyType::Write;
   } else {
     if (read_disabled_ == 0 && !read_eof_ && state_ == State::Open) {
       ev |= Event::FileReadyType::Read;
@@ -275,7 +361,9 @@ void Connection::readDisable(bool disable) {
     updateEvents();
     // Bytes read before the pause are still waiting: process them now (from the loop, not from
     // inside the caller's stack).
-    if (!read_buffer_.empty() && !dispatch_pending_) {
+    if (transport_ != nullptr && transport_->hasPendingRead()) {
+      scheduleTransportRead();
+    } else if (!read_buffer_.empty() && !dispatch_pending_) {
       dispatch_pending_ = true;
       dispatcher_.deferred([this]() {
         dispatch_pending_ = false;
@@ -289,7 +377,7 @@ void Connection::close(CloseType type) {
   if (state_ == State::Closed) {
     return;
   }
-  if (type == CloseType::FlushWrite && !write_buffer_.empty() && !connecting_) {
+  if (type == CloseType::FlushWrite && !write_buffer_.empty() && !connecting_ && !handshaking_) {
     // Stop reading; a peer that goes away makes the pending write fail, which ends the flush.
     state_ = State::Flushing;
     updateEvents();
@@ -305,6 +393,10 @@ void Connection::closeSocket(ConnectionEvent event) {
   }
   state_ = State::Closed;
   file_event_->setEnabled(0);
+  handshake_timer_.reset();
+  if (transport_ != nullptr && !handshaking_ && event == ConnectionEvent::LocalClose) {
+    transport_->shutdown();
+  }
   ::close(fd_);
   fd_ = -1;
   read_buffer_.clear();

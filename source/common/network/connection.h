@@ -3,6 +3,7 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -12,6 +13,9 @@
 #include "source/common/event/dispatcher.h"
 
 namespace sluice {
+namespace Tls {
+class ConnectionInfo;
+}
 namespace Network {
 
 struct Address {
@@ -31,6 +35,39 @@ struct Address {
 
 enum class ConnectionEvent { RemoteClose, LocalClose, Connected, ConnectFailed };
 
+// What a TLS handshake step asks for.
+enum class HandshakeStatus { Done, WantRead, WantWrite, Failed };
+
+// A security layer between the socket and the connection's buffers (TLS). A connection without
+// one reads and writes the socket directly (the cleartext fast path). Worker-local.
+class TransportSocket {
+ public:
+  virtual ~TransportSocket() = default;
+  // Binds to the connection's socket; called once, before anything else.
+  virtual void setFd(int fd) = 0;
+  // Advances the handshake (non-blocking).
+  virtual HandshakeStatus handshake() = 0;
+  // Why the handshake or the connection failed ("certificate verify failed: certificate has
+  // expired"), for logs and responses; empty when nothing failed.
+  virtual const std::string& failureReason() const = 0;
+  // Decrypts into `out`, at most about `max` bytes. Returns bytes read (> 0), 0 at the peer's
+  // end of stream, -EAGAIN when nothing is available, another -errno on failure.
+  virtual ssize_t read(Buffer::Instance& out, size_t max) = 0;
+  // Decrypted bytes held inside the layer that the socket will not signal again.
+  virtual bool hasPendingRead() const = 0;
+  // Encrypts and sends from `in` (drained by what was sent) until it is empty or the socket is
+  // full. Returns bytes taken (>= 0; less than in.length() means the socket is full), or -errno
+  // on failure.
+  virtual ssize_t write(Buffer::Instance& in) = 0;
+  // Sends the close alert (best effort, never blocks), before the socket is closed.
+  virtual void shutdown() = 0;
+  // What an idle connection can give back.
+  virtual void releaseIdleMemory() {}
+  // TLS details once the handshake is done; null for a layer that is not TLS.
+  virtual const Tls::ConnectionInfo* ssl() const { return nullptr; }
+};
+using TransportSocketPtr = std::unique_ptr<TransportSocket>;
+
 class ConnectionCallbacks {
  public:
   virtual ~ConnectionCallbacks() = default;
@@ -48,12 +85,16 @@ class ConnectionCallbacks {
 class Connection : public Event::DeferredDeletable {
  public:
   // Takes ownership of `fd`. `connecting`: a client socket whose connect() is in progress.
-  Connection(Event::Dispatcher& dispatcher, int fd, bool connecting);
+  // `transport` (optional, e.g. TLS): its handshake runs first; a client connection raises
+  // Connected only when it is done, a server connection delivers data only then.
+  Connection(Event::Dispatcher& dispatcher, int fd, bool connecting,
+             TransportSocketPtr transport = nullptr);
   ~Connection() override;
 
   // Creates a client connection to `to` (non-blocking connect). Returns nullptr on an immediate
   // failure (errno set).
-  static std::unique_ptr<Connection> connect(Event::Dispatcher& dispatcher, const Address& to);
+  static std::unique_ptr<Connection> connect(Event::Dispatcher& dispatcher, const Address& to,
+                                             TransportSocketPtr transport = nullptr);
 
   void setCallbacks(ConnectionCallbacks* cb) { callbacks_ = cb; }
   void setBufferLimits(uint32_t high_watermark) { high_watermark_ = high_watermark; }
@@ -79,7 +120,21 @@ class Connection : public Event::DeferredDeletable {
   void releaseIdleMemory() {
     if (read_buffer_.empty()) read_buffer_.releaseMemory();
     if (write_buffer_.empty()) write_buffer_.releaseMemory();
+    if (transport_ != nullptr) transport_->releaseIdleMemory();
   }
+  // The security layer, if any.
+  TransportSocket* transport() const { return transport_.get(); }
+  // TLS details (after the handshake); null on a cleartext connection.
+  const Tls::ConnectionInfo* ssl() const {
+    return transport_ == nullptr ? nullptr : transport_->ssl();
+  }
+  // A transport handshake is still running.
+  bool handshaking() const { return handshaking_; }
+  // Closes the connection when the transport handshake has not finished by then (server side;
+  // a client's connect timeout covers its handshake).
+  void setHandshakeTimeout(std::chrono::milliseconds timeout);
+  // Why the connection failed at the transport level (TLS), or "".
+  const std::string& transportFailureReason() const;
   // Re-runs onData with what is buffered (after the reader paused processing).
   void resumeRead();
 
@@ -93,10 +148,14 @@ class Connection : public Event::DeferredDeletable {
   void updateEvents();
   void closeSocket(ConnectionEvent event);
   void checkLowWatermark();
+  void continueHandshake();
+  void scheduleTransportRead();
 
   Event::Dispatcher& dispatcher_;
   int fd_;
   Event::FileEventPtr file_event_;
+  TransportSocketPtr transport_;
+  Event::TimerPtr handshake_timer_;
   ConnectionCallbacks* callbacks_ = nullptr;
   Buffer::OwnedImpl read_buffer_;
   Buffer::OwnedImpl write_buffer_;
@@ -107,12 +166,16 @@ class Connection : public Event::DeferredDeletable {
   int read_disabled_ = 0;
   State state_ = State::Open;
   bool connecting_;
+  const bool client_;
   bool flush_scheduled_ = false;
   bool write_blocked_ = false;
   bool above_high_ = false;
   bool read_eof_ = false;
   bool in_callback_ = false;
   bool dispatch_pending_ = false;
+  bool handshaking_ = false;
+  bool handshake_wants_write_ = false;
+  bool transport_read_pending_ = false;
 };
 using ConnectionPtr = std::unique_ptr<Connection>;
 

@@ -142,10 +142,12 @@ void compileBreakers(const sluice::config::v1::Cluster& config, const std::strin
 
 absl::StatusOr<ClusterInfoConstSharedPtr> ClusterInfo::create(
     const sluice::config::v1::Cluster& config, const std::string& path, Stats::Store* stats,
-    ClusterStateRegistry* registry) {
+    ClusterStateRegistry* registry, Tls::ClientContextConstSharedPtr tls, std::string tls_key) {
   auto info = std::make_shared<ClusterInfo>();
   Config::ErrorList errors;
   info->name_ = config.name();
+  info->tls_ = std::move(tls);
+  info->tls_key_ = std::move(tls_key);
   info->config_ = config;
   if (config.name().empty()) {
     errors.add(path + ".name", "is required");
@@ -204,6 +206,7 @@ absl::StatusOr<ClusterInfoConstSharedPtr> ClusterInfo::create(
     errors.add(path + ".ring_hash.header_name", "is required when hash_on is HEADER");
   }
   compileHealthCheck(config, path, info->health_check_, errors);
+  info->health_check_.tls = info->tls_;
   compileOutlier(config, path, info->outlier_, errors);
   compileBreakers(config, path, info->breakers_, errors);
   RETURN_IF_ERRORS(errors);

@@ -11,6 +11,7 @@
 #include "source/common/common/hash.h"
 #include "source/common/network/connection.h"
 #include "source/common/stats/stats.h"
+#include "source/common/tls/context.h"
 #include "source/common/upstream/cluster_state.h"
 
 namespace sluice {
@@ -21,6 +22,7 @@ namespace Upstream {
   COUNTER(upstream_cx_total)                  \
   COUNTER(upstream_cx_connect_fail)           \
   COUNTER(upstream_cx_connect_timeout)        \
+  COUNTER(upstream_cx_tls_fail)               \
   COUNTER(upstream_cx_reused)                 \
   COUNTER(upstream_rq_timeout)                \
   COUNTER(upstream_rq_reset)                  \
@@ -78,6 +80,8 @@ struct HealthCheckConfig {
   uint32_t healthy_threshold = 2;
   uint32_t unhealthy_threshold = 3;
   std::vector<uint32_t> expected_statuses;  // empty = 200-299
+  // The cluster's TLS: checks connect the way requests do.
+  std::shared_ptr<const Tls::ClientContext> tls;
   bool expected(uint32_t status) const;
 };
 
@@ -104,11 +108,12 @@ using ClusterInfoConstSharedPtr = std::shared_ptr<const ClusterInfo>;
 class ClusterInfo {
  public:
   // `registry` (main thread) provides the state objects shared across config versions; null
-  // gives this cluster state of its own (validation, tests).
-  static absl::StatusOr<ClusterInfoConstSharedPtr> create(const sluice::config::v1::Cluster& config,
-                                                          const std::string& path,
-                                                          Stats::Store* stats,
-                                                          ClusterStateRegistry* registry = nullptr);
+  // gives this cluster state of its own (validation, tests). `tls`: the compiled `tls` of the
+  // config (null = cleartext), made from `tls_key` (see Server::buildClusterTls).
+  static absl::StatusOr<ClusterInfoConstSharedPtr> create(
+      const sluice::config::v1::Cluster& config, const std::string& path, Stats::Store* stats,
+      ClusterStateRegistry* registry = nullptr, Tls::ClientContextConstSharedPtr tls = nullptr,
+      std::string tls_key = "");
 
   const std::string& name() const { return name_; }
   // The config this cluster was built from (to tell whether a new config changes it).
@@ -127,6 +132,9 @@ class ClusterInfo {
   const CircuitBreakerConfig& circuitBreakers() const { return breakers_; }
   // Process-wide state (health generation, breaker counters); mutable through atomics only.
   ClusterState& state() const { return *state_; }
+  // TLS to the endpoints; null = cleartext.
+  const Tls::ClientContextConstSharedPtr& tls() const { return tls_; }
+  const std::string& tlsKey() const { return tls_key_; }
 
  private:
   std::string name_;
@@ -143,6 +151,8 @@ class ClusterInfo {
   OutlierConfig outlier_;
   CircuitBreakerConfig breakers_;
   ClusterStateSharedPtr state_;
+  Tls::ClientContextConstSharedPtr tls_;
+  std::string tls_key_;
 };
 
 }  // namespace Upstream

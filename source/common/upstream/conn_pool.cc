@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "source/common/http/codec_factory.h"
+#include "spdlog/spdlog.h"
 
 namespace sluice {
 namespace Upstream {
@@ -100,22 +101,24 @@ ActiveClient* ConnPool::newStream(PoolCallbacks& cb, bool force_new) {
   const CircuitBreakerConfig& limits = cluster_.circuitBreakers();
   if (!ClusterState::tryAcquire(state.rq_pending, limits.max_pending_requests)) {
     cluster_.stats().upstream_rq_pending_overflow->inc();
-    cb.onPoolFailure(PoolFailureReason::Overflow);
+    cb.onPoolFailure(PoolFailureReason::Overflow, "");
     return nullptr;
   }
   if (!ClusterState::tryAcquire(state.cx_active, limits.max_connections)) {
     ClusterState::release(state.rq_pending);
     cluster_.stats().upstream_cx_overflow->inc();
-    cb.onPoolFailure(PoolFailureReason::Overflow);
+    cb.onPoolFailure(PoolFailureReason::Overflow, "");
     return nullptr;
   }
-  auto conn = Network::Connection::connect(dispatcher_, endpoint_.address);
+  auto conn = Network::Connection::connect(
+      dispatcher_, endpoint_.address,
+      cluster_.tls() != nullptr ? cluster_.tls()->newSocket() : nullptr);
   if (conn == nullptr) {
     ClusterState::release(state.rq_pending);
     ClusterState::release(state.cx_active);
     cluster_.stats().upstream_cx_connect_fail->inc();
     endpoint_.stats.connect_fail->inc();
-    cb.onPoolFailure(PoolFailureReason::ConnectFailure);
+    cb.onPoolFailure(PoolFailureReason::ConnectFailure, "");
     return nullptr;
   }
   cluster_.stats().upstream_cx_total->inc();
@@ -141,7 +144,7 @@ Event::TimerPtr ConnPool::makeTimer(ActiveClient* raw) {
       raw->waiting_ = nullptr;
       releasePending(*raw);
       raw->connection_->close(Network::Connection::CloseType::NoFlush);
-      if (w) w->onPoolFailure(PoolFailureReason::Timeout);
+      if (w) w->onPoolFailure(PoolFailureReason::Timeout, "");
     } else if (raw->idle_) {
       raw->connection_->close(Network::Connection::CloseType::NoFlush);
     }
@@ -226,8 +229,15 @@ void ConnPool::onClientEvent(ActiveClient& client, Network::ConnectionEvent even
       endpoint_.stats.connect_fail->inc();
       PoolCallbacks* w = client.waiting_;
       client.waiting_ = nullptr;
+      // Copied: destroy() frees the connection.
+      const std::string tls_failure = client.connection_->transportFailureReason();
+      if (!tls_failure.empty()) logTlsFailure(tls_failure);
       destroy(client);
-      if (w != nullptr) w->onPoolFailure(PoolFailureReason::ConnectFailure);
+      if (w != nullptr) {
+        w->onPoolFailure(
+            tls_failure.empty() ? PoolFailureReason::ConnectFailure : PoolFailureReason::TlsFailure,
+            tls_failure);
+      }
       return;
     }
     case Network::ConnectionEvent::RemoteClose:
@@ -241,10 +251,19 @@ void ConnPool::onClientEvent(ActiveClient& client, Network::ConnectionEvent even
         client.codec_->onConnectionClose();
       }
       destroy(client);
-      if (w != nullptr) w->onPoolFailure(PoolFailureReason::ConnectFailure);
+      if (w != nullptr) w->onPoolFailure(PoolFailureReason::ConnectFailure, "");
       return;
     }
   }
+}
+
+void ConnPool::logTlsFailure(const std::string& why) {
+  cluster_.stats().upstream_cx_tls_fail->inc();
+  // At most one line a second per endpoint and worker: a bad certificate fails every attempt.
+  const auto now = dispatcher_.now();
+  if (now - last_tls_log_ < std::chrono::seconds(1)) return;
+  last_tls_log_ = now;
+  spdlog::warn("cluster \"{}\" endpoint {}: TLS: {}", cluster_.name(), endpoint_.name, why);
 }
 
 void ConnPool::destroy(ActiveClient& client) {

@@ -22,13 +22,17 @@ enum class PoolFailureReason : uint8_t {
   ConnectFailure,
   // Connecting took longer than the cluster's connect_timeout. Upstream; retriable.
   Timeout,
+  // The TLS handshake failed, or the endpoint's certificate did not verify (the details say
+  // why). Upstream; retriable (another endpoint may have a good certificate).
+  TlsFailure,
   // A circuit breaker (max_connections, max_pending_requests) refused a new connection. Local;
   // not retriable: the request waits in the slot queue instead.
   Overflow,
 };
 
 constexpr bool retriable(PoolFailureReason reason) {
-  return reason == PoolFailureReason::ConnectFailure || reason == PoolFailureReason::Timeout;
+  return reason == PoolFailureReason::ConnectFailure || reason == PoolFailureReason::Timeout ||
+         reason == PoolFailureReason::TlsFailure;
 }
 
 // A name for logs.
@@ -38,6 +42,8 @@ constexpr absl::string_view failureReasonName(PoolFailureReason reason) {
       return "connect failure";
     case PoolFailureReason::Timeout:
       return "connect timeout";
+    case PoolFailureReason::TlsFailure:
+      return "TLS failure";
     case PoolFailureReason::Overflow:
       return "overflow";
   }
@@ -85,7 +91,8 @@ class PoolCallbacks {
  public:
   virtual ~PoolCallbacks() = default;
   virtual void onPoolReady(ActiveClient& client) = 0;
-  virtual void onPoolFailure(PoolFailureReason reason) = 0;
+  // `details`: why, when known (the TLS failure: "certificate expired", ...).
+  virtual void onPoolFailure(PoolFailureReason reason, absl::string_view details) = 0;
   // Write-buffer watermarks of the connection carrying the request body.
   virtual void onUpstreamAboveWriteBufferHighWatermark() = 0;
   virtual void onUpstreamBelowWriteBufferLowWatermark() = 0;
@@ -126,6 +133,7 @@ class ConnPool {
   friend class ActiveClient;
   void onClientEvent(ActiveClient& client, Network::ConnectionEvent event);
   void destroy(ActiveClient& client);
+  void logTlsFailure(const std::string& why);
   void releasePending(ActiveClient& client);
   // Connect timeout, then idle timeout.
   Event::TimerPtr makeTimer(ActiveClient* client);
@@ -136,6 +144,7 @@ class ConnPool {
   const uint32_t buffer_limit_;
   std::list<std::unique_ptr<ActiveClient>> clients_;
   std::vector<ActiveClient*> idle_;  // most recently used last
+  std::chrono::steady_clock::time_point last_tls_log_{};
 };
 
 }  // namespace Upstream

@@ -59,7 +59,8 @@ void HealthCheckSession::startCheck() {
   }
   closeConnection();
   connected_ = false;
-  connection_ = Network::Connection::connect(dispatcher_, address_);
+  connection_ = Network::Connection::connect(
+      dispatcher_, address_, config_->tls != nullptr ? config_->tls->newSocket() : nullptr);
   if (connection_ == nullptr) {
     finish(false, absl::StrCat("connect failed: ", strerror(errno)));
     return;
@@ -88,7 +89,9 @@ void HealthCheckSession::onEvent(Network::ConnectionEvent event) {
     case Network::ConnectionEvent::ConnectFailed:
       connected_ = false;
       if (in_check_) {
-        finish(false, absl::StrCat("connect failed: ", strerror(errno)));
+        const std::string& tls = connection_->transportFailureReason();
+        finish(false, tls.empty() ? absl::StrCat("connect failed: ", strerror(errno))
+                                  : absl::StrCat("TLS: ", tls));
       }
       closeConnection();
       return;

@@ -75,7 +75,9 @@ void HealthManager::update(
 void HealthManager::updateHealthChecks(Managed& m) {
   const ClusterInfo& info = *m.info;
   const HealthCheckConfig& hc = info.healthCheck();
-  const std::string key = hc.enabled ? info.config().health_check().SerializeAsString() : "";
+  const std::string key =
+      hc.enabled ? absl::StrCat(info.config().health_check().SerializeAsString(), info.tlsKey())
+                 : "";
   if (!hc.enabled) {
     m.sessions.clear();
     m.health_check.reset();

@@ -5,6 +5,7 @@
 
 #include <string>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 #include "source/common/config/utility.h"
@@ -50,11 +51,27 @@ struct BuildState {
   // failed is not reported a second time as "unknown".
   absl::flat_hash_set<std::string> cluster_names;
   absl::flat_hash_set<std::string> table_names;
+  // Secrets that exist and are valid, by name (buildSecrets); names of invalid ones.
+  absl::flat_hash_map<std::string, const sluice::config::v1::Secret*> secrets;
+  absl::flat_hash_set<std::string> secret_names;
 };
 
+void buildSecrets(BuildState& state);
 void buildClusters(BuildState& state);
 void buildRouteTables(BuildState& state);
 void buildListeners(BuildState& state);
+
+// TLS of a listener (tls_builder.cc): validates `tls` and, when files may be read, compiles the
+// context into `li` (reusing the previous snapshot's when nothing it was made from changed) and
+// the XFCC settings into `http`.
+void buildListenerTls(BuildState& state, const sluice::config::v1::Listener& lc,
+                      const std::string& path, ListenerInfo& li,
+                      Http::ConnectionManagerConfig& http);
+// TLS of a cluster: the client context (null without `tls`, after an error, or when files may
+// not be read) and `key`, what it was made from (equal keys: the same context).
+Tls::ClientContextConstSharedPtr buildClusterTls(BuildState& state,
+                                                 const sluice::config::v1::Cluster& config,
+                                                 const std::string& path, std::string& key);
 
 }  // namespace Server
 }  // namespace sluice

@@ -39,14 +39,18 @@ EndpointSets checkEndpointSets(BuildState& s, const PathNamer& ce_path) {
 Upstream::ClusterInfoConstSharedPtr compileCluster(BuildState& s,
                                                    const sluice::config::v1::Cluster& config,
                                                    const std::string& path) {
+  std::string tls_key;
+  Tls::ClientContextConstSharedPtr tls = buildClusterTls(s, config, path, tls_key);
+  if (config.has_tls() && tls == nullptr && s.o.check_files) return nullptr;  // reported
   if (s.o.previous != nullptr) {
     auto it = s.o.previous->clusters.find(config.name());
-    if (it != s.o.previous->clusters.end() &&
+    if (it != s.o.previous->clusters.end() && it->second->tlsKey() == tls_key &&
         it->second->config().SerializeAsString() == config.SerializeAsString()) {
       return it->second;
     }
   }
-  auto c = Upstream::ClusterInfo::create(config, path, s.stats, s.o.cluster_states);
+  auto c = Upstream::ClusterInfo::create(config, path, s.stats, s.o.cluster_states, std::move(tls),
+                                         std::move(tls_key));
   if (!c.ok()) {
     s.errors.add(c.status());
     return nullptr;

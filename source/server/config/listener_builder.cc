@@ -277,6 +277,7 @@ void buildListener(BuildState& s, const ListenerProto& lc, const std::string& pa
   buildLimits(s, lc, path, *http);
   buildHygiene(s, lc, path, *http);
   buildAccessLog(s, lc, path, *http);
+  buildListenerTls(s, lc, path, li, *http);
   li.http = std::move(http);
   s.snap.listeners.push_back(std::move(li));
 }

@@ -117,6 +117,7 @@ absl::StatusOr<SnapshotConstSharedPtr> buildSnapshot(const sluice::config::v1::B
   BuildState state(bootstrap.static_resources(), o, stats, *snap, errors);
   state.policies = buildPolicies(bootstrap.static_resources(), o, errors);
   snap->policies = state.policies;
+  buildSecrets(state);
   buildClusters(state);
   buildRouteTables(state);
   buildListeners(state);

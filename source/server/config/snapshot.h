@@ -25,6 +25,11 @@ struct ListenerInfo {
   Network::Address address;
   uint32_t backlog = 1024;
   Http::ConnectionManagerConfigConstSharedPtr http;
+  // TLS (null: cleartext), what it was compiled from (see buildListenerTls), and how long a
+  // handshake may take.
+  Tls::ServerContextConstSharedPtr tls;
+  std::string tls_key;
+  std::chrono::milliseconds handshake_timeout{10000};
 };
 
 // One complete, validated, compiled configuration. Built once on the main thread, then shared
@@ -82,6 +87,7 @@ struct BuildOptions {
   int first_dynamic_route_table = INT32_MAX;
   int first_dynamic_cluster = INT32_MAX;
   int first_dynamic_cluster_endpoints = INT32_MAX;
+  int first_dynamic_secret = INT32_MAX;
   // The same for each policy type, by StaticResources field ("auth_policies"); absent = none.
   absl::flat_hash_map<std::string, int> first_dynamic_policy;
   // False: filters are validated by their config code only and no per-stream factory is made

@@ -601,7 +601,7 @@ TEST_F(HealthManagerTest, RemovedClusterForgetsStateAndGauges) {
 class RecordingCallbacks : public PoolCallbacks {
  public:
   void onPoolReady(ActiveClient& c) override { ready.push_back(&c); }
-  void onPoolFailure(PoolFailureReason r) override { failures.push_back(r); }
+  void onPoolFailure(PoolFailureReason r, absl::string_view) override { failures.push_back(r); }
   void onUpstreamAboveWriteBufferHighWatermark() override {}
   void onUpstreamBelowWriteBufferLowWatermark() override {}
   std::vector<ActiveClient*> ready;

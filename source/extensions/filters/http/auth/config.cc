@@ -32,8 +32,8 @@ class AuthPolicyType : public Config::PolicyType {
                 const Config::PolicyValidationOptions& options,
                 Config::ErrorList& errors) const override {
     const auto& p = static_cast<const PolicyProto&>(message);
-    if (!p.has_jwt() && !p.has_key_auth() && !p.allow_anonymous()) {
-      errors.add(path, "needs jwt, key_auth or allow_anonymous");
+    if (!p.has_jwt() && !p.has_key_auth() && !p.has_mtls() && !p.allow_anonymous()) {
+      errors.add(path, "needs jwt, key_auth, mtls or allow_anonymous");
     }
     absl::flat_hash_set<std::string> users;
     for (int c = 0; c < p.consumers_size(); ++c) {

@@ -11,6 +11,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "source/common/router/config.h"
+#include "source/common/tls/connection_info.h"
 #include "source/extensions/filters/http/auth/config.h"
 
 namespace sluice {
@@ -114,6 +115,27 @@ Http::FilterHeadersStatus AuthFilter::decodeHeaders(Http::RequestHeaderMap& head
 AuthFilter::Outcome AuthFilter::authenticate() {
   const CompiledPolicy& p = *policy_;
   Http::RequestHeaderMap& h = *headers_;
+
+  // mTLS: the connection's verified client certificate names the consumer (its first SAN
+  // that is listed). A certificate that names none falls through to the other credentials.
+  if (p.mtls) {
+    const Tls::ConnectionInfo* ssl = callbacks_->downstreamSsl();
+    if (ssl != nullptr && ssl->peerCertificateValidated()) {
+      for (const std::string& san : ssl->sansPeerCertificate()) {
+        auto it = p.consumers_by_san.find(san);
+        if (it == p.consumers_by_san.end()) continue;
+        Identity id;
+        id.consumer = it->second;
+        id.credential = absl::StrCat("mtls:", san);
+        auto scopes = p.consumer_scopes.find(id.consumer);
+        if (scopes != p.consumer_scopes.end()) {
+          id.scopes = scopes->second;
+          id.scope_header = absl::StrJoin(id.scopes, " ");
+        }
+        return allow(id, false, -1);
+      }
+    }
+  }
 
   // Key-auth credential.
   bool has_key = false;

@@ -380,6 +380,20 @@ absl::StatusOr<CompiledPolicyConstSharedPtr> compilePolicy(const v1::AuthPolicy&
                                ? "iss"
                                : jwt.consumer_credentials().key_claim_name();
   if (config.has_key_auth()) compileKeyAuth(config.key_auth(), path, errors, *policy);
+  if (config.has_mtls()) {
+    policy->mtls = true;
+    for (const auto& [san, consumer] : config.mtls().consumers_by_san()) {
+      const std::string spath = absl::StrCat(path, ".mtls.consumers_by_san[\"", san, "\"]");
+      if (san.empty()) errors.add(spath, "the SAN must not be empty");
+      if (consumer.empty() || !Http::isValidHeaderValue(consumer)) {
+        errors.add(spath, "must be a consumer name (a valid header value)");
+      }
+      policy->consumers_by_san.emplace(san, consumer);
+    }
+    if (config.mtls().consumers_by_san().empty()) {
+      errors.add(path + ".mtls.consumers_by_san", "needs at least one SAN");
+    }
+  }
   for (int c = 0; c < config.consumers_size(); ++c) {
     compileConsumer(config.consumers(c), c, config, path, errors, *policy);
   }

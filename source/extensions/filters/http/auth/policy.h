@@ -88,6 +88,10 @@ struct CompiledPolicy {
   absl::flat_hash_map<std::string, std::string> keys_by_digest;
   absl::flat_hash_map<std::string, std::vector<std::string>> consumer_scopes;
 
+  // mTLS: a verified client certificate's SAN -> consumer.
+  bool mtls = false;
+  absl::flat_hash_map<std::string, std::string> consumers_by_san;
+
   std::vector<std::string> required_scopes;
   bool allow_anonymous = false;
   uint32_t max_token_bytes = 8192;

@@ -376,7 +376,7 @@ void RouterFilter::onPoolReady(Upstream::ActiveClient& client) {
   }
 }
 
-void RouterFilter::onPoolFailure(Upstream::PoolFailureReason reason) {
+void RouterFilter::onPoolFailure(Upstream::PoolFailureReason reason, absl::string_view details) {
   pending_ = nullptr;
   if (reason == Upstream::PoolFailureReason::Overflow) {
     // max_connections / max_pending_requests: wait in the slot queue for a connection to free
@@ -396,6 +396,11 @@ void RouterFilter::onPoolFailure(Upstream::PoolFailureReason reason) {
       retry_policy_->retriesConnectFailure() && tryRetry(false)) {
     endAttempt();
     scheduleRetry();
+    return;
+  }
+  if (reason == Upstream::PoolFailureReason::TlsFailure) {
+    upstreamFailed(503, absl::StrCat("upstream connect error: TLS: ", details),
+                   Http::ResponseFlag::UpstreamConnectionFailure);
     return;
   }
   upstreamFailed(503,

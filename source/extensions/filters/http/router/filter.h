@@ -45,7 +45,7 @@ class RouterFilter : public Http::StreamDecoderFilter,
 
   // PoolCallbacks
   void onPoolReady(Upstream::ActiveClient& client) override;
-  void onPoolFailure(Upstream::PoolFailureReason reason) override;
+  void onPoolFailure(Upstream::PoolFailureReason reason, absl::string_view details) override;
   void onUpstreamAboveWriteBufferHighWatermark() override;
   void onUpstreamBelowWriteBufferLowWatermark() override;
 
