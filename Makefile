@@ -45,12 +45,15 @@ integration-test: setup
 	$(BAZEL) test --test_env=SLUICE_TEST_REDIS_PORT //test/integration/...
 
 # Micro benchmarks, the end-to-end comparison with nginx and haproxy (3 rotated rounds), the
-# deterministic user-space instruction count per proxied request, and the dynamic-configuration
-# benchmark (apply -> live, p99 during config swaps, sluice-cp with 200 ADS streams).
+# same comparison terminating TLS (keep-alive HTTPS, full and resumed handshakes, memory per idle
+# TLS connection), the deterministic user-space instruction count per proxied request, and the
+# dynamic-configuration benchmark (apply -> live, p99 during config swaps, sluice-cp with 200
+# ADS streams).
 bench: setup
 	$(BAZEL) build //test/benchmark/... //source/exe:sluice //source/control_plane:sluice-cp //source/cli:sluicectl
 	@for b in bazel-bin/test/benchmark/*_benchmark; do echo "== $$b"; $$b --benchmark_min_time=0.2; done
 	SLUICE_BIN=$(CURDIR)/bazel-bin/source/exe/sluice tools/bench/e2e.sh
+	SLUICE_BIN=$(CURDIR)/bazel-bin/source/exe/sluice /usr/bin/python3 tools/bench/tls_bench.py
 	SLUICE_BIN=$(CURDIR)/bazel-bin/source/exe/sluice tools/bench/instructions.sh
 	SLUICE_BIN=$(CURDIR)/bazel-bin/source/exe/sluice /usr/bin/python3 tools/bench/auth_bench.py
 	SLUICE_BIN=$(CURDIR)/bazel-bin/source/exe/sluice /usr/bin/python3 tools/bench/resilience_bench.py

@@ -29,9 +29,11 @@ handshake, and whether a ticket resumes), checked with a verifying client agains
 
 Rounds: ROUNDS rounds; in each, every proxy is started fresh, in an order that rotates (round r,
 0-based, starts at proxy r mod N), and measured in this sequence:
-  1. keep-alive HTTPS: `wrk -t1 -cCONNS` for WARMUP s, then DURATION s with --latency;
-     CPU us/request = (utime+stime) delta of the proxy's worker (/proc/<pid>/stat) / requests
-     completed (the CONNS full handshakes wrk makes at the start are in the window: < 0.5 %).
+  1. keep-alive HTTPS: one `wrk -t1 -cCONNS --latency` run of WARMUP + DURATION + 1 s; the
+     measured window starts WARMUP s after wrk started and lasts DURATION s (so the CONNS full
+     handshakes wrk makes at its start are not in it). CPU us/request = (utime+stime) delta of
+     the proxy's worker (/proc/<pid>/stat) over the window / requests the upstream answered in
+     it (its stub_status counter: every proxied request is one upstream request).
   2. (HS_PROXIES only) full handshakes: HS_CONC connections at a time, each a new TCP
      connection + full TLS handshake + one GET / + response read, then closed by the client
      (RST, no TIME_WAIT), for HS_DURATION s; CPU us/handshake = proxy CPU delta / handshakes
@@ -47,12 +49,17 @@ Rounds: ROUNDS rounds; in each, every proxy is started fresh, in an order that r
 After the rounds, once per proxy (fresh process, WARMUP s of wrk first): KiB per idle TLS
 keep-alive connection: IDLE_CONNS clients (`--client idle` on LOAD_CPU), each a full handshake
 and one GET, then idle; (VmRSS of the worker(s) 2 s after the last response - before) / conns.
+At most IDLE_INFLIGHT of them handshake at a time: the record and handshake buffers of the
+connections in flight raise the heap's high-water mark, which RSS keeps, so opening many at
+once (e2e.sh opens plain connections 250 at a time) adds 1-3 KiB to every connection's share,
+differently from run to run.
 
 Tables show medians over the rounds, every round's value, and the ratios sluice/nginx and
 sluice/haproxy (ratio of the medians; per-round ratios listed below each table).
 
 Environment knobs (defaults):
   ROUNDS=3  DURATION=5  WARMUP=2  CONNS=64  HS_DURATION=5  HS_CONC=16  IDLE_CONNS=2000
+  IDLE_INFLIGHT=16
   PROXIES="sluice nginx haproxy"  HS_PROXIES="sluice nginx"  PARTS="keepalive handshake idle"
   HS_TLS=1.3 (1.2: handshakes measured with TLS 1.2, resumption by TLS 1.2 tickets)
   PROXY_CPU=0  LOAD_CPU=1  SLUICE_BIN=<repo>/bazel-bin/source/exe/sluice
@@ -286,11 +293,12 @@ def client_hs(port, mode, secs, conc, version):
     return 0
 
 
-def client_idle(port, n, version):
-    """Opens n connections (250 at a time), one GET on each, keeps them. Prints a JSON line
-    {"ok", "failed", "errors"} when all are done, waits for a line on stdin, prints
-    {"alive": n} (connections still open), closes everything."""
-    port, n = int(port), int(n)
+def client_idle(port, n, version, inflight):
+    """Opens n connections, at most `inflight` handshaking at a time, one GET on each, keeps
+    them. After the first half and again after all of them: prints a JSON line {"ok", "failed",
+    "errors"} (counts so far) and waits for a line on stdin. Then prints {"alive": n}
+    (connections still open) and closes everything."""
+    port, n, inflight = int(port), int(n), int(inflight)
     ctx = client_context(version)
     held, st = [], {"ok": 0, "failed": 0, "errors": {}}
 
@@ -306,15 +314,15 @@ def client_idle(port, n, version):
 
     eng = Engine(port, ctx, done)
     opened = 0
-    while opened < n:
-        k = min(250, n - opened)
-        for i in range(k):
-            eng.open(opened + i)
-        opened += k
-        while eng.live:
-            eng.poll(0.5)
-    print(json.dumps(st), flush=True)
-    sys.stdin.readline()
+    for upto in (n // 2, n):
+        while opened < upto or eng.live:
+            while opened < upto and len(eng.live) < inflight:
+                eng.open(opened)
+                opened += 1
+            if eng.live:
+                eng.poll(0.2)
+        print(json.dumps(st), flush=True)
+        sys.stdin.readline()
     alive = 0
     for t in held:
         try:
@@ -335,7 +343,7 @@ def client_idle(port, n, version):
 # =============================================================================================
 # Bench side
 # =============================================================================================
-ROUNDS = DURATION = WARMUP = CONNS = HS_DURATION = HS_CONC = IDLE_CONNS = 0
+ROUNDS = DURATION = WARMUP = CONNS = HS_DURATION = HS_CONC = IDLE_CONNS = IDLE_INFLIGHT = 0
 PROXIES = HS_PROXIES = PARTS = []
 HS_TLS = PROXY_CPU = LOAD_CPU = SLUICE_BIN = OUT_DIR = ""
 KEEP_WORKDIR = False
@@ -343,11 +351,13 @@ CLK_TCK = os.sysconf("SC_CLK_TCK")
 PROCS = []  # (Popen, name) of everything started here, stopped by cleanup()
 WORK = None
 NOFILE = 0
+UPSTREAM_STATUS_PORT = 0
 
 
 def load_knobs():
     global ROUNDS, DURATION, WARMUP, CONNS, HS_DURATION, HS_CONC, IDLE_CONNS, PROXIES
     global HS_PROXIES, PARTS, HS_TLS, PROXY_CPU, LOAD_CPU, SLUICE_BIN, OUT_DIR, KEEP_WORKDIR
+    global IDLE_INFLIGHT
     ROUNDS = env_int("ROUNDS", 3)
     DURATION = env_int("DURATION", 5)
     WARMUP = env_int("WARMUP", 2)
@@ -355,6 +365,7 @@ def load_knobs():
     HS_DURATION = env_int("HS_DURATION", 5)
     HS_CONC = env_int("HS_CONC", 16)
     IDLE_CONNS = env_int("IDLE_CONNS", 2000)
+    IDLE_INFLIGHT = env_int("IDLE_INFLIGHT", 16)
     PROXIES = os.environ.get("PROXIES", "sluice nginx haproxy").split()
     HS_PROXIES = os.environ.get("HS_PROXIES", "sluice nginx").split()
     PARTS = os.environ.get("PARTS", "keepalive handshake idle").split()
@@ -392,10 +403,22 @@ def children(pid):
     return out
 
 
+def start_time(pid):
+    """Field 22 of /proc/<pid>/stat (start time since boot), None if gone or a zombie: tells a
+    process from a later one that got the same pid."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return None if fields[0] in ("Z", "X") else fields[19]
+    except (OSError, IndexError):
+        return None
+
+
 def descendants(pid):
+    """[(pid, start time)] of every descendant of pid."""
     out = []
     for c in children(pid):
-        out.append(c)
+        out.append((c, start_time(c)))
         out += descendants(c)
     return out
 
@@ -421,14 +444,12 @@ def stop(p, grace=5.0):
         except subprocess.TimeoutExpired:
             p.kill()
             p.wait()
-        for k in kids:
-            try:
-                with open("/proc/%d/stat" % k) as f:
-                    if f.read().rsplit(")", 1)[1].split()[0] in ("Z", "X"):
-                        continue
-                os.kill(k, signal.SIGKILL)
-            except (OSError, IndexError):
-                pass
+        for k, started in kids:
+            if started is not None and start_time(k) == started:  # still the same process
+                try:
+                    os.kill(k, signal.SIGKILL)
+                except OSError:
+                    pass
     for pair in list(PROCS):
         if pair[0] is p:
             PROCS.remove(pair)
@@ -441,6 +462,8 @@ def stop(p, grace=5.0):
 
 
 def cleanup():
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, signal.SIG_IGN)  # a second Ctrl-C must not cut the cleanup short
     for p, _ in reversed(list(PROCS)):
         try:
             stop(p, 3)
@@ -515,7 +538,8 @@ def make_certs(d):
     os.makedirs(d, exist_ok=True)
     now = datetime.datetime.utcnow() - datetime.timedelta(minutes=5)
     ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca = (x509.CertificateBuilder().subject_name(name("tls-bench CA")).issuer_name(name("tls-bench CA"))
+    ca = (x509.CertificateBuilder()
+          .subject_name(name("tls-bench CA")).issuer_name(name("tls-bench CA"))
           .public_key(ca_key.public_key()).serial_number(x509.random_serial_number())
           .not_valid_before(now).not_valid_after(now + datetime.timedelta(days=2))
           .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
@@ -560,7 +584,9 @@ def temp_paths(d):
             "uwsgi_temp_path %s/uwsgi; scgi_temp_path %s/scgi;" % (t, t, t, t, t))
 
 
-def start_upstream(port):
+def start_upstream(port, status_port):
+    """The upstream: `return 200 "hello\\n"` on port; stub_status on status_port (its request
+    counter is how many requests the proxy in front forwarded)."""
     d = os.path.join(WORK, "upstream")
     os.makedirs(d)
     conf = os.path.join(d, "nginx.conf")
@@ -570,10 +596,20 @@ pid %(d)s/nginx.pid; error_log %(d)s/error.log warn; worker_rlimit_nofile %(nofi
 events { worker_connections 4096; }
 http { access_log off; %(tmp)s
   keepalive_requests 1000000000; keepalive_timeout 300s; default_type text/plain;
-  server { listen 127.0.0.1:%(p)d backlog=4096; location / { return 200 "hello\\n"; } } }
-""" % {"d": d, "p": port, "tmp": temp_paths(d), "nofile": NOFILE})
+  server { listen 127.0.0.1:%(p)d backlog=4096; location / { return 200 "hello\\n"; } }
+  server { listen 127.0.0.1:%(sp)d; location / { stub_status; } } }
+""" % {"d": d, "p": port, "sp": status_port, "tmp": temp_paths(d), "nofile": NOFILE})
     return start(["nginx", "-e", os.path.join(d, "error.log"), "-p", d, "-c", conf], LOAD_CPU,
                  os.path.join(d, "stdout.log"), "upstream nginx")
+
+
+def upstream_requests():
+    """Requests the upstream nginx has answered so far (stub_status; this query counts 1)."""
+    body = http_get_plain(UPSTREAM_STATUS_PORT, "/")
+    m = re.search(r"^\s*(\d+)\s+(\d+)\s+(\d+)\s*$", body, re.M)
+    if not m:
+        raise RuntimeError("unexpected stub_status output: %r" % body[:200])
+    return int(m.group(3))
 
 
 class Proxy:
@@ -749,7 +785,7 @@ def sluice_ssl_stats(px):
 
 
 def probe(port, certs):
-    """One verifying client (CA + host name) with a Connection: close GET, then a second
+    """One verifying client (CA + host name) with a GET, then a second
     connection offering the first one's session. Returns a dict describing what was
     negotiated, or raises."""
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
@@ -762,7 +798,7 @@ def probe(port, certs):
             tickets.append(1)
 
     try:
-        ctx._msg_callback = cb  # counts NewSessionTicket (type 4) messages (a CPython debugging hook)
+        ctx._msg_callback = cb  # NewSessionTicket (type 4) messages; a CPython debugging hook
     except (AttributeError, ValueError):
         tickets = None
 
@@ -837,39 +873,56 @@ def parse_wrk(txt):
     return res
 
 
-def run_wrk(px, secs, out_path, latency=False):
+def run_wrk(px, secs, out_path, latency=False, window=None):
+    """wrk for secs seconds. With window=(start, length): the proxy's CPU and the upstream's
+    request counter are sampled `start` s after wrk started and `length` s later (wrk still
+    running, its connections long established), returned as res["window"]."""
     cmd = ["wrk", "-t1", "-c%d" % CONNS, "-d%ds" % secs]
     if latency:
         cmd.append("--latency")
     cmd.append("https://127.0.0.1:%d/" % px.port)
+    t0 = time.monotonic()
     p = start(cmd, LOAD_CPU, out_path, "wrk")
+    win = None
     try:
+        if window:
+            samples = []
+            for at in (window[0], window[0] + window[1]):
+                time.sleep(max(0.0, t0 + at - time.monotonic()))
+                if p.poll() is not None:
+                    break
+                samples.append((time.monotonic(), cpu_ticks(px.workers), upstream_requests()))
+            if len(samples) == 2:
+                win = samples
         p.wait(secs + 30)
     except subprocess.TimeoutExpired:
         pass
-    stop(p, 1)
+    finally:
+        stop(p, 1)
     with open(out_path, errors="replace") as f:
-        return parse_wrk(f.read())
+        res = parse_wrk(f.read())
+    res["window"] = win
+    return res
 
 
 def measure_keepalive(px, d):
-    run_wrk(px, WARMUP, os.path.join(d, "wrk-warmup.log"))
-    time.sleep(0.5)
-    u0, s0 = cpu_ticks(px.workers)
-    w0 = time.monotonic()
-    res = run_wrk(px, DURATION, os.path.join(d, "wrk.log"), latency=True)
-    u1, s1 = cpu_ticks(px.workers)
-    wall = time.monotonic() - w0
+    """One wrk run of WARMUP + DURATION + 1 s; the measured window is [WARMUP, WARMUP +
+    DURATION]: no handshakes in it, requests counted by the upstream."""
+    res = run_wrk(px, WARMUP + DURATION + 1, os.path.join(d, "wrk.log"), latency=True,
+                  window=(WARMUP, DURATION))
     if px.proc.poll() is not None:
         return {"status": "died during the run"}
-    if not res.get("requests"):
+    if not res.get("requests") or not res["window"]:
         with open(os.path.join(d, "wrk.log"), errors="replace") as f:
             return {"status": "wrk failed: " + f.read()[-300:].replace("\n", " ")}
-    k = 1e6 / CLK_TCK / res["requests"]
-    res["usr_us"] = (u1 - u0) * k
-    res["sys_us"] = (s1 - s0) * k
+    (w0, (u0, s0), r0), (w1, (u1, s1), r1) = res["window"]
+    n = r1 - r0 - 1  # the second stub_status query
+    if n <= 0:
+        return {"status": "no request in the window"}
+    k = 1e6 / CLK_TCK / n
+    res.update(window_requests=n, rps=n / (w1 - w0), usr_us=(u1 - u0) * k, sys_us=(s1 - s0) * k,
+               util_pct=100.0 * (u1 - u0 + s1 - s0) / CLK_TCK / (w1 - w0))
     res["cpu_us"] = res["usr_us"] + res["sys_us"]
-    res["util_pct"] = 100.0 * (u1 - u0 + s1 - s0) / CLK_TCK / wall
     errs = []
     if res["non2xx"]:
         errs.append("%d non-2xx" % res["non2xx"])
@@ -961,22 +1014,30 @@ def measure_handshakes(px, d, mode):
 
 
 def measure_idle(px, d):
+    """KiB per idle TLS connection: (RSS with IDLE_CONNS idle connections - before) / conns,
+    the e2e.sh figure; also the marginal figure between half and all of them, which leaves out
+    what the first connections get for free from memory the warm-up freed."""
     run_wrk(px, WARMUP, os.path.join(d, "wrk-warmup.log"))
     time.sleep(1.0)
     r0 = rss_kib(px.workers)
     p = start([PY, os.path.abspath(__file__), "--client", "idle", str(px.port), str(IDLE_CONNS),
-               "1.3"], LOAD_CPU, os.path.join(d, "client-idle.log"), "idle client",
-              stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+               "1.3", str(IDLE_INFLIGHT)], LOAD_CPU, os.path.join(d, "client-idle.log"),
+              "idle client", stdin=subprocess.PIPE, stdout=subprocess.PIPE)
     try:
-        line = read_line(p, 120)
-        try:
-            res = json.loads(line)
-        except ValueError:
-            return {"status": "idle client failed: %s" % (line or "no output")[:300]}
-        time.sleep(2.0)  # buffers released after the last response
-        r1 = rss_kib(px.workers)
-        p.stdin.write(b"done\n")
-        p.stdin.flush()
+        half = None
+        for phase in (1, 2):
+            line = read_line(p, 120)
+            try:
+                res = json.loads(line)
+            except ValueError:
+                return {"status": "idle client failed: %s" % (line or "no output")[:300]}
+            time.sleep(2.0)  # buffers released after the last response
+            if phase == 1:
+                half = (res["ok"], rss_kib(px.workers))
+            else:
+                r1 = rss_kib(px.workers)
+            p.stdin.write(b"next\n")
+            p.stdin.flush()
         try:
             res["alive"] = json.loads(read_line(p, 60))["alive"]
         except (ValueError, KeyError):
@@ -985,9 +1046,11 @@ def measure_idle(px, d):
         stop(p, 10)
     if px.proc.poll() is not None:
         return {"status": "died during the run"}
-    res.update(rss_before=r0, rss_after=r1)
+    res.update(rss_before=r0, rss_half=half[1], rss_after=r1)
     if res["ok"]:
         res["kib_per_conn"] = (r1 - r0) / res["ok"]
+    if res["ok"] > half[0]:
+        res["kib_marginal"] = (r1 - half[1]) / (res["ok"] - half[0])
     errs = []
     if res["failed"]:
         errs.append("%d failed %s" % (res["failed"], res["errors"]))
@@ -1046,8 +1109,12 @@ def render(R, meta):
         if p != "sluice":
             return " | "
         s = med(part, "sluice", k)
-        return " | ".join(ratio(s, med(part, o, k)) if o in R.get(part, {}) else "n/a"
+        return " | ".join(ratio(s, med(part, o, k)) if o in R.get(part, {}) else "–"
                           for o in ("nginx", "haproxy"))
+
+    def idle_kib(p):
+        v = R.get("idle", {}).get(p, {}).get("final", {})
+        return v.get("kib_per_conn") if v.get("status") == "ok" else None
 
     w("# Sluice TLS termination benchmark (%s)" % meta["date"])
     w("")
@@ -1058,11 +1125,37 @@ def render(R, meta):
     w("- Certificate: ECDSA P-256 leaf (SANs bench.test, localhost, 127.0.0.1) from an ECDSA "
       "P-256 CA, generated for this run; the same files for all three proxies")
     w("- Versions: %s" % meta["versions"])
-    w("- Rounds: %d, fresh proxies every round, order rotated: %s. Tables: medians over the "
-      "rounds." % (ROUNDS, "; ".join("%d: %s" % (i + 1, " → ".join(o))
-                                     for i, o in enumerate(meta["orders"]))))
+    if meta["orders"]:
+        w("- Rounds: %d, fresh proxies every round, order rotated: %s. Tables: medians over the "
+          "rounds." % (len(meta["orders"]), "; ".join("%d: %s" % (i + 1, " → ".join(o))
+                                                      for i, o in enumerate(meta["orders"]))))
     w("- Command: `%s`" % meta["cmdline"])
     w("- Total runtime %s" % meta["elapsed"])
+    if meta.get("busy_warning"):
+        w("- **Warning: the cores were busy before the run (another build or benchmark?); "
+          "timings are noisy, compare the per-round ratios.**")
+    w("")
+    w("## Summary")
+    w("")
+    w("| measurement | sluice | nginx | haproxy | sluice/nginx | sluice/haproxy | target | met |")
+    w("|---|---:|---:|---:|---:|---:|---|---|")
+    rows = [("keepalive", "keep-alive HTTPS, CPU µs/request", "{:.2f}", 1.00),
+            ("full", "full handshake (+1 request), CPU µs", "{:.1f}", 1.10),
+            ("resumed", "resumed handshake (+1 request), CPU µs", "{:.1f}", 1.10),
+            ("idle", "KiB per idle TLS connection", "{:.2f}", 1.00)]
+    for part, label, spec, target in rows:
+        if part not in R:
+            continue
+        if part == "idle":
+            vals = {p: idle_kib(p) for p in ALL_PROXIES}
+        else:
+            vals = {p: med(part, p, "cpu_us") if p in R[part] else None for p in ALL_PROXIES}
+        sn = vals["sluice"] / vals["nginx"] if vals["sluice"] and vals["nginx"] else None
+        sh = vals["sluice"] / vals["haproxy"] if vals["sluice"] and vals["haproxy"] else None
+        met = "n/a" if sn is None else ("yes" if sn <= target else "**no**")
+        w("| %s | %s | %s | %s | %s | %s | sluice/nginx ≤ %.2f | %s |" % (
+            label, *[f(vals[p], spec) if vals[p] is not None else "–" for p in ALL_PROXIES],
+            f(sn, "{:.2f}x") if sn else "–", f(sh, "{:.2f}x") if sh else "–", target, met))
     w("")
     w("Negotiated (verifying client, CA + host name, ALPN offered http/1.1):")
     w("")
@@ -1082,9 +1175,11 @@ def render(R, meta):
         w("")
         w("## HTTPS keep-alive: proxy CPU per request")
         w("")
-        w("`taskset -c %s wrk -t1 -c%d -d%ds --latency https://127.0.0.1:<port>/` after a %d s "
-          "warm-up (TLS 1.3, the 64 handshakes at the start are inside the window). Target: "
-          "sluice not above nginx." % (LOAD_CPU, CONNS, DURATION, WARMUP))
+        w("`taskset -c %s wrk -t1 -c%d -d%ds --latency https://127.0.0.1:<port>/` (TLS 1.3); "
+          "measured window: from %d s after wrk started to %d s later, so wrk's %d handshakes "
+          "are not in it; requests in the window counted by the upstream (stub_status). "
+          "p50/p99: wrk's, whole run. Target: sluice not above nginx."
+          % (LOAD_CPU, CONNS, WARMUP + DURATION + 1, WARMUP, DURATION, CONNS))
         w("")
         w("| proxy | req/s | p50 (ms) | p99 (ms) | CPU µs/req | per round | usr / sys µs/req "
           "| proxy busy | sluice/nginx | sluice/haproxy | errors |")
@@ -1158,27 +1253,33 @@ def render(R, meta):
         w("## Memory per idle TLS keep-alive connection")
         w("")
         w("Once per proxy after the rounds (fresh process, %d s of wrk first): %d clients (on "
-          "core %s), each a full TLS 1.3 handshake and one GET, then idle; (VmRSS of the "
-          "worker(s) 2 s after the last response − before) / connections. Target: sluice not "
-          "above nginx." % (WARMUP, IDLE_CONNS, LOAD_CPU))
+          "core %s, %d handshaking at a time), each a full TLS 1.3 handshake and one GET, then "
+          "idle. KiB/conn = (VmRSS of the worker(s) 2 s after the last response − before) / "
+          "connections (the e2e.sh figure; target: sluice not above nginx). Marginal = the same "
+          "between the first half and all of them: it leaves out what the first connections "
+          "get from heap memory the warm-up freed." % (WARMUP, IDLE_CONNS, LOAD_CPU,
+                                                        IDLE_INFLIGHT))
         w("")
-        w("| proxy | connections (ok / alive at the end) | RSS before → after (KiB) | KiB/conn "
-          "| sluice/nginx | sluice/haproxy | errors |")
-        w("|---|---:|---:|---:|---:|---:|---|")
+        w("| proxy | connections (ok / alive at the end) | RSS before → half → all (KiB) "
+          "| KiB/conn | marginal KiB/conn | sluice/nginx | sluice/haproxy | errors |")
+        w("|---|---:|---:|---:|---:|---:|---:|---|")
         fin = {p: v.get("final", {}) for p, v in R["idle"].items()}
 
-        def kib(p):
+        def marginal(p):
             v = fin.get(p, {})
-            return v.get("kib_per_conn") if v.get("status") == "ok" else None
+            return v.get("kib_marginal") if v.get("status") == "ok" else None
         for p in PROXIES:
             if p not in fin:
                 continue
             v = fin[p]
             vs = " | " if p != "sluice" else " | ".join(
-                ratio(kib("sluice"), kib(o)) if o in fin else "n/a" for o in ("nginx", "haproxy"))
-            w("| %s | %s / %s | %s → %s | **%s** | %s | %s |" % (
+                "%s (marginal %s)" % (ratio(idle_kib("sluice"), idle_kib(o)),
+                                      ratio(marginal("sluice"), marginal(o)))
+                if o in fin else "–" for o in ("nginx", "haproxy"))
+            w("| %s | %s / %s | %s → %s → %s | **%s** | %s | %s | %s |" % (
                 p, v.get("ok", "–"), v.get("alive", "–"), f(v.get("rss_before"), "{:,}"),
-                f(v.get("rss_after"), "{:,}"), f(v.get("kib_per_conn"), "{:.2f}"), vs,
+                f(v.get("rss_half"), "{:,}"), f(v.get("rss_after"), "{:,}"),
+                f(v.get("kib_per_conn"), "{:.2f}"), f(v.get("kib_marginal"), "{:.2f}"), vs,
                 v.get("status") if v.get("status") != "ok" else "0"))
     w("")
     w("- CPU = utime+stime of the proxy's worker process(es) from /proc/<pid>/stat (clock tick "
@@ -1189,6 +1290,14 @@ def render(R, meta):
     w("- Ratios are sluice's median divided by the other proxy's median from the same run "
       "(below 1.00x: sluice cheaper).")
     return "\n".join(out)
+
+
+def cpu_model():
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return "?"
 
 
 def versions():
@@ -1217,13 +1326,14 @@ def versions():
 
 def cmdline():
     knobs = ("ROUNDS", "DURATION", "WARMUP", "CONNS", "HS_DURATION", "HS_CONC", "IDLE_CONNS",
-             "PROXIES", "HS_PROXIES", "PARTS", "HS_TLS", "PROXY_CPU", "LOAD_CPU", "SLUICE_BIN")
+             "IDLE_INFLIGHT", "PROXIES", "HS_PROXIES", "PARTS", "HS_TLS", "PROXY_CPU", "LOAD_CPU",
+             "SLUICE_BIN")
     env = " ".join("%s='%s'" % (k, os.environ[k]) for k in knobs if k in os.environ)
     return ((env + " ") if env else "") + "/usr/bin/python3 tools/bench/tls_bench.py"
 
 
 def main():
-    global WORK, NOFILE, PROXIES
+    global WORK, NOFILE, PROXIES, UPSTREAM_STATUS_PORT
     if len(sys.argv) > 1 and sys.argv[1] == "--client":
         kind, args = sys.argv[2], sys.argv[3:]
         sys.exit({"hs": client_hs, "idle": client_idle}[kind](*args))
@@ -1233,13 +1343,13 @@ def main():
     if len(sys.argv) > 1:
         sys.exit("tls_bench: unknown argument %r (see --help)" % sys.argv[1])
     load_knobs()
-    for tool in ("nginx", "haproxy", "wrk", "taskset"):
+    for tool in ["nginx", "wrk", "taskset"] + (["haproxy"] if "haproxy" in PROXIES else []):
         if shutil.which(tool) is None:
             sys.exit("tls_bench: %s not installed (tools/setup.sh)" % tool)
-    try:
-        import cryptography  # noqa: F401
-    except ImportError:
-        sys.exit("tls_bench: python3-cryptography not installed (tools/setup.sh)")
+    import importlib.util
+    if importlib.util.find_spec("cryptography") is None:
+        sys.exit("tls_bench: python3-cryptography not installed (tools/setup.sh); run with "
+                 "/usr/bin/python3")
     run = []
     for p in PROXIES:
         if p == "sluice" and not os.access(SLUICE_BIN, os.X_OK):
@@ -1277,9 +1387,10 @@ def main():
         if any(v > 10 for v in busy.values()):
             log("warning: cores are not idle (another build running?); numbers will be noisy")
         certs = make_certs(os.path.join(WORK, "certs"))
-        up_port = free_port()
-        start_upstream(up_port)
-        if not wait_port(up_port, 10):
+
+        up_port, UPSTREAM_STATUS_PORT = free_port(), free_port()
+        start_upstream(up_port, UPSTREAM_STATUS_PORT)
+        if not wait_port(up_port, 10) or not wait_port(UPSTREAM_STATUS_PORT, 10):
             raise RuntimeError("upstream nginx did not start")
         log("upstream nginx on 127.0.0.1:%d (core %s); certificates in %s"
             % (up_port, LOAD_CPU, os.path.dirname(certs["cert"])))
@@ -1356,20 +1467,21 @@ def main():
                     stop(px.proc)
                 if res["status"] != "ok":
                     failed = True
-                log("[%s] RSS %s -> %s KiB, %s KiB/conn (%s ok, %s alive): %s" % (
-                    p, res.get("rss_before"), res.get("rss_after"),
-                    "%.2f" % res["kib_per_conn"] if "kib_per_conn" in res else "n/a",
-                    res.get("ok"), res.get("alive"), res["status"]))
+                log("[%s] RSS %s -> %s -> %s KiB, %s KiB/conn, marginal %s (%s ok, %s alive): %s"
+                    % (p, res.get("rss_before"), res.get("rss_half"), res.get("rss_after"),
+                       "%.2f" % res["kib_per_conn"] if "kib_per_conn" in res else "n/a",
+                       "%.2f" % res["kib_marginal"] if "kib_marginal" in res else "n/a",
+                       res.get("ok"), res.get("alive"), res["status"]))
                 R.setdefault("idle", {})[p] = {"final": res}
 
         el = int(time.monotonic() - t_start)
         meta = {
             "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
-            "cpu": next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo")
-                         if l.startswith("model name")), "?"),
+            "cpu": cpu_model(),
             "ncpu": os.cpu_count(), "kernel": os.uname().release, "busy_before": busy_s,
             "versions": versions(), "orders": orders, "cmdline": cmdline(),
             "elapsed": "%dm%02ds" % (el // 60, el % 60), "probes": probes,
+            "busy_warning": any(v > 10 for v in busy.values()),
         }
         PROXIES = run
         report = render(R, meta)

@@ -85,7 +85,7 @@ void compileSettings(const v1::AuthPolicy& config, const std::string& path,
     }
     policy.required_scopes.push_back(s);
   }
-  // "needs jwt, key_auth or allow_anonymous" and unique usernames: checked by the snapshot.
+  // "needs jwt, key_auth, mtls or allow_anonymous" and unique usernames: checked by the snapshot.
 }
 
 // Where a provider's tokens are looked for (default: `Authorization: Bearer`).
