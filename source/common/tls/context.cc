@@ -233,6 +233,9 @@ absl::Status configureCommon(SSL_CTX* ctx, const VersionRange& v) {
   // Idle connections give their record buffers back; partial writes from a chained buffer.
   SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS | SSL_MODE_ENABLE_PARTIAL_WRITE |
                             SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+  // Read whole socket buffers, not a record header then its body (one read per request, as
+  // nginx does); SslSocket::hasPendingRead() covers what is buffered.
+  SSL_CTX_set_read_ahead(ctx, 1);
   if (SSL_CTX_set1_curves_list(ctx, kCurves) != 1) {
     return absl::InternalError(opensslError("setting curves"));
   }

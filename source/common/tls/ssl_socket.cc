@@ -129,19 +129,23 @@ ssize_t SslSocket::read(Buffer::Instance& out, size_t max) {
   if (eof_) return 0;
   size_t total = 0;
   int err = SSL_ERROR_NONE;
+  ERR_clear_error();
   while (total < max) {
     int rc = 0;
-    const ssize_t n = out.appendWith(max - total, [this, &rc](char* dst, size_t room) {
-      ERR_clear_error();
-      rc = SSL_read(ssl_, dst, static_cast<int>(std::min<size_t>(room, INT32_MAX)));
+    size_t room = 0;
+    const ssize_t n = out.appendWith(max - total, [this, &rc, &room](char* dst, size_t r) {
+      room = r;
+      rc = SSL_read(ssl_, dst, static_cast<int>(std::min<size_t>(r, INT32_MAX)));
       return static_cast<ssize_t>(rc);
     });
-    if (n > 0) {
-      total += n;
-      continue;
+    if (n <= 0) {
+      err = SSL_get_error(ssl_, rc);
+      break;
     }
-    err = SSL_get_error(ssl_, rc);
-    break;
+    total += n;
+    // A short read with nothing buffered in OpenSSL (read-ahead): the socket is drained, and
+    // the level-triggered loop says when more arrives. Saves the read that finds nothing.
+    if (static_cast<size_t>(n) < room && !SSL_has_pending(ssl_)) break;
   }
   if (err == SSL_ERROR_ZERO_RETURN) {
     eof_ = true;
@@ -158,13 +162,15 @@ ssize_t SslSocket::read(Buffer::Instance& out, size_t max) {
   return failed_ ? -EPROTO : -EAGAIN;
 }
 
-bool SslSocket::hasPendingRead() const { return !eof_ && !failed_ && SSL_pending(ssl_) > 0; }
+// Decrypted bytes, or records read ahead from the socket and not yet decrypted.
+bool SslSocket::hasPendingRead() const { return !eof_ && !failed_ && SSL_has_pending(ssl_); }
 
 ssize_t SslSocket::write(Buffer::Instance& in) {
   if (failed_) return -EPIPE;
   // Coalesces small slices (headers, then a short body) into one record.
   thread_local char scratch[kRecordSize];
   size_t total = 0;
+  ERR_clear_error();
   while (!in.empty()) {
     const size_t want = std::min(in.length(), kRecordSize);
     absl::string_view front = in.frontSlice();
@@ -175,7 +181,6 @@ ssize_t SslSocket::write(Buffer::Instance& in) {
       data = scratch;
       len = want;
     }
-    ERR_clear_error();
     const int rc = SSL_write(ssl_, data, static_cast<int>(len));
     if (rc > 0) {
       in.drain(rc);
