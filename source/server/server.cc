@@ -10,6 +10,7 @@
 #include <fstream>
 #include <thread>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "source/common/common/json.h"
@@ -35,6 +36,24 @@ Network::DnsResolverOptionsConstSharedPtr dnsOptions(
     }
   }
   return options;
+}
+
+// The gRPC target for control_plane.address. gRPC resolves a host name itself (its c-ares
+// resolver, asynchronously, off our loops); with dns_resolvers, it is told to ask the first of
+// them (a `dns://server/host:port` target: gRPC's resolver takes one server). IP literals,
+// localhost and explicit gRPC targets ("dns:///...", "ipv4:...", "unix:...") stay as written.
+std::string controlPlaneTarget(const std::string& address, const Network::DnsResolverOptions& dns) {
+  if (dns.servers.empty() || address.find(':') == std::string::npos ||
+      address.find("://") != std::string::npos || absl::StartsWith(address, "unix:") ||
+      absl::StartsWith(address, "ipv4:") || absl::StartsWith(address, "ipv6:") ||
+      absl::StartsWith(address, "[")) {
+    return address;
+  }
+  const std::string host = address.substr(0, address.rfind(':'));
+  if (host == "localhost" || Network::isIpLiteral(host) || !Network::isValidHostName(host)) {
+    return address;
+  }
+  return absl::StrCat("dns://", dns.servers.front().toString(), "/", address);
 }
 
 // Equal for bootstraps with the same DNS servers.
@@ -282,7 +301,7 @@ int Server::run() {
   if (bootstrap_.has_control_plane()) {
     const auto& cp = bootstrap_.control_plane();
     Config::AdsOptions ao;
-    ao.address = cp.address();
+    ao.address = controlPlaneTarget(cp.address(), *dns_options_);
     ao.delta = cp.api_type() == sluice::config::v1::ControlPlane::DELTA;
     ao.node = bootstrap_.node();
     if (ao.node.id().empty()) {
