@@ -9,8 +9,6 @@ config sources: file (+ SIGHUP) and sluice-cp. Host names also for Redis (rate l
 remote JWKS and control_plane.address.
 """
 
-import json
-import signal
 import threading
 import time
 
@@ -79,14 +77,6 @@ class DnsTest(cp_harness.CpTestCase):
 
     def endpoints(self, s, name="backend"):
         return sorted(e["address"] for e in self.cluster_json(s, name)["endpoints"])
-
-    def reload(self, s, cfg):
-        cfg = dict(cfg, admin=s.config["admin"])
-        with open(s.config_path, "w") as f:
-            json.dump(cfg, f)
-        before = s.stat("server.config_reload")
-        s.signal(signal.SIGHUP)
-        s.wait_stat("server.config_reload", lambda v: v > before)
 
     # -- STRICT_DNS -------------------------------------------------------------------------------
 
@@ -355,7 +345,7 @@ static_resources:
         self.dns.silent("late.sluice.test")
         routes2 = [route(prefix="/late", cluster="late", name="late")] + routes
         started = time.monotonic()
-        self.reload(s, self.config([static, dns_cluster("backend", NAME, a.port),
+        s.reload(self.config([static, dns_cluster("backend", NAME, a.port),
                                     dns_cluster("late", "late.sluice.test", a.port,
                                                 **self.fast())], routes=routes2))
         report("SIGHUP with a name that does not answer yet: reloaded in %.0f ms",
@@ -442,7 +432,7 @@ static_resources:
 
         # A name that does not resolve is Redis being down: fail closed here (503).
         cfg["static_resources"]["rate_limit_policies"][0]["redis"]["host"] = "gone.sluice.test"
-        self.reload(s, cfg)
+        s.reload(cfg)
         self.assertLocalReply(request(port, "GET", "/"), 503)
 
     def test_remote_jwks_by_host_name(self):

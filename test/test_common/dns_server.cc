@@ -72,6 +72,14 @@ Network::Address DnsServer::address() const {
   return a;
 }
 
+Network::DnsResolverOptions DnsServer::resolverOptions() const {
+  Network::DnsResolverOptions options;
+  options.servers.push_back(address());
+  options.timeout = std::chrono::milliseconds(200);
+  options.tries = 1;
+  return options;
+}
+
 std::string DnsServer::command(const std::string& json) {
   if (to_ == nullptr || from_ == nullptr) return "";
   fputs((json + "\n").c_str(), to_);

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "source/common/network/connection.h"
+#include "source/common/network/dns_resolver.h"
 
 namespace sluice {
 namespace Testing {
@@ -26,6 +27,9 @@ class DnsServer {
   bool running() const { return port_ != 0; }
   uint16_t port() const { return port_; }
   Network::Address address() const;
+  // A resolver's options for asking this server only, with a short timeout (200 ms, one try) so
+  // a test of silence does not wait for c-ares' defaults.
+  Network::DnsResolverOptions resolverOptions() const;
 
   // Answers A/AAAA queries for `name` with these addresses and TTL (empty lists: NODATA).
   void set(const std::string& name, const std::vector<std::string>& a,

@@ -72,11 +72,7 @@ class DnsResolverTest : public testing::Test {
   void SetUp() override {
     ASSERT_TRUE(server_.running()) << "cannot start test/integration/dns_server.py";
     dispatcher_ = Event::createLibeventDispatcher();
-    DnsResolverOptions options;
-    options.servers.push_back(server_.address());
-    options.timeout = milliseconds(200);
-    options.tries = 1;
-    auto r = createDnsResolver(*dispatcher_, options);
+    auto r = createDnsResolver(*dispatcher_, server_.resolverOptions());
     ASSERT_TRUE(r.ok()) << r.status();
     resolver_ = std::move(*r);
   }
@@ -292,12 +288,10 @@ TEST(DnsResolverNoServerTest, RefusedConnectionThenRecovery) {
   Testing::DnsServer server;
   ASSERT_TRUE(server.running());
   auto dispatcher = Event::createLibeventDispatcher();
-  DnsResolverOptions options;
+  DnsResolverOptions options = server.resolverOptions();
   Address closed;
   Address::parse("127.0.0.1", 1, closed);  // nothing listens on UDP port 1
-  options.servers = {closed, server.address()};
-  options.timeout = milliseconds(200);
-  options.tries = 1;
+  options.servers.insert(options.servers.begin(), closed);
   auto resolver = createDnsResolver(*dispatcher, options);
   ASSERT_TRUE(resolver.ok());
   server.set("api.sluice.test", {"127.0.0.5"});

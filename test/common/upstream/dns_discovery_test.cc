@@ -22,11 +22,7 @@ class DnsDiscoveryTest : public testing::Test {
   void SetUp() override {
     ASSERT_TRUE(server_.running());
     dispatcher_ = Event::createLibeventDispatcher();
-    Network::DnsResolverOptions options;
-    options.servers.push_back(server_.address());
-    options.timeout = milliseconds(200);
-    options.tries = 1;
-    auto r = Network::createDnsResolver(*dispatcher_, options);
+    auto r = Network::createDnsResolver(*dispatcher_, server_.resolverOptions());
     ASSERT_TRUE(r.ok()) << r.status();
     resolver_ = std::move(*r);
     discovery_ = std::make_unique<DnsDiscovery>(*dispatcher_, *resolver_, &stats_,
@@ -68,6 +64,25 @@ class DnsDiscoveryTest : public testing::Test {
           return stat("update_success") + stat("update_failure") + stat("update_empty") >= target;
         },
         milliseconds(5000)));
+  }
+
+  // Cluster c of `type` resolves a.sluice.test every 30 ms: first to `first`; then `same` is no
+  // change (no notification), and `other` is one.
+  void expectChangeOnlyWith(const std::string& type, const std::vector<std::string>& first,
+                            const std::vector<std::string>& same,
+                            const std::vector<std::string>& other) {
+    server_.set("a.sluice.test", first);
+    publish("name: c\ntype: " + type +
+            "\ndns_refresh_rate: 30ms\nrespect_dns_ttl: false\n"
+            "endpoints: [{address: a.sluice.test, port: 80}]\n");
+    ASSERT_TRUE(Testing::runUntil(*dispatcher_, [&]() { return notified_ > 0; }));
+    const int notified = notified_;
+    server_.set("a.sluice.test", same);
+    waitAnswers(3);
+    EXPECT_EQ(notified, notified_);
+    server_.set("a.sluice.test", other);
+    ASSERT_TRUE(Testing::runUntil(*dispatcher_, [&]() { return notified_ > notified; }));
+    EXPECT_EQ(other, addresses("a.sluice.test"));
   }
 
   Testing::DnsServer server_;
@@ -152,43 +167,15 @@ endpoints: [{address: missing.sluice.test, port: 80}]
 
 // Servers rotate the order of their answers: the same set is no change for STRICT_DNS.
 TEST_F(DnsDiscoveryTest, OnlyAnotherSetOfAddressesIsAChange) {
-  server_.set("a.sluice.test", {"127.0.0.1", "127.0.0.2"});
-  publish(R"(
-name: c
-type: STRICT_DNS
-dns_refresh_rate: 30ms
-respect_dns_ttl: false
-endpoints: [{address: a.sluice.test, port: 80}]
-)");
-  ASSERT_TRUE(Testing::runUntil(*dispatcher_, [&]() { return notified_ > 0; }));
-  const int notified = notified_;
-  server_.set("a.sluice.test", {"127.0.0.2", "127.0.0.1"});
-  waitAnswers(3);
-  EXPECT_EQ(notified, notified_);
-  EXPECT_EQ(1, stat("update_changed"));
-  server_.set("a.sluice.test", {"127.0.0.2", "127.0.0.3"});
-  ASSERT_TRUE(Testing::runUntil(*dispatcher_, [&]() { return notified_ > notified; }));
-  EXPECT_EQ((std::vector<std::string>{"127.0.0.2", "127.0.0.3"}), addresses("a.sluice.test"));
+  expectChangeOnlyWith("STRICT_DNS", {"127.0.0.1", "127.0.0.2"}, {"127.0.0.2", "127.0.0.1"},
+                       {"127.0.0.2", "127.0.0.3"});
+  EXPECT_EQ(2, stat("update_changed"));
 }
 
 // LOGICAL_DNS uses the first address only: only another first address is a change.
 TEST_F(DnsDiscoveryTest, LogicalDnsChangesWithTheFirstAddress) {
-  server_.set("a.sluice.test", {"127.0.0.1", "127.0.0.2"});
-  publish(R"(
-name: c
-type: LOGICAL_DNS
-dns_refresh_rate: 30ms
-respect_dns_ttl: false
-endpoints: [{address: a.sluice.test, port: 80}]
-)");
-  ASSERT_TRUE(Testing::runUntil(*dispatcher_, [&]() { return notified_ > 0; }));
-  const int notified = notified_;
-  server_.set("a.sluice.test", {"127.0.0.1", "127.0.0.3"});
-  waitAnswers(3);
-  EXPECT_EQ(notified, notified_);
-  server_.set("a.sluice.test", {"127.0.0.3", "127.0.0.1"});
-  ASSERT_TRUE(Testing::runUntil(*dispatcher_, [&]() { return notified_ > notified; }));
-  EXPECT_EQ("127.0.0.3", addresses("a.sluice.test").front());
+  expectChangeOnlyWith("LOGICAL_DNS", {"127.0.0.1", "127.0.0.2"}, {"127.0.0.1", "127.0.0.3"},
+                       {"127.0.0.3", "127.0.0.1"});
 }
 
 TEST_F(DnsDiscoveryTest, TtlIsTheRefreshIntervalWhenRespected) {

@@ -86,11 +86,7 @@ class JwksFetcherTest : public testing::Test {
  protected:
   void SetUp() override {
     ASSERT_TRUE(dns_.running());
-    Network::DnsResolverOptions options;
-    options.servers.push_back(dns_.address());
-    options.timeout = std::chrono::milliseconds(200);
-    options.tries = 1;
-    auto r = Network::createDnsResolver(*dispatcher_, options);
+    auto r = Network::createDnsResolver(*dispatcher_, dns_.resolverOptions());
     ASSERT_TRUE(r.ok()) << r.status();
     resolver_ = std::move(*r);
   }

@@ -114,6 +114,20 @@ class RedisClientTest : public testing::Test {
     return true;
   }
 
+  // Sends a request every 20 ms until one is answered by Redis (the client reconnected in the
+  // background), for at most 5 s.
+  bool worksAgain(RedisClient& client, const CompiledPolicyConstSharedPtr& p) {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+    while (std::chrono::steady_clock::now() < deadline) {
+      auto r = send(client, p, "k");
+      if (!Testing::runUntil(*dispatcher_, [&]() { return r->calls == 1; })) return false;
+      if (r->parsed) return true;
+      Testing::runUntil(
+          *dispatcher_, []() { return false; }, std::chrono::milliseconds(20));
+    }
+    return false;
+  }
+
   int64_t infoStat(const std::string& name) {
     for (absl::string_view line :
          absl::StrSplit(redis_.command("INFO stats"), absl::ByAnyChar("\r\n"))) {
@@ -240,17 +254,7 @@ TEST_F(RedisClientTest, DownFailsFastAndReconnectsWhenBack) {
 
   ASSERT_TRUE(redis_.start());  // same port, empty data
   // The client reconnects in the background (backoff at most 1 s): a request soon works again.
-  bool back = false;
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
-  while (!back && std::chrono::steady_clock::now() < deadline) {
-    auto r = send(client, p, "k");
-    ASSERT_TRUE(Testing::runUntil(*dispatcher_, [&]() { return r->calls == 1; }));
-    back = r->parsed;
-    if (!back)
-      Testing::runUntil(
-          *dispatcher_, []() { return false; }, std::chrono::milliseconds(20));
-  }
-  EXPECT_TRUE(back);
+  EXPECT_TRUE(worksAgain(client, p));
 }
 
 TEST_F(RedisClientTest, AWorkingConnectionThatIsClosedReconnectsAtOnce) {
@@ -362,11 +366,7 @@ class RedisHostNameTest : public RedisClientTest {
     RedisClientTest::SetUp();
     if (IsSkipped()) return;
     ASSERT_TRUE(dns_.running());
-    Network::DnsResolverOptions options;
-    options.servers.push_back(dns_.address());
-    options.timeout = std::chrono::milliseconds(200);
-    options.tries = 1;
-    auto r = Network::createDnsResolver(*dispatcher_, options);
+    auto r = Network::createDnsResolver(*dispatcher_, dns_.resolverOptions());
     ASSERT_TRUE(r.ok()) << r.status();
     resolver_ = std::move(*r);
   }
@@ -421,17 +421,7 @@ TEST_F(RedisHostNameTest, UnresolvableHostFailsTheWaitingRequests) {
   EXPECT_EQ(1, again->calls);
   // And once the name resolves, the client connects in the background.
   dns_.mode("redis.sluice.test", "answer");
-  bool back = false;
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
-  while (!back && std::chrono::steady_clock::now() < deadline) {
-    auto next = send(client, p, "k");
-    ASSERT_TRUE(Testing::runUntil(*dispatcher_, [&]() { return next->calls == 1; }));
-    back = next->parsed;
-    if (!back)
-      Testing::runUntil(
-          *dispatcher_, []() { return false; }, std::chrono::milliseconds(20));
-  }
-  EXPECT_TRUE(back);
+  EXPECT_TRUE(worksAgain(client, p));
 }
 
 TEST_F(RedisHostNameTest, SilentDnsServerIsAConnectTimeout) {
