@@ -167,27 +167,35 @@ class CaresDnsResolver : public DnsResolver {
     ares_addrinfo_hints hints{};
     hints.ai_family = family;
     hints.ai_flags = ARES_AI_NOSORT;
+    ++in_flight_;
     // c-ares may call back before returning (hosts file, bad name): onResult then posts.
     ares_getaddrinfo(
         channel_, r->name.c_str(), nullptr, &hints,
         [](void* arg, int status, int, ares_addrinfo* info) {
           std::unique_ptr<ResolutionSharedPtr> r(static_cast<ResolutionSharedPtr*>(arg));
-          Resolution& res = **r;
-          if (status == ARES_EDESTRUCTION && res.parent->destroying_) {
+          CaresDnsResolver& self = *(*r)->parent;
+          if (self.destroying_) {
             if (info != nullptr) ares_freeaddrinfo(info);
             return;
           }
-          res.parent->onResult(*r, status, info);
+          --self.in_flight_;
+          if (status == ARES_ECONNREFUSED) self.dirty_ = true;
+          self.onResult(*r, status, info);
+          self.maybeReinit();
         },
         new ResolutionSharedPtr(r));
   }
 
-  void onResult(const ResolutionSharedPtr& r, int status, ares_addrinfo* info) {
-    if (status == ARES_ECONNREFUSED && !reinit_timer_->enabled()) {
-      // c-ares' channel can stay broken after a refused connection (Envoy resets it too). Not
-      // from here: we are inside c-ares' processing.
+  // c-ares' channel can stay broken after a refused connection (Envoy resets it too). Reset
+  // once nothing is in flight on it (a reset would fail those lookups), and never from inside
+  // c-ares' processing: from a timer.
+  void maybeReinit() {
+    if (dirty_ && in_flight_ == 0 && !reinit_timer_->enabled()) {
       reinit_timer_->enableTimer(std::chrono::milliseconds(0));
     }
+  }
+
+  void onResult(const ResolutionSharedPtr& r, int status, ares_addrinfo* info) {
     std::vector<DnsResponse> out;
     if (status == ARES_SUCCESS && info != nullptr) {
       for (const ares_addrinfo_node* n = info->nodes; n != nullptr; n = n->ai_next) {
@@ -251,9 +259,11 @@ class CaresDnsResolver : public DnsResolver {
     if (cb) cb(status, details, std::move(out));
   }
 
-  // A new channel; lookups still on the old one fail. The new channel exists before the old
-  // one's callbacks run, so a callback that resolves again uses it.
+  // A new channel, once the old one has no lookup left (a lookup started since the reset was
+  // asked for postpones it to its end).
   void reinit() {
+    if (in_flight_ > 0) return;
+    dirty_ = false;
     ares_channel old = channel_;
     if (!init().ok()) channel_ = nullptr;
     if (old != nullptr) ares_destroy(old);
@@ -311,6 +321,10 @@ class CaresDnsResolver : public DnsResolver {
   Event::TimerPtr reinit_timer_;
   absl::flat_hash_map<ares_socket_t, Event::FileEventPtr> events_;
   bool in_resolve_ = false;
+  // Lookups started on channel_ whose c-ares callback has not run yet.
+  size_t in_flight_ = 0;
+  // channel_ saw ECONNREFUSED: replaced once in_flight_ is 0.
+  bool dirty_ = false;
   bool destroying_ = false;
 };
 

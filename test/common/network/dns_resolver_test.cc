@@ -174,6 +174,33 @@ TEST_F(DnsResolverTest, Failures) {
   EXPECT_EQ((std::vector<std::string>{"127.0.0.1"}), r.ips());
 }
 
+// The channel reset after a refused answer waits for the lookups in flight: one started right
+// after it ends on its own terms (here a timeout), not "channel destroyed".
+TEST_F(DnsResolverTest, ResetAfterRefusalSparesLookupsInFlight) {
+  server_.set("broken.sluice.test", {"127.0.0.1"});
+  server_.mode("broken.sluice.test", "refused");
+  server_.set("slow.sluice.test", {"127.0.0.1"});
+  server_.mode("slow.sluice.test", "silent");
+  server_.set("fast.sluice.test", {"127.0.0.2"});
+  auto refused = std::make_shared<Result>();
+  auto slow = std::make_shared<Result>();
+  auto fast = std::make_shared<Result>();
+  DnsQueryPtr q1 = resolver_->resolve(
+      "broken.sluice.test", DnsLookupFamily::V4Only,
+      [&](DnsResolutionStatus s, absl::string_view d, std::vector<DnsResponse>&& a) {
+        callback(refused)(s, d, std::move(a));
+        // Started from the callback, before any reset can run.
+        q1 = resolver_->resolve("slow.sluice.test", DnsLookupFamily::V4Only, callback(slow));
+      });
+  ASSERT_TRUE(Testing::runUntil(*dispatcher_, [&]() { return slow->called; }));
+  EXPECT_EQ(DnsResolutionStatus::Failure, refused->status);
+  EXPECT_EQ("timeout", slow->details);
+  // And the reset channel works.
+  DnsQueryPtr q2 = resolver_->resolve("fast.sluice.test", DnsLookupFamily::V4Only, callback(fast));
+  ASSERT_TRUE(Testing::runUntil(*dispatcher_, [&]() { return fast->called; }));
+  EXPECT_EQ((std::vector<std::string>{"127.0.0.2"}), fast->ips());
+}
+
 TEST_F(DnsResolverTest, IpLiteralsNeedNoDns) {
   auto result = std::make_shared<Result>();
   DnsQueryPtr q = resolver_->resolve("10.1.2.3", DnsLookupFamily::V6Only, callback(result));
