@@ -10,6 +10,7 @@
 #include <fstream>
 #include <thread>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "source/common/common/json.h"
@@ -18,6 +19,51 @@
 
 namespace sluice {
 namespace Server {
+namespace {
+
+// How long /ready waits at start for the first answers of the DNS clusters' names.
+constexpr std::chrono::milliseconds kInitialDnsWait{5000};
+
+// The bootstrap's dns_resolvers (validated with the rest of the bootstrap; a bad entry is
+// skipped here and refused by the build).
+Network::DnsResolverOptionsConstSharedPtr dnsOptions(
+    const sluice::config::v1::Bootstrap& bootstrap) {
+  auto options = std::make_shared<Network::DnsResolverOptions>();
+  for (const auto& r : bootstrap.dns_resolvers()) {
+    Network::Address a;
+    if (Network::Address::parse(r.address(), r.port() == 0 ? 53 : r.port(), a)) {
+      options->servers.push_back(a);
+    }
+  }
+  return options;
+}
+
+// The gRPC target for control_plane.address. gRPC resolves a host name itself (its c-ares
+// resolver, asynchronously, off our loops); with dns_resolvers, it is told to ask the first of
+// them (a `dns://server/host:port` target: gRPC's resolver takes one server). IP literals,
+// localhost and explicit gRPC targets ("dns:///...", "ipv4:...", "unix:...") stay as written.
+std::string controlPlaneTarget(const std::string& address, const Network::DnsResolverOptions& dns) {
+  if (dns.servers.empty() || address.find(':') == std::string::npos ||
+      address.find("://") != std::string::npos || absl::StartsWith(address, "unix:") ||
+      absl::StartsWith(address, "ipv4:") || absl::StartsWith(address, "ipv6:") ||
+      absl::StartsWith(address, "[")) {
+    return address;
+  }
+  const std::string host = address.substr(0, address.rfind(':'));
+  if (host == "localhost" || Network::isIpLiteral(host) || !Network::isValidHostName(host)) {
+    return address;
+  }
+  return absl::StrCat("dns://", dns.servers.front().toString(), "/", address);
+}
+
+// Equal for bootstraps with the same DNS servers.
+std::string dnsOptionsKey(const sluice::config::v1::Bootstrap& bootstrap) {
+  std::string key;
+  for (const auto& r : bootstrap.dns_resolvers()) key += r.SerializeAsString() + "\n";
+  return key;
+}
+
+}  // namespace
 
 Server::Server(Options options, sluice::config::v1::Bootstrap bootstrap)
     : options_(std::move(options)), bootstrap_(std::move(bootstrap)) {
@@ -30,7 +76,10 @@ Server::Server(Options options, sluice::config::v1::Bootstrap bootstrap)
   reload_ok_ = &stats_->counter("server.config_reload", "server_config_reload_total");
   reload_failed_ =
       &stats_->counter("server.config_reload_failed", "server_config_reload_failed_total");
+  dns_rebuild_failed_ =
+      &stats_->counter("server.dns_rebuild_failed", "server_dns_rebuild_failed_total");
   dispatcher_ = Event::createLibeventDispatcher();
+  dns_options_ = dnsOptions(bootstrap_);
   health_ = std::make_unique<Upstream::HealthManager>(*dispatcher_, stats_.get());
 }
 
@@ -109,6 +158,9 @@ absl::StatusOr<SnapshotConstSharedPtr> Server::build(
   o.singletons = &singletons_;
   o.cluster_states = &health_->registry();
   o.concurrency = concurrency_;
+  o.resolved_dns = &dns_->resolved();
+  o.main_dns_resolver = dns_resolver_.get();
+  o.dns_options = dns_options_;
   o.first_dynamic_listener = merged.first_dynamic_listener;
   o.first_dynamic_route_table = merged.first_dynamic_route_table;
   o.first_dynamic_cluster = merged.first_dynamic_cluster;
@@ -145,7 +197,23 @@ absl::Status Server::publish(SnapshotConstSharedPtr next) {
     workers_[i]->updateSnapshot(snapshot_, std::move(sockets[i]));
   }
   health_->update(snapshot_->clusters);
+  dns_->update(snapshot_->clusters);
   return absl::OkStatus();
+}
+
+void Server::onDnsChange() {
+  if (draining_ || snapshot_ == nullptr) {
+    return;
+  }
+  // The running config again, with the new addresses: only the clusters whose addresses
+  // changed are new objects.
+  auto snap = build(bootstrap_, effective_);
+  absl::Status s = snap.ok() ? publish(*snap) : snap.status();
+  if (!s.ok()) {
+    dns_rebuild_failed_->inc();
+    spdlog::error("DNS: new addresses not applied, the running config stays:\n{}",
+                  std::string(s.message()));
+  }
 }
 
 int Server::run() {
@@ -171,6 +239,15 @@ int Server::run() {
         }
       },
       Event::FileReadyType::Read);
+
+  auto resolver = Network::createDnsResolver(*dispatcher_, *dns_options_);
+  if (!resolver.ok()) {
+    spdlog::error("{}", std::string(resolver.status().message()));
+    return 1;
+  }
+  dns_resolver_ = std::move(*resolver);
+  dns_ = std::make_unique<Upstream::DnsDiscovery>(*dispatcher_, *dns_resolver_, stats_.get(),
+                                                  [this]() { onDnsChange(); });
 
   auto snap = build(bootstrap_, effective_);
   if (!snap.ok()) {
@@ -215,6 +292,7 @@ int Server::run() {
     workers_[i]->start(snapshot_, std::move(sockets[i]));
   }
   health_->update(snapshot_->clusters);
+  dns_->update(snapshot_->clusters);
   for (const auto& [name, b] : bound_listeners_) {
     spdlog::info("listener \"{}\" on http://{}/", name, b.bound);
   }
@@ -224,7 +302,7 @@ int Server::run() {
   if (bootstrap_.has_control_plane()) {
     const auto& cp = bootstrap_.control_plane();
     Config::AdsOptions ao;
-    ao.address = cp.address();
+    ao.address = controlPlaneTarget(cp.address(), *dns_options_);
     ao.delta = cp.api_type() == sluice::config::v1::ControlPlane::DELTA;
     ao.node = bootstrap_.node();
     if (ao.node.id().empty()) {
@@ -280,8 +358,9 @@ void Server::reload() {
       bootstrap.concurrency() != bootstrap_.concurrency() ||
       bootstrap.node().SerializeAsString() != bootstrap_.node().SerializeAsString() ||
       bootstrap.control_plane().SerializeAsString() !=
-          bootstrap_.control_plane().SerializeAsString()) {
-    fail("admin, concurrency, node and control_plane changes need a restart");
+          bootstrap_.control_plane().SerializeAsString() ||
+      dnsOptionsKey(bootstrap) != dnsOptionsKey(bootstrap_)) {
+    fail("admin, concurrency, node, control_plane and dns_resolvers changes need a restart");
     return;
   }
   auto snap = build(bootstrap, effective_);
@@ -334,6 +413,12 @@ absl::Status Server::onConfigUpdate(const std::string& type_url,
 
 bool Server::ready() const {
   if (draining_) return false;
+  if (!dns_warm_) {
+    // Latched: once warm, later configs with new names never make /ready flap.
+    dns_warm_ =
+        dns_ == nullptr || dns_->initialized() || dispatcher_->now() - started_ >= kInitialDnsWait;
+    if (!dns_warm_) return false;
+  }
   if (ads_ == nullptr || ads_->initialized()) return true;
   return initial_fetch_timeout_.count() > 0 &&
          dispatcher_->now() - started_ >= initial_fetch_timeout_;
@@ -447,6 +532,35 @@ std::string Server::clustersJson() const {
     w.beginObject();
     w.field("name", c->name());
     w.field("lb_policy", sluice::config::v1::Cluster::LbPolicy_Name(c->lbPolicy()));
+    w.field("type", sluice::config::v1::Cluster::DiscoveryType_Name(c->config().type()));
+    if (c->usesDns()) {
+      // Each host name and what it resolved to (the endpoints below are built from these).
+      w.key("dns");
+      w.beginObject();
+      w.field("refresh_rate_ms", static_cast<uint64_t>(c->dns().refresh_rate.count()));
+      w.field("respect_dns_ttl", c->dns().respect_ttl);
+      w.field("lookup_family",
+              sluice::config::v1::Cluster::DnsLookupFamily_Name(c->dns().lookup_family));
+      w.key("hosts");
+      w.beginArray();
+      for (const auto& e : c->config().endpoints()) {
+        if (Network::isIpLiteral(e.address()) || e.address() == "localhost") continue;
+        w.beginObject();
+        w.field("host", e.address());
+        w.field("port", e.port());
+        auto it = c->resolvedHosts().find(e.address());
+        w.field("resolved", it != c->resolvedHosts().end());
+        w.key("addresses");
+        w.beginArray();
+        if (it != c->resolvedHosts().end()) {
+          for (const std::string& ip : it->second) w.value(ip);
+        }
+        w.endArray();
+        w.endObject();
+      }
+      w.endArray();
+      w.endObject();
+    }
     w.field("connect_timeout_ms", static_cast<uint64_t>(c->connectTimeout().count()));
     const size_t healthy = Upstream::HealthManager::healthyCount(*c);
     w.field("healthy_endpoints", static_cast<uint64_t>(healthy));

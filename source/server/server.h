@@ -11,7 +11,9 @@
 #include "source/common/config/ads_client.h"
 #include "source/common/event/dispatcher.h"
 #include "source/common/http/conn_manager.h"
+#include "source/common/network/dns_resolver.h"
 #include "source/common/stats/stats.h"
+#include "source/common/upstream/dns_discovery.h"
 #include "source/common/upstream/health_manager.h"
 #include "source/server/admin.h"
 #include "source/server/config/snapshot.h"
@@ -69,6 +71,9 @@ class Server : public Config::AdsCallbacks {
   void reload();
   void startDrain(const char* why);
   void onDrainTick();
+  // Names of STRICT_DNS / LOGICAL_DNS clusters resolved to other addresses: the running config
+  // is built again with them and published (the endpoints that stay keep their pools and health).
+  void onDnsChange();
 
   Options options_;
   sluice::config::v1::Bootstrap bootstrap_;
@@ -76,6 +81,9 @@ class Server : public Config::AdsCallbacks {
   std::unique_ptr<Stats::Store> stats_;
   Http::HttpStats http_stats_{};
   Event::DispatcherPtr dispatcher_;
+  // The main thread's resolver (DNS clusters, remote JWKS); outlives everything that uses it.
+  Network::DnsResolverOptionsConstSharedPtr dns_options_;
+  Network::DnsResolverPtr dns_resolver_;
   // Health checks, outlier ejection and the state they share with workers (main thread).
   std::unique_ptr<Upstream::HealthManager> health_;
   AccessLogRegistry access_logs_;
@@ -89,6 +97,11 @@ class Server : public Config::AdsCallbacks {
   sluice::config::v1::StaticResources effective_;
   std::vector<std::string> retained_;
   std::unique_ptr<Config::AdsClient> ads_;
+  std::unique_ptr<Upstream::DnsDiscovery> dns_;
+  // /ready waits (at most kInitialDnsWait) for the first answers of the DNS clusters of the
+  // config sluice starts with; later configs never make it wait.
+  mutable bool dns_warm_ = false;
+  Stats::Counter* dns_rebuild_failed_ = nullptr;
   std::chrono::steady_clock::time_point started_;
   std::chrono::milliseconds initial_fetch_timeout_{15000};
   uint64_t publishes_ = 0;

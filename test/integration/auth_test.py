@@ -424,14 +424,14 @@ class AuthValidationTest(SluiceTestCase):
             [{"name": "auth"}, {"name": "router"}],
             {"name": "p", "jwt": {"providers": [
                 {"local_jwks": {"inline": '{"keys":[{"kty":"EC","crv":"P-256","x":"AA"}]}'}},
-                {"remote_jwks": {"uri": "http://idp.example/jwks"}}]},
+                {"remote_jwks": {"uri": "http://idp_example/jwks"}}]},
              "consumers": [{"username": "u", "jwt_credentials": [
                  {"key": "k", "algorithm": "none", "secret": "x"}]}]}))
         self.assertEqual(res.returncode, 1, res)
         p = "static_resources.auth_policies[0]"
         self.assertIn(p + ".jwt.providers[0].local_jwks.inline: keys[0].", res.stderr)
-        self.assertIn(p + '.jwt.providers[1].remote_jwks.uri: host "idp.example" must be an IP',
-                      res.stderr)
+        self.assertIn(p + '.jwt.providers[1].remote_jwks.uri: host "idp_example" is not an IP '
+                      'address or a valid host name', res.stderr)
         self.assertIn(p + '.consumers[0].jwt_credentials[0].algorithm: unknown algorithm "none"',
                       res.stderr)
 

@@ -1221,6 +1221,17 @@ class Sluice:
         data = self.admin_json("/stats?format=json")
         return {h["name"]: h for h in data.get("histograms", [])}
 
+    def reload(self, bootstrap):
+        """Writes `bootstrap` (a dict; this instance's admin settings are kept, since admin
+        changes need a restart) as the config file, sends SIGHUP and waits until it is applied
+        (server.config_reload moves)."""
+        cfg = dict(bootstrap, admin=self.config["admin"])
+        with open(self.config_path, "w") as f:
+            json.dump(cfg, f)
+        before = self.stat("server.config_reload")
+        self.signal(signal.SIGHUP)
+        self.wait_stat("server.config_reload", lambda v: v > before)
+
     def wait_stat(self, name, predicate, timeout=5.0):
         """Polls until predicate(value of stat `name`, default 0) holds; returns the value."""
         holder = {}

@@ -445,7 +445,7 @@ class ValidationTest(harness.SluiceTestCase):
              {"name": "order", "second": 10, "minute": 5},
              {"name": "hdr", "minute": 1, "limit_by": "HEADER"},
              {"name": "redis", "minute": 1, "policy": "REDIS",
-              "redis": {"host": "redis.internal", "timeout": "0s"}},
+              "redis": {"host": "redis internal", "timeout": "0s"}},
              {"name": "by-route", "minute": 1, "limit_by": "ROUTE"}],
             [{"match": {"prefix": "/"}, "route": {"cluster": "backend"},
               "rate_limit": "by-route"}], up)
@@ -457,8 +457,8 @@ class ValidationTest(harness.SluiceTestCase):
                 "static_resources.rate_limit_policies[1].minute: must be >= second (10)",
                 "static_resources.rate_limit_policies[2].header_name: is required when limit_by "
                 "is HEADER",
-                "static_resources.rate_limit_policies[3].redis.host: \"redis.internal\" is not "
-                "an IP address or localhost",
+                "static_resources.rate_limit_policies[3].redis.host: \"redis internal\" is not "
+                "an IP address or a host name",
                 "static_resources.rate_limit_policies[3].redis.timeout: must be > 0",
                 "static_resources.route_tables[0].virtual_hosts[0].routes[0].name: is required: "
                 "rate limit policy \"by-route\" limits by ROUTE"):

@@ -124,6 +124,70 @@ TEST(SnapshotTest, RebuildReusesUnchangedClustersOnly) {
   EXPECT_EQ(9004, (*second)->clusters.at("orders")->endpoints()[0].address.port());
 }
 
+// A DNS cluster is built from what its names resolved to: a new object when the addresses
+// change, the previous one when neither they nor its config did.
+TEST(SnapshotTest, DnsClustersAreRebuiltWhenTheirAddressesChange) {
+  constexpr char kDns[] = R"(
+static_resources:
+  clusters:
+  - name: api
+    type: STRICT_DNS
+    endpoints: [{address: api.internal, port: 8080, weight: 2}]
+  - name: fixed
+    endpoints: [{address: 127.0.0.1, port: 9001}]
+)";
+  Stats::Store store(1);
+  BuildOptions o;
+  auto none = buildSnapshot(load(kDns), &store, o);
+  ASSERT_TRUE(none.ok()) << none.status();
+  EXPECT_TRUE((*none)->clusters.at("api")->endpoints().empty());
+
+  Upstream::ResolvedClusters resolved{{"api", {{"api.internal", {"10.0.0.1", "10.0.0.2"}}}}};
+  o.resolved_dns = &resolved;
+  o.previous = none->get();
+  auto first = buildSnapshot(load(kDns), &store, o);
+  ASSERT_TRUE(first.ok()) << first.status();
+  const auto& eps = (*first)->clusters.at("api")->endpoints();
+  ASSERT_EQ(2u, eps.size());
+  EXPECT_EQ("10.0.0.1:8080", eps[0].name);
+  EXPECT_EQ(2u, eps[1].weight);
+  EXPECT_EQ((*none)->clusters.at("fixed").get(), (*first)->clusters.at("fixed").get());
+
+  o.previous = first->get();
+  auto same = buildSnapshot(load(kDns), &store, o);
+  ASSERT_TRUE(same.ok());
+  EXPECT_EQ((*first)->clusters.at("api").get(), (*same)->clusters.at("api").get());
+
+  resolved["api"]["api.internal"] = {"10.0.0.3"};
+  auto moved = buildSnapshot(load(kDns), &store, o);
+  ASSERT_TRUE(moved.ok());
+  EXPECT_NE((*first)->clusters.at("api").get(), (*moved)->clusters.at("api").get());
+  EXPECT_EQ("10.0.0.3:8080", (*moved)->clusters.at("api")->endpoints()[0].name);
+}
+
+TEST(SnapshotTest, HostNameInAStaticClusterSuggestsStrictDns) {
+  sluice::config::v1::StaticResources sr;
+  ASSERT_TRUE(Config::loadFromYaml(
+                  "clusters: [{name: c, endpoints: [{address: api.internal, port: 80}]}]", sr)
+                  .ok());
+  // What sluicectl validate and sluice-cp run.
+  absl::Status s = validateResources(sr);
+  EXPECT_THAT(std::string(s.message()),
+              HasSubstr("clusters[0].endpoints[0].address: \"api.internal\" is a host name"));
+  EXPECT_THAT(std::string(s.message()), HasSubstr("type: STRICT_DNS"));
+  sr.mutable_clusters(0)->set_type(sluice::config::v1::Cluster::STRICT_DNS);
+  EXPECT_TRUE(validateResources(sr).ok());
+}
+
+TEST(SnapshotTest, DnsResolversMustBeAddresses) {
+  const std::string e = errorOf(
+      "dns_resolvers: [{address: dns.internal}, {address: 127.0.0.1, port: 70000}, {address: "
+      "\"::1\", port: 5353}]\n");
+  EXPECT_THAT(e, HasSubstr("dns_resolvers[0].address: \"dns.internal\" is not an IP address"));
+  EXPECT_THAT(e, HasSubstr("dns_resolvers[1].port: must be <= 65535"));
+  EXPECT_THAT(e, testing::Not(HasSubstr("dns_resolvers[2]")));
+}
+
 TEST(SnapshotTest, ValidBootstrap) {
   Stats::Store store(1);
   auto snap = build(kValid, &store);

@@ -17,6 +17,7 @@
 #include "source/common/event/dispatcher.h"
 #include "source/common/http/headers.h"
 #include "source/common/http/response_flags.h"
+#include "source/common/network/dns_resolver.h"
 
 namespace sluice {
 namespace Router {
@@ -265,6 +266,11 @@ struct FactoryContext {
   SingletonManager* singletons = nullptr;
   // Worker threads of the process (0 when only validating).
   uint32_t concurrency = 0;
+  // Resolves host names on the main thread (a remote JWKS URI); null when only validating.
+  Network::DnsResolver* main_dns_resolver = nullptr;
+  // What a resolver a filter makes on a worker uses (the bootstrap's dns_resolvers), e.g. for a
+  // Redis host name; null when only validating.
+  Network::DnsResolverOptionsConstSharedPtr dns_options;
 };
 
 // The runtime side of a filter, registered by name by the filter's library (its config side,

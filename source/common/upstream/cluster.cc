@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "source/common/config/utility.h"
 #include "source/common/http/headers.h"
+#include "source/common/network/host_name.h"
 
 namespace sluice {
 namespace Upstream {
@@ -138,11 +139,51 @@ void compileBreakers(const sluice::config::v1::Cluster& config, const std::strin
   }
 }
 
+// STRICT_DNS / LOGICAL_DNS: settings, and what such a cluster can't be.
+void compileDns(const sluice::config::v1::Cluster& config, const std::string& path, DnsConfig& dns,
+                Config::ErrorList& errors) {
+  using sluice::config::v1::Cluster;
+  if (config.type() == Cluster::STATIC) {
+    return;
+  }
+  const std::string type = Cluster::DiscoveryType_Name(config.type());
+  if (config.eds()) {
+    errors.add(path + ".eds", absl::StrCat("must not be set in a ", type,
+                                           " cluster (its endpoints come from DNS)"));
+  }
+  if (config.type() == Cluster::LOGICAL_DNS && config.endpoints_size() > 1) {
+    errors.add(path + ".endpoints", "a LOGICAL_DNS cluster takes exactly one endpoint");
+  }
+  positiveDuration(config.has_dns_refresh_rate(), config.dns_refresh_rate(),
+                   path + ".dns_refresh_rate", dns.refresh_rate, errors);
+  dns.respect_ttl = config.has_respect_dns_ttl() ? config.respect_dns_ttl() : true;
+  dns.lookup_family = config.dns_lookup_family();
+}
+
+// What is wrong with `address` as an endpoint of `config` when it is not an IP literal; empty
+// when it is a host name the cluster resolves.
+std::string hostError(const sluice::config::v1::Cluster& config, const std::string& address) {
+  using sluice::config::v1::Cluster;
+  if (config.type() != Cluster::STATIC) {
+    return Network::isValidHostName(address)
+               ? ""
+               : absl::StrCat("\"", address, "\" is not an IP address or a valid host name");
+  }
+  if (!config.eds() && Network::isValidHostName(address)) {
+    return absl::StrCat(
+        "\"", address,
+        "\" is a host name, but a STATIC cluster takes IP addresses: set "
+        "`type: STRICT_DNS` (or LOGICAL_DNS) on the cluster to resolve it with DNS");
+  }
+  return absl::StrCat("\"", address, "\" is not an IP address or localhost");
+}
+
 }  // namespace
 
 absl::StatusOr<ClusterInfoConstSharedPtr> ClusterInfo::create(
     const sluice::config::v1::Cluster& config, const std::string& path, Stats::Store* stats,
-    ClusterStateRegistry* registry, Tls::ClientContextConstSharedPtr tls, std::string tls_key) {
+    ClusterStateRegistry* registry, const ResolvedHosts* resolved,
+    Tls::ClientContextConstSharedPtr tls, std::string tls_key) {
   auto info = std::make_shared<ClusterInfo>();
   Config::ErrorList errors;
   info->name_ = config.name();
@@ -156,27 +197,54 @@ absl::StatusOr<ClusterInfoConstSharedPtr> ClusterInfo::create(
   if (config.endpoints_size() == 0 && !config.eds()) {
     errors.add(path + ".endpoints", "at least one endpoint is required");
   }
+  compileDns(config, path, info->dns_, errors);
+  if (resolved != nullptr && info->usesDns()) {
+    info->resolved_ = *resolved;
+  }
+  // A DNS cluster skips an address it already has (two names resolving to one address).
+  auto add = [&info](const Network::Address& address, uint32_t weight) {
+    Endpoint ep;
+    ep.address = address;
+    ep.weight = weight;
+    ep.name = address.toString();
+    if (info->usesDns()) {
+      for (const Endpoint& e : info->endpoints_) {
+        if (e.name == ep.name) return;
+      }
+    }
+    info->endpoints_.push_back(std::move(ep));
+  };
   for (int i = 0; i < config.endpoints_size(); ++i) {
     const auto& ec = config.endpoints(i);
     const std::string epath = absl::StrCat(path, ".endpoints[", i, "]");
-    Endpoint ep;
     if (ec.port() == 0 || ec.port() > 65535) {
       errors.add(epath + ".port", "must be 1-65535");
     }
     // An out-of-range port is reported once, as a port error: the address is checked alone.
-    const bool port_ok = ec.port() != 0 && ec.port() <= 65535;
-    if (!Network::Address::parse(ec.address(), port_ok ? ec.port() : 1, ep.address) ||
-        ec.address().empty()) {
-      errors.add(epath + ".address",
-                 absl::StrCat("\"", ec.address(), "\" is not an IP address or localhost"));
+    const uint32_t port = ec.port() != 0 && ec.port() <= 65535 ? ec.port() : 1;
+    Network::Address literal;
+    const bool is_literal =
+        !ec.address().empty() && Network::Address::parse(ec.address(), port, literal);
+    const std::string error = is_literal ? "" : hostError(config, ec.address());
+    if (!error.empty()) {
+      errors.add(epath + ".address", error);
       continue;
     }
     if (ec.weight() > 10000) {
       errors.add(epath + ".weight", "must be 1-10000");
     }
-    ep.weight = ec.weight() == 0 ? 1 : ec.weight();
-    ep.name = ep.address.toString();
-    info->endpoints_.push_back(std::move(ep));
+    const uint32_t weight = ec.weight() == 0 ? 1 : ec.weight();
+    if (is_literal) {
+      add(literal, weight);
+      continue;
+    }
+    // A host name of a DNS cluster: one endpoint per address it resolved to.
+    auto it = info->resolved_.find(ec.address());
+    if (it == info->resolved_.end()) continue;
+    for (const std::string& ip : it->second) {
+      if (Network::Address::parse(ip, port, literal)) add(literal, weight);
+      if (config.type() == sluice::config::v1::Cluster::LOGICAL_DNS) break;
+    }
   }
   if (config.has_connect_timeout()) {
     auto d = Config::durationMs(config.connect_timeout(), path + ".connect_timeout");

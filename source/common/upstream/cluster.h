@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
 #include "sluice/config/v1/cluster.pb.h"
 #include "source/common/common/hash.h"
@@ -99,6 +100,19 @@ struct CircuitBreakerConfig {
   uint32_t min_retry_concurrency = 3;
 };
 
+// Addresses DNS gave for the host names of one STRICT_DNS or LOGICAL_DNS cluster: host name ->
+// IP addresses, in the answer's order. A name missing here has not resolved yet.
+using ResolvedHosts = absl::flat_hash_map<std::string, std::vector<std::string>>;
+// The same for every DNS cluster, by cluster name (kept on the main thread by DnsDiscovery).
+using ResolvedClusters = absl::flat_hash_map<std::string, ResolvedHosts>;
+
+// STRICT_DNS and LOGICAL_DNS settings, compiled from the cluster's config.
+struct DnsConfig {
+  std::chrono::milliseconds refresh_rate{5000};
+  bool respect_ttl = true;
+  sluice::config::v1::Cluster::DnsLookupFamily lookup_family = sluice::config::v1::Cluster::V4_ONLY;
+};
+
 class ClusterInfo;
 using ClusterInfoConstSharedPtr = std::shared_ptr<const ClusterInfo>;
 
@@ -108,18 +122,27 @@ using ClusterInfoConstSharedPtr = std::shared_ptr<const ClusterInfo>;
 class ClusterInfo {
  public:
   // `registry` (main thread) provides the state objects shared across config versions; null
-  // gives this cluster state of its own (validation, tests). `tls`: the compiled `tls` of the
-  // config (null = cleartext), made from `tls_key` (see Server::buildClusterTls).
+  // gives this cluster state of its own (validation, tests). For a STRICT_DNS or LOGICAL_DNS
+  // cluster, `resolved` holds what its host names resolved to: each address is an endpoint with
+  // the port and weight of the endpoint that named it (LOGICAL_DNS: the first address only);
+  // names not resolved yet give no endpoint (requests get 503 until they resolve). `tls`: the
+  // compiled `tls` of the config (null = cleartext), made from `tls_key` (see
+  // Server::buildClusterTls).
   static absl::StatusOr<ClusterInfoConstSharedPtr> create(
       const sluice::config::v1::Cluster& config, const std::string& path, Stats::Store* stats,
-      ClusterStateRegistry* registry = nullptr, Tls::ClientContextConstSharedPtr tls = nullptr,
-      std::string tls_key = "");
+      ClusterStateRegistry* registry = nullptr, const ResolvedHosts* resolved = nullptr,
+      Tls::ClientContextConstSharedPtr tls = nullptr, std::string tls_key = "");
 
   const std::string& name() const { return name_; }
   // The config this cluster was built from (to tell whether a new config changes it).
   const sluice::config::v1::Cluster& config() const { return config_; }
   sluice::config::v1::Cluster::LbPolicy lbPolicy() const { return lb_policy_; }
   const std::vector<Endpoint>& endpoints() const { return endpoints_; }
+  // STRICT_DNS or LOGICAL_DNS.
+  bool usesDns() const { return config_.type() != sluice::config::v1::Cluster::STATIC; }
+  const DnsConfig& dns() const { return dns_; }
+  // The host names the endpoints were built from (DNS clusters; see create()).
+  const ResolvedHosts& resolvedHosts() const { return resolved_; }
   std::chrono::milliseconds connectTimeout() const { return connect_timeout_; }
   std::chrono::milliseconds idleTimeout() const { return idle_timeout_; }
   uint32_t maxIdlePerEndpoint() const { return max_idle_; }
@@ -150,6 +173,8 @@ class ClusterInfo {
   HealthCheckConfig health_check_;
   OutlierConfig outlier_;
   CircuitBreakerConfig breakers_;
+  DnsConfig dns_;
+  ResolvedHosts resolved_;
   ClusterStateSharedPtr state_;
   Tls::ClientContextConstSharedPtr tls_;
   std::string tls_key_;

@@ -36,21 +36,30 @@ EndpointSets checkEndpointSets(BuildState& s, const PathNamer& ce_path) {
 
 // The cluster compiled: the previous snapshot's object when its config did not change (workers
 // keep its pools), else a new one; null after an error.
+// A STRICT_DNS / LOGICAL_DNS cluster is built with the addresses its names resolved to so far
+// (none yet: no endpoints), and built again when they change.
 Upstream::ClusterInfoConstSharedPtr compileCluster(BuildState& s,
                                                    const sluice::config::v1::Cluster& config,
                                                    const std::string& path) {
   std::string tls_key;
   Tls::ClientContextConstSharedPtr tls = buildClusterTls(s, config, path, tls_key);
   if (config.has_tls() && tls == nullptr && s.o.check_files) return nullptr;  // reported
+  static const Upstream::ResolvedHosts kNone;
+  const Upstream::ResolvedHosts* resolved = &kNone;
+  if (s.o.resolved_dns != nullptr && config.type() != sluice::config::v1::Cluster::STATIC) {
+    auto it = s.o.resolved_dns->find(config.name());
+    if (it != s.o.resolved_dns->end()) resolved = &it->second;
+  }
   if (s.o.previous != nullptr) {
     auto it = s.o.previous->clusters.find(config.name());
     if (it != s.o.previous->clusters.end() && it->second->tlsKey() == tls_key &&
-        it->second->config().SerializeAsString() == config.SerializeAsString()) {
+        it->second->config().SerializeAsString() == config.SerializeAsString() &&
+        it->second->resolvedHosts() == *resolved) {
       return it->second;
     }
   }
-  auto c = Upstream::ClusterInfo::create(config, path, s.stats, s.o.cluster_states, std::move(tls),
-                                         std::move(tls_key));
+  auto c = Upstream::ClusterInfo::create(config, path, s.stats, s.o.cluster_states, resolved,
+                                         std::move(tls), std::move(tls_key));
   if (!c.ok()) {
     s.errors.add(c.status());
     return nullptr;

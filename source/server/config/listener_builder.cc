@@ -72,6 +72,8 @@ void buildFilterChain(BuildState& s, const ListenerProto& lc, const std::string&
   fctx.main_dispatcher = s.o.main_dispatcher;
   fctx.singletons = s.o.singletons;
   fctx.concurrency = s.o.concurrency;
+  fctx.main_dns_resolver = s.o.main_dns_resolver;
+  fctx.dns_options = s.o.dns_options;
   if (lc.http_filters_size() == 0) {
     // No chain configured: the router alone.
     sluice::config::v1::HttpFilter router;

@@ -67,6 +67,16 @@ void checkBootstrap(const sluice::config::v1::Bootstrap& bootstrap, Config::Erro
       errors.add("admin.address", absl::StrCat("\"", a.address(), "\" is not an IP address"));
     }
   }
+  for (int i = 0; i < bootstrap.dns_resolvers_size(); ++i) {
+    const auto& r = bootstrap.dns_resolvers(i);
+    const std::string path = absl::StrCat("dns_resolvers[", i, "]");
+    Network::Address server;
+    if (r.port() > 65535) {
+      errors.add(path + ".port", "must be <= 65535");
+    } else if (r.address().empty() || !Network::Address::parse(r.address(), r.port(), server)) {
+      errors.add(path + ".address", absl::StrCat("\"", r.address(), "\" is not an IP address"));
+    }
+  }
   if (bootstrap.concurrency() > 256) {
     errors.add("concurrency", "must be <= 256");
   }

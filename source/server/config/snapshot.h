@@ -12,6 +12,7 @@
 #include "source/common/config/policy_registry.h"
 #include "source/common/http/conn_manager_config.h"
 #include "source/common/network/connection.h"
+#include "source/common/network/dns_resolver.h"
 #include "source/common/router/config.h"
 #include "source/common/upstream/cluster.h"
 
@@ -84,6 +85,13 @@ struct BuildOptions {
   // when only validating: each cluster then gets state of its own and nothing is started.
   Upstream::ClusterStateRegistry* cluster_states = nullptr;
   uint32_t concurrency = 0;
+  // What the host names of STRICT_DNS / LOGICAL_DNS clusters resolved to so far (DnsDiscovery,
+  // main thread); null: no DNS (validation), such clusters have no endpoints.
+  const Upstream::ResolvedClusters* resolved_dns = nullptr;
+  // Host-name resolution for filters (remote JWKS on the main thread, Redis on workers); null
+  // when only validating. See Http::FactoryContext.
+  Network::DnsResolver* main_dns_resolver = nullptr;
+  Network::DnsResolverOptionsConstSharedPtr dns_options;
   int first_dynamic_route_table = INT32_MAX;
   int first_dynamic_cluster = INT32_MAX;
   int first_dynamic_cluster_endpoints = INT32_MAX;

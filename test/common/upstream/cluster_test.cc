@@ -1,7 +1,9 @@
 #include "source/common/upstream/cluster.h"
 
 #include <string>
+#include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "source/common/config/utility.h"
@@ -15,11 +17,18 @@ using sluice::config::v1::Cluster;
 using testing::HasSubstr;
 
 absl::StatusOr<ClusterInfoConstSharedPtr> create(const std::string& yaml,
-                                                 Stats::Store* store = nullptr) {
+                                                 Stats::Store* store = nullptr,
+                                                 const ResolvedHosts* resolved = nullptr) {
   Cluster config;
   absl::Status s = Config::loadFromYaml(yaml, config);
   EXPECT_TRUE(s.ok()) << s;
-  return ClusterInfo::create(config, "static_resources.clusters[2]", store);
+  return ClusterInfo::create(config, "static_resources.clusters[2]", store, nullptr, resolved);
+}
+
+std::vector<std::string> endpointNames(const ClusterInfo& info) {
+  std::vector<std::string> out;
+  for (const Endpoint& e : info.endpoints()) out.push_back(absl::StrCat(e.name, "/", e.weight));
+  return out;
 }
 
 std::string errorOf(const std::string& yaml) {
@@ -73,8 +82,8 @@ TEST(ClusterInfoTest, ErrorsNameTheirField) {
   EXPECT_EQ("static_resources.clusters[2].endpoints[1].port: must be 1-65535",
             errorOf("name: c\nendpoints: [{address: 127.0.0.1, port: 1}, "
                     "{address: 127.0.0.1, port: 0}]\n"));
-  EXPECT_THAT(errorOf("name: c\nendpoints: [{address: example.com, port: 80}]\n"),
-              HasSubstr("static_resources.clusters[2].endpoints[0].address: \"example.com\" is "
+  EXPECT_THAT(errorOf("name: c\nendpoints: [{address: 'example com', port: 80}]\n"),
+              HasSubstr("static_resources.clusters[2].endpoints[0].address: \"example com\" is "
                         "not an IP address or localhost"));
   EXPECT_THAT(errorOf("name: c\nendpoints: [{address: '', port: 80}]\n"),
               HasSubstr("static_resources.clusters[2].endpoints[0].address"));
@@ -125,6 +134,103 @@ TEST(ClusterInfoTest, HeaderNameIsLowerCased) {
       "X-User-Id}\nendpoints: [{address: 127.0.0.1, port: 1}]\n");
   ASSERT_TRUE(c.ok());
   EXPECT_EQ("x-user-id", (*c)->ringHash().header_name());
+}
+
+}  // namespace
+}  // namespace Upstream
+}  // namespace sluice
+
+namespace sluice {
+namespace Upstream {
+namespace {
+
+TEST(DnsClusterTest, HostNameInStaticClusterSuggestsStrictDns) {
+  const std::string e = errorOf("name: c\nendpoints: [{address: users.internal, port: 80}]\n");
+  EXPECT_THAT(e, HasSubstr("static_resources.clusters[2].endpoints[0].address: "
+                           "\"users.internal\" is a host name"));
+  EXPECT_THAT(e, HasSubstr("type: STRICT_DNS"));
+  // EDS endpoint sets are addresses only: no suggestion there.
+  EXPECT_THAT(errorOf("name: c\neds: true\nendpoints: [{address: users.internal, port: 80}]\n"),
+              HasSubstr("\"users.internal\" is not an IP address or localhost"));
+}
+
+TEST(DnsClusterTest, Validation) {
+  EXPECT_THAT(errorOf("name: c\ntype: STRICT_DNS\neds: true\n"),
+              HasSubstr("static_resources.clusters[2].eds: must not be set in a STRICT_DNS "
+                        "cluster"));
+  EXPECT_THAT(errorOf("name: c\ntype: LOGICAL_DNS\nendpoints: [{address: a.internal, port: 80}, "
+                      "{address: b.internal, port: 80}]\n"),
+              HasSubstr("static_resources.clusters[2].endpoints: a LOGICAL_DNS cluster takes "
+                        "exactly one endpoint"));
+  EXPECT_THAT(errorOf("name: c\ntype: LOGICAL_DNS\n"),
+              HasSubstr("at least one endpoint is required"));
+  EXPECT_THAT(errorOf("name: c\ntype: STRICT_DNS\nendpoints: [{address: -bad-.internal, port: "
+                      "80}]\n"),
+              HasSubstr("endpoints[0].address: \"-bad-.internal\" is not an IP address or a "
+                        "valid host name"));
+  EXPECT_THAT(errorOf("name: c\ntype: STRICT_DNS\ndns_refresh_rate: 0s\n"
+                      "endpoints: [{address: a.internal, port: 80}]\n"),
+              HasSubstr("static_resources.clusters[2].dns_refresh_rate: must be > 0"));
+  EXPECT_THAT(errorOf("name: c\ntype: STRICT_DNS\nendpoints: [{address: a.internal, port: 0}]\n"),
+              HasSubstr("endpoints[0].port: must be 1-65535"));
+}
+
+TEST(DnsClusterTest, Defaults) {
+  auto c = create("name: c\ntype: STRICT_DNS\nendpoints: [{address: a.internal, port: 80}]\n");
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_TRUE((*c)->usesDns());
+  EXPECT_EQ(5000, (*c)->dns().refresh_rate.count());
+  EXPECT_TRUE((*c)->dns().respect_ttl);
+  EXPECT_EQ(Cluster::V4_ONLY, (*c)->dns().lookup_family);
+  // Not resolved yet: no endpoint (503 until the name resolves).
+  EXPECT_TRUE((*c)->endpoints().empty());
+
+  c = create(
+      "name: c\ntype: STRICT_DNS\ndns_refresh_rate: 250ms\nrespect_dns_ttl: false\n"
+      "dns_lookup_family: AUTO\nendpoints: [{address: a.internal, port: 80}]\n");
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(250, (*c)->dns().refresh_rate.count());
+  EXPECT_FALSE((*c)->dns().respect_ttl);
+  EXPECT_EQ(Cluster::AUTO, (*c)->dns().lookup_family);
+}
+
+TEST(DnsClusterTest, StrictDnsEndpointsFromResolvedNames) {
+  ResolvedHosts resolved{{"a.internal", {"10.0.0.1", "10.0.0.2"}},
+                         {"b.internal", {"10.0.0.2", "::1"}},
+                         {"unused.internal", {"10.9.9.9"}}};
+  auto c = create(R"(
+name: c
+type: STRICT_DNS
+endpoints:
+- {address: a.internal, port: 80, weight: 5}
+- {address: b.internal, port: 80, weight: 2}
+- {address: b.internal, port: 81}
+- {address: 10.0.0.7, port: 80}
+- {address: never.internal, port: 80}
+)",
+                  nullptr, &resolved);
+  ASSERT_TRUE(c.ok()) << c.status();
+  // The configured port and weight; an address two names share is listed once.
+  EXPECT_EQ((std::vector<std::string>{"10.0.0.1:80/5", "10.0.0.2:80/5", "[::1]:80/2",
+                                      "10.0.0.2:81/1", "[::1]:81/1", "10.0.0.7:80/1"}),
+            endpointNames(**c));
+  EXPECT_EQ(resolved, (*c)->resolvedHosts());
+}
+
+TEST(DnsClusterTest, LogicalDnsUsesTheFirstAddress) {
+  ResolvedHosts resolved{{"a.internal", {"10.0.0.3", "10.0.0.1"}}};
+  auto c = create("name: c\ntype: LOGICAL_DNS\nendpoints: [{address: a.internal, port: 8080}]\n",
+                  nullptr, &resolved);
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ((std::vector<std::string>{"10.0.0.3:8080/1"}), endpointNames(**c));
+}
+
+TEST(DnsClusterTest, StaticClusterIgnoresResolvedNames) {
+  ResolvedHosts resolved{{"a.internal", {"10.0.0.3"}}};
+  auto c = create("name: c\nendpoints: [{address: 127.0.0.1, port: 8080}]\n", nullptr, &resolved);
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_TRUE(c.value()->resolvedHosts().empty());
+  EXPECT_FALSE(c.value()->usesDns());
 }
 
 }  // namespace

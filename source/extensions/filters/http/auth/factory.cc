@@ -48,6 +48,7 @@ class AuthFactory : public Http::NamedHttpFilterConfigFactory {
     o.stats = ctx.stats;
     o.main_dispatcher = ctx.main_dispatcher;
     o.singletons = ctx.singletons;
+    o.dns_resolver = ctx.main_dns_resolver;
     if (ctx.policies != nullptr) {
       for (const auto& [name, proto] : ctx.policies->all<sluice::config::v1::AuthPolicy>()) {
         CompiledPolicyConstSharedPtr compiled;

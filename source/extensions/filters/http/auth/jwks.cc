@@ -53,9 +53,13 @@ absl::StatusOr<HttpUri> parseHttpUri(const std::string& uri) {
   }
   if (host.empty()) return absl::InvalidArgumentError("host is required");
   const std::string ip = host == "localhost" ? "127.0.0.1" : host;
+  out.port = port;
   if (!Network::Address::parse(ip, port, out.address)) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "host \"", host, "\" must be an IP address or localhost (DNS names are not resolved)"));
+    if (!Network::isValidHostName(host)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("host \"", host, "\" is not an IP address or a valid host name"));
+    }
+    out.host_name = host;  // resolved before each fetch
   }
   out.host_header = std::string(authority);
   return out;
@@ -70,8 +74,9 @@ class HttpJwksFetcher : public JwksFetcher,
                         public Http::ResponseDecoder,
                         public Http::StreamCallbacks {
  public:
-  HttpJwksFetcher(Event::Dispatcher& dispatcher, HttpUri uri, std::chrono::milliseconds timeout)
-      : dispatcher_(dispatcher), uri_(std::move(uri)), timeout_(timeout) {
+  HttpJwksFetcher(Event::Dispatcher& dispatcher, HttpUri uri, std::chrono::milliseconds timeout,
+                  Network::DnsResolver* resolver)
+      : dispatcher_(dispatcher), uri_(std::move(uri)), timeout_(timeout), resolver_(resolver) {
     timer_ = dispatcher_.createTimer([this]() { finish(absl::DeadlineExceededError("timeout")); });
   }
   ~HttpJwksFetcher() override { closeConnection(); }
@@ -82,17 +87,48 @@ class HttpJwksFetcher : public JwksFetcher,
     status_ = 0;
     body_.clear();
     timer_->enableTimer(timeout_);
-    conn_ = Network::Connection::connect(dispatcher_, uri_.address);
+    if (uri_.host_name.empty()) {
+      connect(uri_.address);
+      return;
+    }
+    if (resolver_ == nullptr) {
+      failLater("no DNS resolver for host names");
+      return;
+    }
+    // Resolved again on every fetch: a JWKS server that moves is found on the next refresh.
+    resolving_ = resolver_->resolve(
+        uri_.host_name, Network::DnsLookupFamily::V4Preferred,
+        [this](Network::DnsResolutionStatus status, absl::string_view details,
+               std::vector<Network::DnsResponse>&& answer) {
+          resolving_.reset();
+          Network::Address to;
+          if (status != Network::DnsResolutionStatus::Success || answer.empty() ||
+              !Network::Address::parse(answer.front().address.ip(), uri_.port, to)) {
+            finish(absl::UnavailableError(absl::StrCat(
+                "cannot resolve ", uri_.host_name, ": ",
+                status == Network::DnsResolutionStatus::Success ? "no address" : details)));
+            return;
+          }
+          connect(to);
+        });
+  }
+
+  void connect(const Network::Address& to) {
+    conn_ = Network::Connection::connect(dispatcher_, to);
     if (conn_ == nullptr) {
-      const std::string err = absl::StrCat("connect: ", strerror(errno));
-      std::weak_ptr<bool> alive = alive_;
-      dispatcher_.post([this, alive, err]() {
-        if (!alive.expired()) finish(absl::UnavailableError(err));
-      });
+      failLater(absl::StrCat("connect: ", strerror(errno)));
       return;
     }
     conn_->setCallbacks(this);
     codec_ = std::make_unique<Http::Http1::ClientConnectionImpl>(*conn_);
+  }
+
+  // Fails the fetch on the next loop iteration (never from inside fetch()).
+  void failLater(const std::string& err) {
+    std::weak_ptr<bool> alive = alive_;
+    dispatcher_.post([this, alive, err]() {
+      if (!alive.expired()) finish(absl::UnavailableError(err));
+    });
   }
 
   // Network::ConnectionCallbacks
@@ -182,6 +218,7 @@ class HttpJwksFetcher : public JwksFetcher,
     if (done_) return;
     done_ = true;
     timer_->disableTimer();
+    resolving_.reset();
     closeConnection();
     Callback cb = std::move(cb_);
     cb_ = nullptr;
@@ -191,6 +228,8 @@ class HttpJwksFetcher : public JwksFetcher,
   Event::Dispatcher& dispatcher_;
   const HttpUri uri_;
   const std::chrono::milliseconds timeout_;
+  Network::DnsResolver* const resolver_;
+  Network::DnsQueryPtr resolving_;
   Event::TimerPtr timer_;
   Callback cb_;
   Network::ConnectionPtr conn_;
@@ -204,8 +243,9 @@ class HttpJwksFetcher : public JwksFetcher,
 }  // namespace
 
 std::unique_ptr<JwksFetcher> createHttpJwksFetcher(Event::Dispatcher& dispatcher, HttpUri uri,
-                                                   std::chrono::milliseconds timeout) {
-  return std::make_unique<HttpJwksFetcher>(dispatcher, std::move(uri), timeout);
+                                                   std::chrono::milliseconds timeout,
+                                                   Network::DnsResolver* resolver) {
+  return std::make_unique<HttpJwksFetcher>(dispatcher, std::move(uri), timeout, resolver);
 }
 
 RemoteJwks::RemoteJwks(Event::Dispatcher& main, std::unique_ptr<JwksFetcher> fetcher,

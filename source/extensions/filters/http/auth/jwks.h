@@ -13,6 +13,7 @@
 #include "absl/synchronization/mutex.h"
 #include "source/common/event/dispatcher.h"
 #include "source/common/network/connection.h"
+#include "source/common/network/dns_resolver.h"
 #include "source/common/stats/stats.h"
 #include "source/extensions/filters/http/auth/keys.h"
 
@@ -20,10 +21,12 @@ namespace sluice {
 namespace Extensions {
 namespace Auth {
 
-// `http://host[:port]/path` with an IP literal or `localhost` as host (DNS names are not
-// resolved: fetching must never block the main thread). Errors say what is wrong.
+// `http://host[:port]/path`. The host is an IP literal, `localhost`, or a host name that the
+// fetcher resolves asynchronously before each fetch. Errors say what is wrong.
 struct HttpUri {
-  Network::Address address;
+  Network::Address address;  // an IP literal's (unset for a host name)
+  std::string host_name;     // a host name to resolve; empty for an IP literal
+  uint32_t port = 80;
   std::string host_header;
   std::string path;
 };
@@ -39,9 +42,12 @@ class JwksFetcher {
 };
 
 // HTTP/1.1 GET over a Network::Connection with the client codec, on the main dispatcher.
-// Bodies above 1 MiB, non-200 answers, connect failures and `timeout` are errors.
+// Bodies above 1 MiB, non-200 answers, connect failures, a host name that does not resolve (with
+// `resolver`, on the same dispatcher; null: host names fail) and `timeout` (which covers the
+// resolution too) are errors.
 std::unique_ptr<JwksFetcher> createHttpJwksFetcher(Event::Dispatcher& dispatcher, HttpUri uri,
-                                                   std::chrono::milliseconds timeout);
+                                                   std::chrono::milliseconds timeout,
+                                                   Network::DnsResolver* resolver = nullptr);
 
 // A remote JWKS: fetched on the main thread, refreshed every `cache_duration`, refetched when a
 // token names an unknown `kid` (at most once per `min_refetch_interval`), retried with backoff

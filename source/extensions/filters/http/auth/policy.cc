@@ -211,8 +211,9 @@ void compileRemoteJwks(const v1::RemoteJwks& rj, const std::string& ppath,
   const AuthStats& st = policy.stats;
   HttpUri u = *uri;
   p.remote = options.singletons->getOrCreate<RemoteJwks>(key, [&]() {
-    return std::make_shared<RemoteJwks>(*main, createHttpJwksFetcher(*main, u, timeout), rj.uri(),
-                                        st.jwks_fetch, st.jwks_fetch_failed);
+    return std::make_shared<RemoteJwks>(
+        *main, createHttpJwksFetcher(*main, u, timeout, options.dns_resolver), rj.uri(),
+        st.jwks_fetch, st.jwks_fetch_failed);
   });
   p.remote->configure(settings);
   policy.leases.push_back(p.remote->lease());

@@ -113,6 +113,8 @@ struct CompileOptions {
   // Null: only validating; remote JWKS URIs are checked but nothing is fetched.
   Event::Dispatcher* main_dispatcher = nullptr;
   Http::SingletonManager* singletons = nullptr;
+  // Resolves remote JWKS host names (on main_dispatcher).
+  Network::DnsResolver* dns_resolver = nullptr;
 };
 
 // Validates and compiles `policy`. Every error is reported, each naming its field under `path`

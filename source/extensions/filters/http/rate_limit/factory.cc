@@ -27,6 +27,7 @@ class RateLimitFactory : public Http::NamedHttpFilterConfigFactory {
       local = std::make_shared<LocalStore>(nullptr);
     }
     auto fc = std::make_shared<FilterConfig>(std::move(local), ctx.stats);
+    fc->setDnsOptions(ctx.dns_options);
     fc->setDefaultPolicy(
         static_cast<const sluice::extensions::filters::http::rate_limit::v1::RateLimit&>(config)
             .policy());

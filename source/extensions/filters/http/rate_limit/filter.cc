@@ -144,7 +144,8 @@ Http::FilterHeadersStatus RateLimitFilter::decodeHeaders(Http::RequestHeaderMap&
     config_->local().consume(p, id, config_->nowMs(), decision_);
     return apply() ? Http::FilterHeadersStatus::Continue : Http::FilterHeadersStatus::StopIteration;
   }
-  client_ = &RedisClient::get(decoder_callbacks_->dispatcher(), p.redis_settings);
+  client_ =
+      &RedisClient::get(decoder_callbacks_->dispatcher(), p.redis_settings, config_->dnsOptions());
   std::string error;
   request_ = client_->send(scriptCommand(p, id), *this, error);
   if (request_ == nullptr) {

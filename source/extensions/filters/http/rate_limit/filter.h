@@ -60,9 +60,15 @@ class FilterConfig {
   const std::string& defaultPolicy() const { return default_policy_; }
   LocalStore& local() const { return *local_; }
   int64_t nowMs() const;
+  // How a worker resolves a Redis host name (the bootstrap's dns_resolvers; null: the system's).
+  void setDnsOptions(Network::DnsResolverOptionsConstSharedPtr options) {
+    dns_options_ = std::move(options);
+  }
+  const Network::DnsResolverOptions* dnsOptions() const { return dns_options_.get(); }
 
  private:
   LocalStoreSharedPtr local_;
+  Network::DnsResolverOptionsConstSharedPtr dns_options_;
   Stats::Store* stats_;
   Clock clock_;
   absl::flat_hash_map<std::string, PolicyRuntime> policies_;

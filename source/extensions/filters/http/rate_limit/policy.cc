@@ -7,6 +7,7 @@
 #include "absl/strings/str_join.h"
 #include "source/common/http/headers.h"
 #include "source/common/network/connection.h"
+#include "source/common/network/host_name.h"
 
 namespace sluice {
 namespace Extensions {
@@ -99,9 +100,10 @@ void validatePolicy(const PolicyProto& p, const std::string& path, Config::Error
   }
   const auto& r = p.redis();
   Network::Address probe;
-  if (!r.host().empty() && !Network::Address::parse(r.host(), 1, probe)) {
+  if (!r.host().empty() && !Network::Address::parse(r.host(), 1, probe) &&
+      !Network::isValidHostName(r.host())) {
     errors.add(path + ".redis.host",
-               absl::StrCat("\"", r.host(), "\" is not an IP address or localhost"));
+               absl::StrCat("\"", r.host(), "\" is not an IP address or a host name"));
   }
   if (r.port() > 65535) {
     errors.add(path + ".redis.port", "must be <= 65535");

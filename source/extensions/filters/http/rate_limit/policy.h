@@ -45,7 +45,9 @@ struct WindowSpec {
 };
 
 struct RedisSettings {
-  std::string host;  // an IP literal ("localhost" is stored as 127.0.0.1)
+  // An IP literal ("localhost" is stored as 127.0.0.1) or a host name, resolved on the worker
+  // each time it connects.
+  std::string host;
   uint32_t port = 6379;
   std::string password;
   uint32_t database = 0;

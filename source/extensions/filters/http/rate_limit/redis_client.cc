@@ -7,6 +7,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "source/common/network/host_name.h"
 #include "source/common/stats/stats.h"
 #include "source/extensions/filters/http/rate_limit/hiredis_adapter.h"
 #include "source/extensions/filters/http/rate_limit/redis_script.h"
@@ -17,9 +18,14 @@ namespace Extensions {
 namespace RateLimit {
 namespace {
 
-// Each worker's clients, by RedisSettings::connection_key. Destroyed when the worker's thread
-// exits, before the Worker (and its dispatcher) is destroyed on the main thread.
-thread_local absl::flat_hash_map<std::string, std::unique_ptr<RedisClient>> t_clients;
+// Each worker's clients, by RedisSettings::connection_key, and the resolver of their host names.
+// Destroyed when the worker's thread exits (the clients first), before the Worker (and its
+// dispatcher) is destroyed on the main thread.
+struct ThreadClients {
+  Network::DnsResolverPtr resolver;
+  absl::flat_hash_map<std::string, std::unique_ptr<RedisClient>> clients;
+};
+thread_local ThreadClients t_clients;
 
 std::string contextError(const redisAsyncContext* ac, const std::string& fallback) {
   return ac != nullptr && ac->c.err != 0 ? std::string(ac->c.errstr) : fallback;
@@ -32,12 +38,22 @@ constexpr std::chrono::milliseconds RedisClient::kMinBackoff;
 constexpr std::chrono::milliseconds RedisClient::kMaxBackoff;
 constexpr size_t RedisClient::kMaxInFlight;
 
-RedisClient::RedisClient(Event::Dispatcher& dispatcher, const RedisSettings& settings)
+RedisClient::RedisClient(Event::Dispatcher& dispatcher, const RedisSettings& settings,
+                         Network::DnsResolver* resolver)
     : dispatcher_(dispatcher),
       settings_(settings),
       address_(settings.address()),
+      resolver_(resolver),
       rng_state_(reinterpret_cast<uintptr_t>(this) | 1) {
   connect_timer_ = dispatcher_.createTimer([this]() {
+    if (resolving_ != nullptr) {
+      resolving_.reset();
+      last_error_ = absl::StrCat("cannot resolve ", settings_.host, ": timeout");
+      logError(last_error_);
+      failWaiting(last_error_);
+      scheduleReconnect();
+      return;
+    }
     if (ctx_ == nullptr || connected_) {
       return;
     }
@@ -60,37 +76,57 @@ RedisClient::~RedisClient() {
   }
 }
 
-RedisClient& RedisClient::get(Event::Dispatcher& dispatcher, const RedisSettings& settings) {
+RedisClient& RedisClient::get(Event::Dispatcher& dispatcher, const RedisSettings& settings,
+                              const Network::DnsResolverOptions* dns_options) {
   const std::string& key = settings.connection_key;
-  auto it = t_clients.find(key);
-  if (it == t_clients.end()) {
-    it = t_clients.emplace(key, std::make_unique<RedisClient>(dispatcher, settings)).first;
+  auto it = t_clients.clients.find(key);
+  if (it == t_clients.clients.end()) {
+    if (!Network::isIpLiteral(settings.host) && t_clients.resolver == nullptr) {
+      auto r = Network::createDnsResolver(
+          dispatcher, dns_options != nullptr ? *dns_options : Network::DnsResolverOptions());
+      if (r.ok()) {
+        t_clients.resolver = std::move(*r);
+      } else {
+        spdlog::error("rate_limit: {}", std::string(r.status().message()));
+      }
+    }
+    it = t_clients.clients
+             .emplace(key,
+                      std::make_unique<RedisClient>(dispatcher, settings, t_clients.resolver.get()))
+             .first;
   }
   return *it->second;
 }
 
-void RedisClient::clearThread() { t_clients.clear(); }
+void RedisClient::clearThread() {
+  t_clients.clients.clear();
+  t_clients.resolver.reset();
+}
 
 RedisRequestSharedPtr RedisClient::send(std::string&& command, RedisCallbacks& callbacks,
                                         std::string& error) {
-  if (ctx_ == nullptr) {
+  if (ctx_ == nullptr && resolving_ == nullptr) {
     if (reconnect_timer_->enabled()) {
       error = last_error_;  // down and backing off: fail now, never wait
       return nullptr;
     }
     connect();
-    if (ctx_ == nullptr) {
+    if (ctx_ == nullptr && resolving_ == nullptr) {
       error = last_error_;
       return nullptr;
     }
   }
-  if (in_flight_.size() >= kMaxInFlight) {
+  if (in_flight_.size() + waiting_.size() >= kMaxInFlight) {
     error = "too many requests in flight";
     return nullptr;
   }
   auto request = std::make_shared<RedisRequest>();
   request->callbacks_ = &callbacks;
   request->command_ = std::move(command);
+  if (ctx_ == nullptr) {
+    waiting_.push_back(std::move(request));  // the host name is being resolved
+    return waiting_.back();
+  }
   if (!issue(request)) {
     error = contextError(ctx_, "cannot send the command");
     return nullptr;
@@ -114,7 +150,66 @@ bool RedisClient::issue(const RedisRequestSharedPtr& request) {
 
 void RedisClient::connect() {
   reconnect_timer_->disableTimer();
-  redisAsyncContext* ac = redisAsyncConnect(settings_.host.c_str(), settings_.port);
+  if (Network::isIpLiteral(settings_.host)) {
+    connectTo(settings_.host);
+    return;
+  }
+  // A host name: resolved again on every connect (hiredis would block in getaddrinfo).
+  if (resolver_ == nullptr) {
+    last_error_ = absl::StrCat("cannot resolve ", settings_.host, ": no DNS resolver");
+    logError(last_error_);
+    scheduleReconnect();
+    return;
+  }
+  connect_timer_->enableTimer(kConnectTimeout);
+  resolving_ =
+      resolver_->resolve(settings_.host, Network::DnsLookupFamily::V4Preferred,
+                         [this](Network::DnsResolutionStatus status, absl::string_view details,
+                                std::vector<Network::DnsResponse>&& answer) {
+                           onResolved(status, details, std::move(answer));
+                         });
+}
+
+void RedisClient::onResolved(Network::DnsResolutionStatus status, absl::string_view details,
+                             std::vector<Network::DnsResponse>&& answer) {
+  resolving_.reset();
+  if (status != Network::DnsResolutionStatus::Success || answer.empty()) {
+    connect_timer_->disableTimer();
+    last_error_ = absl::StrCat(
+        "cannot resolve ", settings_.host, ": ",
+        answer.empty() && status == Network::DnsResolutionStatus::Success ? "no address" : details);
+    logError(last_error_);
+    failWaiting(last_error_);
+    scheduleReconnect();
+    return;
+  }
+  connectTo(answer.front().address.ip());
+  if (ctx_ == nullptr) {
+    failWaiting(last_error_);
+    return;
+  }
+  std::deque<RedisRequestSharedPtr> waiting;
+  waiting.swap(waiting_);
+  for (RedisRequestSharedPtr& r : waiting) {
+    if (r->callbacks_ != nullptr && !issue(r)) {
+      waiting_.push_back(std::move(r));
+    }
+  }
+  failWaiting(contextError(ctx_, "cannot send the command"));
+}
+
+void RedisClient::failWaiting(const std::string& error) {
+  std::deque<RedisRequestSharedPtr> waiting;
+  waiting.swap(waiting_);
+  for (RedisRequestSharedPtr& r : waiting) {
+    RedisCallbacks* callbacks = r->callbacks_;
+    r->callbacks_ = nullptr;
+    if (callbacks != nullptr) callbacks->onRedisReply(nullptr, error);
+  }
+}
+
+void RedisClient::connectTo(const std::string& ip) {
+  redisAsyncContext* ac = redisAsyncConnect(ip.c_str(), settings_.port);
   if (ac == nullptr) {
     last_error_ = "cannot allocate a connection";
     logError(last_error_);

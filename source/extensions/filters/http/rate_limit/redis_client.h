@@ -9,6 +9,7 @@
 
 #include "absl/strings/string_view.h"
 #include "source/common/event/dispatcher.h"
+#include "source/common/network/dns_resolver.h"
 #include "source/extensions/filters/http/rate_limit/policy.h"
 
 struct redisAsyncContext;
@@ -46,7 +47,11 @@ using RedisRequestSharedPtr = std::shared_ptr<RedisRequest>;
 // runs the rate-limit script with EVALSHA (a NOSCRIPT reply reloads the script and sends the
 // request again, once). Replies come back in order, so requests are matched FIFO.
 //
-// Failures never wait: while the connection is down and backing off, requests fail at once;
+// A host name is resolved (asynchronously, with the worker's resolver) every time the client
+// connects, so a Redis that moves is found on the next reconnect; requests sent meanwhile wait
+// for the connection like requests sent while it is being established, and kConnectTimeout
+// covers both. Failures never wait: while the connection is down and backing off, requests fail
+// at once;
 // a lost connection fails every request in flight. A connection that was working is reopened on
 // the next loop iteration; failed attempts back off from 50 ms doubling to 1 s (jittered) and go
 // on in the background until Redis is back. Errors are logged at most
@@ -62,7 +67,10 @@ class RedisClient {
   // Requests in flight on one connection beyond which new ones fail at once (Redis stuck).
   static constexpr size_t kMaxInFlight = 10000;
 
-  RedisClient(Event::Dispatcher& dispatcher, const RedisSettings& settings);
+  // `resolver` (on `dispatcher`) resolves a host name in settings.host; null: the host must be
+  // an IP literal.
+  RedisClient(Event::Dispatcher& dispatcher, const RedisSettings& settings,
+              Network::DnsResolver* resolver = nullptr);
   ~RedisClient();
 
   // Sends `command` (the script's EVALSHA in RESP: scriptCommand()). Returns null when the
@@ -75,13 +83,22 @@ class RedisClient {
   void logError(const std::string& message);
   const std::string& address() const { return address_; }
 
-  // The client for `settings` of the calling thread (a worker), created on first use.
-  static RedisClient& get(Event::Dispatcher& dispatcher, const RedisSettings& settings);
-  // Destroys the calling thread's clients (tests: before their dispatcher goes).
+  // The client for `settings` of the calling thread (a worker), created on first use. A host
+  // name is resolved with the thread's resolver (one per worker, made with `dns_options` the
+  // first time one is needed; null: the system's servers).
+  static RedisClient& get(Event::Dispatcher& dispatcher, const RedisSettings& settings,
+                          const Network::DnsResolverOptions* dns_options = nullptr);
+  // Destroys the calling thread's clients and resolver (tests: before their dispatcher goes).
   static void clearThread();
 
  private:
   void connect();
+  // Connects to `ip` (settings_.host, or what it resolved to).
+  void connectTo(const std::string& ip);
+  void onResolved(Network::DnsResolutionStatus status, absl::string_view details,
+                  std::vector<Network::DnsResponse>&& answer);
+  // Fails the requests sent while the host name was being resolved.
+  void failWaiting(const std::string& error);
   void scheduleReconnect();
   bool issue(const RedisRequestSharedPtr& request);
   void onConnect(int status);
@@ -97,6 +114,9 @@ class RedisClient {
   bool was_down_ = false;  // an error was logged since the last successful connect
   bool shutting_down_ = false;
   std::deque<RedisRequestSharedPtr> in_flight_;  // EVALSHAs in the order sent
+  Network::DnsResolver* const resolver_;
+  Network::DnsQueryPtr resolving_;             // settings_.host being resolved
+  std::deque<RedisRequestSharedPtr> waiting_;  // sent meanwhile: issued once connecting
   Event::TimerPtr connect_timer_;
   Event::TimerPtr reconnect_timer_;
   std::chrono::milliseconds backoff_{kMinBackoff};

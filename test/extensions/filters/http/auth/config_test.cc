@@ -76,7 +76,7 @@ TEST(AuthConfigTest, ErrorsNameTheirFields) {
       - {local_jwks: {inline: '{"keys": [{"kty": "RSA", "e": "AQAB"}]}'}}
       - {local_jwks: {inline: 'not json'}}
       - {remote_jwks: {uri: "https://idp.example/jwks"}}
-      - {remote_jwks: {uri: "http://idp.example/jwks"}}
+      - {remote_jwks: {uri: "http://idp_example/jwks"}}
       - {remote_jwks: {uri: "http://127.0.0.1:99999/jwks"}}
       - {}
       - local_jwks: {inline: '{"keys":[]}'}
@@ -100,7 +100,8 @@ TEST(AuthConfigTest, ErrorsNameTheirFields) {
   EXPECT_THAT(e, HasSubstr(p + ".jwt.providers[0].local_jwks.inline: keys[0].n: missing"));
   EXPECT_THAT(e, HasSubstr(p + ".jwt.providers[1].local_jwks.inline: invalid JSON"));
   EXPECT_THAT(e, HasSubstr(p + ".jwt.providers[2].remote_jwks.uri: must start with http://"));
-  EXPECT_THAT(e, HasSubstr(p + ".jwt.providers[3].remote_jwks.uri: host \"idp.example\" must be"));
+  EXPECT_THAT(e, HasSubstr(p + ".jwt.providers[3].remote_jwks.uri: host \"idp_example\" is not an "
+                               "IP address or a valid host name"));
   EXPECT_THAT(e, HasSubstr(p + ".jwt.providers[4].remote_jwks.uri: invalid port"));
   EXPECT_THAT(e,
               HasSubstr(p + ".jwt.providers[5]: needs exactly one of local_jwks and remote_jwks"));

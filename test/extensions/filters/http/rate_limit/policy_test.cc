@@ -68,15 +68,17 @@ TEST(PolicyValidationTest, HeaderName) {
 
 TEST(PolicyValidationTest, Redis) {
   const std::string e = errorsOf(
-      "{name: a, second: 1, policy: REDIS, redis: {host: redis.internal, port: 70000, timeout: "
-      "0s}}");
-  EXPECT_THAT(e, HasSubstr("rate_limit_policies[0].redis.host: \"redis.internal\" is not an IP "
-                           "address or localhost"));
+      "{name: a, second: 1, policy: REDIS, redis: {host: \"redis internal\", port: 70000, "
+      "timeout: 0s}}");
+  EXPECT_THAT(e, HasSubstr("rate_limit_policies[0].redis.host: \"redis internal\" is not an IP "
+                           "address or a host name"));
   EXPECT_THAT(e, HasSubstr("rate_limit_policies[0].redis.port: must be <= 65535"));
   EXPECT_THAT(e, HasSubstr("rate_limit_policies[0].redis.timeout: must be > 0"));
   EXPECT_THAT(errorsOf("{name: a, second: 1, policy: REDIS, redis: {timeout: 11s}}"),
               HasSubstr("rate_limit_policies[0].redis.timeout: must be <= 10s"));
   EXPECT_EQ(errorsOf("{name: a, second: 1, policy: REDIS, redis: {host: localhost}}"), "");
+  // A host name is resolved (asynchronously, on the worker) when connecting.
+  EXPECT_EQ(errorsOf("{name: a, second: 1, policy: REDIS, redis: {host: redis.internal}}"), "");
   EXPECT_EQ(errorsOf("{name: a, second: 1, policy: REDIS, redis: {host: \"::1\"}}"), "");
 }
 

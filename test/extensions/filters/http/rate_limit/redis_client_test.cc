@@ -15,6 +15,7 @@
 #include "source/common/config/utility.h"
 #include "source/extensions/filters/http/rate_limit/redis_script.h"
 #include "test/extensions/filters/http/rate_limit/redis_server.h"
+#include "test/test_common/dns_server.h"
 #include "test/test_common/network_utility.h"
 
 namespace sluice {
@@ -111,6 +112,20 @@ class RedisClientTest : public testing::Test {
       if (r->calls == 0) return false;
     }
     return true;
+  }
+
+  // Sends a request every 20 ms until one is answered by Redis (the client reconnected in the
+  // background), for at most 5 s.
+  bool worksAgain(RedisClient& client, const CompiledPolicyConstSharedPtr& p) {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+    while (std::chrono::steady_clock::now() < deadline) {
+      auto r = send(client, p, "k");
+      if (!Testing::runUntil(*dispatcher_, [&]() { return r->calls == 1; })) return false;
+      if (r->parsed) return true;
+      Testing::runUntil(
+          *dispatcher_, []() { return false; }, std::chrono::milliseconds(20));
+    }
+    return false;
   }
 
   int64_t infoStat(const std::string& name) {
@@ -239,17 +254,7 @@ TEST_F(RedisClientTest, DownFailsFastAndReconnectsWhenBack) {
 
   ASSERT_TRUE(redis_.start());  // same port, empty data
   // The client reconnects in the background (backoff at most 1 s): a request soon works again.
-  bool back = false;
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
-  while (!back && std::chrono::steady_clock::now() < deadline) {
-    auto r = send(client, p, "k");
-    ASSERT_TRUE(Testing::runUntil(*dispatcher_, [&]() { return r->calls == 1; }));
-    back = r->parsed;
-    if (!back)
-      Testing::runUntil(
-          *dispatcher_, []() { return false; }, std::chrono::milliseconds(20));
-  }
-  EXPECT_TRUE(back);
+  EXPECT_TRUE(worksAgain(client, p));
 }
 
 TEST_F(RedisClientTest, AWorkingConnectionThatIsClosedReconnectsAtOnce) {
@@ -351,6 +356,103 @@ TEST_F(RedisClientTest, DatabaseAndPassword) {
   auto r2 = send(client2, bad, "k");
   ASSERT_TRUE(Testing::runUntil(*dispatcher_, [&]() { return r2->calls == 1; }));
   EXPECT_FALSE(r2->parsed);
+}
+
+// A host name is resolved on the client's dispatcher (never with a blocking getaddrinfo), again
+// on every reconnect; requests sent while it resolves wait for the connection.
+class RedisHostNameTest : public RedisClientTest {
+ protected:
+  void SetUp() override {
+    RedisClientTest::SetUp();
+    if (IsSkipped()) return;
+    ASSERT_TRUE(dns_.running());
+    auto r = Network::createDnsResolver(*dispatcher_, dns_.resolverOptions());
+    ASSERT_TRUE(r.ok()) << r.status();
+    resolver_ = std::move(*r);
+  }
+
+  CompiledPolicyConstSharedPtr namedPolicy(const std::string& host) {
+    PolicyProto p;
+    EXPECT_TRUE(Config::loadFromYaml("{name: named, minute: 3, policy: REDIS}", p).ok());
+    p.mutable_redis()->set_host(host);
+    p.mutable_redis()->set_port(redis_.port());
+    auto c = compilePolicy(p, "p");
+    EXPECT_TRUE(c.ok()) << c.status();
+    return *c;
+  }
+
+  Testing::DnsServer dns_;
+  Network::DnsResolverPtr resolver_;
+};
+
+TEST_F(RedisHostNameTest, ResolvesTheHostBeforeConnecting) {
+  dns_.set("redis.sluice.test", {"127.0.0.1"});
+  auto p = namedPolicy("redis.sluice.test");
+  RedisClient client(*dispatcher_, p->redis_settings, resolver_.get());
+  // Sent before the name resolved: they wait, then run in order.
+  std::vector<std::unique_ptr<Recorder>> rs;
+  for (int i = 0; i < 5; ++i) rs.push_back(send(client, p, "ip:a"));
+  for (const auto& r : rs) EXPECT_EQ(0, r->calls) << r->error;
+  ASSERT_TRUE(Testing::runUntil(*dispatcher_, [&]() { return allAnswered(rs); }));
+  for (int i = 0; i < 5; ++i) {
+    ASSERT_TRUE(rs[i]->parsed) << rs[i]->error;
+    EXPECT_EQ(i < 3, rs[i]->decision.allowed) << i;
+  }
+  EXPECT_EQ(1, dns_.queries("redis.sluice.test"));
+
+  // Reconnecting resolves again.
+  ASSERT_EQ(redis_.command("CLIENT KILL TYPE normal"), "1");
+  ASSERT_TRUE(Testing::runUntil(*dispatcher_, [&]() { return !client.connected(); }));
+  ASSERT_TRUE(Testing::runUntil(*dispatcher_, [&]() { return client.connected(); }));
+  EXPECT_EQ(2, dns_.queries("redis.sluice.test"));
+}
+
+TEST_F(RedisHostNameTest, UnresolvableHostFailsTheWaitingRequests) {
+  dns_.set("redis.sluice.test", {"127.0.0.1"});
+  dns_.mode("redis.sluice.test", "nxdomain");
+  auto p = namedPolicy("redis.sluice.test");
+  RedisClient client(*dispatcher_, p->redis_settings, resolver_.get());
+  auto r = send(client, p, "k");
+  ASSERT_TRUE(Testing::runUntil(*dispatcher_, [&]() { return r->calls == 1; }));
+  EXPECT_FALSE(r->parsed);
+  EXPECT_THAT(r->error, HasSubstr("cannot resolve redis.sluice.test"));
+  // Backing off now: the next one fails at once.
+  auto again = send(client, p, "k");
+  EXPECT_EQ(1, again->calls);
+  // And once the name resolves, the client connects in the background.
+  dns_.mode("redis.sluice.test", "answer");
+  EXPECT_TRUE(worksAgain(client, p));
+}
+
+TEST_F(RedisHostNameTest, SilentDnsServerIsAConnectTimeout) {
+  dns_.set("redis.sluice.test", {"127.0.0.1"});
+  dns_.mode("redis.sluice.test", "silent");
+  auto p = namedPolicy("redis.sluice.test");
+  Network::DnsResolverOptions slow;
+  slow.servers.push_back(dns_.address());  // c-ares' default timeout: longer than the client's
+  auto resolver = Network::createDnsResolver(*dispatcher_, slow);
+  ASSERT_TRUE(resolver.ok());
+  RedisClient client(*dispatcher_, p->redis_settings, resolver->get());
+  auto r = send(client, p, "k");
+  const auto start = std::chrono::steady_clock::now();
+  ASSERT_TRUE(Testing::runUntil(
+      *dispatcher_, [&]() { return r->calls == 1; }, std::chrono::milliseconds(3000)));
+  EXPECT_LT(std::chrono::steady_clock::now() - start,
+            RedisClient::kConnectTimeout + std::chrono::milliseconds(500));
+  EXPECT_THAT(r->error, HasSubstr("timeout"));
+}
+
+// The worker's clients share one resolver, made on first use with the given servers.
+TEST_F(RedisHostNameTest, ThreadClientsResolveWithTheGivenServers) {
+  dns_.set("redis.sluice.test", {"127.0.0.1"});
+  auto p = namedPolicy("redis.sluice.test");
+  Network::DnsResolverOptions options;
+  options.servers.push_back(dns_.address());
+  RedisClient& client = RedisClient::get(*dispatcher_, p->redis_settings, &options);
+  auto r = send(client, p, "k");
+  ASSERT_TRUE(Testing::runUntil(*dispatcher_, [&]() { return r->calls == 1; }));
+  EXPECT_TRUE(r->parsed) << r->error;
+  RedisClient::clearThread();
 }
 
 }  // namespace
