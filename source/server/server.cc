@@ -13,6 +13,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "source/common/common/json.h"
+#include "source/common/config/redact.h"
 #include "source/common/config/utility.h"
 #include "spdlog/spdlog.h"
 
@@ -368,9 +369,10 @@ void Server::onDrainTick() {
 
 std::string Server::configDumpJson() const {
   // Written by hand around toJson() pieces: a 10,000-route table is one resource, and this
-  // keeps every resource's JSON exactly as the config schema prints it.
+  // keeps every resource's JSON exactly as the config schema prints it. Secrets (private keys)
+  // are redacted (Config::toRedactedJson).
   std::string out = absl::StrCat("{\"version_info\":", Json::quote(snapshot_->version),
-                                 ",\"bootstrap\":", Config::toJson(bootstrap_));
+                                 ",\"bootstrap\":", Config::toRedactedJson(bootstrap_));
   if (ads_ != nullptr) {
     const Config::AdsOptions& o = ads_->options();
     absl::StrAppend(
@@ -399,7 +401,7 @@ std::string Server::configDumpJson() const {
         std::string body = "null";
         if (decodeResources(type_url, single, one).ok()) {
           const google::protobuf::Message* m = firstResource(type_url, one);
-          if (m != nullptr) body = Config::toJson(*m);
+          if (m != nullptr) body = Config::toRedactedJson(*m);
         }
         absl::StrAppend(&out, first ? "" : ",", "{\"name\":", Json::quote(name));
         if (!r.version.empty()) absl::StrAppend(&out, ",\"version\":", Json::quote(r.version));
