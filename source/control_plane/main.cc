@@ -30,12 +30,16 @@ constexpr int kMaxMessageBytes = 64 << 20;
 void usage() {
   std::fprintf(stderr,
                "usage: sluice-cp --state-dir DIR [--config-dir DIR] [--listen HOST:PORT]\n"
-               "                 [--address-path FILE] [--poll-interval 1s] [--log-level info]\n"
+               "                 [--state-key-file FILE] [--address-path FILE]\n"
+               "                 [--poll-interval 1s] [--log-level info]\n"
                "  --listen HOST:PORT    ADS and ControlService (default 127.0.0.1:18000);\n"
                "                        port 0 picks a free port\n"
                "  --config-dir DIR      declared config per node group: <group>.yaml|.yml|.json,\n"
                "                        picked up without restart\n"
                "  --state-dir DIR       applied config and versions, kept across restarts\n"
+               "  --state-key-file FILE key that encrypts secrets in the state dir: 32 bytes\n"
+               "                        or 64 hex digits (default DIR/state.key, created on\n"
+               "                        first start; keep it elsewhere, see docs/operations.md)\n"
                "  --address-path FILE   write the bound HOST:PORT here once listening\n"
                "  --poll-interval D     how often the config dir is checked (default 1s)\n"
                "  --log-level LEVEL     trace|debug|info|warn|error|off (default info)\n"
@@ -53,6 +57,7 @@ int main(int argc, char** argv) {
   std::string listen = "127.0.0.1:18000";
   std::string config_dir;
   std::string state_dir;
+  std::string state_key_file;
   std::string address_path;
   absl::Duration poll_interval = absl::Seconds(1);
   std::string log_level = "info";
@@ -70,6 +75,8 @@ int main(int argc, char** argv) {
       config_dir = value();
     } else if (a == "--state-dir") {
       state_dir = value();
+    } else if (a == "--state-key-file") {
+      state_key_file = value();
     } else if (a == "--address-path") {
       address_path = value();
     } else if (a == "--poll-interval") {
@@ -136,6 +143,29 @@ int main(int argc, char** argv) {
     spdlog::critical("{}", std::string(s.message()));
     return 1;
   }
+  // The key of the secrets in the state dir (docs/decisions.md).
+  std::string key_warning;
+  bool key_created = false;
+  const bool default_key = state_key_file.empty();
+  const std::string key_path = default_key ? state_dir + "/state.key" : state_key_file;
+  auto cipher =
+      default_key
+          ? sluice::ControlPlane::StateCipher::loadOrCreate(key_path, &key_created, &key_warning)
+          : sluice::ControlPlane::StateCipher::fromKeyFile(key_path, &key_warning);
+  if (!cipher.ok()) {
+    spdlog::critical("--state-key-file: {}", std::string(cipher.status().message()));
+    return 1;
+  }
+  if (!key_warning.empty()) {
+    spdlog::warn("{}", key_warning);
+  }
+  if (key_created) {
+    spdlog::info(
+        "created state key {} (secrets in the state dir are encrypted with it; to keep the "
+        "key apart from the state, move it and pass --state-key-file)",
+        key_path);
+  }
+  store.setCipher(&*cipher);
   sluice::ControlPlane::SnapshotCache cache(&store, &sluice::Server::validateResources);
   if (auto s = cache.loadState(); !s.ok()) {
     spdlog::critical("state dir {}: {}", state_dir, std::string(s.message()));
