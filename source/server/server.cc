@@ -227,6 +227,16 @@ int Server::run() {
     Config::AdsOptions ao;
     ao.address = cp.address();
     ao.delta = cp.api_type() == sluice::config::v1::ControlPlane::DELTA;
+    if (cp.has_tls()) {
+      // Read once, at start (a certificate renewed on disk takes a restart).
+      auto tls = loadControlPlaneTls(cp.tls());
+      if (!tls.ok()) {
+        spdlog::error("{}", std::string(tls.status().message()));
+        return 1;
+      }
+      ao.tls = std::move(*tls);
+      ao.tls_server_name = cp.tls().server_name();
+    }
     ao.node = bootstrap_.node();
     if (ao.node.id().empty()) {
       char host[256] = {0};
@@ -244,8 +254,12 @@ int Server::run() {
     initial_fetch_timeout_ =
         Config::durationOr(cp.has_initial_fetch_timeout(), cp.initial_fetch_timeout(),
                            std::chrono::milliseconds(15000));
-    spdlog::info("control plane {} ({}), node \"{}\" in group \"{}\"", ao.address,
-                 ao.delta ? "delta" : "state of the world", ao.node.id(), ao.node.cluster());
+    spdlog::info("control plane {} ({}, {}), node \"{}\" in group \"{}\"", ao.address,
+                 ao.delta ? "delta" : "state of the world",
+                 !ao.tls                      ? "cleartext"
+                 : ao.tls->cert_chain.empty() ? "TLS"
+                                              : "TLS with a client certificate",
+                 ao.node.id(), ao.node.cluster());
     ads_ = std::make_unique<Config::AdsClient>(*dispatcher_, ao, *this, stats_.get());
     ads_->start();
   }
@@ -375,11 +389,12 @@ std::string Server::configDumpJson() const {
                                  ",\"bootstrap\":", Config::toRedactedJson(bootstrap_));
   if (ads_ != nullptr) {
     const Config::AdsOptions& o = ads_->options();
-    absl::StrAppend(
-        &out, ",\"control_plane\":{\"address\":", Json::quote(o.address), ",\"api\":\"",
-        o.delta ? "delta" : "sotw", "\",\"connected\":", ads_->connected() ? "true" : "false",
-        ",\"initialized\":", ads_->initialized() ? "true" : "false",
-        ",\"reconnects\":", ads_->reconnects(), ",\"node\":", Config::toJson(o.node), "}");
+    absl::StrAppend(&out, ",\"control_plane\":{\"address\":", Json::quote(o.address), ",\"api\":\"",
+                    o.delta ? "delta" : "sotw", "\",\"tls\":", o.tls ? "true" : "false",
+                    ",\"connected\":", ads_->connected() ? "true" : "false",
+                    ",\"initialized\":", ads_->initialized() ? "true" : "false",
+                    ",\"reconnects\":", ads_->reconnects(), ",\"node\":", Config::toJson(o.node),
+                    "}");
     absl::StrAppend(&out, ",\"dynamic_resources\":{");
     bool first_type = true;
     for (const std::string& type_url : Config::resourceTypeUrls()) {
