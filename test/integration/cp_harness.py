@@ -50,7 +50,7 @@ class ControlPlane:
     loopback port so data planes can reconnect to the same address after a restart."""
 
     def __init__(self, port=None, config_dir=None, state_dir=None, extra_args=(),
-                 poll_interval="100ms"):
+                 poll_interval="100ms", ctl_args=()):
         self.tmpdir = make_tempdir("sluice-cp-")
         self.config_dir = config_dir or os.path.join(self.tmpdir, "config")
         self.state_dir = state_dir or os.path.join(self.tmpdir, "state")
@@ -58,6 +58,8 @@ class ControlPlane:
         os.makedirs(self.state_dir, exist_ok=True)
         self.port = port or free_port()
         self.extra_args = list(extra_args) + ["--poll-interval", poll_interval]
+        # Global flags of every ctl() call (e.g. the --tls-* flags of a TLS sluice-cp).
+        self.ctl_args = list(ctl_args)
         self.proc = None
         self.logs = []
         self._stderr_cache = None
@@ -185,7 +187,7 @@ class ControlPlane:
     # -- sluicectl ----------------------------------------------------------------------------
 
     def ctl(self, *args, check=True, input=None, timeout=30):
-        cmd = [ctl_binary(), "--server", self.address] + [str(a) for a in args]
+        cmd = [ctl_binary(), "--server", self.address] + self.ctl_args + [str(a) for a in args]
         r = subprocess.run(cmd, input=input, capture_output=True, text=True,
                            timeout=scaled(timeout))
         if check and r.returncode != 0:

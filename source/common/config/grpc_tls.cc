@@ -86,7 +86,8 @@ absl::StatusOr<GrpcTlsPem> loadGrpcTls(const GrpcTlsFiles& files) {
   if (files.cert_chain.path.empty() != files.private_key.path.empty()) {
     const auto& given = files.cert_chain.path.empty() ? files.private_key : files.cert_chain;
     const auto& missing = files.cert_chain.path.empty() ? files.cert_chain : files.private_key;
-    errors.add(given.name, absl::StrCat("needs ", missing.name, " (a certificate and its key)"));
+    errors.add(absl::InvalidArgumentError(
+        absl::StrCat(given.name, " needs ", missing.name, " (a certificate and its key)")));
   }
   if (!files.ca.path.empty()) {
     errors.add(loadCertificates(files.ca, pem.ca).status());
