@@ -13,7 +13,6 @@ import subprocess
 import unittest
 
 import cp_harness
-import harness
 import tls_certs
 from harness import wait_until
 
@@ -31,33 +30,19 @@ class ControlPlaneSecretsTest(cp_harness.CpTestCase):
 
     @classmethod
     def setUpClass(cls):
-        cls.dir = harness.make_tempdir("sluice-pki-")
-        cls.pki = tls_certs.Pki(cls.dir, "ca")
-        cls.edge = cls.pki.server("edge", sans=("DNS:api.example.com",))
-        cls.edge2 = cls.pki.server("edge-renewed", sans=("DNS:api.example.com",))
-
-    @classmethod
-    def tearDownClass(cls):
-        if not os.environ.get("SLUICE_KEEP_TMP"):
-            import shutil
-            shutil.rmtree(cls.dir, ignore_errors=True)
+        pki = tls_certs.class_pki(cls)
+        cls.ca = pki.ca("secrets-ca")
+        cls.edge = pki.issue(cls.ca, "api.example.com", dns=["api.example.com"], name="edge")
+        cls.edge2 = pki.issue(cls.ca, "api.example.com", dns=["api.example.com"],
+                              name="edge-renewed")
 
     def config(self, cert=None):
         cert = cert or self.edge
-        return {
-            "secrets": [
-                {"name": "edge", "tls_certificate": {"certificate_chain": cert.cert_pem(),
-                                                     "private_key": cert.key_pem()}},
-                {"name": "clients-ca", "validation_context": {"trusted_ca":
-                                                              self.pki.ca.cert_pem()}},
-            ],
-            "listeners": [{"name": "public", "address": {"host": "127.0.0.1", "port": 0},
-                           "route_table": "main"}],
-            "route_tables": [{"name": "main", "virtual_hosts": [{
-                "name": "all", "domains": ["*"],
-                "routes": [{"match": {"path": "/healthz"},
-                            "direct_response": {"status": 200, "body": "ok\n"}}]}]}],
-        }
+        return cp_harness.direct_config(secrets=[
+            {"name": "edge", "tls_certificate": {"certificate_chain": cert.chain_pem(),
+                                                 "private_key": cert.key_pem()}},
+            {"name": "clients-ca", "validation_context": {"trusted_ca": self.ca.cert_pem()}},
+        ])
 
     def assert_no_key(self, text, where, *certs):
         certs = certs or (self.edge, self.edge2)
@@ -102,7 +87,7 @@ class ControlPlaneSecretsTest(cp_harness.CpTestCase):
         edge = [s for s in got if s["name"] == "edge"][0]
         self.assertEqual(edge["tls_certificate"]["private_key"],
                          fingerprint(self.edge.key_pem()))
-        self.assertEqual(edge["tls_certificate"]["certificate_chain"], self.edge.cert_pem())
+        self.assertEqual(edge["tls_certificate"]["certificate_chain"], self.edge.chain_pem())
         yaml_out = cp.ctl("get", "secret", "edge").stdout
         self.assertIn(fingerprint(self.edge.key_pem()), yaml_out)
         self.assert_no_key(cp.ctl("get", "secrets").stdout, "sluicectl get secrets")
@@ -140,7 +125,7 @@ class ControlPlaneSecretsTest(cp_harness.CpTestCase):
         secret, dump = self.dp_secret(dp2)
         self.assertEqual(secret["tls_certificate"]["private_key"],
                          fingerprint(self.edge2.key_pem()))
-        self.assertEqual(secret["tls_certificate"]["certificate_chain"], self.edge2.cert_pem())
+        self.assertEqual(secret["tls_certificate"]["certificate_chain"], self.edge2.chain_pem())
 
         # Nothing logged the key either.
         self.assert_no_key(cp.stderr(), "sluice-cp's log")

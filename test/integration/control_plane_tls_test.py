@@ -18,22 +18,14 @@ from harness import wait_until
 
 
 def healthz_config():
-    return {
-        "listeners": [{"name": "public", "address": {"host": "127.0.0.1", "port": 0},
-                       "route_table": "main"}],
-        "route_tables": [{"name": "main", "virtual_hosts": [{
-            "name": "all", "domains": ["*"],
-            "routes": [{"match": {"path": "/healthz"},
-                        "direct_response": {"status": 200, "body": "ok over tls cp\n"}}]}]}],
-    }
+    return cp_harness.direct_config(body="ok over tls cp\n")
 
 
 class ControlPlaneTlsTest(cp_harness.CpTestCase):
 
     @classmethod
     def setUpClass(cls):
-        cls.dir = harness.make_tempdir("sluice-pki-")
-        pki = tls_certs.Pki(cls.dir)
+        pki = tls_certs.class_pki(cls)
         cls.ca = pki.ca("cp-ca")
         cls.server = pki.issue(cls.ca, "sluice-cp", dns=["localhost"], ip=["127.0.0.1"])
         cls.edge = pki.issue(cls.ca, "edge-1", dns=["edge-1"], client=True)
@@ -41,12 +33,6 @@ class ControlPlaneTlsTest(cp_harness.CpTestCase):
         # Another CA, and a client certificate of it for the same name.
         cls.other_ca = pki.ca("other-ca")
         cls.stranger = pki.issue(cls.other_ca, "edge-1", client=True, name="stranger-edge-1")
-
-    @classmethod
-    def tearDownClass(cls):
-        if not os.environ.get("SLUICE_KEEP_TMP"):
-            import shutil
-            shutil.rmtree(cls.dir, ignore_errors=True)
 
     def ctl_tls(self, client=None):
         client = client or self.operator

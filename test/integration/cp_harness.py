@@ -9,6 +9,7 @@ Pieces:
   * dp_bootstrap  - a data-plane bootstrap pointing at a ControlPlane (fast reconnects).
   * declared      - a declared config (static_resources keys) from upstreams and routes.
   * to_yaml       - a block-style YAML rendering of a declared config, for config-dir files.
+  * direct_config - a declared config answering one path itself (no upstreams).
   * CpTestCase    - SluiceTestCase plus start_cp()/start_dp() with cleanups, the sluice-cp
                     stderr printed when a test fails, and wait_served() which measures how long
                     a change takes to be served through a proxy.
@@ -283,6 +284,21 @@ def declared(upstreams, routes=None, listener_port=0, listener_name="public", li
         "route_tables": [{"name": "main", "virtual_hosts": [
             {"name": "all", "domains": ["*"], "routes": rs}]}],
         "listeners": [listener],
+    }
+    out.update(extra)
+    return out
+
+
+def direct_config(body="ok\n", path="/healthz", listener_name="public", **extra):
+    """A declared config without upstreams: listener `listener_name` on a free loopback port
+    answering GET `path` with 200 `body` (a direct response)."""
+    out = {
+        "listeners": [{"name": listener_name, "address": {"host": "127.0.0.1", "port": 0},
+                       "route_table": "main"}],
+        "route_tables": [{"name": "main", "virtual_hosts": [{
+            "name": "all", "domains": ["*"],
+            "routes": [{"match": {"path": path},
+                        "direct_response": {"status": 200, "body": body}}]}]}],
     }
     out.update(extra)
     return out
