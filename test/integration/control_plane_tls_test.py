@@ -25,7 +25,7 @@ class ControlPlaneTlsTest(cp_harness.CpTestCase):
 
     @classmethod
     def setUpClass(cls):
-        pki = tls_certs.class_pki(cls)
+        cls.pki = pki = tls_certs.class_pki(cls)
         cls.ca = pki.ca("cp-ca")
         cls.server = pki.issue(cls.ca, "sluice-cp", dns=["localhost"], ip=["127.0.0.1"])
         cls.edge = pki.issue(cls.ca, "edge-1", dns=["edge-1"], client=True)
@@ -172,8 +172,8 @@ class ControlPlaneTlsTest(cp_harness.CpTestCase):
         r = ctl("--tls-ca", self.ca.cert_path, "--tls-cert", self.operator.cert_path,
                 "--tls-key", self.edge.key_path)
         self.assertEqual(r.returncode, 1)
-        self.assertIn("--tls-key %s: does not match the certificate" % self.edge.key_path,
-                      r.stderr)
+        self.assertIn("--tls-cert %s and --tls-key %s: the private key does not match the "
+                      "certificate" % (self.operator.cert_path, self.edge.key_path), r.stderr)
         self.assertEqual(ctl(*self.ctl_tls()).returncode, 0)
         # Nothing but gRPC's status line: no gRPC log lines on sluicectl's stderr.
         r = ctl("--tls-ca", self.ca.cert_path)
@@ -221,8 +221,9 @@ class ControlPlaneTlsTest(cp_harness.CpTestCase):
             self.assertEqual(r.returncode, 1, r.stderr)
             self.assertIn("control_plane.tls.ca_file: cannot read %s" % os.path.join(
                 d, "missing.pem"), r.stderr)
-            self.assertIn("control_plane.tls.private_key_file %s: not a PEM private key"
-                          % not_pem, r.stderr)
+            self.assertIn("control_plane.tls.cert_chain_file %s and "
+                          "control_plane.tls.private_key_file %s: the private key is not a PEM "
+                          "private key" % (self.edge.cert_path, not_pem), r.stderr)
         bootstrap["control_plane"]["tls"] = {"cert_chain_file": self.edge.cert_path,
                                              "private_key_file": self.operator.key_path}
         with open(path, "w") as f:
@@ -230,15 +231,27 @@ class ControlPlaneTlsTest(cp_harness.CpTestCase):
         r = subprocess.run([harness.sluice_binary(), "-c", path], capture_output=True,
                            text=True, timeout=30)
         self.assertEqual(r.returncode, 1)
-        self.assertIn("does not match the certificate in control_plane.tls.cert_chain_file",
-                      r.stderr)
+        self.assertIn("control_plane.tls.private_key_file %s: the private key does not match "
+                      "the certificate" % self.operator.key_path, r.stderr)
+
+        # An expired client certificate: refused at start, not at the first handshake.
+        expired = self.pki.expired(self.ca, "old-edge", client=True)
+        bootstrap["control_plane"]["tls"] = {"cert_chain_file": expired.cert_path,
+                                             "private_key_file": expired.key_path}
+        with open(path, "w") as f:
+            json.dump(bootstrap, f)
+        r = subprocess.run([harness.sluice_binary(), "-c", path, "--validate"],
+                           capture_output=True, text=True, timeout=30)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("the certificate has expired", r.stderr)
 
         state = os.path.join(d, "state")
         for args, want in [
                 (["--tls-cert", self.server.cert_path, "--tls-key", not_pem],
-                 "--tls-key %s: not a PEM private key" % not_pem),
+                 "--tls-key %s: the private key is not a PEM private key" % not_pem),
                 (["--tls-cert", not_pem, "--tls-key", self.server.key_path],
-                 "--tls-cert %s: no PEM certificate in it" % not_pem),
+                 "--tls-cert %s and --tls-key %s: no PEM certificate found"
+                 % (not_pem, self.server.key_path)),
                 (["--tls-cert", self.server.cert_path], "--tls-cert needs --tls-key"),
                 (["--client-ca", self.ca.cert_path], "--client-ca needs --tls-cert"),
                 (["--tls-cert", self.server.cert_path, "--tls-key", self.server.key_path,

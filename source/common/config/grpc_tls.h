@@ -15,7 +15,7 @@ namespace Config {
 
 // TLS of Sluice's own gRPC connections (sluice and sluicectl to sluice-cp, sluice-cp's port):
 // PEM files read once at start, checked, and turned into gRPC credentials. Not the proxy's TLS
-// (source/common/tls).
+// (source/common/tls), though it checks the files the same way.
 
 // PEM text. Empty `ca`: the system's CA bundle (client) or no client certificates (server).
 // `cert_chain` and `private_key` are both set or both empty.
@@ -37,10 +37,12 @@ struct GrpcTlsFiles {
   File private_key;
 };
 
-// Reads and checks the files: each readable, `ca` and `cert_chain` hold PEM certificates,
-// `private_key` an unencrypted PEM private key that matches the first certificate of
-// `cert_chain`, and the chain and the key given together. Every error, one per line, each
-// naming the file, e.g. `--tls-key /etc/cp/key.pem: not a PEM private key`.
+// Reads and checks the files with the proxy's TLS checks (source/common/tls): each readable,
+// `ca` and `cert_chain` hold PEM certificates, `private_key` a PEM RSA or ECDSA key matching the
+// first certificate of `cert_chain`, which is valid now; the chain and the key given together.
+// Every error, one per line, each naming the flag or field and the file, e.g.
+// `--tls-cert /etc/cp/cert.pem and --tls-key /etc/cp/key.pem: the private key does not match
+// the certificate`.
 absl::StatusOr<GrpcTlsPem> loadGrpcTls(const GrpcTlsFiles& files);
 
 // Client credentials: the server certificate verified against `pem.ca` (else the system's
