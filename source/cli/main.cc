@@ -4,15 +4,26 @@
 #include <string>
 #include <vector>
 
+#include "grpc/support/log.h"
 #include "grpcpp/grpcpp.h"
 #include "source/cli/sluicectl.h"
 
+namespace {
+
+// sluicectl reports a failed call itself (the status names a failed TLS handshake's reason);
+// gRPC's own log lines would only repeat it in another format.
+void quietGrpcLog(gpr_log_func_args*) {}
+
+}  // namespace
+
 int main(int argc, char** argv) {
+  gpr_set_log_function(quietGrpcLog);
   std::vector<std::string> args(argv + 1, argv + argc);
-  auto stubs = [](const std::string& address) -> std::unique_ptr<sluice::Cli::ControlStub> {
+  auto stubs =
+      [](const sluice::Cli::ChannelSpec& channel) -> std::unique_ptr<sluice::Cli::ControlStub> {
     return sluice::service::control::v1::ControlService::NewStub(
-        grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
+        grpc::CreateCustomChannel(channel.address, channel.credentials, channel.args));
   };
-  return sluice::Cli::run(args, std::getenv("SLUICECTL_SERVER"), stubs,
+  return sluice::Cli::run(args, sluice::Cli::Environment::fromProcess(), stubs,
                           {std::cin, std::cout, std::cerr});
 }

@@ -1,5 +1,6 @@
 #include "source/cli/options.h"
 
+#include <cstdlib>
 #include <set>
 
 #include "absl/strings/match.h"
@@ -26,6 +27,14 @@ const char kGlobalFlags[] =
     "  --server ADDR       sluice-cp's address (default: $SLUICECTL_SERVER, else "
     "127.0.0.1:18000)\n"
     "  --timeout DURATION  deadline of each call, e.g. 10s, 500ms (default 10s)\n"
+    "  --tls               TLS to sluice-cp (implied by the --tls-* flags below)\n"
+    "  --tls-ca FILE       PEM CAs sluice-cp's certificate must chain to (default: the\n"
+    "                      system's; $SLUICECTL_TLS_CA)\n"
+    "  --tls-cert FILE     client certificate, PEM, for a sluice-cp started with --client-ca\n"
+    "                      ($SLUICECTL_TLS_CERT) ...\n"
+    "  --tls-key FILE      ... and its PEM private key ($SLUICECTL_TLS_KEY)\n"
+    "  --tls-server-name NAME  name to verify in sluice-cp's certificate (default: the host\n"
+    "                      of --server; $SLUICECTL_TLS_SERVER_NAME)\n"
     "  -h, --help          help (`sluicectl COMMAND --help` for a command's)\n";
 
 // "TYPE: Listener, RouteTable, ...": every type sluice-cp serves.
@@ -127,10 +136,25 @@ std::string commandName(Command command) {
   return "";
 }
 
-Options parseArgs(const std::vector<std::string>& args, const char* env_server) {
+Environment Environment::fromProcess() {
+  Environment env;
+  env.server = std::getenv("SLUICECTL_SERVER");
+  env.tls_ca = std::getenv("SLUICECTL_TLS_CA");
+  env.tls_cert = std::getenv("SLUICECTL_TLS_CERT");
+  env.tls_key = std::getenv("SLUICECTL_TLS_KEY");
+  env.tls_server_name = std::getenv("SLUICECTL_TLS_SERVER_NAME");
+  return env;
+}
+
+Options parseArgs(const std::vector<std::string>& args, const Environment& env) {
   Options o;
-  if (env_server != nullptr && *env_server != '\0') {
-    o.server = env_server;
+  for (auto [value, field] :
+       {std::make_pair(env.server, &o.server), std::make_pair(env.tls_ca, &o.tls_ca),
+        std::make_pair(env.tls_cert, &o.tls_cert), std::make_pair(env.tls_key, &o.tls_key),
+        std::make_pair(env.tls_server_name, &o.tls_server_name)}) {
+    if (value != nullptr && *value != '\0') {
+      *field = value;
+    }
   }
   std::vector<std::string> positional;
   std::set<std::string> flags_seen;  // per-command flags, checked once the command is known
@@ -164,8 +188,13 @@ Options parseArgs(const std::vector<std::string>& args, const char* env_server) 
       o.help = true;
       continue;
     }
+    if (arg == "--tls") {
+      o.tls = true;
+      continue;
+    }
     std::string long_name;
-    if (flag == "--server" || flag == "--timeout" || flag == "--group") {
+    if (flag == "--server" || flag == "--timeout" || flag == "--group" || flag == "--tls-ca" ||
+        flag == "--tls-cert" || flag == "--tls-key" || flag == "--tls-server-name") {
       long_name = flag.substr(2);
     } else if (flag == "-f" || flag == "--file") {
       long_name = "file";
@@ -187,6 +216,14 @@ Options parseArgs(const std::vector<std::string>& args, const char* env_server) 
         o.error = "--server must not be empty";
       }
       o.server = value;
+    } else if (absl::StartsWith(long_name, "tls-")) {
+      if (value.empty()) {
+        o.error = absl::StrCat("--", long_name, " must not be empty");
+      }
+      (long_name == "tls-ca"     ? o.tls_ca
+       : long_name == "tls-cert" ? o.tls_cert
+       : long_name == "tls-key"  ? o.tls_key
+                                 : o.tls_server_name) = value;
     } else if (long_name == "timeout") {
       if (!absl::ParseDuration(value, &o.timeout) || o.timeout <= absl::ZeroDuration() ||
           o.timeout == absl::InfiniteDuration()) {
@@ -209,6 +246,12 @@ Options parseArgs(const std::vector<std::string>& args, const char* env_server) 
   if (!o.error.empty() || o.help) {
     return o;
   }
+  o.tls = o.tls || !o.tls_ca.empty() || !o.tls_cert.empty() || !o.tls_key.empty() ||
+          !o.tls_server_name.empty();
+  if (o.tls_cert.empty() != o.tls_key.empty()) {
+    o.error = o.tls_cert.empty() ? "--tls-key needs --tls-cert" : "--tls-cert needs --tls-key";
+    return o;
+  }
   if (o.command == Command::None) {
     o.error = "missing command";
     return o;
@@ -221,7 +264,7 @@ std::string usage(Command command) {
   switch (command) {
     case Command::None:
       return absl::StrCat(
-          "usage: sluicectl [--server ADDR] [--timeout DURATION] COMMAND [ARGS]\n"
+          "usage: sluicectl [--server ADDR] [--timeout DURATION] [--tls-* ...] COMMAND [ARGS]\n"
           "\n"
           "Operates sluice-cp, the control plane of Sluice.\n"
           "\n"
@@ -283,7 +326,9 @@ std::string usage(Command command) {
           "usage: sluicectl get TYPE [NAME] [--group G] [-o yaml|json]\n"
           "\n"
           "Prints the resources of TYPE published for group G (default \"default\"): a list,\n"
-          "or the single resource NAME. YAML by default; the output can be applied again.\n",
+          "or the single resource NAME. YAML by default; the output can be applied again,\n"
+          "except secrets: their private keys are printed redacted, as\n"
+          "\"[redacted sha256:ab12cd34]\" (a fingerprint that tells keys apart).\n",
           typesHelp(), "\n", kGlobalFlags);
   }
   return "";

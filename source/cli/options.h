@@ -21,6 +21,15 @@ struct Options {
 
   // --server, else $SLUICECTL_SERVER, else the default.
   std::string server = "127.0.0.1:18000";
+  // TLS to sluice-cp: on with --tls or any of the files or the name below. Each flag, else its
+  // $SLUICECTL_TLS_* variable. ca: PEM CAs the server certificate must chain to (default: the
+  // system's); cert/key: a client certificate and its key (sluice-cp with --client-ca);
+  // server_name: the name to verify instead of the host of `server`.
+  bool tls = false;
+  std::string tls_ca;
+  std::string tls_cert;
+  std::string tls_key;
+  std::string tls_server_name;
   // --timeout: deadline of each call.
   absl::Duration timeout = absl::Seconds(10);
   // -f/--file (validate, diff, apply); "-" is stdin.
@@ -34,8 +43,25 @@ struct Options {
   std::string name;
 };
 
-// `args` excludes argv[0]; `env_server` is $SLUICECTL_SERVER (nullptr when unset).
-Options parseArgs(const std::vector<std::string>& args, const char* env_server);
+// What sluicectl reads from its environment (nullptr: unset).
+struct Environment {
+  const char* server = nullptr;           // $SLUICECTL_SERVER
+  const char* tls_ca = nullptr;           // $SLUICECTL_TLS_CA
+  const char* tls_cert = nullptr;         // $SLUICECTL_TLS_CERT
+  const char* tls_key = nullptr;          // $SLUICECTL_TLS_KEY
+  const char* tls_server_name = nullptr;  // $SLUICECTL_TLS_SERVER_NAME
+  // The process's.
+  static Environment fromProcess();
+};
+
+// `args` excludes argv[0]. Flags win over the environment.
+Options parseArgs(const std::vector<std::string>& args, const Environment& env);
+// Only $SLUICECTL_SERVER set (nullptr when unset).
+inline Options parseArgs(const std::vector<std::string>& args, const char* env_server) {
+  Environment env;
+  env.server = env_server;
+  return parseArgs(args, env);
+}
 
 // The usage text of a command, or the global one for Command::None.
 std::string usage(Command command);

@@ -9,11 +9,13 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
 #include "absl/time/time.h"
 #include "source/cli/format.h"
 #include "source/cli/options.h"
+#include "source/common/config/grpc_tls.h"
 #include "source/common/config/utility.h"
 
 namespace sluice {
@@ -226,10 +228,28 @@ class Runner {
                          absl::ToChronoMilliseconds(options_.timeout));
     grpc::Status status = (stub_.*method)(&context, request, &response);
     if (!status.ok()) {
-      io_.err << "sluicectl: " << rpcErrorMessage(options_.server, status) << "\n";
+      io_.err << "sluicectl: " << rpcErrorMessage(options_.server, status) << tlsHint(status)
+              << "\n";
       return false;
     }
     return true;
+  }
+
+  // A TLS server closes a cleartext connection, and a TLS connection whose client certificate
+  // it refuses, without a word: say what it most likely means.
+  std::string tlsHint(const grpc::Status& status) const {
+    if (status.error_code() != grpc::StatusCode::UNAVAILABLE ||
+        !absl::StrContains(status.error_message(), "Socket closed")) {
+      return "";
+    }
+    if (!options_.tls) {
+      return " (if sluice-cp serves TLS, pass --tls-ca, and --tls-cert/--tls-key if it wants "
+             "a client certificate)";
+    }
+    return options_.tls_cert.empty()
+               ? " (sluice-cp may want a client certificate: --tls-cert and --tls-key)"
+               : " (sluice-cp may have refused the client certificate: not signed by its "
+                 "--client-ca?)";
   }
 
   template <class Errors>
@@ -270,10 +290,10 @@ std::string rpcErrorMessage(const std::string& address, const grpc::Status& stat
   }
 }
 
-int run(const std::vector<std::string>& args, const char* env_server, const StubFactory& stubs,
+int run(const std::vector<std::string>& args, const Environment& env, const StubFactory& stubs,
         Io io) {
   try {
-    const Options options = parseArgs(args, env_server);
+    const Options options = parseArgs(args, env);
     if (!options.error.empty()) {
       io.err << "sluicectl: " << options.error << "\n\n" << usage(options.command);
       return kUsage;
@@ -282,7 +302,25 @@ int run(const std::vector<std::string>& args, const char* env_server, const Stub
       io.out << usage(options.command);
       return 0;
     }
-    std::unique_ptr<ControlStub> stub = stubs(options.server);
+    ChannelSpec channel;
+    channel.address = options.server;
+    channel.credentials = grpc::InsecureChannelCredentials();
+    if (options.tls) {
+      Config::GrpcTlsFiles files;
+      files.ca = {options.tls_ca, "--tls-ca"};
+      files.cert_chain = {options.tls_cert, "--tls-cert"};
+      files.private_key = {options.tls_key, "--tls-key"};
+      auto pem = Config::loadGrpcTls(files);
+      if (!pem.ok()) {
+        io.err << "sluicectl: " << pem.status().message() << "\n";
+        return kFailure;
+      }
+      channel.credentials = Config::grpcChannelCredentials(*pem);
+      if (!options.tls_server_name.empty()) {
+        channel.args.SetSslTargetNameOverride(options.tls_server_name);
+      }
+    }
+    std::unique_ptr<ControlStub> stub = stubs(channel);
     return Runner(options, *stub, io).run();
   } catch (const std::exception& e) {
     // Nothing here is meant to throw (libraries report with Status); this is the last guard.

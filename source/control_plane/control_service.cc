@@ -5,7 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "google/protobuf/util/time_util.h"
-#include "source/common/config/utility.h"
+#include "source/common/config/redact.h"
 #include "source/control_plane/diff.h"
 #include "spdlog/spdlog.h"
 
@@ -187,11 +187,11 @@ grpc::Status ControlServiceImpl::get(const control::GetRequest& request,
                        snapshot->group() != group ? " (served the default group's config)" : "",
                        " at version ", ts.version));
     }
-    out.add_resources_json(Config::toJson(*r->message, true));
+    out.add_resources_json(Config::toRedactedJson(*r->message, true));
     return grpc::Status::OK;
   }
   for (const NamedResource& r : ts.resources) {
-    out.add_resources_json(Config::toJson(*r.message, true));
+    out.add_resources_json(Config::toRedactedJson(*r.message, true));
   }
   return grpc::Status::OK;
 }

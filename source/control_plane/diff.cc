@@ -4,7 +4,7 @@
 #include <string>
 
 #include "google/protobuf/util/message_differencer.h"
-#include "source/common/config/utility.h"
+#include "source/common/config/redact.h"
 #include "source/control_plane/resources.h"
 
 namespace sluice {
@@ -41,12 +41,12 @@ std::vector<ResourceChange> diffResources(const sluice::config::v1::StaticResour
       if (n == new_set.end() || (o != old_set.end() && o->first < n->first)) {
         change.set_kind(ResourceChange::REMOVED);
         change.set_name(o->first);
-        change.set_before_json(Config::toJson(*o->second, true));
+        change.set_before_json(Config::toRedactedJson(*o->second, true));
         ++o;
       } else if (o == old_set.end() || n->first < o->first) {
         change.set_kind(ResourceChange::ADDED);
         change.set_name(n->first);
-        change.set_after_json(Config::toJson(*n->second, true));
+        change.set_after_json(Config::toRedactedJson(*n->second, true));
         ++n;
       } else {
         const bool same =
@@ -54,8 +54,8 @@ std::vector<ResourceChange> diffResources(const sluice::config::v1::StaticResour
         if (!same) {
           change.set_kind(ResourceChange::CHANGED);
           change.set_name(n->first);
-          change.set_before_json(Config::toJson(*o->second, true));
-          change.set_after_json(Config::toJson(*n->second, true));
+          change.set_before_json(Config::toRedactedJson(*o->second, true));
+          change.set_after_json(Config::toRedactedJson(*n->second, true));
         }
         ++o;
         ++n;

@@ -9,7 +9,8 @@ namespace sluice {
 namespace ControlPlane {
 
 // Resource by resource, what replacing `before` (nullptr = nothing published) with `after`
-// changes: ADDED / REMOVED / CHANGED with each side as JSON, in type order (see ResourceType)
+// changes: ADDED / REMOVED / CHANGED with each side as JSON (secrets redacted,
+// with a fingerprint that tells whether a key changed), in type order (see ResourceType)
 // then name order. Resources are compared by content, so reordering a list changes nothing.
 // Within a type, the first resource of a name counts (a duplicate is a validation error).
 std::vector<sluice::service::control::v1::ResourceChange> diffResources(

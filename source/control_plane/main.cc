@@ -6,12 +6,15 @@
 #include <cstdlib>
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
+#include "grpc/support/log.h"
 #include "grpcpp/grpcpp.h"
+#include "source/common/config/grpc_tls.h"
 #include "source/control_plane/ads_service.h"
 #include "source/control_plane/config_watcher.h"
 #include "source/control_plane/control_service.h"
@@ -30,16 +33,34 @@ constexpr int kMaxMessageBytes = 64 << 20;
 void usage() {
   std::fprintf(stderr,
                "usage: sluice-cp --state-dir DIR [--config-dir DIR] [--listen HOST:PORT]\n"
-               "                 [--address-path FILE] [--poll-interval 1s] [--log-level info]\n"
+               "                 [--state-key-file FILE] [--address-path FILE]\n"
+               "                 [--tls-cert FILE --tls-key FILE [--client-ca FILE]]\n"
+               "                 [--poll-interval 1s] [--log-level info]\n"
                "  --listen HOST:PORT    ADS and ControlService (default 127.0.0.1:18000);\n"
                "                        port 0 picks a free port\n"
                "  --config-dir DIR      declared config per node group: <group>.yaml|.yml|.json,\n"
                "                        picked up without restart\n"
                "  --state-dir DIR       applied config and versions, kept across restarts\n"
+               "  --state-key-file FILE key that encrypts secrets in the state dir: 32 bytes\n"
+               "                        or 64 hex digits (default DIR/state.key, created on\n"
+               "                        first start; keep it elsewhere, see docs/operations.md)\n"
                "  --address-path FILE   write the bound HOST:PORT here once listening\n"
+               "  --tls-cert FILE       serve ADS and ControlService over TLS with this PEM\n"
+               "                        certificate chain (leaf first) ...\n"
+               "  --tls-key FILE        ... and its PEM private key\n"
+               "  --client-ca FILE      require a client certificate (data planes, sluicectl)\n"
+               "                        that chains to a CA of this PEM bundle (mTLS)\n"
                "  --poll-interval D     how often the config dir is checked (default 1s)\n"
                "  --log-level LEVEL     trace|debug|info|warn|error|off (default info)\n"
                "SIGTERM/SIGINT stop it; SIGHUP checks the config dir at once.\n");
+}
+
+// gRPC's own log lines (a refused TLS handshake says why only there) in sluice-cp's log format.
+void grpcLog(gpr_log_func_args* args) {
+  const auto level = args->severity == GPR_LOG_SEVERITY_ERROR  ? spdlog::level::warn
+                     : args->severity == GPR_LOG_SEVERITY_INFO ? spdlog::level::info
+                                                               : spdlog::level::debug;
+  spdlog::log(level, "grpc: {}", args->message);
 }
 
 [[noreturn]] void fail(const std::string& message) {
@@ -53,7 +74,12 @@ int main(int argc, char** argv) {
   std::string listen = "127.0.0.1:18000";
   std::string config_dir;
   std::string state_dir;
+  std::string state_key_file;
   std::string address_path;
+  sluice::Config::GrpcTlsFiles tls_files;
+  tls_files.ca.name = "--client-ca";
+  tls_files.cert_chain.name = "--tls-cert";
+  tls_files.private_key.name = "--tls-key";
   absl::Duration poll_interval = absl::Seconds(1);
   std::string log_level = "info";
   for (int i = 1; i < argc; ++i) {
@@ -70,8 +96,16 @@ int main(int argc, char** argv) {
       config_dir = value();
     } else if (a == "--state-dir") {
       state_dir = value();
+    } else if (a == "--state-key-file") {
+      state_key_file = value();
     } else if (a == "--address-path") {
       address_path = value();
+    } else if (a == "--tls-cert") {
+      tls_files.cert_chain.path = value();
+    } else if (a == "--tls-key") {
+      tls_files.private_key.path = value();
+    } else if (a == "--client-ca") {
+      tls_files.ca.path = value();
     } else if (a == "--poll-interval") {
       const std::string v = value();
       if (!absl::ParseDuration(v, &poll_interval) || poll_interval < absl::Milliseconds(10)) {
@@ -110,6 +144,18 @@ int main(int argc, char** argv) {
   if (colon == std::string::npos || colon == 0) {
     fail("--listen must be HOST:PORT");
   }
+  // Read once, here: a renewed certificate takes a restart.
+  std::optional<sluice::Config::GrpcTlsPem> tls;
+  if (!tls_files.ca.path.empty() && tls_files.cert_chain.path.empty()) {
+    fail("--client-ca needs --tls-cert and --tls-key (client certificates are a TLS feature)");
+  }
+  if (!tls_files.cert_chain.path.empty() || !tls_files.private_key.path.empty()) {
+    auto loaded = sluice::Config::loadGrpcTls(tls_files);
+    if (!loaded.ok()) {
+      fail(std::string(loaded.status().message()));
+    }
+    tls = std::move(*loaded);
+  }
 
   spdlog::set_default_logger(spdlog::stderr_logger_mt("sluice-cp"));
   const auto level = spdlog::level::from_str(log_level);
@@ -118,6 +164,7 @@ int main(int argc, char** argv) {
   }
   spdlog::set_level(level);
   spdlog::set_pattern("[%Y-%m-%d %H:%M:%S.%e] [%l] %v");
+  gpr_set_log_function(grpcLog);
 
   // Signals are taken by sigtimedwait() in this thread; blocked before gRPC starts its threads
   // so that they inherit the mask.
@@ -136,6 +183,29 @@ int main(int argc, char** argv) {
     spdlog::critical("{}", std::string(s.message()));
     return 1;
   }
+  // The key of the secrets in the state dir (docs/decisions.md).
+  std::string key_warning;
+  bool key_created = false;
+  const bool default_key = state_key_file.empty();
+  const std::string key_path = default_key ? state_dir + "/state.key" : state_key_file;
+  auto cipher =
+      default_key
+          ? sluice::ControlPlane::StateCipher::loadOrCreate(key_path, &key_created, &key_warning)
+          : sluice::ControlPlane::StateCipher::fromKeyFile(key_path, &key_warning);
+  if (!cipher.ok()) {
+    spdlog::critical("--state-key-file: {}", std::string(cipher.status().message()));
+    return 1;
+  }
+  if (!key_warning.empty()) {
+    spdlog::warn("{}", key_warning);
+  }
+  if (key_created) {
+    spdlog::info(
+        "created state key {} (secrets in the state dir are encrypted with it; to keep the "
+        "key apart from the state, move it and pass --state-key-file)",
+        key_path);
+  }
+  store.setCipher(&*cipher);
   sluice::ControlPlane::SnapshotCache cache(&store, &sluice::Server::validateResources);
   if (auto s = cache.loadState(); !s.ok()) {
     spdlog::critical("state dir {}: {}", state_dir, std::string(s.message()));
@@ -168,7 +238,9 @@ int main(int argc, char** argv) {
 
   grpc::ServerBuilder builder;
   int port = 0;
-  builder.AddListeningPort(listen, grpc::InsecureServerCredentials(), &port);
+  builder.AddListeningPort(
+      listen, tls ? sluice::Config::grpcServerCredentials(*tls) : grpc::InsecureServerCredentials(),
+      &port);
   builder.SetMaxReceiveMessageSize(kMaxMessageBytes);
   builder.SetMaxSendMessageSize(kMaxMessageBytes);
   // Notice data planes that vanished without closing their connection.
@@ -182,8 +254,11 @@ int main(int argc, char** argv) {
     return 1;
   }
   const std::string bound = absl::StrCat(listen.substr(0, colon), ":", port);
-  spdlog::info("sluice-cp listening on {} (state {}, config dir {})", bound, state_dir,
-               config_dir.empty() ? "none" : config_dir);
+  spdlog::info("sluice-cp listening on {} ({}; state {}, config dir {})", bound,
+               !tls              ? "cleartext"
+               : tls->ca.empty() ? "TLS"
+                                 : "TLS, client certificates required",
+               state_dir, config_dir.empty() ? "none" : config_dir);
   if (!address_path.empty()) {
     if (auto s = sluice::ControlPlane::writeFileAtomically(address_path, bound + "\n"); !s.ok()) {
       spdlog::critical("{}", std::string(s.message()));

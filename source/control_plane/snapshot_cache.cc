@@ -8,6 +8,7 @@
 #include "absl/strings/str_split.h"
 #include "google/protobuf/util/json_util.h"
 #include "google/protobuf/util/time_util.h"
+#include "source/common/config/redact.h"
 #include "source/common/config/utility.h"
 #include "spdlog/spdlog.h"
 
@@ -140,6 +141,11 @@ std::vector<std::string> SnapshotCache::validate(
     if (errors.empty()) {
       errors.push_back(status.ToString());
     }
+  }
+  // A private key as `sluicectl get` prints it, applied again: refused here whatever the
+  // validator knows about secrets.
+  for (std::string& e : Config::redactedPlaceholders(resources)) {
+    errors.push_back(std::move(e));
   }
   return mergeErrors(std::move(errors), checkNames(resources));
 }

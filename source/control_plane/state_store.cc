@@ -15,7 +15,9 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "google/protobuf/util/json_util.h"
+#include "source/common/config/redact.h"
 #include "source/common/config/utility.h"
+#include "spdlog/spdlog.h"
 
 namespace sluice {
 namespace ControlPlane {
@@ -37,9 +39,11 @@ bool validGroupName(const std::string& group) {
   return true;
 }
 
-absl::Status writeFileAtomically(const std::string& path, const std::string& content) {
+absl::Status writeFileAtomically(const std::string& path, const std::string& content, mode_t mode) {
   const std::string tmp = path + ".tmp";
-  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  // A leftover temp file keeps its old mode through O_TRUNC: start afresh.
+  ::unlink(tmp.c_str());
+  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
   if (fd < 0) {
     return absl::InternalError(absl::StrCat("cannot write ", tmp, ": ", errnoText()));
   }
@@ -94,7 +98,25 @@ absl::Status StateStore::init() {
     return absl::InternalError(
         absl::StrCat("cannot create state dir ", dir_, "/groups: ", ec.message()));
   }
+  // Private to the user sluice-cp runs as, whatever made them (the state holds secrets, if
+  // encrypted, and the key may be kept here too).
+  for (const std::string& dir : {dir_, dir_ + "/groups"}) {
+    if (::chmod(dir.c_str(), 0700) != 0) {
+      return absl::InternalError(
+          absl::StrCat("cannot make ", dir, " private (mode 0700): ", errnoText()));
+    }
+  }
+  for (const auto& entry : std::filesystem::directory_iterator(dir_ + "/groups", ec)) {
+    if (entry.is_regular_file() && ::chmod(entry.path().c_str(), 0600) != 0) {
+      return absl::InternalError(absl::StrCat("cannot make ", entry.path().string(),
+                                              " private (mode 0600): ", errnoText()));
+    }
+  }
   return absl::OkStatus();
+}
+
+std::string StateStore::aadFor(const std::string& group, const std::string& path) {
+  return absl::StrCat("sluice-cp state v1\n", group, "\n", path);
 }
 
 absl::StatusOr<std::vector<sluice::control_plane::v1::GroupState>> StateStore::load() const {
@@ -129,13 +151,58 @@ absl::StatusOr<std::vector<sluice::control_plane::v1::GroupState>> StateStore::l
       return absl::DataLossError(
           absl::StrCat(path, ": names group \"", state.group(), "\", which does not match"));
     }
+    bool in_clear = false;
+    absl::Status opened_all = Config::forEachSensitive(
+        state, [&](const std::string& field, std::string& value) -> absl::Status {
+          if (!StateCipher::isSealed(value)) {
+            in_clear = true;
+            return absl::OkStatus();
+          }
+          if (cipher_ == nullptr) {
+            return absl::FailedPreconditionError(
+                absl::StrCat(path, ": ", field, " is encrypted and no state key was given"));
+          }
+          auto opened = cipher_->open(value, aadFor(state.group(), field));
+          if (!opened.ok()) {
+            return absl::DataLossError(
+                absl::StrCat(path, ": ", field, ": ", opened.status().message()));
+          }
+          value = std::move(*opened);
+          return absl::OkStatus();
+        });
+    if (!opened_all.ok()) {
+      return opened_all;
+    }
+    if (in_clear && cipher_ != nullptr) {
+      spdlog::warn("state: {} holds secrets in clear; writing it again, encrypted", path);
+      if (absl::Status s = save(state); !s.ok()) {
+        return s;
+      }
+    }
     out.push_back(std::move(state));
   }
   return out;
 }
 
 absl::Status StateStore::save(const sluice::control_plane::v1::GroupState& state) const {
-  return writeFileAtomically(pathFor(state.group()), Config::toJson(state, true) + "\n");
+  sluice::control_plane::v1::GroupState sealed = state;
+  absl::Status status = Config::forEachSensitive(
+      sealed, [&](const std::string& field, std::string& value) -> absl::Status {
+        if (cipher_ == nullptr) {
+          return absl::FailedPreconditionError(absl::StrCat(
+              "group \"", state.group(), "\": ", field, ": no state key to encrypt it with"));
+        }
+        auto s = cipher_->seal(value, aadFor(state.group(), field));
+        if (!s.ok()) {
+          return s.status();
+        }
+        value = std::move(*s);
+        return absl::OkStatus();
+      });
+  if (!status.ok()) {
+    return status;
+  }
+  return writeFileAtomically(pathFor(state.group()), Config::toJson(sealed, true) + "\n", 0600);
 }
 
 }  // namespace ControlPlane

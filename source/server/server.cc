@@ -14,6 +14,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "source/common/common/json.h"
+#include "source/common/config/redact.h"
 #include "source/common/config/utility.h"
 #include "spdlog/spdlog.h"
 
@@ -304,6 +305,16 @@ int Server::run() {
     Config::AdsOptions ao;
     ao.address = controlPlaneTarget(cp.address(), *dns_options_);
     ao.delta = cp.api_type() == sluice::config::v1::ControlPlane::DELTA;
+    if (cp.has_tls()) {
+      // Read once, at start (a certificate renewed on disk takes a restart).
+      auto tls = loadControlPlaneTls(cp.tls());
+      if (!tls.ok()) {
+        spdlog::error("{}", std::string(tls.status().message()));
+        return 1;
+      }
+      ao.tls = std::move(*tls);
+      ao.tls_server_name = cp.tls().server_name();
+    }
     ao.node = bootstrap_.node();
     if (ao.node.id().empty()) {
       char host[256] = {0};
@@ -321,8 +332,12 @@ int Server::run() {
     initial_fetch_timeout_ =
         Config::durationOr(cp.has_initial_fetch_timeout(), cp.initial_fetch_timeout(),
                            std::chrono::milliseconds(15000));
-    spdlog::info("control plane {} ({}), node \"{}\" in group \"{}\"", ao.address,
-                 ao.delta ? "delta" : "state of the world", ao.node.id(), ao.node.cluster());
+    spdlog::info("control plane {} ({}, {}), node \"{}\" in group \"{}\"", ao.address,
+                 ao.delta ? "delta" : "state of the world",
+                 !ao.tls                      ? "cleartext"
+                 : ao.tls->cert_chain.empty() ? "TLS"
+                                              : "TLS with a client certificate",
+                 ao.node.id(), ao.node.cluster());
     ads_ = std::make_unique<Config::AdsClient>(*dispatcher_, ao, *this, stats_.get());
     ads_->start();
   }
@@ -453,16 +468,18 @@ void Server::onDrainTick() {
 
 std::string Server::configDumpJson() const {
   // Written by hand around toJson() pieces: a 10,000-route table is one resource, and this
-  // keeps every resource's JSON exactly as the config schema prints it.
+  // keeps every resource's JSON exactly as the config schema prints it. Secrets (private keys)
+  // are redacted (Config::toRedactedJson).
   std::string out = absl::StrCat("{\"version_info\":", Json::quote(snapshot_->version),
-                                 ",\"bootstrap\":", Config::toJson(bootstrap_));
+                                 ",\"bootstrap\":", Config::toRedactedJson(bootstrap_));
   if (ads_ != nullptr) {
     const Config::AdsOptions& o = ads_->options();
-    absl::StrAppend(
-        &out, ",\"control_plane\":{\"address\":", Json::quote(o.address), ",\"api\":\"",
-        o.delta ? "delta" : "sotw", "\",\"connected\":", ads_->connected() ? "true" : "false",
-        ",\"initialized\":", ads_->initialized() ? "true" : "false",
-        ",\"reconnects\":", ads_->reconnects(), ",\"node\":", Config::toJson(o.node), "}");
+    absl::StrAppend(&out, ",\"control_plane\":{\"address\":", Json::quote(o.address), ",\"api\":\"",
+                    o.delta ? "delta" : "sotw", "\",\"tls\":", o.tls ? "true" : "false",
+                    ",\"connected\":", ads_->connected() ? "true" : "false",
+                    ",\"initialized\":", ads_->initialized() ? "true" : "false",
+                    ",\"reconnects\":", ads_->reconnects(), ",\"node\":", Config::toJson(o.node),
+                    "}");
     absl::StrAppend(&out, ",\"dynamic_resources\":{");
     bool first_type = true;
     for (const std::string& type_url : Config::resourceTypeUrls()) {
@@ -484,7 +501,7 @@ std::string Server::configDumpJson() const {
         std::string body = "null";
         if (decodeResources(type_url, single, one).ok()) {
           const google::protobuf::Message* m = firstResource(type_url, one);
-          if (m != nullptr) body = Config::toJson(*m);
+          if (m != nullptr) body = Config::toRedactedJson(*m);
         }
         absl::StrAppend(&out, first ? "" : ",", "{\"name\":", Json::quote(name));
         if (!r.version.empty()) absl::StrAppend(&out, ",\"version\":", Json::quote(r.version));

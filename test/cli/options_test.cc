@@ -35,6 +35,43 @@ TEST(OptionsTest, ServerFromFlagThenEnvThenDefault) {
   EXPECT_EQ(parse({"status", "--server", "cp:4"}).server, "cp:4");
 }
 
+TEST(OptionsTest, TlsFromFlagsThenEnvironment) {
+  Options o = parse({"status"});
+  EXPECT_FALSE(o.tls);
+
+  o = parse({"--tls", "status"});
+  EXPECT_EQ(o.error, "");
+  EXPECT_TRUE(o.tls);
+  EXPECT_EQ(o.tls_ca, "");
+
+  o = parse({"status", "--tls-ca", "ca.pem", "--tls-cert=c.pem", "--tls-key", "k.pem",
+             "--tls-server-name", "cp.internal"});
+  EXPECT_EQ(o.error, "");
+  EXPECT_TRUE(o.tls);
+  EXPECT_EQ(o.tls_ca, "ca.pem");
+  EXPECT_EQ(o.tls_cert, "c.pem");
+  EXPECT_EQ(o.tls_key, "k.pem");
+  EXPECT_EQ(o.tls_server_name, "cp.internal");
+
+  Environment env;
+  env.tls_ca = "env-ca.pem";
+  env.tls_cert = "env-c.pem";
+  env.tls_key = "env-k.pem";
+  o = parseArgs({"status"}, env);
+  EXPECT_TRUE(o.tls);
+  EXPECT_EQ(o.tls_ca, "env-ca.pem");
+  EXPECT_EQ(o.tls_cert, "env-c.pem");
+  o = parseArgs({"--tls-ca", "flag.pem", "status"}, env);
+  EXPECT_EQ(o.tls_ca, "flag.pem");
+
+  EXPECT_THAT(parse({"--tls-cert", "c.pem", "status"}).error,
+              HasSubstr("--tls-cert needs --tls-key"));
+  EXPECT_THAT(parse({"--tls-key", "k.pem", "status"}).error,
+              HasSubstr("--tls-key needs --tls-cert"));
+  EXPECT_THAT(parse({"--tls-ca=", "status"}).error, HasSubstr("--tls-ca must not be empty"));
+  EXPECT_THAT(parse({"--tls-ca"}).error, HasSubstr("needs a value"));
+}
+
 TEST(OptionsTest, Timeout) {
   EXPECT_EQ(parse({"--timeout", "500ms", "status"}).timeout, absl::Milliseconds(500));
   EXPECT_EQ(parse({"--timeout=2m", "status"}).timeout, absl::Minutes(2));

@@ -116,8 +116,8 @@ class SluicectlTest : public testing::Test {
     std::istringstream in(stdin_text);
     out_.str("");
     err_.str("");
-    StubFactory stubs = [this](const std::string& address) {
-      address_ = address;
+    StubFactory stubs = [this](const ChannelSpec& channel) {
+      address_ = channel.address;
       return ControlService::NewStub(server_->InProcessChannel(grpc::ChannelArguments()));
     };
     return Cli::run(args, nullptr, stubs, {in, out_, err_});
@@ -328,9 +328,9 @@ TEST(SluicectlUnreachableTest, OneLineAndExit1) {
   const std::string server = "127.0.0.1:" + std::to_string(ntohs(addr.sin_port));
   std::istringstream in;
   std::ostringstream out, err;
-  StubFactory stubs = [](const std::string& address) {
+  StubFactory stubs = [](const ChannelSpec& channel) {
     return ControlService::NewStub(
-        grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
+        grpc::CreateCustomChannel(channel.address, channel.credentials, channel.args));
   };
   EXPECT_EQ(Cli::run({"status"}, server.c_str(), stubs, {in, out, err}), 1);
   close(fd);

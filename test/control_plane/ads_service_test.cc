@@ -110,8 +110,8 @@ TEST_F(AdsServiceTest, SotwStream) {
     EXPECT_EQ(resp.version_info(), "1");
     ASSERT_TRUE(stream->Write(request(*typeFromUrl(resp.type_url()), "1", resp.nonce())));
   }
-  EXPECT_THAT(order, ElementsAre("Cluster", "ClusterEndpoints", "AuthPolicy", "RateLimitPolicy",
-                                 "RouteTable", "Listener"));
+  EXPECT_THAT(order, ElementsAre("Secret", "Cluster", "ClusterEndpoints", "AuthPolicy",
+                                 "RateLimitPolicy", "RouteTable", "Listener"));
   ASSERT_TRUE(waitFor([](const control::StatusResponse& s) {
     return s.nodes_size() == 1 && s.nodes(0).in_sync();
   }));
@@ -135,7 +135,7 @@ TEST_F(AdsServiceTest, SotwStream) {
     EXPECT_EQ(resp.version_info(), "2");
     ASSERT_TRUE(stream->Write(request(*typeFromUrl(resp.type_url()), "2", resp.nonce())));
   }
-  EXPECT_EQ(order.size(), 6u);
+  EXPECT_EQ(order.size(), static_cast<size_t>(typeCount()));
   // (An ACK that arrives after the next push names a stale nonce: wait for them.)
   ASSERT_TRUE(waitFor([](const control::StatusResponse& s) {
     return s.nodes_size() == 1 && s.nodes(0).in_sync();
@@ -152,11 +152,14 @@ TEST_F(AdsServiceTest, SotwStream) {
   nack.mutable_error_detail()->set_message("cluster users: no");
   ASSERT_TRUE(stream->Write(nack));
   ASSERT_TRUE(waitFor([](const control::StatusResponse& s) {
-    return s.nodes_size() == 1 && s.nodes(0).types(0).nacked_version() == "3";
+    return s.nodes_size() == 1 &&
+           s.nodes(0).types(typeIndex(typeNamed("Cluster"))).nacked_version() == "3";
   }));
   s = status();
-  EXPECT_EQ(s.nodes(0).types(0).nack_reason(), "cluster users: no");
-  EXPECT_EQ(s.nodes(0).types(0).acked_version(), "2");
+  const auto& cluster_status = s.nodes(0).types(typeIndex(typeNamed("Cluster")));
+  EXPECT_EQ(cluster_status.type(), "Cluster");
+  EXPECT_EQ(cluster_status.nack_reason(), "cluster users: no");
+  EXPECT_EQ(cluster_status.acked_version(), "2");
   EXPECT_FALSE(s.nodes(0).in_sync());
 
   stream->WritesDone();

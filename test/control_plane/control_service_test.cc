@@ -1,8 +1,10 @@
 #include "source/control_plane/control_service.h"
 
 #include "absl/strings/match.h"
+#include "absl/strings/str_replace.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "source/common/config/redact.h"
 #include "test/control_plane/test_utility.h"
 
 namespace sluice {
@@ -13,6 +15,8 @@ namespace control = sluice::service::control::v1;
 using testing::ElementsAre;
 using testing::HasSubstr;
 using testing::IsEmpty;
+using testing::Not;
+using TestUtil::typeNamed;
 
 constexpr char kConfig[] = R"(
 clusters:
@@ -146,12 +150,55 @@ TEST_F(ControlServiceTest, Get) {
   s = get("", "listeners", "nope", out);
   EXPECT_EQ(s.error_code(), grpc::StatusCode::NOT_FOUND);
   EXPECT_THAT(s.error_message(), HasSubstr("Listener \"nope\" not found in group \"default\""));
-  s = get("", "secrets", "", out);
+  s = get("", "certificates", "", out);
   EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
-  EXPECT_THAT(s.error_message(), HasSubstr("unknown type \"secrets\""));
+  EXPECT_THAT(s.error_message(), HasSubstr("unknown type \"certificates\""));
   EXPECT_THAT(s.error_message(), HasSubstr("RateLimitPolicy"));
   s = get("", "", "", out);
   EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+}
+
+// Private keys never leave sluice-cp in clear: get and diff print a fingerprint, which tells a
+// changed key from the same one; the placeholder applied back is refused.
+TEST_F(ControlServiceTest, SecretsAreRedactedInGetAndDiff) {
+  constexpr char kSecrets[] = R"(
+secrets:
+- {name: edge, tls_certificate: {certificate_chain: CERT, private_key: "PRIVATE KEY ONE"}}
+- {name: ca, validation_context: {trusted_ca: CA}}
+)";
+  ASSERT_TRUE(apply("", kSecrets).accepted());
+  control::GetResponse out;
+  ASSERT_TRUE(get("", "secrets", "", out).ok());
+  ASSERT_EQ(out.resources_json_size(), 2);
+  std::string all = out.resources_json(0) + out.resources_json(1);
+  EXPECT_THAT(all, Not(HasSubstr("PRIVATE KEY ONE")));
+  EXPECT_THAT(all, HasSubstr(Config::redactedValue("PRIVATE KEY ONE")));
+  EXPECT_THAT(all, HasSubstr("CERT"));
+  EXPECT_THAT(all, HasSubstr("\"trusted_ca\": \"CA\""));
+  out.Clear();
+  ASSERT_TRUE(get("", "Secret", "edge", out).ok());
+  EXPECT_THAT(out.resources_json(0), Not(HasSubstr("PRIVATE KEY ONE")));
+
+  control::DiffRequest d;
+  *d.mutable_resources() = TestUtil::resources(absl::StrReplaceAll(kSecrets, {{"ONE", "TWO"}}));
+  control::DiffResponse diff;
+  ASSERT_TRUE(service_.diff(d, diff).ok());
+  ASSERT_EQ(diff.changes_size(), 1);
+  EXPECT_EQ(diff.changes(0).kind(), control::ResourceChange::CHANGED);
+  EXPECT_EQ(diff.changes(0).name(), "edge");
+  const std::string both = diff.changes(0).before_json() + diff.changes(0).after_json();
+  EXPECT_THAT(both, Not(HasSubstr("PRIVATE KEY")));
+  EXPECT_THAT(diff.changes(0).before_json(), HasSubstr(Config::redactedValue("PRIVATE KEY ONE")));
+  EXPECT_THAT(diff.changes(0).after_json(), HasSubstr(Config::redactedValue("PRIVATE KEY TWO")));
+
+  // `sluicectl get secrets` output applied back as is.
+  auto r = apply("", absl::StrReplaceAll(
+                         kSecrets, {{"\"PRIVATE KEY ONE\"",
+                                     "\"" + Config::redactedValue("PRIVATE KEY ONE") + "\""}}));
+  EXPECT_FALSE(r.accepted());
+  EXPECT_THAT(
+      r.errors(),
+      ElementsAre(HasSubstr("secrets[0].tls_certificate.private_key: is a redacted placeholder")));
 }
 
 TEST_F(ControlServiceTest, Status) {
@@ -180,9 +227,10 @@ TEST_F(ControlServiceTest, Status) {
     p[typeIndex(t)].acked_version = def->type(t).version;
   }
   registry_.update(b.stream_id, "n1", p, now);
-  p[0].nacked_version = "1";
-  p[0].nack_reason = "no";
-  p[0].nack_time = now;
+  const int cluster = typeIndex(typeNamed("Cluster"));
+  p[cluster].nacked_version = "1";
+  p[cluster].nack_reason = "no";
+  p[cluster].nack_time = now;
   registry_.update(a.stream_id, "n2", p, now);
 
   control::StatusResponse resp;
@@ -204,10 +252,10 @@ TEST_F(ControlServiceTest, Status) {
   EXPECT_EQ(resp.nodes(0).id(), "n2");
   EXPECT_EQ(resp.nodes(0).group(), "edge");
   EXPECT_FALSE(resp.nodes(0).in_sync());  // Its ACKs are of the default group's versions.
-  ASSERT_EQ(resp.nodes(0).types_size(), 6);
-  EXPECT_EQ(resp.nodes(0).types(0).type(), "Cluster");
-  EXPECT_EQ(resp.nodes(0).types(0).nack_reason(), "no");
-  EXPECT_EQ(resp.nodes(0).types(0).nack_time().seconds(), 1700000000);
+  ASSERT_EQ(resp.nodes(0).types_size(), typeCount());
+  EXPECT_EQ(resp.nodes(0).types(cluster).type(), "Cluster");
+  EXPECT_EQ(resp.nodes(0).types(cluster).nack_reason(), "no");
+  EXPECT_EQ(resp.nodes(0).types(cluster).nack_time().seconds(), 1700000000);
   EXPECT_EQ(resp.nodes(1).id(), "n1");
   EXPECT_EQ(resp.nodes(1).api(), "delta");
   EXPECT_TRUE(resp.nodes(1).connected());

@@ -24,18 +24,18 @@ TEST(ResourcesTest, TypeUrlsAndOrder) {
     order.push_back(shortName(t));
     EXPECT_EQ(typeFromUrl(typeUrl(t)), t);
   }
-  EXPECT_THAT(order, ElementsAre("Cluster", "ClusterEndpoints", "AuthPolicy", "RateLimitPolicy",
-                                 "RouteTable", "Listener"));
+  EXPECT_THAT(order, ElementsAre("Secret", "Cluster", "ClusterEndpoints", "AuthPolicy",
+                                 "RateLimitPolicy", "RouteTable", "Listener"));
   EXPECT_EQ(typeFromUrl("type.googleapis.com/envoy.config.cluster.v3.Cluster"), std::nullopt);
   EXPECT_EQ(typeFromUrl("Cluster"), std::nullopt);
 }
 
 // The types are read from StaticResources: every repeated message field is one, in the data
-// plane's order (Cluster, ClusterEndpoints, the other lists in field order, RouteTable,
+// plane's order (Secret, Cluster, ClusterEndpoints, the other lists in field order, RouteTable,
 // Listener), so a new list needs no change in the control plane.
 TEST(ResourcesTest, TypesAreTheListsOfStaticResources) {
   const auto* d = sluice::config::v1::StaticResources::descriptor();
-  const std::vector<std::string> first = {"clusters", "cluster_endpoints"};
+  const std::vector<std::string> first = {"secrets", "clusters", "cluster_endpoints"};
   const std::vector<std::string> last = {"route_tables", "listeners"};
   std::vector<std::string> want = first;
   int lists = 0;
@@ -107,12 +107,14 @@ TEST(ResourcesTest, ParseTypeNameAcceptsOperatorSpellings) {
            {"rate_limit_policies", typeNamed("RateLimitPolicy")},
            {"RateLimitPolicy", typeNamed("RateLimitPolicy")},
            {" rate_limit_policy ", typeNamed("RateLimitPolicy")},
+           {"secrets", typeNamed("Secret")},
+           {"Secret", typeNamed("Secret")},
            {"sluice.config.v1.Cluster", typeNamed("Cluster")},
            {"type.googleapis.com/sluice.config.v1.RouteTable", typeNamed("RouteTable")},
        }) {
     EXPECT_EQ(parseTypeName(c.in), c.want) << c.in;
   }
-  for (const char* bad : {"", "route", "routes", "endpoint", "clusterss", "Secret", "*"}) {
+  for (const char* bad : {"", "route", "routes", "endpoint", "clusterss", "Secrets2", "*"}) {
     EXPECT_EQ(parseTypeName(bad), std::nullopt) << bad;
   }
 }

@@ -109,15 +109,15 @@ TEST_F(SotwProtocolTest, AckNackAndStaleNonces) {
   const std::string nonce = out[0].nonce();
   // Stale nonce: nothing recorded.
   EXPECT_THAT(p_.onRequest(sotw(typeNamed("Cluster"), "1", "999"), v1_.get(), kNow), IsEmpty());
-  EXPECT_TRUE(p_.progress()[0].acked_version.empty());
+  EXPECT_TRUE(p_.progress()[typeIndex(typeNamed("Cluster"))].acked_version.empty());
   // NACK: recorded, nothing resent.
   const absl::Time later = kNow + absl::Seconds(5);
   EXPECT_THAT(p_.onRequest(sotw(typeNamed("Cluster"), "", nonce, "bad cluster"), v1_.get(), later),
               IsEmpty());
-  EXPECT_EQ(p_.progress()[0].nacked_version, "1");
-  EXPECT_EQ(p_.progress()[0].nack_reason, "bad cluster");
-  EXPECT_EQ(p_.progress()[0].nack_time, later);
-  EXPECT_TRUE(p_.progress()[0].acked_version.empty());
+  EXPECT_EQ(p_.progress()[typeIndex(typeNamed("Cluster"))].nacked_version, "1");
+  EXPECT_EQ(p_.progress()[typeIndex(typeNamed("Cluster"))].nack_reason, "bad cluster");
+  EXPECT_EQ(p_.progress()[typeIndex(typeNamed("Cluster"))].nack_time, later);
+  EXPECT_TRUE(p_.progress()[typeIndex(typeNamed("Cluster"))].acked_version.empty());
   // The same snapshot again (e.g. another group published): still not resent.
   EXPECT_THAT(p_.onSnapshot(v1_.get()), IsEmpty());
   // A new version of the type is pushed; its ACK clears the NACK.
@@ -129,11 +129,11 @@ TEST_F(SotwProtocolTest, AckNackAndStaleNonces) {
   EXPECT_EQ(push[0].version_info(), "2");
   // The old nonce is stale now.
   EXPECT_THAT(p_.onRequest(sotw(typeNamed("Cluster"), "1", nonce), v2.get(), kNow), IsEmpty());
-  EXPECT_TRUE(p_.progress()[0].acked_version.empty());
+  EXPECT_TRUE(p_.progress()[typeIndex(typeNamed("Cluster"))].acked_version.empty());
   p_.onRequest(sotw(typeNamed("Cluster"), "2", push[0].nonce()), v2.get(), kNow);
-  EXPECT_EQ(p_.progress()[0].acked_version, "2");
-  EXPECT_TRUE(p_.progress()[0].nacked_version.empty());
-  EXPECT_TRUE(p_.progress()[0].nack_reason.empty());
+  EXPECT_EQ(p_.progress()[typeIndex(typeNamed("Cluster"))].acked_version, "2");
+  EXPECT_TRUE(p_.progress()[typeIndex(typeNamed("Cluster"))].nacked_version.empty());
+  EXPECT_TRUE(p_.progress()[typeIndex(typeNamed("Cluster"))].nack_reason.empty());
 }
 
 TEST_F(SotwProtocolTest, NewVersionPushesOnlyChangedTypesInOrderEvenUnacked) {
@@ -223,9 +223,9 @@ TEST(DeltaProtocolTest, InitialVersionsRemovalsAndAcks) {
 
   // ACK; stale; NACK.
   p.onRequest(delta(typeNamed("Cluster"), out[0].nonce()), v1.get(), kNow);
-  EXPECT_EQ(p.progress()[0].acked_version, "1");
+  EXPECT_EQ(p.progress()[typeIndex(typeNamed("Cluster"))].acked_version, "1");
   EXPECT_THAT(p.onRequest(delta(typeNamed("Cluster"), "77", "x"), v1.get(), kNow), IsEmpty());
-  EXPECT_TRUE(p.progress()[0].nacked_version.empty());
+  EXPECT_TRUE(p.progress()[typeIndex(typeNamed("Cluster"))].nacked_version.empty());
 
   // v2: billing changes, users removed, a new one. Only that goes out.
   auto r = TestUtil::resources(kConfig);
@@ -240,9 +240,9 @@ TEST(DeltaProtocolTest, InitialVersionsRemovalsAndAcks) {
   EXPECT_EQ(push[0].resources(1).name(), "billing");
   EXPECT_THAT(push[0].removed_resources(), ElementsAre("users"));
   p.onRequest(delta(typeNamed("Cluster"), push[0].nonce(), "rejected"), v2.get(), kNow);
-  EXPECT_EQ(p.progress()[0].nacked_version, "2");
-  EXPECT_EQ(p.progress()[0].nack_reason, "rejected");
-  EXPECT_EQ(p.progress()[0].acked_version, "1");
+  EXPECT_EQ(p.progress()[typeIndex(typeNamed("Cluster"))].nacked_version, "2");
+  EXPECT_EQ(p.progress()[typeIndex(typeNamed("Cluster"))].nack_reason, "rejected");
+  EXPECT_EQ(p.progress()[typeIndex(typeNamed("Cluster"))].acked_version, "1");
   // No resend of the rejected version.
   EXPECT_THAT(p.onSnapshot(v2.get()), IsEmpty());
 }
@@ -255,8 +255,8 @@ TEST(DeltaProtocolTest, SameContentUnderANewVersionSendsNothing) {
   auto out = p.onRequest(delta(typeNamed("Cluster")), a.get(), kNow);
   p.onRequest(delta(typeNamed("Cluster"), out[0].nonce()), a.get(), kNow);
   EXPECT_THAT(p.onSnapshot(b.get()), IsEmpty());
-  EXPECT_EQ(p.progress()[0].sent_version, "2");
-  EXPECT_EQ(p.progress()[0].acked_version, "2");
+  EXPECT_EQ(p.progress()[typeIndex(typeNamed("Cluster"))].sent_version, "2");
+  EXPECT_EQ(p.progress()[typeIndex(typeNamed("Cluster"))].acked_version, "2");
 }
 
 TEST(DeltaProtocolTest, SubscriptionChangesAndNamedSubscriptionsAreWildcard) {

@@ -9,6 +9,7 @@ Pieces:
   * dp_bootstrap  - a data-plane bootstrap pointing at a ControlPlane (fast reconnects).
   * declared      - a declared config (static_resources keys) from upstreams and routes.
   * to_yaml       - a block-style YAML rendering of a declared config, for config-dir files.
+  * direct_config - a declared config answering one path itself (no upstreams).
   * CpTestCase    - SluiceTestCase plus start_cp()/start_dp() with cleanups, the sluice-cp
                     stderr printed when a test fails, and wait_served() which measures how long
                     a change takes to be served through a proxy.
@@ -50,7 +51,7 @@ class ControlPlane:
     loopback port so data planes can reconnect to the same address after a restart."""
 
     def __init__(self, port=None, config_dir=None, state_dir=None, extra_args=(),
-                 poll_interval="100ms"):
+                 poll_interval="100ms", ctl_args=()):
         self.tmpdir = make_tempdir("sluice-cp-")
         self.config_dir = config_dir or os.path.join(self.tmpdir, "config")
         self.state_dir = state_dir or os.path.join(self.tmpdir, "state")
@@ -58,6 +59,8 @@ class ControlPlane:
         os.makedirs(self.state_dir, exist_ok=True)
         self.port = port or free_port()
         self.extra_args = list(extra_args) + ["--poll-interval", poll_interval]
+        # Global flags of every ctl() call (e.g. the --tls-* flags of a TLS sluice-cp).
+        self.ctl_args = list(ctl_args)
         self.proc = None
         self.logs = []
         self._stderr_cache = None
@@ -185,7 +188,7 @@ class ControlPlane:
     # -- sluicectl ----------------------------------------------------------------------------
 
     def ctl(self, *args, check=True, input=None, timeout=30):
-        cmd = [ctl_binary(), "--server", self.address] + [str(a) for a in args]
+        cmd = [ctl_binary(), "--server", self.address] + self.ctl_args + [str(a) for a in args]
         r = subprocess.run(cmd, input=input, capture_output=True, text=True,
                            timeout=scaled(timeout))
         if check and r.returncode != 0:
@@ -281,6 +284,21 @@ def declared(upstreams, routes=None, listener_port=0, listener_name="public", li
         "route_tables": [{"name": "main", "virtual_hosts": [
             {"name": "all", "domains": ["*"], "routes": rs}]}],
         "listeners": [listener],
+    }
+    out.update(extra)
+    return out
+
+
+def direct_config(body="ok\n", path="/healthz", listener_name="public", **extra):
+    """A declared config without upstreams: listener `listener_name` on a free loopback port
+    answering GET `path` with 200 `body` (a direct response)."""
+    out = {
+        "listeners": [{"name": listener_name, "address": {"host": "127.0.0.1", "port": 0},
+                       "route_table": "main"}],
+        "route_tables": [{"name": "main", "virtual_hosts": [{
+            "name": "all", "domains": ["*"],
+            "routes": [{"match": {"path": path},
+                        "direct_response": {"status": 200, "body": body}}]}]}],
     }
     out.update(extra)
     return out

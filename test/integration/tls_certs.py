@@ -6,16 +6,20 @@ certificates are as easy as good ones.
     ca = pki.ca("test-ca")
     srv = pki.issue(ca, "example.com", dns=["example.com", "*.example.com"], ip=["127.0.0.1"])
     srv.cert_path, srv.key_path, srv.chain_pem(), srv.key_pem()
+    pki = class_pki(cls)        # in setUpClass: a Pki in a temp dir removed after the class
 """
 
 import datetime
 import ipaddress
 import os
+import shutil
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+import harness
 
 
 def _key(kind):
@@ -123,3 +127,12 @@ class Pki:
         now = datetime.datetime.utcnow()
         return self.issue(ca, cn, not_before=now - datetime.timedelta(days=30),
                           not_after=now - datetime.timedelta(days=1), **kw)
+
+
+def class_pki(test_class):
+    """A Pki in a temp dir of its own, removed when `test_class` is done (call it from
+    setUpClass; SLUICE_KEEP_TMP keeps it)."""
+    directory = harness.make_tempdir("sluice-pki-")
+    if not os.environ.get("SLUICE_KEEP_TMP"):
+        test_class.addClassCleanup(shutil.rmtree, directory, True)
+    return Pki(directory)

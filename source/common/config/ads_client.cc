@@ -7,6 +7,7 @@
 #include <mutex>
 #include <random>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "grpcpp/grpcpp.h"
@@ -163,7 +164,14 @@ void AdsClient::newChannel() {
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, never);
   args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, 30000);
   args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 10000);
-  channel_ = grpc::CreateCustomChannel(options_.address, grpc::InsecureChannelCredentials(), args);
+  std::shared_ptr<grpc::ChannelCredentials> credentials = grpc::InsecureChannelCredentials();
+  if (options_.tls.has_value()) {
+    credentials = grpcChannelCredentials(*options_.tls);
+    if (!options_.tls_server_name.empty()) {
+      args.SetSslTargetNameOverride(options_.tls_server_name);
+    }
+  }
+  channel_ = grpc::CreateCustomChannel(options_.address, credentials, args);
 }
 
 AdsClient::~AdsClient() {
@@ -260,8 +268,9 @@ void AdsClient::connect() {
 
 void AdsClient::onStreamUp() {
   if (!connected_) {
-    spdlog::info("control plane {}: connected ({})", options_.address,
-                 options_.delta ? "delta" : "state of the world");
+    spdlog::info("control plane {}: connected ({}{})", options_.address,
+                 options_.delta ? "delta" : "state of the world",
+                 options_.tls.has_value() ? ", TLS" : "");
   }
   setConnected(true);
   backoff_ = std::chrono::milliseconds(0);
@@ -284,10 +293,21 @@ void AdsClient::onClosed(uint64_t stream_id, int code, const std::string& messag
         "control plane {}: stream closed (code {}: {}); serving the last config, "
         "reconnecting in {} ms",
         options_.address, code, message, wait.count());
+  } else if (message != last_failure_) {
+    // Said once per reason (a failed TLS handshake names why), then at debug level. A server
+    // that refuses our certificate just closes the connection after the handshake.
+    const bool refused = options_.tls.has_value() && absl::StrContains(message, "Socket closed");
+    spdlog::warn("control plane {}: unavailable (code {}: {}{}); retrying in {} ms",
+                 options_.address, code, message,
+                 refused ? "; over TLS this is sluice-cp refusing the connection, most likely "
+                           "our client certificate (missing, or not signed by its --client-ca)"
+                         : "",
+                 wait.count());
   } else {
     spdlog::debug("control plane {}: unavailable (code {}: {}); retrying in {} ms",
                   options_.address, code, message, wait.count());
   }
+  last_failure_ = was_connected ? "" : message;
   ++reconnects_;
   retry_timer_->enableTimer(wait);
 }

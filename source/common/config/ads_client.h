@@ -3,6 +3,7 @@
 #include <chrono>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -12,6 +13,7 @@
 #include "google/protobuf/any.pb.h"
 #include "sluice/config/v1/bootstrap.pb.h"
 #include "sluice/service/discovery/v1/ads.pb.h"
+#include "source/common/config/grpc_tls.h"
 #include "source/common/event/dispatcher.h"
 #include "source/common/stats/stats.h"
 
@@ -19,8 +21,8 @@ namespace sluice {
 namespace Config {
 
 // Every resource type, in make-before-break order: what a route or listener refers to arrives
-// before it (Config::resourceLists(): Secret, Cluster, ClusterEndpoints, the policy lists, RouteTable,
-// Listener).
+// before it (Config::resourceLists(): Secret, Cluster, ClusterEndpoints, the policy lists,
+// RouteTable, Listener).
 const std::vector<std::string>& resourceTypeUrls();
 // "Cluster" for ".../sluice.config.v1.Cluster".
 std::string shortTypeName(const std::string& type_url);
@@ -49,6 +51,10 @@ class AdsCallbacks {
 struct AdsOptions {
   std::string address;
   bool delta = false;
+  // TLS to the control plane (bootstrap control_plane.tls); cleartext when unset.
+  std::optional<GrpcTlsPem> tls;
+  // The name the server certificate must carry; empty: the host of `address`.
+  std::string tls_server_name;
   sluice::config::v1::Node node;
   std::chrono::milliseconds retry_interval{250};
   std::chrono::milliseconds max_retry_interval{10000};
@@ -119,6 +125,8 @@ class AdsClient {
   std::chrono::milliseconds backoff_{0};
   Event::TimerPtr retry_timer_;
   uint64_t reconnects_ = 0;
+  // Why the last attempt failed (logged once per distinct reason).
+  std::string last_failure_;
   std::map<std::string, TypeState> types_;
   Stats::Gauge* connected_gauge_ = nullptr;
   Stats::Counter* stream_opened_ = nullptr;

@@ -53,10 +53,20 @@ absl::Status validateResources(const sluice::config::v1::StaticResources& resour
   return buildSnapshot(b, nullptr, o).status();
 }
 
+absl::StatusOr<Config::GrpcTlsPem> loadControlPlaneTls(
+    const sluice::config::v1::ControlPlaneTls& tls) {
+  Config::GrpcTlsFiles files;
+  files.ca = {tls.ca_file(), "control_plane.tls.ca_file"};
+  files.cert_chain = {tls.cert_chain_file(), "control_plane.tls.cert_chain_file"};
+  files.private_key = {tls.private_key_file(), "control_plane.tls.private_key_file"};
+  return Config::loadGrpcTls(files);
+}
+
 namespace {
 
-// Process settings: admin address, workers, drain and control-plane timing.
-void checkBootstrap(const sluice::config::v1::Bootstrap& bootstrap, Config::ErrorList& errors) {
+// Process settings: admin address, workers, drain, control-plane timing and TLS files.
+void checkBootstrap(const sluice::config::v1::Bootstrap& bootstrap, const BuildOptions& o,
+                    Config::ErrorList& errors) {
   if (bootstrap.has_admin()) {
     Network::Address admin;
     const auto& a = bootstrap.admin();
@@ -96,6 +106,9 @@ void checkBootstrap(const sluice::config::v1::Bootstrap& bootstrap, Config::Erro
                           "max_retry_interval")}) {
       if (has) errors.add(Config::durationMs(*d, absl::StrCat("control_plane.", field)).status());
     }
+    if (cp.has_tls() && o.check_files) {
+      errors.add(loadControlPlaneTls(cp.tls()).status());
+    }
   }
 }
 
@@ -123,7 +136,7 @@ absl::StatusOr<SnapshotConstSharedPtr> buildSnapshot(const sluice::config::v1::B
   auto snap = std::make_shared<Snapshot>();
   snap->bootstrap = bootstrap;
   Config::ErrorList errors;
-  checkBootstrap(bootstrap, errors);
+  checkBootstrap(bootstrap, o, errors);
   BuildState state(bootstrap.static_resources(), o, stats, *snap, errors);
   state.policies = buildPolicies(bootstrap.static_resources(), o, errors);
   snap->policies = state.policies;

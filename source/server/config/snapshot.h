@@ -9,6 +9,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
 #include "sluice/config/v1/bootstrap.pb.h"
+#include "source/common/config/grpc_tls.h"
 #include "source/common/config/policy_registry.h"
 #include "source/common/http/conn_manager_config.h"
 #include "source/common/network/connection.h"
@@ -124,6 +125,11 @@ absl::Status validateResources(const sluice::config::v1::StaticResources& resour
 
 // The configuration `sluice` runs with no -c: a listener on 127.0.0.1:8080 that says what it is.
 std::string defaultBootstrapYaml();
+
+// The PEM files of bootstrap `control_plane.tls`, read and checked (errors name the field and
+// the file). Used by the bootstrap's validation and, at start, for the ADS client's channel.
+absl::StatusOr<Config::GrpcTlsPem> loadControlPlaneTls(
+    const sluice::config::v1::ControlPlaneTls& tls);
 
 }  // namespace Server
 }  // namespace sluice
