@@ -598,5 +598,65 @@ class UpstreamTlsTest(SluiceTestCase):
             self.assertStatus(r, 200)
 
 
+class HttpsJwksTest(SluiceTestCase):
+    """remote_jwks over https://: the JWKS server's certificate is verified (CA and name)."""
+
+    def test_https_jwks(self):
+        import base64
+        import http.server
+        import jwt  # python3-jwt
+        d = self.tempdir()
+        pki = Pki(d)
+        ca = pki.ca("jwks-ca")
+        stranger = pki.ca("stranger-ca")
+        server_cert = pki.issue(ca, "127.0.0.1", ip=["127.0.0.1"])
+        secret = b"0123456789abcdef0123456789abcdef"
+        jwks = json.dumps({"keys": [{"kty": "oct", "kid": "k1", "alg": "HS256",
+                                     "k": base64.urlsafe_b64encode(secret).rstrip(b"=").decode()}]})
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                body = jwks.encode()
+                self.send_response(200)
+                self.send_header("content-type", "application/json")
+                self.send_header("content-length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *a):
+                pass
+        httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        sctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        sctx.load_cert_chain(server_cert.chain_path, server_cert.key_path)
+        httpd.socket = sctx.wrap_socket(httpd.socket, server_side=True)
+        threading.Thread(target=httpd.serve_forever, daemon=True).start()
+        self.addCleanup(httpd.shutdown)
+        uri = "https://127.0.0.1:%d/jwks.json" % httpd.server_address[1]
+        up = self.start_upstream()
+
+        def policy(name, ca_file):
+            return {"name": name, "jwt": {"providers": [{
+                "name": "p", "remote_jwks": {"uri": uri, "ca_file": ca_file}}]}}
+        routes = [route(prefix="/good", cluster="b", auth="good"),
+                  route(prefix="/bad", cluster="b", auth="bad")]
+        cfg = bootstrap([listener("public", "main",
+                                  http_filters=[{"name": "auth"}, {"name": "router"}])],
+                        [route_table("main", [vhost("all", ["*"], routes)])],
+                        [cluster("b", [up])])
+        cfg["static_resources"]["auth_policies"] = [policy("good", ca.cert_path),
+                                                    policy("bad", stranger.cert_path)]
+        s = self.start_sluice(cfg)
+        port = s.listener_port("public")
+        token = jwt.encode({"sub": "u", "exp": int(time.time()) + 600}, secret,
+                           algorithm="HS256", headers={"kid": "k1"})
+        auth = {"Authorization": "Bearer " + token}
+        wait_until(lambda: s.stat("auth.good.jwks_fetch") >= 1, 10, message="JWKS over https")
+        self.assertStatus(harness.request(port, path="/good", headers=auth), 200)
+        wait_until(lambda: s.stat("auth.bad.jwks_fetch_failed") >= 1, 10,
+                   message="JWKS fetch refused: unknown CA")
+        self.assertStatus(harness.request(port, path="/bad", headers=auth), 401)
+        self.assertIn("unknown CA", s.stderr())
+
+
 if __name__ == "__main__":
     harness.main()

@@ -17,12 +17,14 @@ namespace Auth {
 
 absl::StatusOr<HttpUri> parseHttpUri(const std::string& uri) {
   absl::string_view rest = uri;
-  if (!absl::ConsumePrefix(&rest, "http://")) {
-    return absl::InvalidArgumentError("must start with http:// (https is not supported)");
+  HttpUri out;
+  if (absl::ConsumePrefix(&rest, "https://")) {
+    out.https = true;
+  } else if (!absl::ConsumePrefix(&rest, "http://")) {
+    return absl::InvalidArgumentError("must start with http:// or https://");
   }
   const size_t slash = rest.find('/');
   absl::string_view authority = rest.substr(0, slash);
-  HttpUri out;
   out.path = slash == absl::string_view::npos ? "/" : std::string(rest.substr(slash));
   for (char c : out.path) {
     if (c <= 0x20 || c == 0x7f || c == '#') {
@@ -30,7 +32,7 @@ absl::StatusOr<HttpUri> parseHttpUri(const std::string& uri) {
     }
   }
   std::string host;
-  uint32_t port = 80;
+  uint32_t port = out.https ? 443 : 80;
   absl::string_view port_text;
   if (absl::StartsWith(authority, "[")) {
     const size_t close = authority.find(']');
@@ -114,7 +116,8 @@ class HttpJwksFetcher : public JwksFetcher,
   }
 
   void connect(const Network::Address& to) {
-    conn_ = Network::Connection::connect(dispatcher_, to);
+    conn_ = Network::Connection::connect(dispatcher_, to,
+                                         uri_.tls != nullptr ? uri_.tls->newSocket() : nullptr);
     if (conn_ == nullptr) {
       failLater(absl::StrCat("connect: ", strerror(errno)));
       return;
@@ -155,7 +158,10 @@ class HttpJwksFetcher : public JwksFetcher,
         break;
       }
       case Network::ConnectionEvent::ConnectFailed:
-        finish(absl::UnavailableError("connect failed"));
+        finish(
+            absl::UnavailableError(conn_->transportFailureReason().empty()
+                                       ? std::string("connect failed")
+                                       : absl::StrCat("TLS: ", conn_->transportFailureReason())));
         break;
       case Network::ConnectionEvent::RemoteClose:
       case Network::ConnectionEvent::LocalClose:

@@ -15,6 +15,7 @@
 #include "source/common/network/connection.h"
 #include "source/common/network/dns_resolver.h"
 #include "source/common/stats/stats.h"
+#include "source/common/tls/context.h"
 #include "source/extensions/filters/http/auth/keys.h"
 
 namespace sluice {
@@ -29,6 +30,10 @@ struct HttpUri {
   uint32_t port = 80;
   std::string host_header;
   std::string path;
+  // https:// (default port 443): the TLS to the server, set by the caller that compiles the
+  // URI (null only while validating).
+  bool https = false;
+  Tls::ClientContextConstSharedPtr tls;
 };
 absl::StatusOr<HttpUri> parseHttpUri(const std::string& uri);
 

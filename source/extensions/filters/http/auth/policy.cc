@@ -201,6 +201,34 @@ void compileRemoteJwks(const v1::RemoteJwks& rj, const std::string& ppath,
   const auto timeout =
       duration(rj.has_timeout(), rj.timeout(), "timeout", std::chrono::milliseconds(5000));
   p.fetch_timeout = timeout;
+  if (!rj.ca_file().empty() && (!uri.ok() || !uri->https)) {
+    errors.add(rpath + ".ca_file", "is for https:// URIs only");
+  }
+  if (uri.ok() && uri->https && options.read_files) {
+    // The server must prove the URI's host (name or IP), as a browser would.
+    Tls::ClientContextConfig tls;
+    const std::string host = uri->host_name.empty() ? uri->address.ip() : uri->host_name;
+    if (!uri->host_name.empty()) tls.sni = host;
+    tls.verify_names = {host};
+    if (!rj.ca_file().empty()) {
+      auto pem = Config::readConfigFile(rj.ca_file());
+      if (!pem.ok()) {
+        errors.add(rpath + ".ca_file", std::string(pem.status().message()));
+      } else if (absl::Status s = Tls::checkCaBundle(*pem, rpath + ".ca_file"); !s.ok()) {
+        errors.add(s);
+      } else {
+        tls.ca_pem = std::move(*pem);
+      }
+    }
+    if (errors.empty()) {
+      auto ctx = Tls::ClientContext::create(tls);
+      if (!ctx.ok()) {
+        errors.add(rpath, std::string(ctx.status().message()));
+      } else {
+        uri->tls = *ctx;
+      }
+    }
+  }
   if (!uri.ok() || options.main_dispatcher == nullptr || options.singletons == nullptr ||
       !errors.empty()) {
     return;

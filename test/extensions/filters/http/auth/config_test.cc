@@ -75,7 +75,7 @@ TEST(AuthConfigTest, ErrorsNameTheirFields) {
       providers:
       - {local_jwks: {inline: '{"keys": [{"kty": "RSA", "e": "AQAB"}]}'}}
       - {local_jwks: {inline: 'not json'}}
-      - {remote_jwks: {uri: "https://idp.example/jwks"}}
+      - {remote_jwks: {uri: "ftp://idp.example/jwks"}}
       - {remote_jwks: {uri: "http://idp_example/jwks"}}
       - {remote_jwks: {uri: "http://127.0.0.1:99999/jwks"}}
       - {}
@@ -130,7 +130,7 @@ TEST(AuthConfigTest, ErrorTextIsStable) {
       - {local_jwks: {inline: '{"keys": [1e400, {"kty":"oct","k":"YQ=="}]}'}, clock_skew: -1s}
       - {local_jwks: {inline: '{"keys":[{"kty":"oct","k":"YQ","use":"enc"}]}'},
          from_headers: [{name: "a b"}, {name: x-token, value_prefix: "T "}], from_params: [""]}
-      - remote_jwks: {uri: "https://idp.example/jwks", cache_duration: 0s, timeout: -1s}
+      - remote_jwks: {uri: "ftp://idp.example/jwks", cache_duration: 0s, timeout: -1s}
       - {}
       - {local_jwks: {inline: 'x', filename: y}}
       - {local_jwks: {filename: /nonexistent/jwks.json}}
@@ -163,7 +163,7 @@ TEST(AuthConfigTest, ErrorTextIsStable) {
       ".jwt.providers[2].from_headers[0].name: must be a header name",
       ".jwt.providers[2].from_params[0]: must not be empty",
       ".jwt.providers[2].local_jwks.inline: no signing key",
-      ".jwt.providers[3].remote_jwks.uri: must start with http:// (https is not supported)",
+      ".jwt.providers[3].remote_jwks.uri: must start with http:// or https://",
       ".jwt.providers[3].remote_jwks.cache_duration: must be > 0",
       ".jwt.providers[3].remote_jwks.timeout: must not be negative",
       ".jwt.providers[4]: needs exactly one of local_jwks and remote_jwks",
