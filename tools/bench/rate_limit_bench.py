@@ -39,7 +39,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from benchlib import cpu_ticks_split as cpu_ticks, free_port, wait_port  # noqa: E402
+from benchlib import cpu_ticks_split as cpu_ticks, free_port, parse_wrk, wait_port  # noqa: E402
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 ROUNDS = int(os.environ.get("ROUNDS", "3"))
@@ -124,11 +124,6 @@ def redis_info(port):
     return out
 
 
-def to_ms(v):
-    m = re.fullmatch(r"([\d.]+)(us|ms|s|m)", v)
-    return float(m.group(1)) * {"us": 1e-3, "ms": 1.0, "s": 1e3, "m": 6e4}[m.group(2)]
-
-
 def wrk(port, secs, out_path, latency=False):
     cmd = ["taskset", "-c", LOAD_CPU, "wrk", "-t1", "-c%d" % CONNS, "-d%ds" % secs]
     if latency:
@@ -136,26 +131,8 @@ def wrk(port, secs, out_path, latency=False):
     cmd.append("http://127.0.0.1:%d/" % port)
     with open(out_path, "w") as f:
         subprocess.run(cmd, stdout=f, stderr=subprocess.STDOUT, check=False)
-    txt = open(out_path).read()
-    res = {"non2xx": 0, "sockerr": 0}
-    for line in txt.splitlines():
-        line = line.strip()
-        m = re.match(r"(50|99)%\s+(\S+)$", line)
-        if m:
-            res["p%s_ms" % m.group(1)] = to_ms(m.group(2))
-        m = re.match(r"(\d+) requests in", line)
-        if m:
-            res["requests"] = int(m.group(1))
-        m = re.match(r"Requests/sec:\s+([\d.]+)", line)
-        if m:
-            res["rps"] = float(m.group(1))
-        m = re.match(r"Non-2xx or 3xx responses:\s+(\d+)", line)
-        if m:
-            res["non2xx"] = int(m.group(1))
-        m = re.match(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", line)
-        if m:
-            res["sockerr"] = sum(int(x) for x in m.groups())
-    return res
+    with open(out_path) as f:
+        return parse_wrk(f.read())
 
 
 def bootstrap(name, port, up_port, redis_port, addr_path, redis_timeout=None):

@@ -88,7 +88,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from benchlib import cpu_ticks_split, free_port, wait_port  # noqa: E402
+from benchlib import cpu_ticks_split, free_port, parse_wrk, wait_port  # noqa: E402
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 PY = "/usr/bin/python3" if os.access("/usr/bin/python3", os.X_OK) else sys.executable
@@ -845,32 +845,6 @@ def launch(name, d, up_port, certs):
         stop(px.proc)
         raise RuntimeError("%s: HTTPS sanity check failed: %s" % (name, e))
     return px
-
-
-def parse_wrk(txt):
-    def to_ms(v):
-        m = re.fullmatch(r"([\d.]+)(us|ms|s|m)", v)
-        return float(m.group(1)) * {"us": 1e-3, "ms": 1.0, "s": 1e3, "m": 6e4}[m.group(2)]
-    res = {"non2xx": 0, "sockerr": 0}
-    for line in txt.splitlines():
-        line = line.strip()
-        m = re.match(r"(50|99)%\s+(\S+)$", line)
-        if m:
-            res["p%s_ms" % m.group(1)] = to_ms(m.group(2))
-        m = re.match(r"(\d+) requests in ([\d.]+\w+),", line)
-        if m:
-            res["requests"] = int(m.group(1))
-            res["wrk_secs"] = to_ms(m.group(2)) / 1e3
-        m = re.match(r"Requests/sec:\s+([\d.]+)", line)
-        if m:
-            res["rps"] = float(m.group(1))
-        m = re.match(r"Non-2xx or 3xx responses:\s+(\d+)", line)
-        if m:
-            res["non2xx"] = int(m.group(1))
-        m = re.match(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", line)
-        if m:
-            res["sockerr"] = sum(int(x) for x in m.groups())
-    return res
 
 
 def run_wrk(px, secs, out_path, latency=False, window=None):
