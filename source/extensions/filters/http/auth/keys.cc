@@ -355,6 +355,9 @@ bool Key::verify(Alg alg, absl::string_view input, absl::string_view sig) const 
     OPENSSL_free(out);
     sig = der;
   }
+  // RFC 8017 8.2.2 / 8.1.2: an RSA signature is exactly as long as the modulus. OpenSSL's PSS
+  // path would accept one with a leading zero byte dropped.
+  if (type_ == Type::Rsa && sig.size() != static_cast<size_t>(EVP_PKEY_size(pkey_))) return false;
   EVP_MD_CTX* ctx = EVP_MD_CTX_new();
   if (ctx == nullptr) return false;
   EVP_PKEY_CTX* pctx = nullptr;
