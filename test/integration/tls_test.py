@@ -215,7 +215,10 @@ class TlsListenerTest(SluiceTestCase):
                                     harness.ProtocolError), msg=name):
                 with Conn(self.mtls_port, tls=ctx) as c:
                     c.request("GET", "/")
-        self.assertGreaterEqual(self.sluice.stat("listener.mtls.ssl.connection_error"), 3)
+        wait_until(lambda: self.sluice.stat("listener.mtls.ssl.connection_error") >= 3, 5,
+                   message="three refused handshakes counted")
+        self.assertGreaterEqual(self.sluice.stat("listener.mtls.ssl.no_certificate"), 1)
+        self.assertGreaterEqual(self.sluice.stat("listener.mtls.ssl.fail_verify_error"), 2)
         self.assertStatus(harness.request(self.plain_port), 200)
 
     def test_mtls_optional(self):

@@ -4,7 +4,6 @@
 
 #include <cstring>
 
-#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "openssl/err.h"
@@ -60,9 +59,7 @@ Network::HandshakeStatus SslSocket::handshake() {
     const long verify = SSL_get_verify_result(ssl_);
     if (verify != X509_V_OK) {
       stats.fail_verify_error->inc();
-    } else if (SSL_get0_peer_certificate(ssl_) == nullptr &&
-               (SSL_get_verify_mode(ssl_) & SSL_VERIFY_FAIL_IF_NO_PEER_CERT) &&
-               absl::StrContains(failure_, "certificate")) {
+    } else if (ERR_GET_REASON(first_error_) == SSL_R_PEER_DID_NOT_RETURN_A_CERTIFICATE) {
       stats.no_certificate->inc();
     }
   }
@@ -80,6 +77,7 @@ void SslSocket::setFailureFromErrorQueue(int ssl_error, const char* when) {
   unsigned long e;
   while ((e = ERR_get_error()) != 0) {
     if (!reason.empty()) continue;
+    first_error_ = e;
     const char* r = ERR_reason_error_string(e);
     reason = r != nullptr ? r : absl::StrCat("error ", e);
   }

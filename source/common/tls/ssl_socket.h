@@ -66,6 +66,8 @@ class SslSocket : public Network::TransportSocket, public ConnectionInfo {
   ServerContextConstSharedPtr server_;
   ClientContextConstSharedPtr client_;
   std::string failure_;
+  // The first OpenSSL error of the failure (its reason names the cause for the stats).
+  unsigned long first_error_ = 0;
   mutable std::unique_ptr<PeerDetails> peer_;
   bool eof_ = false;
   bool failed_ = false;
