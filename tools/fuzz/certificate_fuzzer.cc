@@ -5,8 +5,6 @@
 // into the chain and the key (the whole input is also tried as a CA bundle). The default (gcc)
 // build replays files given on the command line.
 #include <cstdint>
-#include <fstream>
-#include <sstream>
 #include <string>
 
 #include "source/common/tls/context.h"
@@ -32,17 +30,3 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   (void)sluice::Tls::ClientContext::create(client);
   return 0;
 }
-
-#ifndef SLUICE_LIBFUZZER
-// Replay mode: each argument is an input file.
-int main(int argc, char** argv) {
-  for (int i = 1; i < argc; ++i) {
-    std::ifstream f(argv[i], std::ios::binary);
-    std::stringstream ss;
-    ss << f.rdbuf();
-    const std::string s = ss.str();
-    LLVMFuzzerTestOneInput(reinterpret_cast<const uint8_t*>(s.data()), s.size());
-  }
-  return 0;
-}
-#endif

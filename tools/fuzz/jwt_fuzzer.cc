@@ -3,8 +3,6 @@
 // verification against a fixed key set (RSA, EC P-256, Ed25519, HMAC). Nothing may crash, hang,
 // leak or take long. The default (gcc) build replays files given on the command line.
 #include <cstdint>
-#include <fstream>
-#include <sstream>
 #include <string>
 #include <vector>
 
@@ -60,17 +58,3 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   (void)base64UrlDecode(input, out);
   return 0;
 }
-
-#ifndef SLUICE_LIBFUZZER
-// Replay mode: each argument is an input file.
-int main(int argc, char** argv) {
-  for (int i = 1; i < argc; ++i) {
-    std::ifstream f(argv[i], std::ios::binary);
-    std::stringstream ss;
-    ss << f.rdbuf();
-    const std::string s = ss.str();
-    LLVMFuzzerTestOneInput(reinterpret_cast<const uint8_t*>(s.data()), s.size());
-  }
-  return 0;
-}
-#endif
