@@ -122,14 +122,10 @@ class Connection : public Event::DeferredDeletable {
     if (write_buffer_.empty()) write_buffer_.releaseMemory();
     if (transport_ != nullptr) transport_->releaseIdleMemory();
   }
-  // The security layer, if any.
-  TransportSocket* transport() const { return transport_.get(); }
   // TLS details (after the handshake); null on a cleartext connection.
   const Tls::ConnectionInfo* ssl() const {
     return transport_ == nullptr ? nullptr : transport_->ssl();
   }
-  // A transport handshake is still running.
-  bool handshaking() const { return handshaking_; }
   // Closes the connection when the transport handshake has not finished by then (server side;
   // a client's connect timeout covers its handshake).
   void setHandshakeTimeout(std::chrono::milliseconds timeout);

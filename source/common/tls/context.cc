@@ -78,14 +78,6 @@ struct ParsedCertificate {
   CertificateSummary summary;
 };
 
-std::chrono::system_clock::time_point asTimePoint(const ASN1_TIME* t) {
-  int days = 0, secs = 0;
-  // Difference from now to t.
-  if (ASN1_TIME_diff(&days, &secs, nullptr, t) != 1) return {};
-  return std::chrono::system_clock::now() + std::chrono::hours(24) * days +
-         std::chrono::seconds(secs);
-}
-
 absl::StatusOr<ParsedCertificate> parseCertificate(const CertificateMaterial& m) {
   auto fail = [&m](const std::string& why) {
     ERR_clear_error();
@@ -112,7 +104,6 @@ absl::StatusOr<ParsedCertificate> parseCertificate(const CertificateMaterial& m)
     return fail("the certificate is not valid yet");
   }
   out.summary.subject = subjectOf(leaf);
-  out.summary.not_after = asTimePoint(X509_get0_notAfter(leaf));
   for (std::string& n : sansOf(leaf, GEN_DNS)) {
     out.summary.dns_names.push_back(absl::AsciiStrToLower(n));
   }

@@ -31,7 +31,6 @@ struct CertificateMaterial {
 struct CertificateSummary {
   std::string subject;
   std::vector<std::string> dns_names;  // DNS SANs (the CN when there are none), lowercase
-  std::chrono::system_clock::time_point not_after;
 };
 
 // Parses and checks a certificate chain and key: both parse, the key matches the leaf, the leaf
@@ -92,7 +91,6 @@ class ServerContext : public std::enable_shared_from_this<ServerContext> {
   // Index of the certificate for `sni` ("" = none sent): exact DNS name, then a `*.` wildcard
   // one label deep, else 0.
   size_t selectCertificate(absl::string_view sni) const;
-  size_t certificateCount() const { return certs_.size(); }
   const TlsStats* stats() const { return has_stats_ ? &stats_ : nullptr; }
 
  private:
