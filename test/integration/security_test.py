@@ -22,72 +22,18 @@ import harness
 from harness import (Conn, SluiceTestCase, bootstrap, cluster, echo, listener, proxy_config,
                      route, route_table, vhost, wait_until)
 
-NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
-
-
 report = harness.report
 
 
 free_port = harness.free_port
 
 
-class Nginx:
+def Nginx(tempdir):
     """nginx on loopback answering with the (decoded, normalised) URI it resolved, so a test
     sees which of its locations a request reached."""
-
-    def __init__(self, tempdir):
-        self.port = free_port()
-        self.dir = tempdir
-        os.makedirs(os.path.join(tempdir, "logs"), exist_ok=True)
-        conf = os.path.join(tempdir, "nginx.conf")
-        # As root, nginx chowns its temp dirs to its worker user; in a sandbox "nobody" may not
-        # exist in the user namespace, so keep everything root's.
-        user = "user root root;" if os.geteuid() == 0 else ""
-        with open(conf, "w") as f:
-            f.write("""
-%(user)s
-worker_processes 1;
-error_log %(d)s/logs/error.log;
-pid %(d)s/nginx.pid;
-events { worker_connections 256; }
-http {
-  access_log off;
-  client_body_temp_path %(d)s/body;
-  proxy_temp_path %(d)s/proxy;
-  fastcgi_temp_path %(d)s/fastcgi;
-  uwsgi_temp_path %(d)s/uwsgi;
-  scgi_temp_path %(d)s/scgi;
-  server {
-    listen 127.0.0.1:%(port)d;
+    return harness.Nginx(tempdir, """
     location /admin { return 200 "ADMIN $uri\\n"; }
-    location / { return 200 "PUBLIC $uri\\n"; }
-  }
-}
-""" % {"d": tempdir, "port": self.port, "user": user})
-        # -e: the error log before the config is read (the default is under /var/log, which a
-        # sandboxed test can't write).
-        self.proc = subprocess.Popen([NGINX, "-e", os.path.join(tempdir, "logs", "error.log"),
-                                      "-p", tempdir, "-c", conf, "-g", "daemon off;"],
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        wait_until(self._up, 10, message="nginx listening")
-
-    def _up(self):
-        if self.proc.poll() is not None:
-            log = os.path.join(self.dir, "logs", "error.log")
-            detail = open(log).read() if os.path.exists(log) else ""
-            raise AssertionError("nginx exited: %s %s" % (self.proc.stderr.read().decode(), detail))
-        try:
-            socket.create_connection(("127.0.0.1", self.port), 0.2).close()
-            return True
-        except OSError:
-            return False
-
-    def stop(self):
-        self.proc.terminate()
-        try:
-            self.proc.wait(5)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
+    location / { return 200 "PUBLIC $uri\\n"; }""")
 
 
 def raw_request(port, data, timeout=5.0):

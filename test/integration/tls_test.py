@@ -25,7 +25,6 @@ from harness import (Conn, SluiceTestCase, bootstrap, cluster, listener, route, 
                      run_validate, vhost, wait_until)
 from tls_certs import Pki
 
-NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 OPENSSL = shutil.which("openssl") or "/usr/bin/openssl"
 CURL = shutil.which("curl") or "/usr/bin/curl"
 
@@ -468,53 +467,18 @@ class BadMaterialTest(SluiceTestCase):
         self.assertNotIn("PRIVATE KEY", dump)     # the key never is
 
 
-class Nginx:
-    """nginx terminating TLS on loopback with a given certificate; optionally asking for a client
-    certificate. Answers 200 "nginx-ok <client verify>"."""
-
-    def __init__(self, tempdir, cert, client_ca=None):
-        self.port = harness.free_port()
-        self.dir = tempdir
-        os.makedirs(os.path.join(tempdir, "logs"), exist_ok=True)
-        conf = os.path.join(tempdir, "nginx.conf")
-        user = "user root root;" if os.geteuid() == 0 else ""
-        verify = ""
-        if client_ca is not None:
-            verify = "ssl_client_certificate %s; ssl_verify_client on;" % client_ca.cert_path
-        with open(conf, "w") as f:
-            f.write("""
-%(user)s
-worker_processes 1;
-error_log %(d)s/logs/error.log;
-pid %(d)s/nginx.pid;
-events { worker_connections 256; }
-http {
-  access_log off;
-  client_body_temp_path %(d)s/body;
-  proxy_temp_path %(d)s/proxy;
-  fastcgi_temp_path %(d)s/fastcgi;
-  uwsgi_temp_path %(d)s/uwsgi;
-  scgi_temp_path %(d)s/scgi;
-  server {
-    listen 127.0.0.1:%(port)d ssl;
-    ssl_certificate %(cert)s;
-    ssl_certificate_key %(key)s;
-    %(verify)s
-    location / { return 200 "nginx-ok $ssl_client_verify $ssl_server_name\\n"; }
-  }
-}
-""" % {"user": user, "d": tempdir, "port": self.port, "cert": cert.chain_path,
-       "key": cert.key_path, "verify": verify})
-        self.proc = subprocess.Popen([NGINX, "-c", conf, "-p", tempdir, "-g", "daemon off;"],
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        wait_until(lambda: not harness.connect_refused(self.port), 10, message="nginx up")
-
-    def close(self):
-        self.proc.terminate()
-        try:
-            self.proc.wait(5)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
+def Nginx(tempdir, cert, client_ca=None):
+    """nginx terminating TLS on loopback with `cert`; optionally asking for a client
+    certificate. Answers 200 "nginx-ok <client verify> <SNI>"."""
+    verify = ""
+    if client_ca is not None:
+        verify = "ssl_client_certificate %s; ssl_verify_client on;" % client_ca.cert_path
+    return harness.Nginx(tempdir, """
+    ssl_certificate %s;
+    ssl_certificate_key %s;
+    %s
+    location / { return 200 "nginx-ok $ssl_client_verify $ssl_server_name\\n"; }""" % (
+        cert.chain_path, cert.key_path, verify), ssl=True)
 
 
 class UpstreamTlsTest(SluiceTestCase):
@@ -537,7 +501,7 @@ class UpstreamTlsTest(SluiceTestCase):
     @classmethod
     def tearDownClass(cls):
         for n in (cls.nginx_good, cls.nginx_expired, cls.nginx_mtls):
-            n.close()
+            n.stop()
         super().tearDownClass()
 
     def proxy(self, clusters):
