@@ -16,6 +16,8 @@ PACKAGES=(
   libgtest-dev libgmock-dev libbenchmark-dev
   curl wrk nghttp2-client nginx-light haproxy redis-server python3 procps strace valgrind linux-perf
   openssl
+  # HTTP/2: raw frames for the attack tests (python3-h2), nghttpx for the h2 bench
+  python3-h2 nghttp2-proxy
   # Python gRPC clients of sluice-cp in tests (stubs generated with grpc_python_plugin)
   python3-grpcio python3-protobuf
   # Independent JWT/JWS implementation for the auth integration tests and bench
