@@ -153,10 +153,9 @@ class TlsListenerTest(SluiceTestCase):
     # -- ALPN, versions -----------------------------------------------------------------------
 
     def test_alpn(self):
-        # h2 is not served yet: a client offering both gets http/1.1.
+        # HTTP/2 is on by default: a client offering both gets h2 (the h2 tests speak it).
         with Conn(self.port, tls=client_ctx(self.ca, alpn=["h2", "http/1.1"])) as c:
-            self.assertEqual(c.sock.selected_alpn_protocol(), "http/1.1")
-            self.assertStatus(c.request("GET", "/"), 200)
+            self.assertEqual(c.sock.selected_alpn_protocol(), "h2")
         with Conn(self.port, tls=client_ctx(self.ca, alpn=["http/1.1"])) as c:
             self.assertEqual(c.sock.selected_alpn_protocol(), "http/1.1")
         with Conn(self.port, tls=client_ctx(self.ca)) as c:

@@ -14,7 +14,7 @@ namespace Http {
 
 // Codec interfaces. They are shaped for multiplexed protocols: a connection carries streams, and
 // each stream has its own decoder (peer -> us) and encoder (us -> peer). HTTP/1 has at most one
-// active stream per connection; HTTP/2 (a later codec) will have many.
+// active stream per connection; HTTP/2 has many.
 
 // Why a stream ended before its exchange completed. Each says where it came from and whether the
 // request may be sent again (retriable()); the router's retry decision reads it.
@@ -31,6 +31,12 @@ enum class StreamResetReason : uint8_t {
   ProtocolError,
   // A limit of ours was exceeded (buffers). Not retriable.
   Overflow,
+  // The peer reset the stream (HTTP/2 RST_STREAM). Retriable.
+  RemoteReset,
+  // The peer refused the stream before processing it (HTTP/2 REFUSED_STREAM, or a stream above
+  // the last one a GOAWAY accepted): nothing of the request was acted on, so it is always safe
+  // to send again.
+  RemoteRefusedStreamReset,
 };
 
 // May a request whose stream was reset this way, before any response, be sent again (if the
@@ -40,6 +46,8 @@ constexpr bool retriable(StreamResetReason reason) {
     case StreamResetReason::ConnectionTermination:
     case StreamResetReason::ConnectionFailure:
     case StreamResetReason::ProtocolError:
+    case StreamResetReason::RemoteReset:
+    case StreamResetReason::RemoteRefusedStreamReset:
       return true;
     case StreamResetReason::LocalReset:
     case StreamResetReason::Overflow:
@@ -61,6 +69,10 @@ constexpr absl::string_view resetReasonName(StreamResetReason reason) {
       return "protocol error";
     case StreamResetReason::Overflow:
       return "overflow";
+    case StreamResetReason::RemoteReset:
+      return "remote reset";
+    case StreamResetReason::RemoteRefusedStreamReset:
+      return "remote refused stream";
   }
   return "unknown";
 }
@@ -131,11 +143,25 @@ struct CodecError {
 // The protocol a connection speaks (for an HTTP/1 server connection: its latest request's).
 enum class Protocol : uint8_t { Http10, Http11, Http2 };
 
+// HTTP/2 settings and limits (the listener's `http2`; upstream codecs use the defaults).
+struct Http2Settings {
+  bool enabled = true;
+  uint32_t max_concurrent_streams = 100;
+  uint32_t initial_stream_window_size = 256 * 1024;
+  uint32_t initial_connection_window_size = 1024 * 1024;
+  uint32_t max_header_list_size = 64 * 1024;
+  uint64_t max_requests_per_connection = 0;  // 0 = unlimited
+};
+
 // Limits a server codec enforces on what the peer sends.
 struct CodecSettings {
   uint32_t max_request_headers_bytes = 60 * 1024;
   uint32_t max_headers_count = 100;
   uint64_t max_request_body_bytes = 0;  // 0 = unlimited
+  // Bytes an HTTP/2 stream buffers for sending (its peer's window closed) before it asks its
+  // producer to pause (the listener's buffer_limit_bytes; upstream: the cluster's 1 MiB).
+  uint32_t stream_buffer_limit = 1024 * 1024;
+  Http2Settings http2;
 };
 
 class ServerConnectionCallbacks {
@@ -158,6 +184,10 @@ class Connection {
   // True while a stream is being received or answered (not idle).
   virtual bool busy() const = 0;
   virtual Protocol protocol() const = 0;
+  // The network connection's write buffer went above / below its watermarks. A multiplexing
+  // codec relays them to its streams (StreamCallbacks); HTTP/1's owner handles them itself.
+  virtual void onUnderlyingConnectionAboveWriteBufferHighWatermark() {}
+  virtual void onUnderlyingConnectionBelowWriteBufferLowWatermark() {}
 };
 
 // The server side of a downstream connection: everything the connection manager asks of a codec.
@@ -165,7 +195,7 @@ class ServerConnection : public Connection {
  public:
   // No new streams after the ones in flight, and the connection closes once their responses are
   // done (draining, or a timeout that left a request unread). HTTP/1: the current or next
-  // response says `connection: close`; HTTP/2 (later): GOAWAY.
+  // response says `connection: close`; HTTP/2: GOAWAY.
   virtual void setCloseAfterResponse() = 0;
   // True once the codec closes the connection itself when the responses in flight are done (the
   // request or response asked for it, a protocol error, a reset): the connection manager then

@@ -29,6 +29,7 @@ HttpStats HttpStats::create(Stats::Store& store) {
                        {{"code_class", absl::StrCat(c, "xx")}});
   }
   s.downstream_rq_class[0] = s.downstream_rq_class[5];
+  s.http2 = Http2::CodecStats::create(store);
   return s;
 }
 
@@ -448,7 +449,7 @@ void ActiveStream::decodeHeaders(RequestHeaderMapPtr&& headers, bool end_stream)
     info_.request_id = ctx.uuid();
     h.set("x-request-id", info_.request_id);
   }
-  if (h.http_minor >= 1) {
+  if (h.http_minor >= 1 || h.http_major == 2) {
     const HeaderEntry* expect = h.find("expect");
     if (expect != nullptr && absl::EqualsIgnoreCase(expect->value, "100-continue")) {
       expect_continue_ = !end_stream;
@@ -461,7 +462,19 @@ void ActiveStream::decodeHeaders(RequestHeaderMapPtr&& headers, bool end_stream)
   if (!checkRequestHeaders(h)) {
     return;  // answered locally
   }
+  // TE is hop-by-hop, but "trailers" in it says the client takes trailers (gRPC needs that
+  // upstream): it is passed on as exactly `te: trailers` (HTTP/2 upstreams; HTTP/1 drops it).
+  bool te_trailers = false;
+  for (const HeaderEntry& e : h.entries()) {
+    if (e.key == "te") {
+      for (absl::string_view t : absl::StrSplit(e.value, ',')) {
+        t = absl::StripAsciiWhitespace(t.substr(0, t.find(';')));
+        te_trailers |= absl::EqualsIgnoreCase(t, "trailers");
+      }
+    }
+  }
   removeHopByHopHeaders(h);
+  if (te_trailers) h.add("te", "trailers");
 
   // X-Forwarded-For: the client's address goes last, in one header, so the entry a backend
   // trusting one hop reads is ours, whatever the client sent (in one header or several).
@@ -878,7 +891,9 @@ void ActiveStream::checkDeadlines(std::chrono::steady_clock::time_point now) {
     body_deadline_ = kNoDeadline;
     if (!request_complete_ && !response_started_) {
       ctx.stats().downstream_rq_timeout->inc();
-      conn_.codec_->setCloseAfterResponse();
+      // HTTP/1: the unread rest of the body makes the connection unusable. HTTP/2: only this
+      // stream ends.
+      if (!conn_.http2_) conn_.codec_->setCloseAfterResponse();
       sendLocalReply(408, "request body not received in time", ResponseFlag::RequestTimeout,
                      nullptr);
       return;
@@ -887,7 +902,7 @@ void ActiveStream::checkDeadlines(std::chrono::steady_clock::time_point now) {
   if (now >= idle_deadline_) {
     idle_deadline_ = kNoDeadline;
     ctx.stats().downstream_rq_idle_timeout->inc();
-    conn_.codec_->setCloseAfterResponse();
+    if (!conn_.http2_) conn_.codec_->setCloseAfterResponse();
     if (!response_started_) {
       sendLocalReply(408, "request idle timeout", ResponseFlag::StreamIdleTimeout, nullptr);
     } else {
@@ -968,8 +983,12 @@ ConnectionManagerImpl::ConnectionManagerImpl(WorkerContext& ctx, ConfigSourceSha
   config_ = config_source_->config();
   connection_->setCallbacks(this);
   connection_->setBufferLimits(config_->buffer_limit);
-  codec_ = config_->codec_factory ? config_->codec_factory(*connection_, *this, config_->codec)
-                                  : createServerConnection(*connection_, *this, config_->codec);
+  if (config_->codec_factory) {
+    codec_ = config_->codec_factory(*connection_, *this, config_->codec);
+    protocol_pending_ = false;
+  } else {
+    codec_ = createServerConnection(*connection_, *this, config_->codec);
+  }
   client_ip_ = connection_->peerAddress().ip();
   ctx_.add(this);
   ctx_.stats().downstream_cx_total->inc();
@@ -1035,7 +1054,10 @@ void ConnectionManagerImpl::writeAccessLog(const ConnectionManagerConfig& config
     logged_path = redacted;
   }
   w.field("path", logged_path);
-  w.field("protocol", h ? (h->http_minor == 0 ? "HTTP/1.0" : "HTTP/1.1") : "-");
+  w.field("protocol", h == nullptr         ? "-"
+                      : h->http_major == 2 ? "HTTP/2"
+                      : h->http_minor == 0 ? "HTTP/1.0"
+                                           : "HTTP/1.1");
   w.field("status", info.status);
   w.field("bytes_received", info.bytes_received);
   w.field("bytes_sent", info.bytes_sent);
@@ -1076,7 +1098,37 @@ void ConnectionManagerImpl::onData(Buffer::Instance& data, bool end_stream) {
     data.drain(data.length());
     return;
   }
-  if (streams_ == nullptr) {
+  if (protocol_pending_ && data.length() > 0) {
+    switch (detectServerProtocol(*connection_, data, config_->codec)) {
+      case Detected::NeedMoreData:
+        if (!end_stream) {
+          if (deadline_kind_ != Deadline::Headers) {
+            deadline_kind_ = Deadline::Headers;
+            deadline_ = ctx_.dispatcher().now() + config_->request_headers_timeout;
+          }
+          return;  // a prefix of the HTTP/2 preface: wait for the rest
+        }
+        protocol_pending_ = false;
+        break;
+      case Detected::Http2:
+        protocol_pending_ = false;
+        http2_ = true;
+        codec_ = createServerConnection(*connection_, *this, config_->codec, Protocol::Http2,
+                                        &ctx_.stats().http2);
+        deadline_kind_ = Deadline::Idle;
+        deadline_ = ctx_.dispatcher().now() + config_->idle_timeout;
+        if (config_->idle_timeout.count() == 0) deadline_kind_ = Deadline::None;
+        if (draining()) codec_->setCloseAfterResponse();
+        break;
+      case Detected::Http1:
+        protocol_pending_ = false;
+        break;
+    }
+  }
+  if (http2_) {
+    // HTTP/2: control frames are not requests; the idle deadline alone covers a connection
+    // without streams, and streams have their own deadlines.
+  } else if (streams_ == nullptr) {
     if (deadline_kind_ != Deadline::Headers && data.length() > 0) {
       // First bytes of a new request: the headers must arrive in time.
       deadline_kind_ = Deadline::Headers;
@@ -1230,12 +1282,20 @@ void ConnectionManagerImpl::close(Network::Connection::CloseType type) {
 }
 
 void ConnectionManagerImpl::onAboveWriteBufferHighWatermark() {
+  if (http2_) {
+    codec_->onUnderlyingConnectionAboveWriteBufferHighWatermark();  // relayed per stream
+    return;
+  }
   for (ActiveStream* s = streams_.get(); s != nullptr; s = s->next_.get()) {
     s->onAboveWriteBufferHighWatermark();
   }
 }
 
 void ConnectionManagerImpl::onBelowWriteBufferLowWatermark() {
+  if (http2_) {
+    codec_->onUnderlyingConnectionBelowWriteBufferLowWatermark();
+    return;
+  }
   for (ActiveStream* s = streams_.get(); s != nullptr; s = s->next_.get()) {
     s->onBelowWriteBufferLowWatermark();
   }
@@ -1278,6 +1338,11 @@ void ConnectionManagerImpl::onDrain() {
   }
   draining_ = true;
   ctx_.stats().downstream_cx_drain_close->inc();
+  if (http2_) {
+    // GOAWAY; the codec closes the connection once the streams in flight are done.
+    codec_->setCloseAfterResponse();
+    return;
+  }
   if (streams_ == nullptr && deadline_kind_ != Deadline::Headers) {
     close(Network::Connection::CloseType::NoFlush);
   } else {

@@ -14,6 +14,7 @@
 #include "source/common/http/codec.h"
 #include "source/common/http/conn_manager_config.h"
 #include "source/common/http/filter.h"
+#include "source/common/http/http2/codec_impl.h"
 #include "source/common/http/path.h"
 #include "source/common/network/connection.h"
 #include "source/common/router/config.h"
@@ -42,6 +43,7 @@ struct HttpStats {
   ALL_HTTP_COUNTERS(SLUICE_DECLARE_COUNTER)
   ALL_HTTP_GAUGES(SLUICE_DECLARE_GAUGE)
   Stats::Counter* downstream_rq_class[6];
+  Http2::CodecStats http2;
   static HttpStats create(Stats::Store& store);
 };
 
@@ -172,6 +174,10 @@ class ConnectionManagerImpl : public Network::ConnectionCallbacks,
   bool closed_ = false;
   bool codec_error_ = false;
   bool pipeline_paused_ = false;  // reading paused: too many unparsed pipelined bytes
+  // The codec is the initial HTTP/1 one until the first bytes (or TLS's ALPN) say which
+  // protocol the connection speaks.
+  bool protocol_pending_ = true;
+  bool http2_ = false;
 };
 
 }  // namespace Http

@@ -275,6 +275,7 @@ absl::StatusOr<ClusterInfoConstSharedPtr> ClusterInfo::create(
   }
   compileHealthCheck(config, path, info->health_check_, errors);
   info->health_check_.tls = info->tls_;
+  info->health_check_.http2 = config.protocol() == sluice::config::v1::Cluster::HTTP2;
   compileOutlier(config, path, info->outlier_, errors);
   compileBreakers(config, path, info->breakers_, errors);
   RETURN_IF_ERRORS(errors);

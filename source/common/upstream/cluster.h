@@ -83,6 +83,8 @@ struct HealthCheckConfig {
   std::vector<uint32_t> expected_statuses;  // empty = 200-299
   // The cluster's TLS: checks connect the way requests do.
   std::shared_ptr<const Tls::ClientContext> tls;
+  // The cluster speaks HTTP/2: checks use it too.
+  bool http2 = false;
   bool expected(uint32_t status) const;
 };
 
@@ -158,6 +160,8 @@ class ClusterInfo {
   // TLS to the endpoints; null = cleartext.
   const Tls::ClientContextConstSharedPtr& tls() const { return tls_; }
   const std::string& tlsKey() const { return tls_key_; }
+  // `protocol: HTTP2`: streams multiplexed over h2c (or h2 with `tls`).
+  bool http2() const { return config_.protocol() == sluice::config::v1::Cluster::HTTP2; }
 
  private:
   std::string name_;

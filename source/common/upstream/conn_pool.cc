@@ -21,7 +21,9 @@ ActiveClient::ActiveClient(ConnPool& pool, Network::ConnectionPtr&& conn)
   connection_->setCallbacks(this);
   connection_->setBufferLimits(pool.buffer_limit_);
   // The request using this connection releases it (ConnPool::release) when its response ends.
-  codec_ = Http::createClientConnection(*connection_);
+  multiplexed_ = pool.cluster_.http2();
+  codec_ = Http::createClientConnection(
+      *connection_, multiplexed_ ? Http::Protocol::Http2 : Http::Protocol::Http11);
 }
 
 ActiveClient::~ActiveClient() {
@@ -32,7 +34,7 @@ ActiveClient::~ActiveClient() {
 }
 
 void ActiveClient::onData(Buffer::Instance& data, bool end_stream) {
-  if (idle_) {
+  if (idle_ && !multiplexed_) {
     // An idle keep-alive connection got bytes or EOF: the upstream closed it (or misbehaves).
     data.drain(data.length());
     connection_->close(Network::Connection::CloseType::NoFlush);
@@ -48,11 +50,19 @@ void ActiveClient::onData(Buffer::Instance& data, bool end_stream) {
 void ActiveClient::onEvent(Network::ConnectionEvent event) { pool_->onClientEvent(*this, event); }
 
 void ActiveClient::onAboveWriteBufferHighWatermark() {
-  if (owner_) owner_->onUpstreamAboveWriteBufferHighWatermark();
+  if (multiplexed_) {
+    codec_->onUnderlyingConnectionAboveWriteBufferHighWatermark();  // to each stream
+  } else if (owner_) {
+    owner_->onUpstreamAboveWriteBufferHighWatermark();
+  }
 }
 
 void ActiveClient::onBelowWriteBufferLowWatermark() {
-  if (owner_) owner_->onUpstreamBelowWriteBufferLowWatermark();
+  if (multiplexed_) {
+    codec_->onUnderlyingConnectionBelowWriteBufferLowWatermark();
+  } else if (owner_) {
+    owner_->onUpstreamBelowWriteBufferLowWatermark();
+  }
 }
 
 ConnPool::ConnPool(Event::Dispatcher& dispatcher, const ClusterInfo& cluster,
@@ -65,6 +75,10 @@ ConnPool::ConnPool(Event::Dispatcher& dispatcher, const ClusterInfo& cluster,
 ConnPool::~ConnPool() {
   for (auto& c : clients_) {
     releasePending(*c);
+    for (size_t i = 0; i < c->waiters_.size(); ++i) {
+      ClusterState::release(cluster_.state().rq_pending);
+    }
+    c->waiters_.clear();
     ClusterState::release(cluster_.state().cx_active);
     c->waiting_ = nullptr;
     c->owner_ = nullptr;
@@ -77,6 +91,9 @@ ConnPool::~ConnPool() {
 }
 
 ActiveClient* ConnPool::newStream(PoolCallbacks& cb, bool force_new) {
+  if (cluster_.http2()) {
+    return newMultiplexedStream(cb, force_new);
+  }
   while (!force_new && !idle_.empty()) {
     ActiveClient* c = idle_.back();
     idle_.pop_back();
@@ -110,28 +127,128 @@ ActiveClient* ConnPool::newStream(PoolCallbacks& cb, bool force_new) {
     cb.onPoolFailure(PoolFailureReason::Overflow, "");
     return nullptr;
   }
+  ActiveClient* raw = connect();
+  if (raw == nullptr) {
+    ClusterState::release(state.rq_pending);
+    cb.onPoolFailure(PoolFailureReason::ConnectFailure, "");
+    return nullptr;
+  }
+  raw->waiting_ = &cb;
+  raw->pending_counted_ = true;
+  return raw;
+}
+
+ActiveClient* ConnPool::connect() {
+  ClusterState& state = cluster_.state();
   auto conn = Network::Connection::connect(
       dispatcher_, endpoint_.address,
       cluster_.tls() != nullptr ? cluster_.tls()->newSocket() : nullptr);
   if (conn == nullptr) {
-    ClusterState::release(state.rq_pending);
     ClusterState::release(state.cx_active);
     cluster_.stats().upstream_cx_connect_fail->inc();
     endpoint_.stats.connect_fail->inc();
-    cb.onPoolFailure(PoolFailureReason::ConnectFailure, "");
     return nullptr;
   }
   cluster_.stats().upstream_cx_total->inc();
   cluster_.stats().upstream_cx_active->inc();
   auto client = std::make_unique<ActiveClient>(*this, std::move(conn));
   ActiveClient* raw = client.get();
-  raw->waiting_ = &cb;
-  raw->pending_counted_ = true;
   raw->timer_ = makeTimer(raw);
   raw->timer_->enableTimer(cluster_.connectTimeout());
   clients_.push_back(std::move(client));
   raw->self_ = std::prev(clients_.end());
   return raw;
+}
+
+ActiveClient* ConnPool::newMultiplexedStream(PoolCallbacks& cb, bool force_new) {
+  ClusterState& state = cluster_.state();
+  const CircuitBreakerConfig& limits = cluster_.circuitBreakers();
+  if (!force_new) {
+    // A connected connection with room (the first found: few connections per endpoint).
+    for (auto& c : clients_) {
+      if (c->connected_ && c->hasCapacity() && c->codec_->reusable() &&
+          !c->connection_->closing()) {
+        c->timer_->disableTimer();
+        c->idle_ = false;
+        c->requests_++;
+        c->active_streams_++;
+        if (c->requests_ > 1) cluster_.stats().upstream_cx_reused->inc();
+        cb.onPoolReady(*c);
+        return nullptr;
+      }
+    }
+  }
+  if (!ClusterState::tryAcquire(state.rq_pending, limits.max_pending_requests)) {
+    cluster_.stats().upstream_rq_pending_overflow->inc();
+    cb.onPoolFailure(PoolFailureReason::Overflow, "");
+    return nullptr;
+  }
+  if (!force_new) {
+    // One still connecting, with room for one more once it is up.
+    for (auto& c : clients_) {
+      if (!c->connected_ && !c->connection_->closing() &&
+          c->waiters_.size() < c->codec_->maxConcurrentStreams()) {
+        c->waiters_.push_back(&cb);
+        return c.get();
+      }
+    }
+  }
+  if (!ClusterState::tryAcquire(state.cx_active, limits.max_connections)) {
+    ClusterState::release(state.rq_pending);
+    cluster_.stats().upstream_cx_overflow->inc();
+    cb.onPoolFailure(PoolFailureReason::Overflow, "");
+    return nullptr;
+  }
+  ActiveClient* raw = connect();
+  if (raw == nullptr) {
+    ClusterState::release(state.rq_pending);
+    cb.onPoolFailure(PoolFailureReason::ConnectFailure, "");
+    return nullptr;
+  }
+  raw->waiters_.push_back(&cb);
+  return raw;
+}
+
+void ConnPool::serveWaiters(ActiveClient& client) {
+  std::vector<PoolCallbacks*> waiters = std::move(client.waiters_);
+  client.waiters_.clear();
+  for (PoolCallbacks* w : waiters) {
+    ClusterState::release(cluster_.state().rq_pending);
+    client.requests_++;
+    client.active_streams_++;
+    if (client.requests_ > 1) cluster_.stats().upstream_cx_reused->inc();
+    w->onPoolReady(client);
+  }
+  if (client.active_streams_ == 0 && client.connected_) {
+    releaseMultiplexed(client);  // everybody left meanwhile: idle
+  }
+}
+
+void ConnPool::failWaiters(ActiveClient& client, PoolFailureReason reason,
+                           const std::string& details) {
+  std::vector<PoolCallbacks*> waiters = std::move(client.waiters_);
+  client.waiters_.clear();
+  for (PoolCallbacks* w : waiters) {
+    ClusterState::release(cluster_.state().rq_pending);
+    w->onPoolFailure(reason, details);
+  }
+}
+
+void ConnPool::releaseMultiplexed(ActiveClient& client) {
+  if (client.connection_->closed()) return;
+  if (!client.codec_->reusable() || client.connection_->closing()) {
+    // GOAWAY received (or closing): no new streams; it goes once the last one ends.
+    if (client.active_streams_ == 0 && client.waiters_.empty()) {
+      client.connection_->close(Network::Connection::CloseType::NoFlush);
+    }
+    return;
+  }
+  if (client.active_streams_ == 0) {
+    client.idle_ = true;
+    if (cluster_.idleTimeout().count() > 0) {
+      client.timer_->enableTimer(cluster_.idleTimeout());
+    }
+  }
 }
 
 Event::TimerPtr ConnPool::makeTimer(ActiveClient* raw) {
@@ -143,9 +260,10 @@ Event::TimerPtr ConnPool::makeTimer(ActiveClient* raw) {
       PoolCallbacks* w = raw->waiting_;
       raw->waiting_ = nullptr;
       releasePending(*raw);
+      failWaiters(*raw, PoolFailureReason::Timeout, "");
       raw->connection_->close(Network::Connection::CloseType::NoFlush);
       if (w) w->onPoolFailure(PoolFailureReason::Timeout, "");
-    } else if (raw->idle_) {
+    } else if (raw->idle_ && raw->active_streams_ == 0) {
       raw->connection_->close(Network::Connection::CloseType::NoFlush);
     }
   });
@@ -180,7 +298,17 @@ void ConnPool::releasePending(ActiveClient& client) {
   }
 }
 
-void ConnPool::cancel(ActiveClient& client) {
+void ConnPool::cancel(ActiveClient& client, PoolCallbacks& cb) {
+  if (client.multiplexed_) {
+    // Others may wait for the same connection: only this request leaves (the connection
+    // stays, and is idle once up if nobody else needs it).
+    auto it = std::find(client.waiters_.begin(), client.waiters_.end(), &cb);
+    if (it != client.waiters_.end()) {
+      client.waiters_.erase(it);
+      ClusterState::release(cluster_.state().rq_pending);
+    }
+    return;
+  }
   client.waiting_ = nullptr;
   releasePending(client);
   client.connection_->close(Network::Connection::CloseType::NoFlush);
@@ -190,6 +318,11 @@ void ConnPool::release(ActiveClient& client, bool reusable) {
   client.owner_ = nullptr;
   if (client.active_streams_ > 0) {
     client.active_streams_--;
+  }
+  if (client.multiplexed_) {
+    // The stream ended (or was reset by the request): the connection itself stays.
+    releaseMultiplexed(client);
+    return;
   }
   if (!reusable || !client.codec_->reusable() || client.connection_->closed() ||
       idle_.size() >= cluster_.maxIdlePerEndpoint() || client.connection_->readDisabled()) {
@@ -210,6 +343,10 @@ void ConnPool::onClientEvent(ActiveClient& client, Network::ConnectionEvent even
     case Network::ConnectionEvent::Connected: {
       client.connected_ = true;
       client.timer_->disableTimer();
+      if (client.multiplexed_) {
+        serveWaiters(client);
+        return;
+      }
       releasePending(client);
       PoolCallbacks* w = client.waiting_;
       client.waiting_ = nullptr;
@@ -232,7 +369,15 @@ void ConnPool::onClientEvent(ActiveClient& client, Network::ConnectionEvent even
       // Copied: destroy() frees the connection.
       const std::string tls_failure = client.connection_->transportFailureReason();
       if (!tls_failure.empty()) logTlsFailure(tls_failure);
+      const PoolFailureReason reason =
+          tls_failure.empty() ? PoolFailureReason::ConnectFailure : PoolFailureReason::TlsFailure;
+      std::vector<PoolCallbacks*> waiters = std::move(client.waiters_);
+      client.waiters_.clear();
       destroy(client);
+      for (PoolCallbacks* waiter : waiters) {
+        ClusterState::release(cluster_.state().rq_pending);
+        waiter->onPoolFailure(reason, tls_failure);
+      }
       if (w != nullptr) {
         w->onPoolFailure(
             tls_failure.empty() ? PoolFailureReason::ConnectFailure : PoolFailureReason::TlsFailure,
@@ -246,11 +391,17 @@ void ConnPool::onClientEvent(ActiveClient& client, Network::ConnectionEvent even
       PoolCallbacks* w = client.waiting_;
       client.owner_ = nullptr;
       client.waiting_ = nullptr;
-      if (owner != nullptr) {
-        // Completes a close-delimited response, or resets the owner's stream.
+      if (owner != nullptr || client.multiplexed_) {
+        // Completes a close-delimited response, or resets the streams in flight.
         client.codec_->onConnectionClose();
       }
+      std::vector<PoolCallbacks*> waiters = std::move(client.waiters_);
+      client.waiters_.clear();
       destroy(client);
+      for (PoolCallbacks* waiter : waiters) {
+        ClusterState::release(cluster_.state().rq_pending);
+        waiter->onPoolFailure(PoolFailureReason::ConnectFailure, "");
+      }
       if (w != nullptr) w->onPoolFailure(PoolFailureReason::ConnectFailure, "");
       return;
     }

@@ -64,6 +64,8 @@ class ActiveClient : public Network::ConnectionCallbacks {
   bool reused() const { return requests_ > 1; }
   // Can the connection carry one more stream now (HTTP/1: only when it has none)?
   bool hasCapacity() const { return active_streams_ < codec_->maxConcurrentStreams(); }
+  // A multiplexing (HTTP/2) connection: many requests share it, each its own stream.
+  bool multiplexed() const { return multiplexed_; }
 
   // Network::ConnectionCallbacks
   void onData(Buffer::Instance& data, bool end_stream) override;
@@ -77,8 +79,11 @@ class ActiveClient : public Network::ConnectionCallbacks {
   Network::ConnectionPtr connection_;
   Http::ClientConnectionPtr codec_;
   Event::TimerPtr timer_;             // connect timeout, then idle timeout
-  PoolCallbacks* waiting_ = nullptr;  // request waiting for this connection to connect
-  PoolCallbacks* owner_ = nullptr;    // request using this connection
+  PoolCallbacks* waiting_ = nullptr;  // HTTP/1: request waiting for this connection to connect
+  PoolCallbacks* owner_ = nullptr;    // HTTP/1: request using this connection
+  // HTTP/2: requests waiting for this connection to connect (each holds a pending unit).
+  std::vector<PoolCallbacks*> waiters_;
+  bool multiplexed_ = false;
   std::list<std::unique_ptr<ActiveClient>>::iterator self_;
   uint64_t requests_ = 0;
   uint32_t active_streams_ = 0;  // handed out and not yet released
@@ -99,9 +104,11 @@ class PoolCallbacks {
 };
 
 // Per worker, per cluster endpoint: keep-alive connections to one endpoint. A request gets a
-// connection with room for one more stream (ActiveClient::hasCapacity()); for HTTP/1 that is an
-// idle one. The request's watermark callbacks are per connection (owner_), which holds while a
-// connection carries one stream; a multiplexing (HTTP/2) pool routes them per stream instead.
+// connection with room for one more stream (ActiveClient::hasCapacity()). HTTP/1: an idle one,
+// and the request's watermark callbacks are per connection (owner_). HTTP/2 (the cluster's
+// `protocol`): any connection below the peer's SETTINGS_MAX_CONCURRENT_STREAMS, or one still
+// connecting with room, or a new one; the codec relays watermarks per stream; a connection
+// that received GOAWAY takes no new stream and closes when its last one ends.
 class ConnPool {
  public:
   ConnPool(Event::Dispatcher& dispatcher, const ClusterInfo& cluster, const Endpoint& endpoint,
@@ -112,8 +119,8 @@ class ConnPool {
   // one (onPoolReady/onPoolFailure later). Returns a handle for cancel(), or nullptr if `cb` was
   // already called.
   ActiveClient* newStream(PoolCallbacks& cb, bool force_new);
-  // The waiting request gave up before the connection was ready.
-  void cancel(ActiveClient& client);
+  // The waiting request `cb` gave up before the connection was ready.
+  void cancel(ActiveClient& client, PoolCallbacks& cb);
   // The request is done with the connection. `reusable`: the exchange completed cleanly.
   void release(ActiveClient& client, bool reusable);
   // The request stops hearing from the connection (no watermark callbacks) before it releases
@@ -132,6 +139,14 @@ class ConnPool {
  private:
   friend class ActiveClient;
   void onClientEvent(ActiveClient& client, Network::ConnectionEvent event);
+  ActiveClient* newMultiplexedStream(PoolCallbacks& cb, bool force_new);
+  // Creates a connection to the endpoint (circuit breakers checked by the caller); null after
+  // an immediate failure (counted).
+  ActiveClient* connect();
+  void releaseMultiplexed(ActiveClient& client);
+  // HTTP/2: the connection is up; its waiters get their streams.
+  void serveWaiters(ActiveClient& client);
+  void failWaiters(ActiveClient& client, PoolFailureReason reason, const std::string& details);
   void destroy(ActiveClient& client);
   void logTlsFailure(const std::string& why);
   void releasePending(ActiveClient& client);

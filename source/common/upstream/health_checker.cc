@@ -66,7 +66,8 @@ void HealthCheckSession::startCheck() {
     return;
   }
   connection_->setCallbacks(this);
-  codec_ = Http::createClientConnection(*connection_);
+  codec_ = Http::createClientConnection(
+      *connection_, config_->http2 ? Http::Protocol::Http2 : Http::Protocol::Http11);
 }
 
 void HealthCheckSession::sendRequest() {

@@ -114,6 +114,43 @@ void checkDuration(BuildState& s, bool has, const google::protobuf::Duration& d,
   if (has) s.errors.add(Config::durationMs(d, field).status());
 }
 
+// The listener's `http2` settings, each checked against RFC 9113's bounds.
+void buildHttp2(BuildState& s, const ListenerProto& lc, const std::string& path,
+                Http::ConnectionManagerConfig& http) {
+  const auto& h2 = lc.http2();
+  const std::string hpath = path + ".http2";
+  Http::Http2Settings& out = http.codec.http2;
+  out.enabled = !h2.has_enabled() || h2.enabled();
+  constexpr uint32_t kMaxWindow = 2147483647u;
+  if (h2.has_max_concurrent_streams()) {
+    if (h2.max_concurrent_streams() == 0 || h2.max_concurrent_streams() > kMaxWindow) {
+      s.errors.add(hpath + ".max_concurrent_streams", "must be in 1..2147483647");
+    }
+    out.max_concurrent_streams = h2.max_concurrent_streams();
+  }
+  if (h2.has_initial_stream_window_size()) {
+    if (h2.initial_stream_window_size() < 65535 || h2.initial_stream_window_size() > kMaxWindow) {
+      s.errors.add(hpath + ".initial_stream_window_size", "must be in 65535..2147483647");
+    }
+    out.initial_stream_window_size = h2.initial_stream_window_size();
+  }
+  if (h2.has_initial_connection_window_size()) {
+    if (h2.initial_connection_window_size() < 65535 ||
+        h2.initial_connection_window_size() > kMaxWindow) {
+      s.errors.add(hpath + ".initial_connection_window_size", "must be in 65535..2147483647");
+    }
+    out.initial_connection_window_size = h2.initial_connection_window_size();
+  }
+  if (h2.has_max_header_list_size()) {
+    if (h2.max_header_list_size() < 1024) {
+      s.errors.add(hpath + ".max_header_list_size", "must be >= 1024");
+    }
+    out.max_header_list_size = h2.max_header_list_size();
+  }
+  out.max_requests_per_connection = h2.max_requests_per_connection();
+  http.codec.stream_buffer_limit = http.buffer_limit;
+}
+
 void buildLimits(BuildState& s, const ListenerProto& lc, const std::string& path,
                  Http::ConnectionManagerConfig& http) {
   const auto& lim = lc.limits();
@@ -277,6 +314,7 @@ void buildListener(BuildState& s, const ListenerProto& lc, const std::string& pa
   buildFilterChain(s, lc, path, *http);
   checkRouteFilters(s, lc, path);
   buildLimits(s, lc, path, *http);
+  buildHttp2(s, lc, path, *http);
   buildHygiene(s, lc, path, *http);
   buildAccessLog(s, lc, path, *http);
   buildListenerTls(s, lc, path, li, *http);

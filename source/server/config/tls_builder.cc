@@ -17,7 +17,6 @@ const std::vector<std::string>& knownAlpn() {
   static const auto* v = new std::vector<std::string>{"h2", "http/1.1", "http/1.0"};
   return *v;
 }
-bool servedAlpn(const std::string& protocol) { return protocol != "h2"; }
 
 // What a build needs of a file or secret: its text, and (unless validating only) the key that
 // tells whether a context made from it can be kept.
@@ -219,7 +218,8 @@ void buildListenerTls(BuildState& s, const v1::Listener& lc, const std::string& 
       s.errors.add(path + ".alpn", absl::StrCat("unknown protocol \"", p, "\" (known: ",
                                                 absl::StrJoin(knownAlpn(), ", "), ")"));
       ok = false;
-    } else if (servedAlpn(p)) {
+    } else if (p != "h2" || http.codec.http2.enabled) {
+      // h2 is offered only where the listener serves HTTP/2.
       config.alpn.push_back(p);
     }
   }
@@ -297,14 +297,18 @@ Tls::ClientContextConstSharedPtr buildClusterTls(BuildState& s, const v1::Cluste
   ok = material.caBundle(tls.ca_file(), path + ".ca_file", tls.ca_secret(), path + ".ca_secret",
                          config.ca_pem) &&
        ok;
+  // The protocol is the cluster's: ALPN offers it (h2 for HTTP2), or what `alpn` names.
+  const bool h2 = cluster.protocol() == v1::Cluster::HTTP2;
   for (const std::string& p : tls.alpn()) {
-    if (p != "http/1.1" && p != "http/1.0") {
+    if (h2 ? p != "h2" : (p != "http/1.1" && p != "http/1.0")) {
       s.errors.add(path + ".alpn",
-                   absl::StrCat("protocol \"", p, "\" is not supported upstream (http/1.1)"));
+                   absl::StrCat("protocol \"", p, "\" does not match the cluster's protocol (",
+                                h2 ? "HTTP2: h2" : "HTTP1: http/1.1", ")"));
       ok = false;
     }
   }
   config.alpn.assign(tls.alpn().begin(), tls.alpn().end());
+  if (config.alpn.empty() && h2) config.alpn.push_back("h2");
   ok = versions(s, tls.min_version(), tls.max_version(), path, config.versions) && ok;
   if (!ok || !s.o.check_files) return nullptr;
   key = std::move(material.key);

@@ -108,7 +108,7 @@ void appendHeaders(std::string& out, const HeaderMap& headers, bool skip_framing
   char* p = out.data() + pos;
   for (const HeaderEntry& e : headers.entries()) {
     const absl::string_view k = e.key;
-    if (skip_framing && (k == "transfer-encoding" || k == "connection")) {
+    if (skip_framing && (k == "transfer-encoding" || k == "connection" || k == "te")) {
       continue;
     }
     memcpy(p, e.key.data(), e.key.size());

@@ -535,7 +535,7 @@ void RouterFilter::dropConnection(bool reusable) {
   if (pending_ != nullptr) {
     Upstream::ActiveClient* p = pending_;
     pending_ = nullptr;
-    cluster_->pool(endpoint_).cancel(*p);
+    cluster_->pool(endpoint_).cancel(*p, *this);
   }
   if (client_ != nullptr) {
     Upstream::ActiveClient* c = client_;
@@ -564,14 +564,17 @@ void RouterFilter::onResetStream(Http::StreamResetReason reason) {
   if (c != nullptr) {
     cluster_->pool(endpoint_).release(*c, false);
   }
-  // A kept-alive connection the upstream had already closed: retry once on a fresh one when
-  // nothing of the request body has been streamed away.
-  if (reason == Http::StreamResetReason::ConnectionTermination && reused && !retried_ &&
-      !response_headers_seen_ && request_end_ && buffered_body_.empty() &&
+  // A kept-alive connection the upstream had already closed, or a stream the upstream refused
+  // unprocessed (HTTP/2 REFUSED_STREAM, or above a GOAWAY's last stream): retry once on another
+  // stream when nothing of the request body has been streamed away.
+  if (((reason == Http::StreamResetReason::ConnectionTermination && reused) ||
+       reason == Http::StreamResetReason::RemoteRefusedStreamReset) &&
+      !retried_ && !response_headers_seen_ && request_end_ && buffered_body_.empty() &&
       request_headers_ != nullptr && callbacks_->streamInfo().bytes_received == 0) {
     retried_ = true;
     cluster_->info().stats().upstream_rq_retry_stale_connection->inc();
-    startUpstream(true);
+    // A refused stream may go to another connection already up; a dead one needs a new one.
+    startUpstream(reason != Http::StreamResetReason::RemoteRefusedStreamReset);
     return;
   }
   if (!response_headers_seen_) {
@@ -629,8 +632,10 @@ void RouterFilter::onPerTryTimeout() {
   upstreamFailed(504, "upstream request timeout", Http::ResponseFlag::UpstreamRequestTimeout);
 }
 
-void RouterFilter::onAboveWriteBufferHighWatermark() {}
-void RouterFilter::onBelowWriteBufferLowWatermark() {}
+// The upstream stream's own buffer (HTTP/2: the endpoint's window is closed, or its connection
+// is above its watermark): the same as a full HTTP/1 connection.
+void RouterFilter::onAboveWriteBufferHighWatermark() { onUpstreamAboveWriteBufferHighWatermark(); }
+void RouterFilter::onBelowWriteBufferLowWatermark() { onUpstreamBelowWriteBufferLowWatermark(); }
 
 void RouterFilter::onUpstreamAboveWriteBufferHighWatermark() {
   if (!downstream_paused_) {
