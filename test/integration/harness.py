@@ -596,6 +596,7 @@ class UpstreamRequest:
         self.seq = seq
         self.body = None
         self.body_len = 0
+        self.trailers = []
         self.complete = False
 
     @property
@@ -619,10 +620,12 @@ class Upstream:
     Per-request behaviour comes from request headers (they pass through the proxy):
       x-action: echo (default) | fixed | stream | consume | hold | close | garbage | truncate
         echo    - 200 JSON {upstream, method, path, version, headers: [[name, value]...],
-                  body, body_len, conn_id, seq}; header names exactly as received
+                  body, body_len, trailers: [[name, value]...] (of a chunked request body),
+                  conn_id, seq}; header names exactly as received
         fixed   - the body from `x-body` (or the server's fixed_body)
         stream  - x-bytes: N pattern bytes (byte i = i % 256), generated on the fly
-        consume - reads the body without storing it; JSON {bytes, pattern_ok, mismatch_at}
+        consume - reads the body without storing it; JSON {bytes, pattern_ok, mismatch_at,
+                  trailers}
         hold    - chunked response: sends b"first-part", waits for .gate, sends b"second-part"
         close   - reads the request, closes the connection without answering
         garbage - reads the request, answers b"NOT HTTP AT ALL\\r\\n\\r\\n" and closes
@@ -775,7 +778,7 @@ class Upstream:
             sink(mv)
 
         if is_chunked(req.headers):
-            bs.read_chunked(counting)
+            req.trailers = bs.read_chunked(counting)
         else:
             cl = req.header("content-length")
             if cl is not None:
@@ -872,7 +875,8 @@ class Upstream:
 
         if action == "consume":
             payload = {"upstream": self.name, "bytes": checker.count, "pattern_ok": checker.ok,
-                       "mismatch_at": checker.mismatch_at}
+                       "mismatch_at": checker.mismatch_at,
+                       "trailers": [[k, v] for k, v in req.trailers]}
             out = json.dumps(payload).encode()
             headers.append(("Content-Type", "application/json"))
         elif action == "fixed":
@@ -888,6 +892,7 @@ class Upstream:
                 "headers": [[k, v] for k, v in req.headers],
                 "body": req.body.decode("latin-1"),
                 "body_len": req.body_len,
+                "trailers": [[k, v] for k, v in req.trailers],
                 "conn_id": req.conn_id,
                 "seq": req.seq,
             }
