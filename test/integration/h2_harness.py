@@ -311,7 +311,8 @@ class RawH2:
             raise
 
     def flood(self, unit, count=None, seconds=5.0, read=True, prefix=b""):
-        """Sends `prefix`, then the bytes `unit` (one or more serialized frames) again and again:
+        """Sends `prefix`, then the bytes `unit` (one or more serialized frames, or a Frame, or
+        a callable i -> bytes of the i-th unit) again and again:
         `count` times, or until `seconds` pass, or until the peer closes; never blocks past the
         deadline (plain TCP only: partial sends keep frame boundaries intact). read=True keeps
         reading (and decoding) what the server sends meanwhile; read=False never reads (a peer
@@ -320,8 +321,15 @@ class RawH2:
         if isinstance(unit, Frame):
             unit = unit.serialize()
         res = FloodResult()
-        per_batch = max(1, 65536 // len(unit))
-        batch = unit * per_batch
+        if callable(unit):  # unit(i) -> bytes of the i-th unit (e.g. a new stream id each)
+            make = unit
+            per_batch = 1000
+        else:
+            per_batch = max(1, 65536 // len(unit))
+            batch = unit * per_batch
+
+            def make(_i, n=None):
+                return unit
         t0 = time.monotonic()
         deadline = t0 + seconds
         pending = memoryview(bytes(prefix))
@@ -335,7 +343,10 @@ class RawH2:
                     if count is not None and res.units >= count:
                         break
                     n = per_batch if count is None else min(per_batch, count - res.units)
-                    pending = memoryview(batch if n == per_batch else unit * n)
+                    if callable(unit):
+                        pending = memoryview(b"".join(make(res.units + i) for i in range(n)))
+                    else:
+                        pending = memoryview(batch if n == per_batch else unit * n)
                     pending_units = n
                 now = time.monotonic()
                 if now >= deadline:
@@ -945,6 +956,12 @@ class Bystander:
         return self
 
     def __exit__(self, *exc):
+        # An attack may end in milliseconds: let the bystander finish at least one request of
+        # each kind first (still on the connections it had during the attack).
+        deadline = time.monotonic() + scaled(10)
+        while (time.monotonic() < deadline and self._thread.is_alive()
+               and not (self.ok["h2"] and self.ok["http/1.1"])):
+            time.sleep(0.01)
         self._stop.set()
         self._thread.join(scaled(30))
         # And once more after the attack: the same h2 connection, a new h2 connection and a
