@@ -171,11 +171,17 @@ class H2Upstream:
                 self._commands.setdefault(cid, []).append(
                     lambda st, code=error_code: st.send_goaway(code))
 
+    def busy_connections(self):
+        """Connections with a stream open now."""
+        with self.lock:
+            return sum(1 for v in self.active.values() if v)
+
     def reset(self):
+        """Forgets requests and counters (peaks restart from what is open now); connection ids
+        keep counting."""
         with self.lock:
             self.requests = []
-            self.connections_accepted = 0
-            self.peak_streams = {}
+            self.peak_streams = dict(self.active)
             self.refused = 0
             self.ignored_after_goaway = 0
         self.gate.clear()
