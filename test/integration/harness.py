@@ -624,8 +624,7 @@ class Upstream:
                   conn_id, seq}; header names exactly as received
         fixed   - the body from `x-body` (or the server's fixed_body)
         stream  - x-bytes: N pattern bytes (byte i = i % 256), generated on the fly
-        consume - reads the body without storing it; JSON {bytes, pattern_ok, mismatch_at,
-                  trailers}
+        consume - reads the body without storing it; JSON {bytes, pattern_ok, mismatch_at}
         hold    - chunked response: sends b"first-part", waits for .gate, sends b"second-part"
         close   - reads the request, closes the connection without answering
         garbage - reads the request, answers b"NOT HTTP AT ALL\\r\\n\\r\\n" and closes
@@ -875,8 +874,7 @@ class Upstream:
 
         if action == "consume":
             payload = {"upstream": self.name, "bytes": checker.count, "pattern_ok": checker.ok,
-                       "mismatch_at": checker.mismatch_at,
-                       "trailers": [[k, v] for k, v in req.trailers]}
+                       "mismatch_at": checker.mismatch_at}
             out = json.dumps(payload).encode()
             headers.append(("Content-Type", "application/json"))
         elif action == "fixed":
