@@ -310,10 +310,12 @@ class ProxyMixin:
                        "%r, refused %d, statuses %r", self.front.name, opened,
                        busy, self.h2lim.peak_streams,
                        self.h2lim.refused, [r.status for r in rs])
-        self.expect(max(self.h2lim.peak_streams.values()) <= 2 and self.h2lim.refused == 0,
+        # Streams sent before the upstream's SETTINGS arrive may exceed its limit (RFC 9113
+        # 6.5.3: the limit applies once known); the upstream refuses them (REFUSED_STREAM, as
+        # libnghttp2 does) and the proxy must retry them: all 6 get 200 below.
+        self.expect(max(self.h2lim.peak_streams.values()) <= 2,
                     "at most SETTINGS_MAX_CONCURRENT_STREAMS (2) streams per upstream "
-                    "connection: peaks %r, refused %d" % (self.h2lim.peak_streams,
-                                                          self.h2lim.refused))
+                    "connection: peaks %r" % self.h2lim.peak_streams)
         self.expect(busy >= 3, "open more upstream connections when the streams of one are "
                     "used up (%d busy with %d streams)" % (busy, opened))
         self.expect([r.status for r in rs] == [200] * 6, "all 6 served")
