@@ -46,7 +46,8 @@ integration-test: setup
 
 # Micro benchmarks, the end-to-end comparison with nginx and haproxy (3 rotated rounds), the
 # same comparison terminating TLS (keep-alive HTTPS, full and resumed handshakes, memory per idle
-# TLS connection), the deterministic user-space instruction count per proxied request, and the
+# TLS connection), the same four-way with nghttpx terminating HTTP/2 (h2c to HTTP/1.1 and to h2c
+# upstreams, memory per idle HTTP/2 connection), the deterministic user-space instruction count per proxied request, and the
 # dynamic-configuration benchmark (apply -> live, p99 during config swaps, sluice-cp with 200
 # ADS streams).
 bench: setup
@@ -54,6 +55,7 @@ bench: setup
 	@for b in bazel-bin/test/benchmark/*_benchmark; do echo "== $$b"; $$b --benchmark_min_time=0.2; done
 	SLUICE_BIN=$(CURDIR)/bazel-bin/source/exe/sluice tools/bench/e2e.sh
 	SLUICE_BIN=$(CURDIR)/bazel-bin/source/exe/sluice /usr/bin/python3 tools/bench/tls_bench.py
+	SLUICE_BIN=$(CURDIR)/bazel-bin/source/exe/sluice /usr/bin/python3 tools/bench/h2_bench.py
 	SLUICE_BIN=$(CURDIR)/bazel-bin/source/exe/sluice tools/bench/instructions.sh
 	SLUICE_BIN=$(CURDIR)/bazel-bin/source/exe/sluice /usr/bin/python3 tools/bench/auth_bench.py
 	SLUICE_BIN=$(CURDIR)/bazel-bin/source/exe/sluice /usr/bin/python3 tools/bench/resilience_bench.py

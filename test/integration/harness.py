@@ -596,6 +596,7 @@ class UpstreamRequest:
         self.seq = seq
         self.body = None
         self.body_len = 0
+        self.trailers = []
         self.complete = False
 
     @property
@@ -619,7 +620,8 @@ class Upstream:
     Per-request behaviour comes from request headers (they pass through the proxy):
       x-action: echo (default) | fixed | stream | consume | hold | close | garbage | truncate
         echo    - 200 JSON {upstream, method, path, version, headers: [[name, value]...],
-                  body, body_len, conn_id, seq}; header names exactly as received
+                  body, body_len, trailers: [[name, value]...] (of a chunked request body),
+                  conn_id, seq}; header names exactly as received
         fixed   - the body from `x-body` (or the server's fixed_body)
         stream  - x-bytes: N pattern bytes (byte i = i % 256), generated on the fly
         consume - reads the body without storing it; JSON {bytes, pattern_ok, mismatch_at}
@@ -775,7 +777,7 @@ class Upstream:
             sink(mv)
 
         if is_chunked(req.headers):
-            bs.read_chunked(counting)
+            req.trailers = bs.read_chunked(counting)
         else:
             cl = req.header("content-length")
             if cl is not None:
@@ -888,6 +890,7 @@ class Upstream:
                 "headers": [[k, v] for k, v in req.headers],
                 "body": req.body.decode("latin-1"),
                 "body_len": req.body_len,
+                "trailers": [[k, v] for k, v in req.trailers],
                 "conn_id": req.conn_id,
                 "seq": req.seq,
             }
