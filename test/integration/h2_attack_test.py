@@ -13,8 +13,9 @@ connections (h2 and HTTP/1.1) keeps getting 200 during and after (h2_harness.Bys
 | PRIORITY flood | PRIORITY on ever new idle streams | GOAWAY, close | http2.control_flood |
 | WINDOW_UPDATE flood | WINDOW_UPDATE(0, +1) | GOAWAY, close | http2.control_flood |
 | empty DATA flood | DATA frames of length 0 on an open stream | GOAWAY, close | http2.empty_data_flood |
-| zero window | SETTINGS_INITIAL_WINDOW_SIZE 0, never a WINDOW_UPDATE, asks for 1 MiB | stream reset after stream_idle_timeout | http2.stream_idle_timeout |
-| too many streams | 15 streams open at once, max_concurrent_streams 10 | the extra 5 REFUSED_STREAM, the 10 served | http2.refused_stream |
+| zero window | SETTINGS_INITIAL_WINDOW_SIZE 0, never a WINDOW_UPDATE, asks for 1 MiB | stream reset after stream_idle_timeout | downstream_rq_idle_timeout |
+| too many streams, before SETTINGS ACK | 15 streams open at once, max_concurrent_streams 10 | the extras REFUSED_STREAM, the 10 served | http2.refused_stream |
+| too many streams, after SETTINGS ACK | same, once the limit is acknowledged | GOAWAY(PROTOCOL_ERROR): libnghttp2's rule (a connection error, which RFC 9113 5.1.2 allows as well) | http2.protocol_error |
 | max_requests_per_connection 5 | 6 requests | GOAWAY(NO_ERROR, last = the 5th) | http2.goaway_sent |
 
 SluiceH2AttackTest runs only with SLUICE_TEST_H2=1 (h2_harness.H2_ENABLED).
@@ -29,8 +30,8 @@ import unittest
 
 import harness
 import h2_harness as H
-from h2_harness import (CANCEL, INITIAL_WINDOW_SIZE, NO_ERROR, REFUSED_STREAM, RawH2,
-                        request_headers)
+from h2_harness import (CANCEL, INITIAL_WINDOW_SIZE, NO_ERROR, PROTOCOL_ERROR, REFUSED_STREAM,
+                        RawH2, request_headers)
 from harness import SluiceTestCase, bootstrap, route, route_table, vhost
 
 # RSS growth allowed during one attack (the attacks push tens to hundreds of MB at the server).
@@ -248,7 +249,10 @@ class AttackMixin:
             c = self.raw()
             c.send(c.headers(1, request_headers("/attack", "POST"), end_stream=False))
             return self.flood_until_closed(c, RawH2.data(1, b""))
-        self.attack("empty DATA flood", run, ["http2.empty_data_flood"])
+        # While the stream is open the flood limit ends it; once the response completed first
+        # (the stream was closed with RST_STREAM(NO_ERROR)), libnghttp2 ends the connection
+        # on the first DATA for the closed stream (GOAWAY STREAM_CLOSED: a protocol error).
+        self.attack("empty DATA flood", run, ["http2.empty_data_flood", "http2.protocol_error"])
 
     # -- resources held ---------------------------------------------------------------------
 
@@ -263,7 +267,7 @@ class AttackMixin:
             c.ended_by = f
             return c
         t0 = time.monotonic()
-        c = self.attack("zero window", run, ["http2.stream_idle_timeout"], outcome="none")
+        c = self.attack("zero window", run, ["downstream_rq_idle_timeout"], outcome="none")
         elapsed = time.monotonic() - t0
         harness.report("%s: zero-window stream 1 ended by %r after %.1fs", self.front.name,
                        c.ended_by, elapsed)
@@ -275,13 +279,26 @@ class AttackMixin:
             self.assertTrue(c.ping_roundtrip(), "the connection itself must stay usable")
             self.front.sluice.wait_stat("downstream_rq_active", lambda v: v == 0)
 
-    def test_streams_beyond_max_concurrent_streams_refused(self):
+    def test_streams_beyond_max_concurrent_streams_after_settings_ack(self):
         """The client ACKs the server's SETTINGS (max_concurrent_streams 10) and then opens 15
-        streams: the 10 are served, the 5 extra get RST_STREAM(REFUSED_STREAM) and the
-        connection stays (RFC 9113 5.1.2: a stream error). Note: libnghttp2 1.52 by itself
-        answers this, once its SETTINGS are ACKed, with GOAWAY(PROTOCOL_ERROR, "request
-        HEADERS: max concurrent streams exceeded") (nghttpx does); before the ACK it refuses."""
-        self._too_many_streams(ack_first=True)
+        streams. libnghttp2 1.52 treats a limit the client acknowledged and broke as a
+        connection error: GOAWAY(PROTOCOL_ERROR, "request HEADERS: max concurrent streams
+        exceeded"), as nghttpx does (RFC 9113 5.1.2 allows a stream or a connection error). The
+        offender's connection goes; nothing is queued; others are served."""
+        def run():
+            c = self.raw(self.front.streams10_port)
+            c.wait_for(lambda f: isinstance(f, H.SettingsFrame) and "ACK" in f.flags)
+            c.send(*[c.headers(1 + 2 * i, request_headers("/up/hold", extra=[
+                ("x-action", "hold")])) for i in range(15)])
+            c.finish(timeout=5)
+            return c
+        self.up.gate.clear()
+        self.addCleanup(self.up.gate.set)
+        c = self.attack("15 streams over max_concurrent_streams 10 (after SETTINGS ACK)", run,
+                        ["http2.protocol_error"])
+        if self.strict:
+            self.assertIsNotNone(c.goaway, "no GOAWAY")
+            self.assertEqual(c.goaway.error_code, PROTOCOL_ERROR)
 
     def test_streams_beyond_max_concurrent_streams_before_settings_ack(self):
         """The 15 streams are sent with the preface, before the server's SETTINGS arrive."""

@@ -27,6 +27,9 @@ constexpr uint64_t kMaxResponseHeadersBytes = 96 * 1024;
 constexpr uint32_t kMaxResponseHeadersCount = 200;
 // Frames nghttp2 keeps for sending beyond what the peer reads (its outbound ack queue).
 constexpr size_t kMaxOutboundAck = 1000;
+// CONTINUATION frames one header block may take (a 64 KiB block needs 4 at the default frame
+// size; CVE-2024-27316 sends endless ones).
+constexpr uint32_t kMaxContinuations = 8;
 // Streams a client connection carries at once, whatever the peer allows.
 constexpr uint32_t kMaxClientConcurrentStreams = 1024;
 
@@ -129,6 +132,7 @@ struct Callbacks {
     nghttp2_option_set_no_auto_window_update(o, 1);
     nghttp2_option_set_max_outbound_ack(o, kMaxOutboundAck);
     nghttp2_option_set_max_settings(o, 32);
+    nghttp2_option_set_max_continuations(o, 2 * kMaxContinuations);
     if (server) {
       // nghttp2's own reset-rate limit stays on under ours (burst, then per second).
       nghttp2_option_set_stream_reset_rate_limit(o, 1000, 33);
@@ -418,26 +422,25 @@ int ConnectionImpl::onSendData(nghttp2_frame* frame, const uint8_t* framehd, siz
 }
 
 int ConnectionImpl::onBeginFrame(const nghttp2_frame_hd* hd) {
-  // Frames without payload, one after another (empty DATA without END_STREAM, empty
-  // HEADERS/CONTINUATION that don't end the block): nothing but work for us.
-  const bool empty =
-      hd->length == 0 && ((hd->type == NGHTTP2_DATA && !(hd->flags & NGHTTP2_FLAG_END_STREAM)) ||
-                          ((hd->type == NGHTTP2_HEADERS || hd->type == NGHTTP2_CONTINUATION) &&
-                           !(hd->flags & (NGHTTP2_FLAG_END_HEADERS | NGHTTP2_FLAG_END_STREAM))));
-  if (empty) {
-    if (++consecutive_empty_frames_ > kMaxEmptyFrames) {
-      if (stats_) stats_->http2_empty_data_flood->inc();
+  if (hd->type != NGHTTP2_DATA && !checkEmptyFrame(*hd)) {
+    return NGHTTP2_ERR_CALLBACK_FAILURE;
+  }
+  if (hd->type == NGHTTP2_CONTINUATION) {
+    // nghttp2 caps them too (higher): ours fires first, so it is counted.
+    if (++continuations_ > kMaxContinuations) {
+      if (stats_) stats_->http2_continuation_flood->inc();
       fatal_counted_ = true;
       return NGHTTP2_ERR_CALLBACK_FAILURE;
     }
-  } else if (hd->type == NGHTTP2_DATA || hd->type == NGHTTP2_HEADERS) {
-    consecutive_empty_frames_ = 0;
+  } else {
+    continuations_ = 0;
   }
   switch (hd->type) {
     case NGHTTP2_PING:
     case NGHTTP2_SETTINGS:
     case NGHTTP2_PRIORITY:
     case NGHTTP2_WINDOW_UPDATE:
+    case NGHTTP2_RST_STREAM:
       if (!spendControlBudget()) {
         if (stats_) stats_->http2_control_flood->inc();
         fatal_counted_ = true;
@@ -454,6 +457,30 @@ int ConnectionImpl::onBeginFrame(const nghttp2_frame_hd* hd) {
 }
 
 bool ConnectionImpl::spendControlBudget() { return --control_budget_ >= 0; }
+
+bool ConnectionImpl::checkEmptyFrame(const nghttp2_frame_hd& hd) {
+  // Frames without payload, one after another (empty DATA without END_STREAM, empty
+  // HEADERS/CONTINUATION that don't end the block): nothing but work for us. DATA is checked
+  // when received (nghttp2 does not announce DATA frames), the others when they begin.
+  const bool empty =
+      hd.length == 0 && ((hd.type == NGHTTP2_DATA && !(hd.flags & NGHTTP2_FLAG_END_STREAM)) ||
+                         ((hd.type == NGHTTP2_HEADERS || hd.type == NGHTTP2_CONTINUATION) &&
+                          !(hd.flags & (NGHTTP2_FLAG_END_HEADERS | NGHTTP2_FLAG_END_STREAM))));
+  if (empty) {
+    if (++consecutive_empty_frames_ > kMaxEmptyFrames) {
+      if (stats_) {
+        (hd.type == NGHTTP2_DATA ? stats_->http2_empty_data_flood
+                                 : stats_->http2_continuation_flood)
+            ->inc();
+      }
+      fatal_counted_ = true;
+      return false;
+    }
+  } else if (hd.length > 0 && (hd.type == NGHTTP2_DATA || hd.type == NGHTTP2_HEADERS)) {
+    consecutive_empty_frames_ = 0;
+  }
+  return true;
+}
 
 int ConnectionImpl::onDataChunk(int32_t stream_id, const uint8_t* data, size_t len) {
   StreamImpl* s = getStream(stream_id);
@@ -516,7 +543,13 @@ int ConnectionImpl::onFrameSend(const nghttp2_frame* frame) {
   switch (frame->hd.type) {
     case NGHTTP2_GOAWAY:
       goaway_sent_ = true;
-      if (stats_) stats_->http2_goaway_sent->inc();
+      if (stats_) {
+        stats_->http2_goaway_sent->inc();
+        if (!failed_ && frame->goaway.error_code != NGHTTP2_NO_ERROR) {
+          // nghttp2 ended the session on a protocol violation it detected itself.
+          stats_->http2_protocol_error->inc();
+        }
+      }
       break;
     case NGHTTP2_RST_STREAM:
       if (stats_) {
@@ -759,6 +792,7 @@ int ServerConnectionImpl::onFrameReceived(const nghttp2_frame* frame) {
       return 0;
     }
     case NGHTTP2_DATA: {
+      if (!checkEmptyFrame(frame->hd)) return NGHTTP2_ERR_CALLBACK_FAILURE;
       auto* s = static_cast<ServerStreamImpl*>(getStream(frame->hd.stream_id));
       if (s == nullptr) return 0;
       const bool end = (frame->hd.flags & NGHTTP2_FLAG_END_STREAM) != 0;
@@ -1096,6 +1130,7 @@ int ClientConnectionImpl::onFrameReceived(const nghttp2_frame* frame) {
       return 0;
     }
     case NGHTTP2_DATA: {
+      if (!checkEmptyFrame(frame->hd)) return NGHTTP2_ERR_CALLBACK_FAILURE;
       auto* s = static_cast<ClientStreamImpl*>(getStream(frame->hd.stream_id));
       if (s == nullptr) return 0;
       const bool end = (frame->hd.flags & NGHTTP2_FLAG_END_STREAM) != 0;
@@ -1122,10 +1157,11 @@ int ClientConnectionImpl::onFrameReceived(const nghttp2_frame* frame) {
   }
 }
 
-void ClientConnectionImpl::onGoAway(int32_t) {
+void ClientConnectionImpl::onGoAway(int32_t last_stream_id) {
   // No new streams on this connection; nghttp2 closes the ones above last_stream_id with
   // REFUSED_STREAM (they are sent again elsewhere), the others finish.
   goaway_received_ = true;
+  goaway_last_stream_id_ = std::min(goaway_last_stream_id_, last_stream_id);
 }
 
 void ClientConnectionImpl::onStreamClosed(StreamImpl& base, uint32_t error_code) {
@@ -1153,8 +1189,9 @@ void ClientConnectionImpl::onConnectionClose() {
     StreamImpl* s = getStream(id);
     if (s == nullptr) continue;
     s->closed_ = true;
-    const bool unseen = id > nghttp2_session_get_last_proc_stream_id(session_) &&
-                        !static_cast<ClientStreamImpl*>(s)->headers_done_ && goaway_received_;
+    // Above a GOAWAY's last stream: the peer never acted on it.
+    const bool unseen = goaway_received_ && id > goaway_last_stream_id_ &&
+                        !static_cast<ClientStreamImpl*>(s)->headers_done_;
     s->runResetCallbacks(unseen ? StreamResetReason::RemoteRefusedStreamReset
                                 : StreamResetReason::ConnectionTermination);
     destroyStream(*s);

@@ -158,6 +158,8 @@ class ConnectionImpl {
   // Control-frame budget: PING, SETTINGS, PRIORITY and WINDOW_UPDATE frames cost one each;
   // streams and DATA frames earn credit. A peer that only talks control is cut off.
   bool spendControlBudget();
+  // False (counted) when `hd` is one frame without payload too many in a row.
+  bool checkEmptyFrame(const nghttp2_frame_hd& hd);
   void earnControlBudget(int64_t n) {
     control_budget_ = std::min<int64_t>(control_budget_ + n, kMaxControlBudget);
   }
@@ -178,6 +180,7 @@ class ConnectionImpl {
   uint32_t stream_buffer_limit_;
   int64_t control_budget_ = 100;
   uint32_t consecutive_empty_frames_ = 0;
+  uint32_t continuations_ = 0;  // CONTINUATION frames of the header block being received
   uint64_t streams_opened_ = 0;
   uint64_t premature_resets_ = 0;
   bool connection_above_high_ = false;
@@ -296,6 +299,7 @@ class ClientConnectionImpl : public ClientConnection, public ConnectionImpl {
   std::vector<std::unique_ptr<ClientStreamImpl>> unsubmitted_;
   const bool secure_;
   bool closed_ = false;
+  int32_t goaway_last_stream_id_ = INT32_MAX;
 };
 
 // The HTTP/2 connection preface a client sends first ("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n").
