@@ -145,6 +145,18 @@ absl::optional<std::chrono::milliseconds> parseTimeout(absl::string_view value) 
   return std::chrono::milliseconds(std::max<uint64_t>(ms, 1));
 }
 
+std::string formatTimeout(std::chrono::milliseconds timeout) {
+  constexpr uint64_t kMax = 99999999;  // 8 digits
+  uint64_t v = static_cast<uint64_t>(std::max<int64_t>(timeout.count(), 1));
+  if (v <= kMax) return absl::StrCat(v, "m");
+  v = (v + 999) / 1000;
+  if (v <= kMax) return absl::StrCat(v, "S");
+  v = (v + 59) / 60;
+  if (v <= kMax) return absl::StrCat(v, "M");
+  v = (v + 59) / 60;
+  return absl::StrCat(std::min(v, kMax), "H");
+}
+
 std::string percentEncodeMessage(absl::string_view message) {
   static constexpr char kHex[] = "0123456789ABCDEF";
   std::string out;

@@ -76,6 +76,10 @@ absl::optional<uint32_t> parseStatus(absl::string_view value);
 // value is invalid (such a header is ignored).
 absl::optional<std::chrono::milliseconds> parseTimeout(absl::string_view value);
 
+// A grpc-timeout value for `timeout` (> 0): milliseconds while they fit in 8 digits, else the
+// next coarser unit, rounded up.
+std::string formatTimeout(std::chrono::milliseconds timeout);
+
 // grpc-message's percent-encoding: bytes outside 0x20-0x7E, and '%', become %XX (upper-case
 // hex); UTF-8 stays as its bytes.
 std::string percentEncodeMessage(absl::string_view message);

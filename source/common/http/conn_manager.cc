@@ -11,6 +11,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "source/common/common/json.h"
+#include "source/common/grpc/common.h"
 #include "source/common/http/codec_factory.h"
 #include "source/common/tls/connection_info.h"
 
@@ -253,6 +254,7 @@ struct ActiveEncoderFilter : public StreamEncoderFilterCallbacks {
   void resetStream() override;
   uint32_t bufferLimit() override;
   void continueEncoding() override;
+  void addEncodedData(Buffer::Instance& data) override;
 
   ActiveStream& stream;
   StreamEncoderFilterSharedPtr filter;
@@ -333,6 +335,9 @@ class ActiveStream : public RequestDecoder,
   void continueEncoding(size_t index);
   void sendLocalReply(uint32_t status, absl::string_view message, absl::optional<ResponseFlag> flag,
                       const std::function<void(ResponseHeaderMap&)>& modify);
+  // sendLocalReply() to a gRPC or gRPC-Web request; false for other requests.
+  bool sendGrpcLocalReply(ResponseHeaderMapPtr& headers, uint32_t status, absl::string_view message,
+                          const std::function<void(ResponseHeaderMap&)>& modify);
   void sendContinueIfExpected() {
     if (expect_continue_ && !response_started_) {
       expect_continue_ = false;
@@ -762,6 +767,12 @@ void ActiveStream::encodeTrailersFrom(size_t start, HeaderMapPtr&& trailers) {
         done_) {
       return;
     }
+    if (response_trailers_->size() == 0) {
+      // The filter moved the trailers into the body (addEncodedData): end with the data.
+      Buffer::OwnedImpl end;
+      encodeDataFrom(i + 1, end, true);
+      return;
+    }
   }
   encoder_.encodeTrailers(*response_trailers_);
   completeResponse(false);
@@ -802,6 +813,9 @@ void ActiveStream::sendLocalReply(uint32_t status, absl::string_view message,
   local_reply_ = true;
   auto headers = std::make_unique<ResponseHeaderMap>();
   headers->status = status;
+  if (sendGrpcLocalReply(headers, status, message, modify)) {
+    return;
+  }
   std::string body = localReplyBody(message, info_.request_id);
   headers->add("content-type", "application/json");
   headers->add("content-length", absl::StrCat(body.size()));
@@ -814,6 +828,27 @@ void ActiveStream::sendLocalReply(uint32_t status, absl::string_view message,
   if (!done_) {
     encodeDataFrom(0, data, true);
   }
+}
+
+bool ActiveStream::sendGrpcLocalReply(ResponseHeaderMapPtr& headers, uint32_t status,
+                                      absl::string_view message,
+                                      const std::function<void(ResponseHeaderMap&)>& modify) {
+  // A gRPC client gets a trailers-only gRPC response (HTTP 200, grpc-status, grpc-message) it
+  // can read as a status, not a JSON body; a gRPC-Web one gets it with its own content-type.
+  const absl::string_view type =
+      request_headers_ == nullptr ? absl::string_view() : request_headers_->get("content-type");
+  const bool grpc = Grpc::isGrpcContentType(type);
+  if (!grpc && !Grpc::isGrpcWebContentType(type)) {
+    return false;
+  }
+  headers->add("date", conn_.ctx_.date());
+  if (modify) {
+    modify(*headers);
+  }
+  Grpc::setTrailersOnlyReply(*headers, status, info_.response_flags, message,
+                             grpc ? Grpc::kContentTypeGrpc : Grpc::mediaType(type));
+  encodeHeadersFrom(0, std::move(headers), true);
+  return true;
 }
 
 void ActiveStream::onDownstreamReset(ResponseFlag flag) {
@@ -958,6 +993,9 @@ const Tls::ConnectionInfo* ActiveEncoderFilter::downstreamSsl() {
 void ActiveEncoderFilter::resetStream() { stream.resetStream(); }
 uint32_t ActiveEncoderFilter::bufferLimit() { return stream.config_->buffer_limit; }
 void ActiveEncoderFilter::continueEncoding() { stream.continueEncoding(index); }
+void ActiveEncoderFilter::addEncodedData(Buffer::Instance& data) {
+  stream.encodeDataFrom(index + 1, data, false);
+}
 
 // -------------------------------------------------------------------------------------------
 // ConnectionManagerImpl

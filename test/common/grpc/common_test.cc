@@ -102,6 +102,17 @@ TEST(GrpcCommonTest, ParseTimeout) {
   EXPECT_FALSE(parseTimeout(" 1S").has_value());
 }
 
+TEST(GrpcCommonTest, FormatTimeout) {
+  EXPECT_EQ("1m", formatTimeout(milliseconds(0)));
+  EXPECT_EQ("1500m", formatTimeout(milliseconds(1500)));
+  EXPECT_EQ("99999999m", formatTimeout(milliseconds(99999999)));
+  EXPECT_EQ("100000S", formatTimeout(milliseconds(100000000)));
+  EXPECT_EQ("100001S", formatTimeout(milliseconds(100000001)));
+  for (int64_t ms : {1LL, 250LL, 99999999LL, 123456789012LL}) {
+    EXPECT_GE(*parseTimeout(formatTimeout(milliseconds(ms))), milliseconds(ms));
+  }
+}
+
 TEST(GrpcCommonTest, PercentEncoding) {
   EXPECT_EQ("plain text ~!", percentEncodeMessage("plain text ~!"));
   EXPECT_EQ("100%25 done", percentEncodeMessage("100% done"));
