@@ -18,7 +18,7 @@ connections (h2 and HTTP/1.1) keeps getting 200 during and after (h2_harness.Bys
 | too many streams, after SETTINGS ACK | same, once the limit is acknowledged | GOAWAY(PROTOCOL_ERROR): libnghttp2's rule (a connection error, which RFC 9113 5.1.2 allows as well) | http2.protocol_error |
 | max_requests_per_connection 5 | 6 requests | GOAWAY(NO_ERROR, last = the 5th) | http2.goaway_sent |
 
-SluiceH2AttackTest runs only with SLUICE_TEST_H2=1 (h2_harness.H2_ENABLED).
+SluiceH2AttackTest run unless SLUICE_TEST_H2=0 (h2_harness.H2_ENABLED).
 NghttpxH2AttackTest (SLUICE_H2_REFERENCE=1) runs the same attack clients against nghttpx
 (libnghttp2 1.52, Debian) to show the clients work; there only liveness and the bystander are
 asserted, what nghttpx did is printed as [measured] lines.

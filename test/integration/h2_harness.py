@@ -14,8 +14,8 @@ Pieces:
     (`protocol: HTTP2`).
   * find_tool / find_h2spec.
 
-The sluice side of the HTTP/2 tests runs only with SLUICE_TEST_H2=1 (see H2_ENABLED): the one
-switch to flip when HTTP/2 lands. The nghttpx reference runs with SLUICE_H2_REFERENCE=1.
+The sluice side of the HTTP/2 tests runs unless SLUICE_TEST_H2=0 (see H2_ENABLED). The nghttpx
+reference runs with SLUICE_H2_REFERENCE=1.
 """
 
 import os
@@ -43,9 +43,9 @@ from hyperframe.frame import (ContinuationFrame, DataFrame, Frame, GoAwayFrame, 
 import harness
 from harness import MIB, scaled, wait_until
 
-# The one-line switch: the sluice HTTP/2 tests are skipped until the lead sets this (or exports
-# SLUICE_TEST_H2=1, e.g. `bazel test --test_env=SLUICE_TEST_H2=1 //test/integration:h2_...`).
-H2_ENABLED = os.environ.get("SLUICE_TEST_H2") == "1"
+# The sluice HTTP/2 tests run by default; SLUICE_TEST_H2=0 skips them (e.g. to run only the
+# nghttpx reference).
+H2_ENABLED = os.environ.get("SLUICE_TEST_H2", "1") == "1"  # SLUICE_TEST_H2=0 skips them
 # Runs the same clients against nghttpx (nghttp2's proxy) to validate them; reports, asserts less.
 REFERENCE_ENABLED = os.environ.get("SLUICE_H2_REFERENCE") == "1"
 
@@ -71,9 +71,9 @@ def err_name(code):
 
 
 def require_h2(cls):
-    """Class decorator: the sluice HTTP/2 tests run only with SLUICE_TEST_H2=1."""
+    """Class decorator: the sluice HTTP/2 tests run unless SLUICE_TEST_H2=0."""
     return unittest.skipUnless(
-        H2_ENABLED, "sluice HTTP/2 not enabled yet: set SLUICE_TEST_H2=1")(cls)
+        H2_ENABLED, "SLUICE_TEST_H2=0")(cls)
 
 
 def require_reference(cls):

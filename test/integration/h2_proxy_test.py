@@ -6,7 +6,7 @@ only), routing on :authority, HTTP/1.1 on the same listener, upstream GOAWAY and
 SETTINGS_MAX_CONCURRENT_STREAMS, drain (SIGTERM, POST /quitquitquit, listener removed by
 SIGHUP) with GOAWAY first, stats and the access log's `protocol`.
 
-  * SluiceH2ProxyTest, SluiceH2DrainTest - run only with SLUICE_TEST_H2=1 (h2_harness.H2_ENABLED)
+  * SluiceH2ProxyTest, SluiceH2DrainTest - run unless SLUICE_TEST_H2=0 (h2_harness.H2_ENABLED)
   * NghttpxH2ProxyTest - SLUICE_H2_REFERENCE=1: the same clients through nghttpx (path and host
     patterns as routes, `proto=h2` backends); sluice-only cases skip there, and cases nghttpx
     is known to fail (upstream GOAWAY retry, upstream stream limit) are reported, not asserted.

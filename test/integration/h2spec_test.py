@@ -9,12 +9,12 @@ The h2spec binary is not in the workspace: it lives in `shared/tools/h2spec/h2sp
 clone (../shared/tools/h2spec/h2spec from the repo root; README.md there). $H2SPEC overrides.
 Not found = the test FAILS (never a silent skip).
 
-  * H2specSluiceTest      - sluice; runs only with SLUICE_TEST_H2=1 (h2_harness.H2_ENABLED)
+  * H2specSluiceTest      - sluice; run unless SLUICE_TEST_H2=0 (h2_harness.H2_ENABLED)
   * H2specReferenceTest   - the same runner against nghttpx (libnghttp2 1.52 as a proxy, HTTP/1.1
                             backend = harness.Upstream), with nghttpx's own allow-list: proves the
                             runner, the JUnit parsing and the allow-list reasoning; always runs
 
-Run by hand: SLUICE_TEST_H2=1 SLUICE_BIN=... /usr/bin/python3 test/integration/h2spec_test.py
+Run by hand: SLUICE_BIN=... /usr/bin/python3 test/integration/h2spec_test.py
 """
 
 import os

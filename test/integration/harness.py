@@ -629,6 +629,12 @@ class Upstream:
         close   - reads the request, closes the connection without answering
         garbage - reads the request, answers b"NOT HTTP AT ALL\\r\\n\\r\\n" and closes
         truncate - content-length x-bytes (default 1000), sends half of it, closes
+        grpc    - a gRPC server over HTTP/1.1: echoes the request's gRPC frames back in a chunked
+                  200 `application/grpc` response whose trailers carry grpc-status
+                  (x-grpc-status, default 0; or the server's .grpc_status when set),
+                  grpc-message (x-grpc-message) and each `x-grpc-trailer: name: value`; with
+                  x-grpc-trailers-only: 1 (or a non-zero .grpc_status), a trailers-only response
+                  (the status in the headers, no body)
       x-status: N           response status (default 200)
       x-sleep-ms: N         sleep after reading the request, before answering
       x-read-delay-ms: N    sleep before reading the request body
@@ -656,6 +662,7 @@ class Upstream:
         self.bytes_received = 0
         self.bytes_sent = 0
         self.errors = []
+        self.grpc_status = None  # x-action grpc: overrides x-grpc-status (trailers-only if != 0)
         self._conns = set()
         self._closed = False
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -863,6 +870,9 @@ class Upstream:
                     self._send(conn, b"0\r\n\r\n")
             return keep
 
+        if action == "grpc":
+            return self._grpc(conn, req, bytes(body), keep, headers)
+
         if action == "hold":
             self._write_head(conn, status, headers, "chunked", 0, head_only)
             if head_only:
@@ -907,6 +917,36 @@ class Upstream:
                 self._send(conn, data)
             else:
                 self._send(conn, out)
+        return keep
+
+    def _grpc(self, conn, req, body, keep, headers):
+        status = req.header("x-grpc-status") or "0"
+        trailers_only = req.header("x-grpc-trailers-only") == "1"
+        if self.grpc_status is not None:
+            status = str(self.grpc_status)
+            trailers_only = trailers_only or self.grpc_status != 0
+        meta = [("grpc-status", status)]
+        if req.header("x-grpc-message") is not None:
+            meta.append(("grpc-message", req.header("x-grpc-message")))
+        for extra in req.header_all("x-grpc-trailer"):
+            k, _, v = extra.partition(":")
+            meta.append((k.strip(), v.strip()))
+        headers = headers + [("Content-Type", "application/grpc")]
+        if trailers_only:
+            self._write_head(conn, 200, headers + meta, "length", 0, False)
+            return keep
+        self._write_head(conn, 200, headers, "chunked", 0, False)
+        # One chunk per gRPC frame of the request (5-byte prefix + message).
+        pos = 0
+        out = bytearray()
+        while pos + 5 <= len(body):
+            n = int.from_bytes(body[pos + 1:pos + 5], "big")
+            f = body[pos:pos + 5 + n]
+            out += b"%x\r\n" % len(f) + f + b"\r\n"
+            pos += 5 + n
+        out += b"0\r\n" + b"".join(b"%s: %s\r\n" % (k.encode(), v.encode())
+                                     for k, v in meta) + b"\r\n"
+        self._send(conn, bytes(out))
         return keep
 
     def _write_head(self, conn, status, headers, mode, length, no_body):

@@ -222,6 +222,9 @@ class ClientConnection : public Connection {
   // Streams the connection carries at once: 1 for HTTP/1 (no pipelining upstream); a
   // multiplexing codec, what the peer allows.
   virtual uint32_t maxConcurrentStreams() const = 0;
+  // The peer's settings are known (HTTP/2: its first SETTINGS frame arrived), so
+  // maxConcurrentStreams() is the peer's own limit. HTTP/1: from the start.
+  virtual bool peerSettingsKnown() const { return true; }
 };
 using ClientConnectionPtr = std::unique_ptr<ClientConnection>;
 

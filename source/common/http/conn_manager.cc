@@ -11,6 +11,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "source/common/common/json.h"
+#include "source/common/grpc/common.h"
 #include "source/common/http/codec_factory.h"
 #include "source/common/tls/connection_info.h"
 
@@ -254,6 +255,7 @@ struct ActiveEncoderFilter : public StreamEncoderFilterCallbacks {
   void resetStream() override;
   uint32_t bufferLimit() override;
   void continueEncoding() override;
+  void addEncodedData(Buffer::Instance& data) override;
 
   ActiveStream& stream;
   StreamEncoderFilterSharedPtr filter;
@@ -334,6 +336,9 @@ class ActiveStream : public RequestDecoder,
   void continueEncoding(size_t index);
   void sendLocalReply(uint32_t status, absl::string_view message, absl::optional<ResponseFlag> flag,
                       const std::function<void(ResponseHeaderMap&)>& modify);
+  // sendLocalReply() to a gRPC or gRPC-Web request; false for other requests.
+  bool sendGrpcLocalReply(ResponseHeaderMapPtr& headers, uint32_t status, absl::string_view message,
+                          const std::function<void(ResponseHeaderMap&)>& modify);
   void sendContinueIfExpected() {
     if (expect_continue_ && !response_started_) {
       expect_continue_ = false;
@@ -432,6 +437,7 @@ class ActiveStream : public RequestDecoder,
   bool response_complete_ = false;
   bool local_reply_ = false;
   bool done_ = false;
+  bool buffer_request_ = false;  // request buffering applies (not for gRPC)
 };
 
 void ActiveStream::decodeHeaders(RequestHeaderMapPtr&& headers, bool end_stream) {
@@ -536,8 +542,12 @@ void ActiveStream::decodeHeaders(RequestHeaderMapPtr&& headers, bool end_stream)
   }
 
   route_ = config_->route_table ? config_->route_table->route(h) : nullptr;
-  if (!request_end_at_headers_ && config_->request_buffering &&
-      config_->request_body_timeout.count() > 0) {
+  // gRPC bodies are message streams (bidi calls wait for a reply before sending more): never
+  // held back by request buffering.
+  buffer_request_ = config_->request_buffering &&
+                    !Grpc::isGrpcContentType(h.get("content-type")) &&
+                    !Grpc::isGrpcWebContentType(h.get("content-type"));
+  if (!request_end_at_headers_ && buffer_request_ && config_->request_body_timeout.count() > 0) {
     body_deadline_ = info_.start + config_->request_body_timeout;
   }
 
@@ -775,6 +785,12 @@ void ActiveStream::encodeTrailersFrom(size_t start, HeaderMapPtr&& trailers) {
         done_) {
       return;
     }
+    if (response_trailers_->size() == 0) {
+      // The filter moved the trailers into the body (addEncodedData): end with the data.
+      Buffer::OwnedImpl end;
+      encodeDataFrom(i + 1, end, true);
+      return;
+    }
   }
   encoder_.encodeTrailers(*response_trailers_);
   completeResponse(false);
@@ -815,6 +831,9 @@ void ActiveStream::sendLocalReply(uint32_t status, absl::string_view message,
   local_reply_ = true;
   auto headers = std::make_unique<ResponseHeaderMap>();
   headers->status = status;
+  if (sendGrpcLocalReply(headers, status, message, modify)) {
+    return;
+  }
   std::string body = localReplyBody(message, info_.request_id);
   headers->add("content-type", "application/json");
   headers->add("content-length", absl::StrCat(body.size()));
@@ -827,6 +846,27 @@ void ActiveStream::sendLocalReply(uint32_t status, absl::string_view message,
   if (!done_) {
     encodeDataFrom(0, data, true);
   }
+}
+
+bool ActiveStream::sendGrpcLocalReply(ResponseHeaderMapPtr& headers, uint32_t status,
+                                      absl::string_view message,
+                                      const std::function<void(ResponseHeaderMap&)>& modify) {
+  // A gRPC client gets a trailers-only gRPC response (HTTP 200, grpc-status, grpc-message) it
+  // can read as a status, not a JSON body; a gRPC-Web one gets it with its own content-type.
+  const absl::string_view type =
+      request_headers_ == nullptr ? absl::string_view() : request_headers_->get("content-type");
+  const bool grpc = Grpc::isGrpcContentType(type);
+  if (!grpc && !Grpc::isGrpcWebContentType(type)) {
+    return false;
+  }
+  headers->add("date", conn_.ctx_.date());
+  if (modify) {
+    modify(*headers);
+  }
+  Grpc::setTrailersOnlyReply(*headers, status, info_.response_flags, message,
+                             grpc ? Grpc::kContentTypeGrpc : Grpc::mediaType(type));
+  encodeHeadersFrom(0, std::move(headers), true);
+  return true;
 }
 
 void ActiveStream::onDownstreamReset(ResponseFlag flag) {
@@ -957,7 +997,7 @@ void ActiveDecoderFilter::removeDownstreamWatermarkCallbacks(DownstreamWatermark
 RequestHeaderMap& ActiveDecoderFilter::requestHeaders() { return *stream.request_headers_; }
 void ActiveDecoderFilter::sendContinueIfExpected() { stream.sendContinueIfExpected(); }
 uint32_t ActiveDecoderFilter::requestBufferBytes() {
-  return stream.config_->request_buffering ? stream.config_->request_buffer_bytes : 0;
+  return stream.buffer_request_ ? stream.config_->request_buffer_bytes : 0;
 }
 
 Event::Dispatcher& ActiveEncoderFilter::dispatcher() { return stream.conn_.context().dispatcher(); }
@@ -973,6 +1013,9 @@ const Tls::ConnectionInfo* ActiveEncoderFilter::downstreamSsl() {
 void ActiveEncoderFilter::resetStream() { stream.resetStream(); }
 uint32_t ActiveEncoderFilter::bufferLimit() { return stream.config_->buffer_limit; }
 void ActiveEncoderFilter::continueEncoding() { stream.continueEncoding(index); }
+void ActiveEncoderFilter::addEncodedData(Buffer::Instance& data) {
+  stream.encodeDataFrom(index + 1, data, false);
+}
 
 // -------------------------------------------------------------------------------------------
 // ConnectionManagerImpl

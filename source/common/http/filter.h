@@ -191,6 +191,10 @@ class StreamDecoderFilterCallbacks : public virtual StreamFilterCallbacks {
 class StreamEncoderFilterCallbacks : public virtual StreamFilterCallbacks {
  public:
   virtual void continueEncoding() = 0;
+  // From encodeTrailers() only: sends `data` through the encoder filters after this one, ahead
+  // of the trailers. A filter that moves the trailers into the body (grpc_web) adds them as data
+  // and empties the trailer map: the response then ends with the data, without a trailer section.
+  virtual void addEncodedData(Buffer::Instance& data) { data.drain(data.length()); }
 };
 
 class StreamFilterBase {

@@ -225,6 +225,21 @@ bool RetryPolicy::retriableStatus(uint32_t status) const {
   return false;
 }
 
+bool RetryPolicy::retriableGrpcStatus(uint32_t grpc_status) const {
+  switch (grpc_status) {
+    case 1:
+      return (retry_on & kGrpcCancelled) != 0;
+    case 4:
+      return (retry_on & kGrpcDeadlineExceeded) != 0;
+    case 8:
+      return (retry_on & kGrpcResourceExhausted) != 0;
+    case 14:
+      return (retry_on & kGrpcUnavailable) != 0;
+    default:
+      return false;
+  }
+}
+
 uint64_t RouteEntry::splitPoint(const Http::RequestHeaderMap& headers,
                                 absl::string_view client_ip) const {
   absl::string_view key;
@@ -434,11 +449,20 @@ std::unique_ptr<const RetryPolicy> RouteTableImpl::compileRetryPolicy(
       policy->retry_on |= RetryPolicy::kGatewayError;
     } else if (on == "retriable-status-codes") {
       policy->retry_on |= RetryPolicy::kRetriableStatusCodes;
+    } else if (on == "cancelled") {
+      policy->retry_on |= RetryPolicy::kGrpcCancelled;
+    } else if (on == "deadline-exceeded") {
+      policy->retry_on |= RetryPolicy::kGrpcDeadlineExceeded;
+    } else if (on == "resource-exhausted") {
+      policy->retry_on |= RetryPolicy::kGrpcResourceExhausted;
+    } else if (on == "unavailable") {
+      policy->retry_on |= RetryPolicy::kGrpcUnavailable;
     } else {
       errors.add(absl::StrCat(path, ".retry_on[", i, "]"),
                  absl::StrCat("unknown condition \"", on,
                               "\" (connect-failure, reset, 5xx, gateway-error, "
-                              "retriable-status-codes)"));
+                              "retriable-status-codes, cancelled, deadline-exceeded, "
+                              "resource-exhausted, unavailable)"));
     }
   }
   if (rp.has_num_retries()) {
@@ -610,6 +634,14 @@ void RouteTableImpl::compileClusterAction(const sluice::config::v1::RouteAction&
       errors.add(d.status());
     } else {
       entry.timeout_ = *d;
+    }
+  }
+  if (a.has_max_grpc_timeout()) {
+    auto d = Config::durationMs(a.max_grpc_timeout(), rpath + ".route.max_grpc_timeout");
+    if (!d.ok()) {
+      errors.add(d.status());
+    } else {
+      entry.max_grpc_timeout_ = *d;
     }
   }
   if (a.has_retry_policy()) {

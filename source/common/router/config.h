@@ -9,6 +9,7 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
+#include "absl/types/optional.h"
 #include "re2/re2.h"
 #include "sluice/config/v1/route.pb.h"
 #include "source/common/config/utility.h"
@@ -47,6 +48,12 @@ struct RetryPolicy {
     k5xx = 0x4,
     kGatewayError = 0x8,
     kRetriableStatusCodes = 0x10,
+    // gRPC: a response whose headers carry this grpc-status (a trailers-only response).
+    kGrpcCancelled = 0x20,          // 1 CANCELLED
+    kGrpcDeadlineExceeded = 0x40,   // 4 DEADLINE_EXCEEDED
+    kGrpcResourceExhausted = 0x80,  // 8 RESOURCE_EXHAUSTED
+    kGrpcUnavailable = 0x100,       // 14 UNAVAILABLE
+    kGrpcAny = kGrpcCancelled | kGrpcDeadlineExceeded | kGrpcResourceExhausted | kGrpcUnavailable,
   };
   uint32_t retry_on = kConnectFailure | kReset | kGatewayError;
   uint32_t num_retries = 1;
@@ -57,6 +64,10 @@ struct RetryPolicy {
 
   // Is a response with this status retried?
   bool retriableStatus(uint32_t status) const;
+  // Does any gRPC condition apply, and is a response with this grpc-status (in its headers)
+  // retried?
+  bool retriesGrpc() const { return (retry_on & kGrpcAny) != 0; }
+  bool retriableGrpcStatus(uint32_t grpc_status) const;
   // Is a connect failure / a reset or timeout before the response retried?
   bool retriesConnectFailure() const {
     return (retry_on & (kConnectFailure | k5xx | kGatewayError)) != 0;
@@ -128,6 +139,10 @@ class RouteEntry {
   std::string rewrittenPath(const Http::RequestHeaderMap& headers) const;
   const std::string& hostRewrite() const { return host_rewrite_; }
   std::chrono::milliseconds timeout() const { return timeout_; }
+  // gRPC requests: the cap on the client's grpc-timeout (0 = none); unset: the route timeout.
+  const absl::optional<std::chrono::milliseconds>& maxGrpcTimeout() const {
+    return max_grpc_timeout_;
+  }
 
   // Direct response.
   uint32_t directStatus() const { return direct_status_; }
@@ -183,6 +198,7 @@ class RouteEntry {
   std::string prefix_rewrite_;
   std::string host_rewrite_;
   std::chrono::milliseconds timeout_{15000};
+  absl::optional<std::chrono::milliseconds> max_grpc_timeout_;
   PerFilterConfigs filter_configs_;
   const PerFilterConfigs* vhost_filter_configs_ = nullptr;  // owned by the virtual host
   uint32_t direct_status_ = 0;

@@ -28,6 +28,7 @@ namespace Upstream {
   COUNTER(upstream_rq_timeout)                \
   COUNTER(upstream_rq_reset)                  \
   COUNTER(upstream_rq_retry_stale_connection) \
+  COUNTER(upstream_rq_retry_refused_stream)   \
   COUNTER(upstream_rq_retry)                  \
   COUNTER(upstream_rq_retry_success)          \
   COUNTER(upstream_rq_retry_overflow)         \

@@ -41,6 +41,13 @@ void ActiveClient::onData(Buffer::Instance& data, bool end_stream) {
     return;
   }
   codec_->dispatch(data);
+  if (multiplexed_ && connected_ && !settings_known_ && codec_->peerSettingsKnown() &&
+      !connection_->closing()) {
+    // The peer's limits are known: the waiters get their streams now.
+    settings_known_ = true;
+    timer_->disableTimer();
+    pool_->serveWaiters(*this);
+  }
   if (end_stream && !connection_->closed()) {
     codec_->onConnectionClose();
     connection_->close(Network::Connection::CloseType::NoFlush);
@@ -166,7 +173,7 @@ ActiveClient* ConnPool::newMultiplexedStream(PoolCallbacks& cb, bool force_new) 
   if (!force_new) {
     // A connected connection with room (the first found: few connections per endpoint).
     for (auto& c : clients_) {
-      if (c->connected_ && c->hasCapacity() && c->codec_->reusable() &&
+      if (c->settings_known_ && c->hasCapacity() && c->codec_->reusable() &&
           !c->connection_->closing()) {
         c->timer_->disableTimer();
         c->idle_ = false;
@@ -186,7 +193,7 @@ ActiveClient* ConnPool::newMultiplexedStream(PoolCallbacks& cb, bool force_new) 
   if (!force_new) {
     // One still connecting, with room for one more once it is up.
     for (auto& c : clients_) {
-      if (!c->connected_ && !c->connection_->closing() &&
+      if (!c->settings_known_ && !c->connection_->closing() &&
           c->waiters_.size() < c->codec_->maxConcurrentStreams()) {
         c->waiters_.push_back(&cb);
         return c.get();
@@ -214,12 +221,17 @@ void ConnPool::serveWaiters(ActiveClient& client) {
   client.waiters_.clear();
   for (PoolCallbacks* w : waiters) {
     ClusterState::release(cluster_.state().rq_pending);
+    if (!client.hasCapacity() || !client.codec_->reusable() || client.connection_->closing()) {
+      // More waited than the peer takes at once: another connection (or a new one) for them.
+      newMultiplexedStream(*w, false);
+      continue;
+    }
     client.requests_++;
     client.active_streams_++;
     if (client.requests_ > 1) cluster_.stats().upstream_cx_reused->inc();
     w->onPoolReady(client);
   }
-  if (client.active_streams_ == 0 && client.connected_) {
+  if (client.active_streams_ == 0) {
     releaseMultiplexed(client);  // everybody left meanwhile: idle
   }
 }
@@ -253,7 +265,7 @@ void ConnPool::releaseMultiplexed(ActiveClient& client) {
 
 Event::TimerPtr ConnPool::makeTimer(ActiveClient* raw) {
   return dispatcher_.createTimer([this, raw]() {
-    if (!raw->connected_) {
+    if (!raw->connected_ || (raw->multiplexed_ && !raw->settings_known_)) {
       cluster_.stats().upstream_cx_connect_timeout->inc();
       cluster_.stats().upstream_cx_connect_fail->inc();
       endpoint_.stats.connect_fail->inc();
@@ -299,13 +311,18 @@ void ConnPool::releasePending(ActiveClient& client) {
 }
 
 void ConnPool::cancel(ActiveClient& client, PoolCallbacks& cb) {
-  if (client.multiplexed_) {
+  if (cluster_.http2()) {
+    // `client` is not touched: the handle may name a connection the request has left.
     // Others may wait for the same connection: only this request leaves (the connection
-    // stays, and is idle once up if nobody else needs it).
-    auto it = std::find(client.waiters_.begin(), client.waiters_.end(), &cb);
-    if (it != client.waiters_.end()) {
-      client.waiters_.erase(it);
-      ClusterState::release(cluster_.state().rq_pending);
+    // stays, and is idle once up if nobody else needs it). The request may have moved to
+    // another connection meanwhile (serveWaiters): it is looked for on every one.
+    for (auto& c : clients_) {
+      auto it = std::find(c->waiters_.begin(), c->waiters_.end(), &cb);
+      if (it != c->waiters_.end()) {
+        c->waiters_.erase(it);
+        ClusterState::release(cluster_.state().rq_pending);
+        return;
+      }
     }
     return;
   }
@@ -342,11 +359,12 @@ void ConnPool::onClientEvent(ActiveClient& client, Network::ConnectionEvent even
   switch (event) {
     case Network::ConnectionEvent::Connected: {
       client.connected_ = true;
-      client.timer_->disableTimer();
       if (client.multiplexed_) {
-        serveWaiters(client);
+        // Ready once the peer's SETTINGS say how many streams it takes (the connect timeout
+        // keeps running until then).
         return;
       }
+      client.timer_->disableTimer();
       releasePending(client);
       PoolCallbacks* w = client.waiting_;
       client.waiting_ = nullptr;

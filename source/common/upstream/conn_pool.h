@@ -84,6 +84,7 @@ class ActiveClient : public Network::ConnectionCallbacks {
   // HTTP/2: requests waiting for this connection to connect (each holds a pending unit).
   std::vector<PoolCallbacks*> waiters_;
   bool multiplexed_ = false;
+  bool settings_known_ = false;  // HTTP/2: the peer's SETTINGS arrived (ready for streams)
   std::list<std::unique_ptr<ActiveClient>>::iterator self_;
   uint64_t requests_ = 0;
   uint32_t active_streams_ = 0;  // handed out and not yet released
@@ -119,7 +120,8 @@ class ConnPool {
   // one (onPoolReady/onPoolFailure later). Returns a handle for cancel(), or nullptr if `cb` was
   // already called.
   ActiveClient* newStream(PoolCallbacks& cb, bool force_new);
-  // The waiting request `cb` gave up before the connection was ready.
+  // The waiting request `cb` gave up before the connection was ready. HTTP/2: `client` is only
+  // a hint (the request may have moved to another connection; it is found by `cb`).
   void cancel(ActiveClient& client, PoolCallbacks& cb);
   // The request is done with the connection. `reusable`: the exchange completed cleanly.
   void release(ActiveClient& client, bool reusable);

@@ -102,6 +102,44 @@ TEST(RetryPolicyTest, Conditions) {
   EXPECT_EQ(7, p->max_interval.count());
 }
 
+TEST(RetryPolicyTest, GrpcConditions) {
+  auto t = create("{cluster: a, retry_policy: {retry_on: [cancelled, unavailable]}}");
+  ASSERT_TRUE(t.ok()) << t.status();
+  const RetryPolicy* p = route(*t).retryPolicy();
+  EXPECT_TRUE(p->retriesGrpc());
+  EXPECT_TRUE(p->retriableGrpcStatus(1));
+  EXPECT_TRUE(p->retriableGrpcStatus(14));
+  EXPECT_FALSE(p->retriableGrpcStatus(4));
+  EXPECT_FALSE(p->retriableGrpcStatus(8));
+  EXPECT_FALSE(p->retriableGrpcStatus(0));
+  EXPECT_FALSE(p->retriableStatus(503));
+  EXPECT_FALSE(p->retriesConnectFailure());
+
+  t = create("{cluster: a, retry_policy: {retry_on: [deadline-exceeded, resource-exhausted]}}");
+  ASSERT_TRUE(t.ok()) << t.status();
+  p = route(*t).retryPolicy();
+  EXPECT_TRUE(p->retriableGrpcStatus(4));
+  EXPECT_TRUE(p->retriableGrpcStatus(8));
+  EXPECT_FALSE(p->retriableGrpcStatus(14));
+
+  t = create("{cluster: a, retry_policy: {}}");
+  ASSERT_TRUE(t.ok());
+  EXPECT_FALSE(route(*t).retryPolicy()->retriesGrpc());
+}
+
+TEST(RouteGrpcTest, MaxGrpcTimeout) {
+  auto t = create("{cluster: a}");
+  ASSERT_TRUE(t.ok());
+  EXPECT_FALSE(route(*t).maxGrpcTimeout().has_value());
+  t = create("{cluster: a, max_grpc_timeout: 2.5s}");
+  ASSERT_TRUE(t.ok()) << t.status();
+  EXPECT_EQ(2500, route(*t).maxGrpcTimeout()->count());
+  t = create("{cluster: a, max_grpc_timeout: 0s}");
+  ASSERT_TRUE(t.ok()) << t.status();
+  EXPECT_EQ(0, route(*t).maxGrpcTimeout()->count());
+  EXPECT_THAT(errorOf("{cluster: a, max_grpc_timeout: -1s}"), HasSubstr("route.max_grpc_timeout"));
+}
+
 TEST(RetryPolicyTest, Errors) {
   EXPECT_THAT(errorOf("{cluster: a, retry_policy: {retry_on: [5xx, bogus]}}"),
               HasSubstr("route_tables[0].virtual_hosts[0].routes[0].route.retry_policy."

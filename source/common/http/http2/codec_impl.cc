@@ -1152,6 +1152,9 @@ int ClientConnectionImpl::onFrameReceived(const nghttp2_frame* frame) {
     case NGHTTP2_GOAWAY:
       onGoAway(frame->goaway.last_stream_id);
       return 0;
+    case NGHTTP2_SETTINGS:
+      if (!(frame->hd.flags & NGHTTP2_FLAG_ACK)) settings_received_ = true;
+      return 0;
     default:
       return 0;
   }

@@ -285,6 +285,7 @@ class ClientConnectionImpl : public ClientConnection, public ConnectionImpl {
   void onConnectionClose() override;
   bool reusable() const override { return !goaway_received_ && !failed_ && !closed_; }
   uint32_t maxConcurrentStreams() const override;
+  bool peerSettingsKnown() const override { return settings_received_; }
 
  private:
   friend class ClientStreamImpl;
@@ -300,6 +301,7 @@ class ClientConnectionImpl : public ClientConnection, public ConnectionImpl {
   const bool secure_;
   bool closed_ = false;
   int32_t goaway_last_stream_id_ = INT32_MAX;
+  bool settings_received_ = false;
 };
 
 // The HTTP/2 connection preface a client sends first ("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n").

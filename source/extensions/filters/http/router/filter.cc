@@ -4,6 +4,7 @@
 #include <random>
 
 #include "absl/strings/str_cat.h"
+#include "source/common/grpc/common.h"
 
 namespace sluice {
 namespace Extensions {
@@ -23,6 +24,21 @@ Upstream::Outcome outcomeOf(uint32_t status) {
   if (status >= 502 && status <= 504) return Upstream::Outcome::GatewayError;
   if (status >= 500) return Upstream::Outcome::Http5xx;
   return Upstream::Outcome::Success;
+}
+
+// A gRPC request's route timeout: its grpc-timeout, capped by the route's max_grpc_timeout
+// (0 = no cap) or, when that is unset, by the route timeout. Without a valid grpc-timeout, the
+// cap itself (0 = none).
+std::chrono::milliseconds grpcTimeout(const RouteEntry& route,
+                                      const Http::RequestHeaderMap& headers) {
+  const std::chrono::milliseconds cap = route.maxGrpcTimeout().value_or(route.timeout());
+  const Http::HeaderEntry* header = headers.find(Grpc::kGrpcTimeout);
+  const absl::optional<std::chrono::milliseconds> client =
+      header == nullptr ? absl::nullopt : Grpc::parseTimeout(header->value);
+  if (!client.has_value()) {
+    return cap;
+  }
+  return cap.count() == 0 ? *client : std::min(*client, cap);
 }
 
 // Full-jitter exponential backoff (Envoy's): uniform in [0, min(base * 2^(n-1), max)].
@@ -69,10 +85,21 @@ Http::FilterHeadersStatus RouterFilter::decodeHeaders(Http::RequestHeaderMap& he
     return Http::FilterHeadersStatus::StopIteration;
   }
   retry_policy_ = route->retryPolicy();
+  grpc_ = Grpc::isGrpcRequest(headers);
+  route_timeout_ = grpc_ ? grpcTimeout(*route, headers) : route->timeout();
+  if (grpc_ && route->maxGrpcTimeout().has_value() && route_timeout_.count() > 0) {
+    // As Envoy does with max_grpc_timeout: the server learns the deadline we enforce.
+    headers.set(Grpc::kGrpcTimeout, Grpc::formatTimeout(route_timeout_));
+  }
   if (retry_policy_ != nullptr) {
     idempotent_ = isIdempotent(headers.method);
-    track_body_ = idempotent_ && !end_stream;
+    // A gRPC call (a POST) is retried on the gRPC conditions, which say the server refused it.
+    grpc_retry_ = grpc_ && retry_policy_->retriesGrpc();
+    track_body_ = (idempotent_ || grpc_retry_) && !end_stream;
   }
+  // An HTTP/2 upstream may refuse a stream unprocessed (REFUSED_STREAM, or a GOAWAY that came
+  // after it was sent): such a stream is sent again, body included (up to kRetryBufferLimit).
+  track_body_ = track_body_ || (cluster_->info().http2() && !end_stream);
 
   std::string rewritten = route->rewrittenPath(headers);
   if (!rewritten.empty()) {
@@ -93,8 +120,8 @@ Http::FilterHeadersStatus RouterFilter::decodeHeaders(Http::RequestHeaderMap& he
   upstream_start_ = callbacks_->dispatcher().now();
   callbacks_->addDownstreamWatermarkCallbacks(downstream_watermarks_);
   watermark_registered_ = true;
-  if (end_stream && route->timeout().count() > 0) {
-    route_deadline_ = upstream_start_ + route->timeout();  // armed by startAttempt()
+  if (end_stream && route_timeout_.count() > 0) {
+    route_deadline_ = upstream_start_ + route_timeout_;  // armed by startAttempt()
   }
   callbacks_->sendContinueIfExpected();
   buffer_bytes_ = end_stream ? 0 : callbacks_->requestBufferBytes();
@@ -285,12 +312,12 @@ void RouterFilter::reportOutcome(Upstream::Outcome outcome) {
   }
 }
 
-bool RouterFilter::tryRetry(bool sent) {
+bool RouterFilter::tryRetry(bool sent, bool refused) {
   if (retry_policy_ == nullptr || retries_ >= retry_policy_->num_retries || destroyed_ ||
       callbacks_->responseStarted()) {
     return false;
   }
-  if (sent && (!idempotent_ || body_not_retriable_)) {
+  if (sent && (!(idempotent_ || refused) || body_not_retriable_)) {
     // The upstream may have acted on it: only requests that are safe to repeat, with the whole
     // body still at hand, go again.
     return false;
@@ -412,8 +439,8 @@ void RouterFilter::onPoolFailure(Upstream::PoolFailureReason reason, absl::strin
 Http::FilterDataStatus RouterFilter::decodeData(Buffer::Instance& data, bool end_stream) {
   if (end_stream) {
     request_end_ = true;
-    if (callbacks_->route()->timeout().count() > 0) {
-      route_deadline_ = callbacks_->dispatcher().now() + callbacks_->route()->timeout();
+    if (route_timeout_.count() > 0) {
+      route_deadline_ = callbacks_->dispatcher().now() + route_timeout_;
     }
     startPerTryDeadline();
     armTimer();
@@ -450,8 +477,8 @@ Http::FilterDataStatus RouterFilter::decodeData(Buffer::Instance& data, bool end
 
 Http::FilterTrailersStatus RouterFilter::decodeTrailers(Http::HeaderMap& trailers) {
   request_end_ = true;
-  if (callbacks_->route()->timeout().count() > 0) {
-    route_deadline_ = callbacks_->dispatcher().now() + callbacks_->route()->timeout();
+  if (route_timeout_.count() > 0) {
+    route_deadline_ = callbacks_->dispatcher().now() + route_timeout_;
   }
   startPerTryDeadline();
   armTimer();
@@ -480,7 +507,13 @@ void RouterFilter::onUpstreamHeaders(Http::ResponseHeaderMapPtr&& headers, bool 
     cluster.stats().upstream_rq_class[cls]->inc();
   }
   reportOutcome(outcomeOf(status));
-  if (retry_policy_ != nullptr && retry_policy_->retriableStatus(status) && tryRetry(true)) {
+  // gRPC conditions: a trailers-only response (grpc-status in the headers).
+  const Http::HeaderEntry* grpc_status = grpc_retry_ ? headers->find(Grpc::kGrpcStatus) : nullptr;
+  const absl::optional<uint32_t> grpc_code =
+      grpc_status == nullptr ? absl::nullopt : Grpc::parseStatus(grpc_status->value);
+  const bool grpc_refused = grpc_code.has_value() && retry_policy_->retriableGrpcStatus(*grpc_code);
+  if (retry_policy_ != nullptr && (retry_policy_->retriableStatus(status) || grpc_refused) &&
+      tryRetry(true, grpc_refused)) {
     // This response is dropped; the request goes again (to another endpoint if there is one).
     abandonAttempt(end_stream);
     scheduleRetry();
@@ -567,14 +600,30 @@ void RouterFilter::onResetStream(Http::StreamResetReason reason) {
   // A kept-alive connection the upstream had already closed, or a stream the upstream refused
   // unprocessed (HTTP/2 REFUSED_STREAM, or above a GOAWAY's last stream): retry once on another
   // stream when nothing of the request body has been streamed away.
-  if (((reason == Http::StreamResetReason::ConnectionTermination && reused) ||
-       reason == Http::StreamResetReason::RemoteRefusedStreamReset) &&
-      !retried_ && !response_headers_seen_ && request_end_ && buffered_body_.empty() &&
+  if (reason == Http::StreamResetReason::ConnectionTermination && reused && !retried_ &&
+      !response_headers_seen_ && request_end_ && buffered_body_.empty() &&
       request_headers_ != nullptr && callbacks_->streamInfo().bytes_received == 0) {
     retried_ = true;
     cluster_->info().stats().upstream_rq_retry_stale_connection->inc();
-    // A refused stream may go to another connection already up; a dead one needs a new one.
-    startUpstream(reason != Http::StreamResetReason::RemoteRefusedStreamReset);
+    startUpstream(true);
+    return;
+  }
+  // Refused unprocessed: safe to send again whatever the method, when the whole body is still
+  // at hand. Bounded (an upstream that refuses everything gets its 502 soon).
+  if (reason == Http::StreamResetReason::RemoteRefusedStreamReset &&
+      refused_retries_ < kMaxRefusedRetries && !response_headers_seen_ &&
+      request_headers_ != nullptr &&
+      (callbacks_->streamInfo().bytes_received == 0 || (track_body_ && request_end_))) {
+    ++refused_retries_;
+    cluster_->info().stats().upstream_rq_retry_refused_stream->inc();
+    if (callbacks_->streamInfo().bytes_received > 0) {
+      buffered_body_.clear();
+      retry_body_.forEachSlice([this](absl::string_view d) { buffered_body_.add(d); });
+      buffered_trailers_ =
+          retry_trailers_ ? std::make_unique<Http::HeaderMap>(*retry_trailers_) : nullptr;
+    }
+    // Another connection already up may take it (the refusing one takes no new streams).
+    startUpstream(false);
     return;
   }
   if (!response_headers_seen_) {

@@ -75,7 +75,9 @@ class RouterFilter : public Http::StreamDecoderFilter,
   void reportOutcome(Upstream::Outcome outcome);
   // A failed try may be retried: policy, retries left, method and body, retry breaker/budget.
   // `sent`: the try may have reached the upstream (anything but a connect failure).
-  bool tryRetry(bool sent);
+  // `refused`: the upstream said it did not act on the request (a gRPC retry condition), so
+  // a non-idempotent request may go again too.
+  bool tryRetry(bool sent, bool refused = false);
   void scheduleRetry();
   // Drops the current try's upstream connection from inside its codec callback (deferred).
   void abandonAttempt(bool response_complete);
@@ -147,6 +149,8 @@ class RouterFilter : public Http::StreamDecoderFilter,
   TimePoint queue_deadline_ = kNever;  // circuit_breakers.queue_timeout while queued
   std::chrono::steady_clock::time_point upstream_start_;
   uint32_t retries_ = 0;
+  // The route timeout of this request (for gRPC, from grpc-timeout and max_grpc_timeout).
+  std::chrono::milliseconds route_timeout_{0};
   // Request buffering: body bytes to hold before the first try starts (0 = started).
   uint32_t buffer_bytes_ = 0;
   bool waiting_for_body_ = false;
@@ -157,6 +161,9 @@ class RouterFilter : public Http::StreamDecoderFilter,
   bool response_headers_seen_ = false;
   bool response_complete_ = false;
   bool retried_ = false;            // the stale keep-alive connection retry happened
+  // Streams an HTTP/2 upstream refused unprocessed, sent again (at most kMaxRefusedRetries).
+  static constexpr uint32_t kMaxRefusedRetries = 5;
+  uint32_t refused_retries_ = 0;
   bool downstream_paused_ = false;  // we asked the HCM to stop reading the client
   bool upstream_read_paused_ = false;
   bool watermark_registered_ = false;
@@ -165,6 +172,8 @@ class RouterFilter : public Http::StreamDecoderFilter,
   bool outcome_reported_ = false;  // the current try's outcome went to outlier detection
   bool attempt_sent_ = false;      // the current try got a connection (and sent something)
   bool idempotent_ = false;
+  bool grpc_ = false;                // content-type application/grpc*
+  bool grpc_retry_ = false;          // ... and the retry policy has gRPC conditions
   bool track_body_ = false;          // copying the body into retry_body_
   bool body_not_retriable_ = false;  // the body outgrew kRetryBufferLimit
   bool retry_counted_ = false;       // holds one unit of the cluster's retry breaker
