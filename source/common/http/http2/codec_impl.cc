@@ -1,6 +1,7 @@
 #include "source/common/http/http2/codec_impl.h"
 
 #include <algorithm>
+#include <cstring>
 
 #include "absl/container/inlined_vector.h"
 #include "absl/strings/match.h"
@@ -286,6 +287,13 @@ void ConnectionImpl::dispatchFrames(Buffer::Instance& data) {
   ssize_t rc = 0;
   while (data.length() > 0) {
     const absl::string_view slice = data.frontSlice();
+    if (!scanFrames(slice)) {
+      // A limit of ours, on frames nghttp2 would not show us (DATA on a closed stream).
+      in_dispatch_ = false;
+      data.drain(data.length());
+      terminate(NGHTTP2_ENHANCE_YOUR_CALM, nullptr);
+      return;
+    }
     rc = nghttp2_session_mem_recv(session_, reinterpret_cast<const uint8_t*>(slice.data()),
                                   slice.size());
     if (rc < 0) {
@@ -370,6 +378,10 @@ void ConnectionImpl::sendPendingFrames() {
   if (rc != 0 && !failed_) {
     terminate(NGHTTP2_INTERNAL_ERROR,
               rc == NGHTTP2_ERR_FLOODED && stats_ ? stats_->http2_outbound_flood : nullptr);
+    return;
+  }
+  if (close_when_drained_ && streams_.empty() && !failed_) {
+    connection_.close(Network::Connection::CloseType::FlushWrite);
     return;
   }
   if (!failed_ && nghttp2_session_want_read(session_) == 0 &&
@@ -458,10 +470,43 @@ int ConnectionImpl::onBeginFrame(const nghttp2_frame_hd* hd) {
 
 bool ConnectionImpl::spendControlBudget() { return --control_budget_ >= 0; }
 
+bool ConnectionImpl::scanFrames(absl::string_view bytes) {
+  // Follows the frame headers in the byte stream (jumping over payloads), so every frame is
+  // seen whatever nghttp2 does with it: it drops DATA for a stream it reset without a callback,
+  // which would make an empty-DATA flood invisible.
+  size_t pos = 0;
+  while (pos < bytes.size()) {
+    if (scan_skip_ > 0) {
+      const size_t n = std::min<uint64_t>(scan_skip_, bytes.size() - pos);
+      scan_skip_ -= n;
+      pos += n;
+      continue;
+    }
+    const size_t n = std::min<size_t>(9 - scan_have_, bytes.size() - pos);
+    memcpy(scan_header_ + scan_have_, bytes.data() + pos, n);
+    scan_have_ += n;
+    pos += n;
+    if (scan_have_ < 9) break;
+    scan_have_ = 0;
+    nghttp2_frame_hd hd;
+    hd.length = (static_cast<size_t>(scan_header_[0]) << 16) |
+                (static_cast<size_t>(scan_header_[1]) << 8) | scan_header_[2];
+    hd.type = scan_header_[3];
+    hd.flags = scan_header_[4];
+    hd.stream_id = 0;
+    hd.reserved = 0;
+    scan_skip_ = hd.length;
+    if (hd.type == NGHTTP2_DATA && !checkEmptyFrame(hd)) {
+      return false;
+    }
+  }
+  return true;
+}
+
 bool ConnectionImpl::checkEmptyFrame(const nghttp2_frame_hd& hd) {
   // Frames without payload, one after another (empty DATA without END_STREAM, empty
   // HEADERS/CONTINUATION that don't end the block): nothing but work for us. DATA is checked
-  // when received (nghttp2 does not announce DATA frames), the others when they begin.
+  // by scanFrames (nghttp2 does not announce DATA frames), the others when they begin.
   const bool empty =
       hd.length == 0 && ((hd.type == NGHTTP2_DATA && !(hd.flags & NGHTTP2_FLAG_END_STREAM)) ||
                          ((hd.type == NGHTTP2_HEADERS || hd.type == NGHTTP2_CONTINUATION) &&
@@ -604,6 +649,7 @@ ServerConnectionImpl::ServerConnectionImpl(Network::Connection& connection,
                                            ServerConnectionCallbacks& callbacks,
                                            const CodecSettings& settings, const CodecStats* stats)
     : ConnectionImpl(connection, settings, stats), callbacks_(callbacks) {
+  scan_skip_ = connectionPreface().size();  // the client's preface precedes its frames
   nghttp2_option* opt = Callbacks::options(true);
   nghttp2_session_server_new2(&session_, Callbacks::get(), static_cast<ConnectionImpl*>(this), opt);
   nghttp2_option_del(opt);
@@ -792,7 +838,6 @@ int ServerConnectionImpl::onFrameReceived(const nghttp2_frame* frame) {
       return 0;
     }
     case NGHTTP2_DATA: {
-      if (!checkEmptyFrame(frame->hd)) return NGHTTP2_ERR_CALLBACK_FAILURE;
       auto* s = static_cast<ServerStreamImpl*>(getStream(frame->hd.stream_id));
       if (s == nullptr) return 0;
       const bool end = (frame->hd.flags & NGHTTP2_FLAG_END_STREAM) != 0;
@@ -856,15 +901,9 @@ void ServerConnectionImpl::onLocalEndSent(StreamImpl& stream) {
 }
 
 void ServerConnectionImpl::closeIfDrained() {
-  if (goaway_sent_ && !failed_ && streams_.size() <= 1) {
-    // The stream being closed is the last one: close once its frames are out.
-    connection_.dispatcher().post([this]() {
-      if (streams_.empty() && !failed_ && !connection_.closing()) {
-        sendPendingFrames();
-        connection_.close(Network::Connection::CloseType::FlushWrite);
-      }
-    });
-  }
+  // After GOAWAY the connection closes once its last stream is gone (checked after each send:
+  // the stream being closed is erased right after this call).
+  if (goaway_sent_ && !failed_) close_when_drained_ = true;
 }
 
 void ServerConnectionImpl::setCloseAfterResponse() {
@@ -1130,7 +1169,6 @@ int ClientConnectionImpl::onFrameReceived(const nghttp2_frame* frame) {
       return 0;
     }
     case NGHTTP2_DATA: {
-      if (!checkEmptyFrame(frame->hd)) return NGHTTP2_ERR_CALLBACK_FAILURE;
       auto* s = static_cast<ClientStreamImpl*>(getStream(frame->hd.stream_id));
       if (s == nullptr) return 0;
       const bool end = (frame->hd.flags & NGHTTP2_FLAG_END_STREAM) != 0;

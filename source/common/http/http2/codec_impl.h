@@ -160,6 +160,9 @@ class ConnectionImpl {
   bool spendControlBudget();
   // False (counted) when `hd` is one frame without payload too many in a row.
   bool checkEmptyFrame(const nghttp2_frame_hd& hd);
+  // Follows the frame headers of the peer's bytes before nghttp2 parses them; false when one
+  // breaks a limit (counted).
+  bool scanFrames(absl::string_view bytes);
   void earnControlBudget(int64_t n) {
     control_budget_ = std::min<int64_t>(control_budget_ + n, kMaxControlBudget);
   }
@@ -181,6 +184,11 @@ class ConnectionImpl {
   int64_t control_budget_ = 100;
   uint32_t consecutive_empty_frames_ = 0;
   uint32_t continuations_ = 0;  // CONTINUATION frames of the header block being received
+  // scanFrames state: bytes of the current payload (or the client preface) to jump over, and
+  // the frame header being read.
+  uint64_t scan_skip_ = 0;
+  uint8_t scan_header_[9];
+  size_t scan_have_ = 0;
   uint64_t streams_opened_ = 0;
   uint64_t premature_resets_ = 0;
   bool connection_above_high_ = false;
@@ -191,6 +199,7 @@ class ConnectionImpl {
   bool fatal_counted_ = false;  // a callback failed on a limit of ours (counted already)
   bool goaway_received_ = false;
   bool goaway_sent_ = false;
+  bool close_when_drained_ = false;  // GOAWAY sent: close once no stream is left
 };
 
 // Server (downstream) side.
