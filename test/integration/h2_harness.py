@@ -631,6 +631,20 @@ class H2Client:
         if data:
             self.sock.sendall(data)
 
+    def _receive_frames(self, data):
+        """Feeds python-h2 one whole frame at a time, so that the GOAWAY workaround below
+        (back to CLIENT_OPEN) applies before the frames that follow it in the same read."""
+        self._rx = getattr(self, "_rx", b"") + data
+        while len(self._rx) >= 9:
+            n = 9 + int.from_bytes(self._rx[:3], "big")
+            if len(self._rx) < n:
+                break
+            frame, self._rx = self._rx[:n], self._rx[n:]
+            for ev in self.conn.receive_data(frame):
+                if isinstance(ev, h2.events.ConnectionTerminated):
+                    self.conn.state_machine.state = h2.connection.ConnectionState.CLIENT_OPEN
+                yield ev
+
     def _pump(self, timeout):
         """Reads once (up to timeout) and dispatches events; False on EOF."""
         self._flush()
@@ -646,7 +660,7 @@ class H2Client:
         if not data:
             self.closed = True
             return False
-        for ev in self.conn.receive_data(data):
+        for ev in self._receive_frames(data):
             self.events.append(ev)
             sid = getattr(ev, "stream_id", None)
             r = self.streams.get(sid)

@@ -388,7 +388,9 @@ class Proxy:
 def start_sluice(d, port, h2up):
     cluster = {"name": "upstream", "lb_policy": "ROUND_ROBIN",
                "endpoints": [{"address": "127.0.0.1", "port": UP_H2 if h2up else UP_H1}],
-               "idle_timeout": "300s", "max_idle_connections_per_endpoint": 64}
+               # 64 connections x 10 streams = 640 requests in flight: keep as many idle
+               # upstream connections (nginx: keepalive 1024; haproxy keeps them all).
+               "idle_timeout": "300s", "max_idle_connections_per_endpoint": 1024}
     if h2up:
         cluster["protocol"] = "HTTP2"
     cfg = {
@@ -476,7 +478,7 @@ events { worker_connections %(conns)d; }
 http { access_log off; %(tmp)s
   keepalive_requests 1000000000; keepalive_timeout 300s;
   http2_max_concurrent_streams 100;
-  upstream backend { server 127.0.0.1:%(up)d; keepalive 64; keepalive_requests 1000000000;
+  upstream backend { server 127.0.0.1:%(up)d; keepalive 1024; keepalive_requests 1000000000;
                      keepalive_timeout 300s; }
   server {
     listen 127.0.0.1:%(p)d http2 backlog=4096;

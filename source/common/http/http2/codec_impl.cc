@@ -167,7 +167,7 @@ void StreamImpl::resetStream(StreamResetReason reason) {
   pending_send_.clear();
   if (id_ > 0) {
     nghttp2_submit_rst_stream(parent_.session_, NGHTTP2_FLAG_NONE, id_, code);
-    parent_.sendPendingFrames();
+    parent_.scheduleSend();
   }
 }
 
@@ -180,7 +180,7 @@ void StreamImpl::readDisable(bool disable) {
     const uint64_t n = unconsumed_;
     unconsumed_ = 0;
     nghttp2_session_consume(parent_.session_, id_, n);
-    parent_.sendPendingFrames();
+    parent_.scheduleSend();
   }
 }
 
@@ -192,7 +192,7 @@ void StreamImpl::queueData(Buffer::Instance& data, bool end_stream) {
     data_deferred_ = false;
     nghttp2_session_resume_data(parent_.session_, id_);
   }
-  parent_.sendPendingFrames();
+  parent_.scheduleSend();
 }
 
 void StreamImpl::updateWatermark() {
@@ -357,6 +357,26 @@ void ConnectionImpl::terminate(uint32_t error, Stats::Counter* counter) {
   sendPendingFrames();
   onConnectionFailed();
   connection_.close(Network::Connection::CloseType::FlushWrite);
+}
+
+void ConnectionImpl::scheduleSend() {
+  if (in_dispatch_ || in_send_) {
+    send_pending_ = true;  // sent when the dispatch (or send) in progress ends
+    return;
+  }
+  // Frames queued by the streams' encoders (responses arriving from many upstream connections
+  // in one event-loop pass) go out together: one send per connection and pass, not one per
+  // stream.
+  if (send_timer_ == nullptr) {
+    send_timer_ = connection_.dispatcher().createTimer([this]() {
+      send_scheduled_ = false;
+      sendPendingFrames();
+    });
+  }
+  if (!send_scheduled_) {
+    send_scheduled_ = true;
+    send_timer_->enableTimer(std::chrono::milliseconds(0));
+  }
 }
 
 void ConnectionImpl::sendPendingFrames() {
@@ -937,7 +957,7 @@ void ServerStreamImpl::encode100Continue() {
   ConnectionImpl::addNv(nva, ":status", "100");
   nghttp2_submit_headers(parent_.session_, NGHTTP2_FLAG_NONE, id_, nullptr, nva.data(), nva.size(),
                          nullptr);
-  parent_.sendPendingFrames();
+  parent_.scheduleSend();
 }
 
 void ServerStreamImpl::encodeHeaders(const ResponseHeaderMap& headers, bool end_stream) {
@@ -966,7 +986,7 @@ void ServerStreamImpl::encodeHeaders(const ResponseHeaderMap& headers, bool end_
                           end_stream ? nullptr : &provider);
   data_provider_ = !end_stream;
   if (end_stream && !headers_only_) consumerDone();
-  parent_.sendPendingFrames();
+  parent_.scheduleSend();
 }
 
 void ServerStreamImpl::encodeData(Buffer::Instance& data, bool end_stream) {
@@ -1070,7 +1090,7 @@ void ClientStreamImpl::encodeHeaders(const RequestHeaderMap& headers, bool end_s
   id_ = id;
   data_provider_ = !end_stream;
   conn.streams_[id] = std::move(self);
-  conn.sendPendingFrames();
+  conn.scheduleSend();
 }
 
 void ClientStreamImpl::encodeData(Buffer::Instance& data, bool end_stream) {

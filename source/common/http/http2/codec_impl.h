@@ -116,6 +116,8 @@ class ConnectionImpl {
   // Frames everything nghttp2 has queued into the connection's write buffer (unless the
   // connection is above its high watermark: then it resumes below the low one).
   void sendPendingFrames();
+  // The same, batched: at the end of the current event-loop pass.
+  void scheduleSend();
   Network::Connection& connection() { return connection_; }
   bool aboveHighWatermark() const { return connection_above_high_; }
   uint32_t streamBufferLimit() const { return stream_buffer_limit_; }
@@ -200,6 +202,8 @@ class ConnectionImpl {
   bool goaway_received_ = false;
   bool goaway_sent_ = false;
   bool close_when_drained_ = false;  // GOAWAY sent: close once no stream is left
+  Event::TimerPtr send_timer_;       // scheduleSend()
+  bool send_scheduled_ = false;
 };
 
 // Server (downstream) side.
