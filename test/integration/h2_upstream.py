@@ -128,6 +128,7 @@ class H2Upstream:
         self._conns = {}          # conn_id -> socket
         self._commands = {}       # conn_id -> list of callables run on the connection's thread
         self.ssl_ctx = None
+        self.alpn_seen = []       # TLS: the protocol ALPN selected, per connection
         if tls:
             self.ssl_ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
             self.ssl_ctx.load_cert_chain(tls[0], tls[1])
@@ -253,6 +254,8 @@ class _ConnState:
         srv = self.server
         if srv.ssl_ctx is not None:
             self.sock = srv.ssl_ctx.wrap_socket(self.raw, server_side=True)
+            with srv.lock:
+                srv.alpn_seen.append(self.sock.selected_alpn_protocol())
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         cfg = h2.config.H2Configuration(client_side=False, header_encoding=None,
                                         validate_inbound_headers=False,

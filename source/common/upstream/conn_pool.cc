@@ -128,32 +128,30 @@ ActiveClient* ConnPool::newStream(PoolCallbacks& cb, bool force_new) {
     cb.onPoolFailure(PoolFailureReason::Overflow, "");
     return nullptr;
   }
-  if (!ClusterState::tryAcquire(state.cx_active, limits.max_connections)) {
-    ClusterState::release(state.rq_pending);
-    cluster_.stats().upstream_cx_overflow->inc();
-    cb.onPoolFailure(PoolFailureReason::Overflow, "");
-    return nullptr;
-  }
-  ActiveClient* raw = connect();
-  if (raw == nullptr) {
-    ClusterState::release(state.rq_pending);
-    cb.onPoolFailure(PoolFailureReason::ConnectFailure, "");
-    return nullptr;
-  }
+  ActiveClient* raw = connect(cb);
+  if (raw == nullptr) return nullptr;
   raw->waiting_ = &cb;
   raw->pending_counted_ = true;
   return raw;
 }
 
-ActiveClient* ConnPool::connect() {
+ActiveClient* ConnPool::connect(PoolCallbacks& cb) {
   ClusterState& state = cluster_.state();
+  if (!ClusterState::tryAcquire(state.cx_active, cluster_.circuitBreakers().max_connections)) {
+    ClusterState::release(state.rq_pending);
+    cluster_.stats().upstream_cx_overflow->inc();
+    cb.onPoolFailure(PoolFailureReason::Overflow, "");
+    return nullptr;
+  }
   auto conn = Network::Connection::connect(
       dispatcher_, endpoint_.address,
       cluster_.tls() != nullptr ? cluster_.tls()->newSocket() : nullptr);
   if (conn == nullptr) {
     ClusterState::release(state.cx_active);
+    ClusterState::release(state.rq_pending);
     cluster_.stats().upstream_cx_connect_fail->inc();
     endpoint_.stats.connect_fail->inc();
+    cb.onPoolFailure(PoolFailureReason::ConnectFailure, "");
     return nullptr;
   }
   cluster_.stats().upstream_cx_total->inc();
@@ -200,18 +198,8 @@ ActiveClient* ConnPool::newMultiplexedStream(PoolCallbacks& cb, bool force_new) 
       }
     }
   }
-  if (!ClusterState::tryAcquire(state.cx_active, limits.max_connections)) {
-    ClusterState::release(state.rq_pending);
-    cluster_.stats().upstream_cx_overflow->inc();
-    cb.onPoolFailure(PoolFailureReason::Overflow, "");
-    return nullptr;
-  }
-  ActiveClient* raw = connect();
-  if (raw == nullptr) {
-    ClusterState::release(state.rq_pending);
-    cb.onPoolFailure(PoolFailureReason::ConnectFailure, "");
-    return nullptr;
-  }
+  ActiveClient* raw = connect(cb);
+  if (raw == nullptr) return nullptr;
   raw->waiters_.push_back(&cb);
   return raw;
 }

@@ -142,9 +142,10 @@ class ConnPool {
   friend class ActiveClient;
   void onClientEvent(ActiveClient& client, Network::ConnectionEvent event);
   ActiveClient* newMultiplexedStream(PoolCallbacks& cb, bool force_new);
-  // Creates a connection to the endpoint (circuit breakers checked by the caller); null after
-  // an immediate failure (counted).
-  ActiveClient* connect();
+  // Creates a connection to the endpoint for `cb`, which holds a unit of rq_pending: null when
+  // max_connections refuses it or connecting fails at once (counted; the unit is released and
+  // `cb` told).
+  ActiveClient* connect(PoolCallbacks& cb);
   void releaseMultiplexed(ActiveClient& client);
   // HTTP/2: the connection is up; its waiters get their streams.
   void serveWaiters(ActiveClient& client);

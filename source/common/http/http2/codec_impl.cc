@@ -145,6 +145,24 @@ struct Callbacks {
   }
 };
 
+// The end of a stream's body: the DATA received so far, then its trailers (or an empty end of
+// stream when the trailer block was empty). `detach`: the response is complete (client side).
+template <class Decoder>
+void deliverTrailers(StreamImpl& s, Decoder& decoder, HeaderMapPtr& trailers, bool detach = false) {
+  if (s.recv_body_.length() > 0) {
+    decoder.decodeData(s.recv_body_, false);
+    s.recv_body_.clear();
+    if (s.detached_) return;
+  }
+  if (detach) s.detached_ = true;
+  if (trailers == nullptr) {
+    Buffer::OwnedImpl empty;
+    decoder.decodeData(empty, true);
+  } else {
+    decoder.decodeTrailers(std::move(trailers));
+  }
+}
+
 // ---------------------------------------------------------------------------------------------
 // StreamImpl
 
@@ -156,7 +174,7 @@ void StreamImpl::consumerDone() {
 
 void StreamImpl::resetStream(StreamResetReason reason) {
   consumerDone();
-  if (closed_ || reset_sent_) {
+  if (closed_ || reset_sent_ || answered_by_codec_) {
     return;
   }
   reset_sent_ = true;
@@ -777,6 +795,7 @@ int ServerConnectionImpl::onHeader(const nghttp2_frame* frame, absl::string_view
 void ServerConnectionImpl::refuseRequest(ServerStreamImpl& stream, uint32_t status) {
   // The connection manager never saw this request (or is told it is reset): the codec answers.
   if (stream.decoder_ != nullptr) {
+    stream.answered_by_codec_ = true;  // its resetStream() must not cancel our answer
     stream.runResetCallbacks(StreamResetReason::LocalReset);
   }
   stream.detached_ = true;
@@ -845,16 +864,7 @@ int ServerConnectionImpl::onFrameReceived(const nghttp2_frame* frame) {
         s->resetStream(StreamResetReason::LocalReset);
         return 0;
       }
-      if (s->recv_body_.length() > 0) {
-        s->decoder_->decodeData(s->recv_body_, false);
-        if (s->detached_) return 0;
-      }
-      if (s->trailers_ == nullptr) {
-        Buffer::OwnedImpl empty;
-        s->decoder_->decodeData(empty, true);
-      } else {
-        s->decoder_->decodeTrailers(std::move(s->trailers_));
-      }
+      deliverTrailers(*s, *s->decoder_, s->trailers_);
       return 0;
     }
     case NGHTTP2_DATA: {
@@ -1174,18 +1184,7 @@ int ClientConnectionImpl::onFrameReceived(const nghttp2_frame* frame) {
       }
       // Trailers.
       s->remote_end_ = true;
-      if (s->recv_body_.length() > 0) {
-        s->decoder_->decodeData(s->recv_body_, false);
-        s->recv_body_.clear();
-        if (s->detached_) return 0;
-      }
-      s->detached_ = true;
-      if (s->trailers_ == nullptr) {
-        Buffer::OwnedImpl empty;
-        s->decoder_->decodeData(empty, true);
-      } else {
-        s->decoder_->decodeTrailers(std::move(s->trailers_));
-      }
+      deliverTrailers(*s, *s->decoder_, s->trailers_, /*detach=*/true);
       return 0;
     }
     case NGHTTP2_DATA: {

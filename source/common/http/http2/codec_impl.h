@@ -84,6 +84,7 @@ class StreamImpl : public Stream, public Event::DeferredDeletable {
   bool data_provider_ = false;  // a data provider is attached (headers sent without end)
   bool trailers_submitted_ = false;
   bool reset_sent_ = false;
+  bool answered_by_codec_ = false;  // the codec itself answered the request (413, 431...)
   bool header_overflow_ = false;
   bool closed_ = false;
   bool reset_notified_ = false;
