@@ -255,7 +255,6 @@ void StreamImpl::submitTrailers(const HeaderMap& trailers) {
   std::vector<nghttp2_nv> nva;
   nva.reserve(trailers.size());
   parent_.buildHeaders(nva, trailers);
-  trailers_submitted_ = true;
   nghttp2_submit_trailer(parent_.session_, id_, nva.data(), nva.size());
 }
 
@@ -373,7 +372,6 @@ void ConnectionImpl::terminate(uint32_t error, Stats::Counter* counter) {
   connection_above_high_ = false;
   in_dispatch_ = false;
   sendPendingFrames();
-  onConnectionFailed();
   connection_.close(Network::Connection::CloseType::FlushWrite);
 }
 
@@ -427,7 +425,6 @@ void ConnectionImpl::sendPendingFrames() {
     // nghttp2 ended the session itself (it sent GOAWAY for a protocol error, or both sides
     // went away): flush and close.
     failed_ = true;
-    onConnectionFailed();
     connection_.close(Network::Connection::CloseType::FlushWrite);
   }
 }
@@ -973,8 +970,8 @@ void ServerStreamImpl::encode100Continue() {
 void ServerStreamImpl::encodeHeaders(const ResponseHeaderMap& headers, bool end_stream) {
   if (closed_ || detached_) return;
   response_started_ = true;
-  no_body_ = is_head_ || headers.status == 204 || headers.status == 304;
-  if (no_body_ && !end_stream) {
+  const bool no_body = is_head_ || headers.status == 204 || headers.status == 304;
+  if (no_body && !end_stream) {
     // No DATA may follow (RFC 9110 9.3.2, 15.3.5, 15.4.5): the headers end the stream, and the
     // body or trailers the upstream still sends are dropped.
     end_stream = true;

@@ -82,7 +82,6 @@ class StreamImpl : public Stream, public Event::DeferredDeletable {
   bool remote_end_ = false;     // the peer sent END_STREAM
   bool data_deferred_ = false;  // nghttp2 waits for resume_data
   bool data_provider_ = false;  // a data provider is attached (headers sent without end)
-  bool trailers_submitted_ = false;
   bool reset_sent_ = false;
   bool answered_by_codec_ = false;  // the codec itself answered the request (413, 431...)
   bool header_overflow_ = false;
@@ -147,7 +146,6 @@ class ConnectionImpl {
   virtual void onStreamClosed(StreamImpl& stream, uint32_t error_code) = 0;
   // Our END_STREAM for `stream` went out.
   virtual void onLocalEndSent(StreamImpl&) {}
-  virtual void onConnectionFailed() {}
   // The peer sent GOAWAY.
   virtual void onGoAway(int32_t last_stream_id) {}
 
@@ -223,7 +221,6 @@ class ServerStreamImpl : public StreamImpl, public ResponseEncoder {
   HeaderMapPtr trailers_;
   bool response_started_ = false;
   bool invalid_ = false;  // Host differs from :authority
-  bool no_body_ = false;  // HEAD request, or a 204/304 response: body bytes are dropped
   bool is_head_ = false;
   bool headers_only_ = false;  // the response ended with its headers (no body allowed)
 };
