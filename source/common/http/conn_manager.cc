@@ -470,13 +470,21 @@ void ActiveStream::decodeHeaders(RequestHeaderMapPtr&& headers, bool end_stream)
   }
   // TE is hop-by-hop, but "trailers" in it says the client takes trailers (gRPC needs that
   // upstream): it is passed on as exactly `te: trailers` (HTTP/2 upstreams; HTTP/1 drops it).
+  // The same pass finds whether the request is gRPC (or gRPC-Web): such bodies are message
+  // streams that request buffering must not hold (bidi calls wait for a reply first).
   bool te_trailers = false;
+  bool content_type_seen = false;
+  bool grpc = false;
   for (const HeaderEntry& e : h.entries()) {
-    if (e.key == "te") {
+    const absl::string_view k = e.key;
+    if (k.size() == 2 && k == "te") {
       for (absl::string_view t : absl::StrSplit(e.value, ',')) {
         t = absl::StripAsciiWhitespace(t.substr(0, t.find(';')));
         te_trailers |= absl::EqualsIgnoreCase(t, "trailers");
       }
+    } else if (k.size() == 12 && k == "content-type" && !content_type_seen) {
+      content_type_seen = true;
+      grpc = Grpc::isGrpcContentType(e.value) || Grpc::isGrpcWebContentType(e.value);
     }
   }
   removeHopByHopHeaders(h);
@@ -542,11 +550,7 @@ void ActiveStream::decodeHeaders(RequestHeaderMapPtr&& headers, bool end_stream)
   }
 
   route_ = config_->route_table ? config_->route_table->route(h) : nullptr;
-  // gRPC bodies are message streams (bidi calls wait for a reply before sending more): never
-  // held back by request buffering.
-  buffer_request_ = config_->request_buffering &&
-                    !Grpc::isGrpcContentType(h.get("content-type")) &&
-                    !Grpc::isGrpcWebContentType(h.get("content-type"));
+  buffer_request_ = config_->request_buffering && !grpc;
   if (!request_end_at_headers_ && buffer_request_ && config_->request_body_timeout.count() > 0) {
     body_deadline_ = info_.start + config_->request_body_timeout;
   }
