@@ -1162,9 +1162,7 @@ void ConnectionManagerImpl::onData(Buffer::Instance& data, bool end_stream) {
         http2_ = true;
         codec_ = createServerConnection(*connection_, *this, config_->codec, Protocol::Http2,
                                         &ctx_.stats().http2);
-        deadline_kind_ = Deadline::Idle;
-        deadline_ = ctx_.dispatcher().now() + config_->idle_timeout;
-        if (config_->idle_timeout.count() == 0) deadline_kind_ = Deadline::None;
+        setIdleDeadline();
         if (draining()) codec_->setCloseAfterResponse();
         break;
       case Detected::Http1:

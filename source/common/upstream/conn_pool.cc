@@ -205,9 +205,7 @@ ActiveClient* ConnPool::newMultiplexedStream(PoolCallbacks& cb, bool force_new) 
 }
 
 void ConnPool::serveWaiters(ActiveClient& client) {
-  std::vector<PoolCallbacks*> waiters = std::move(client.waiters_);
-  client.waiters_.clear();
-  for (PoolCallbacks* w : waiters) {
+  for (PoolCallbacks* w : takeWaiters(client)) {
     ClusterState::release(cluster_.state().rq_pending);
     if (!client.hasCapacity() || !client.codec_->reusable() || client.connection_->closing()) {
       // More waited than the peer takes at once: another connection (or a new one) for them.
@@ -224,10 +222,14 @@ void ConnPool::serveWaiters(ActiveClient& client) {
   }
 }
 
-void ConnPool::failWaiters(ActiveClient& client, PoolFailureReason reason,
-                           const std::string& details) {
+std::vector<PoolCallbacks*> ConnPool::takeWaiters(ActiveClient& client) {
   std::vector<PoolCallbacks*> waiters = std::move(client.waiters_);
   client.waiters_.clear();
+  return waiters;
+}
+
+void ConnPool::failWaiters(std::vector<PoolCallbacks*> waiters, PoolFailureReason reason,
+                           const std::string& details) {
   for (PoolCallbacks* w : waiters) {
     ClusterState::release(cluster_.state().rq_pending);
     w->onPoolFailure(reason, details);
@@ -260,7 +262,7 @@ Event::TimerPtr ConnPool::makeTimer(ActiveClient* raw) {
       PoolCallbacks* w = raw->waiting_;
       raw->waiting_ = nullptr;
       releasePending(*raw);
-      failWaiters(*raw, PoolFailureReason::Timeout, "");
+      failWaiters(takeWaiters(*raw), PoolFailureReason::Timeout, "");
       raw->connection_->close(Network::Connection::CloseType::NoFlush);
       if (w) w->onPoolFailure(PoolFailureReason::Timeout, "");
     } else if (raw->idle_ && raw->active_streams_ == 0) {
@@ -377,18 +379,10 @@ void ConnPool::onClientEvent(ActiveClient& client, Network::ConnectionEvent even
       if (!tls_failure.empty()) logTlsFailure(tls_failure);
       const PoolFailureReason reason =
           tls_failure.empty() ? PoolFailureReason::ConnectFailure : PoolFailureReason::TlsFailure;
-      std::vector<PoolCallbacks*> waiters = std::move(client.waiters_);
-      client.waiters_.clear();
+      std::vector<PoolCallbacks*> waiters = takeWaiters(client);
       destroy(client);
-      for (PoolCallbacks* waiter : waiters) {
-        ClusterState::release(cluster_.state().rq_pending);
-        waiter->onPoolFailure(reason, tls_failure);
-      }
-      if (w != nullptr) {
-        w->onPoolFailure(
-            tls_failure.empty() ? PoolFailureReason::ConnectFailure : PoolFailureReason::TlsFailure,
-            tls_failure);
-      }
+      failWaiters(std::move(waiters), reason, tls_failure);
+      if (w != nullptr) w->onPoolFailure(reason, tls_failure);
       return;
     }
     case Network::ConnectionEvent::RemoteClose:
@@ -401,13 +395,9 @@ void ConnPool::onClientEvent(ActiveClient& client, Network::ConnectionEvent even
         // Completes a close-delimited response, or resets the streams in flight.
         client.codec_->onConnectionClose();
       }
-      std::vector<PoolCallbacks*> waiters = std::move(client.waiters_);
-      client.waiters_.clear();
+      std::vector<PoolCallbacks*> waiters = takeWaiters(client);
       destroy(client);
-      for (PoolCallbacks* waiter : waiters) {
-        ClusterState::release(cluster_.state().rq_pending);
-        waiter->onPoolFailure(PoolFailureReason::ConnectFailure, "");
-      }
+      failWaiters(std::move(waiters), PoolFailureReason::ConnectFailure, "");
       if (w != nullptr) w->onPoolFailure(PoolFailureReason::ConnectFailure, "");
       return;
     }

@@ -149,7 +149,12 @@ class ConnPool {
   void releaseMultiplexed(ActiveClient& client);
   // HTTP/2: the connection is up; its waiters get their streams.
   void serveWaiters(ActiveClient& client);
-  void failWaiters(ActiveClient& client, PoolFailureReason reason, const std::string& details);
+  // HTTP/2: the requests waiting for `client` to connect, taken from it (so that it can be
+  // destroyed before they are told).
+  static std::vector<PoolCallbacks*> takeWaiters(ActiveClient& client);
+  // Gives each waiter's rq_pending unit back and tells it the connection failed.
+  void failWaiters(std::vector<PoolCallbacks*> waiters, PoolFailureReason reason,
+                   const std::string& details);
   void destroy(ActiveClient& client);
   void logTlsFailure(const std::string& why);
   void releasePending(ActiveClient& client);

@@ -564,12 +564,9 @@ bool ConnectionImpl::checkEmptyFrame(const nghttp2_frame_hd& hd) {
 
 int ConnectionImpl::onDataChunk(int32_t stream_id, const uint8_t* data, size_t len) {
   StreamImpl* s = getStream(stream_id);
-  if (s == nullptr) {
-    // A stream we no longer track: give the window back anyway.
-    nghttp2_session_consume(session_, stream_id, len);
-    return 0;
-  }
-  if (s->detached_) {
+  if (s == nullptr || s->detached_) {
+    // Nobody takes these bytes (a stream we no longer track, or done with): give the window
+    // back anyway.
     nghttp2_session_consume(session_, stream_id, len);
     return 0;
   }
@@ -933,29 +930,27 @@ void ServerConnectionImpl::closeIfDrained() {
   if (goaway_sent_ && !failed_) close_when_drained_ = true;
 }
 
-void ServerConnectionImpl::setCloseAfterResponse() {
+bool ServerConnectionImpl::goAwayGracefully() {
   if (goaway_sent_ || failed_) {
-    return;
+    return false;
   }
   nghttp2_submit_goaway(session_, NGHTTP2_FLAG_NONE,
                         nghttp2_session_get_last_proc_stream_id(session_), NGHTTP2_NO_ERROR,
                         nullptr, 0);
   goaway_sent_ = true;
   sendPendingFrames();
-  if (streams_.empty()) {
+  return true;
+}
+
+void ServerConnectionImpl::setCloseAfterResponse() {
+  if (goAwayGracefully() && streams_.empty()) {
     connection_.close(Network::Connection::CloseType::FlushWrite);
   }
 }
 
 void ServerConnectionImpl::sendStreamlessResponse(const ResponseHeaderMap&, absl::string_view) {
   // No stream to answer on: the connection ends with GOAWAY (the caller closes it).
-  if (!goaway_sent_ && !failed_) {
-    nghttp2_submit_goaway(session_, NGHTTP2_FLAG_NONE,
-                          nghttp2_session_get_last_proc_stream_id(session_), NGHTTP2_NO_ERROR,
-                          nullptr, 0);
-    goaway_sent_ = true;
-    sendPendingFrames();
-  }
+  goAwayGracefully();
 }
 
 void ServerStreamImpl::encode100Continue() {

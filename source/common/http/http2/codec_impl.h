@@ -258,6 +258,9 @@ class ServerConnectionImpl : public ServerConnection, public ConnectionImpl {
   // Finishes a request's header block and hands it to the connection manager.
   void onRequestHeaders(ServerStreamImpl& stream, bool end_stream);
   void closeIfDrained();
+  // Sends GOAWAY(NO_ERROR) naming the last stream taken, once; false if it was sent already
+  // (or the connection failed).
+  bool goAwayGracefully();
 
   ServerConnectionCallbacks& callbacks_;
 };
