@@ -237,6 +237,7 @@ struct ActiveDecoderFilter : public StreamDecoderFilterCallbacks {
   RequestHeaderMap& requestHeaders() override;
   void sendContinueIfExpected() override;
   uint32_t requestBufferBytes() override;
+  void addDecodedData(Buffer::Instance& data) override;
 
   ActiveStream& stream;
   StreamDecoderFilterSharedPtr filter;
@@ -327,12 +328,22 @@ class ActiveStream : public RequestDecoder,
   void decodeHeadersFrom(size_t start);
   void decodeDataFrom(size_t start, Buffer::Instance& data, bool end_stream);
   void decodeTrailersFrom(size_t start);
+  void addDecodedData(size_t index, Buffer::Instance& data);
   void flushDecodeBuffer();
+  // Filters that see body and trailers: up to the one that holds the headers, included.
+  size_t decodeLimit() const {
+    return decode_headers_stopped_ ? decode_headers_pos_ + 1 : decoders_.size();
+  }
+  size_t encodeLimit() const {
+    return encode_headers_stopped_ ? encode_headers_pos_ + 1 : encoders_.size();
+  }
   void holdDecodeData(size_t pos, Buffer::Instance& data, bool end_stream);
   void continueDecoding(size_t index);
   void encodeHeadersFrom(size_t start, ResponseHeaderMapPtr&& headers, bool end_stream);
   void encodeDataFrom(size_t start, Buffer::Instance& data, bool end_stream);
   void encodeTrailersFrom(size_t start, HeaderMapPtr&& trailers);
+  void holdEncodeData(size_t pos, Buffer::Instance& data, bool end_stream);
+  void flushEncodeBuffer();
   void continueEncoding(size_t index);
   void sendLocalReply(uint32_t status, absl::string_view message, absl::optional<ResponseFlag> flag,
                       const std::function<void(ResponseHeaderMap&)>& modify);
@@ -422,12 +433,18 @@ class ActiveStream : public RequestDecoder,
   HeaderMapPtr request_trailers_;
   size_t decode_trailers_pos_ = 0;  // next filter to see the request trailers
   bool decode_trailers_stopped_ = false;
-  // Encode iteration state.
+  // Encode iteration state (as for decode).
   size_t encode_headers_pos_ = 0;
   bool encode_headers_stopped_ = false;
-  Buffer::OwnedImpl encode_buffer_;
+  bool response_end_at_headers_ = false;
+  Buffer::OwnedImpl encode_buffer_;  // body held while iteration is stopped
   bool encode_buffer_end_ = false;
+  size_t encode_buffer_pos_ = 0;  // filter the held data goes to next
+  bool encode_data_stopped_ = false;
   HeaderMapPtr response_trailers_;
+  bool encode_trailers_pending_ = false;  // trailers received, not yet sent
+  size_t encode_trailers_pos_ = 0;
+  bool encode_trailers_stopped_ = false;
 
   int upstream_paused_ = 0;
   bool above_high_ = false;
@@ -650,9 +667,10 @@ void ActiveStream::holdDecodeData(size_t pos, Buffer::Instance& data, bool end_s
 }
 
 void ActiveStream::decodeDataFrom(size_t start, Buffer::Instance& data, bool end_stream) {
-  // Filters after one that stopped the headers have not seen them: data stops there too.
-  const size_t limit = decode_headers_stopped_ ? decode_headers_pos_ + 1 : decoders_.size();
-  for (size_t i = start; i < limit; ++i) {
+  // Data goes as far as the headers went: to the filter that stopped them, included. The bound
+  // is read again after each filter: one that buffered the body (a transformer) may resume the
+  // headers from its decodeData() and then let this data follow them.
+  for (size_t i = start; i < decodeLimit(); ++i) {
     FilterDataStatus st = decoders_[i]->filter->decodeData(data, end_stream);
     if (local_reply_ || done_) {
       return;
@@ -666,8 +684,8 @@ void ActiveStream::decodeDataFrom(size_t start, Buffer::Instance& data, bool end
       return;
     }
   }
-  if (limit < decoders_.size() && (data.length() > 0 || end_stream)) {
-    holdDecodeData(limit, data, end_stream);
+  if (decodeLimit() < decoders_.size() && (data.length() > 0 || end_stream)) {
+    holdDecodeData(decodeLimit(), data, end_stream);
   }
 }
 
@@ -683,19 +701,25 @@ void ActiveStream::decodeTrailers(HeaderMapPtr&& trailers) {
 
 void ActiveStream::decodeTrailersFrom(size_t start) {
   // Like data, trailers reach the filters that have seen the headers, up to one that stopped.
-  const size_t limit = decode_headers_stopped_ ? decode_headers_pos_ + 1 : decoders_.size();
-  for (size_t i = start; i < limit; ++i) {
+  for (size_t i = start; i < decodeLimit(); ++i) {
     decode_trailers_pos_ = i + 1;
     FilterTrailersStatus st = decoders_[i]->filter->decodeTrailers(*request_trailers_);
-    if (local_reply_ || done_) {
-      return;
+    if (local_reply_ || done_ || decode_trailers_pos_ != i + 1) {
+      return;  // answered, or the filter resumed iteration itself (addDecodedData)
     }
     if (st == FilterTrailersStatus::StopIteration) {
       decode_trailers_stopped_ = true;
       return;
     }
   }
-  decode_trailers_pos_ = limit;
+  decode_trailers_pos_ = decodeLimit();
+}
+
+void ActiveStream::addDecodedData(size_t index, Buffer::Instance& data) {
+  // From decodeTrailers() of filter `index`: the data goes on ahead of the trailers. Held at the
+  // next filter; it moves on when the trailers do (or when the filter resumes the headers).
+  decode_buffer_pos_ = index + 1;
+  decode_buffer_.move(data);
 }
 
 void ActiveStream::continueDecoding(size_t index) {
@@ -720,14 +744,24 @@ void ActiveStream::continueDecoding(size_t index) {
 
 void ActiveStream::encodeHeadersFrom(size_t start, ResponseHeaderMapPtr&& headers,
                                      bool end_stream) {
+  if (start == 0) {
+    // A new response (a local reply after a filter held the upstream's headers) replaces
+    // whatever of the old one was held.
+    encode_headers_stopped_ = false;
+    encode_data_stopped_ = false;
+    encode_trailers_stopped_ = false;
+    encode_trailers_pending_ = false;
+    encode_buffer_.drain(encode_buffer_.length());
+    encode_buffer_end_ = false;
+  }
   response_headers_ = std::move(headers);
+  response_end_at_headers_ = end_stream;
   for (size_t i = start; i < encoders_.size(); ++i) {
     encode_headers_pos_ = i;
     FilterHeadersStatus st = encoders_[i]->filter->encodeHeaders(*response_headers_, end_stream);
     if (done_) return;
     if (st == FilterHeadersStatus::StopIteration) {
       encode_headers_stopped_ = true;
-      encode_buffer_end_ = end_stream;
       return;
     }
   }
@@ -747,28 +781,56 @@ void ActiveStream::encodeHeadersFrom(size_t start, ResponseHeaderMapPtr&& header
   encoder_.encodeHeaders(h, end_stream);
   if (end_stream) {
     completeResponse(false);
+    return;
+  }
+  // Body (and trailers) that arrived while the headers were held go on now.
+  flushEncodeBuffer();
+}
+
+void ActiveStream::holdEncodeData(size_t pos, Buffer::Instance& data, bool end_stream) {
+  encode_buffer_pos_ = pos;
+  encode_buffer_.move(data);
+  encode_buffer_end_ = encode_buffer_end_ || end_stream;
+  if (encode_buffer_.length() > config_->buffer_limit) {
+    resetStream();
+  }
+}
+
+void ActiveStream::flushEncodeBuffer() {
+  if (encode_data_stopped_ || done_) {
+    return;
+  }
+  if (encode_buffer_.length() > 0 || encode_buffer_end_) {
+    Buffer::OwnedImpl data;
+    data.move(encode_buffer_);
+    const bool end = encode_buffer_end_ && !encode_trailers_pending_;
+    encode_buffer_end_ = false;
+    encodeDataFrom(encode_buffer_pos_, data, end);
+  }
+  if (encode_trailers_pending_ && !encode_trailers_stopped_ && !encode_data_stopped_ &&
+      encode_buffer_.empty() && !done_) {
+    encodeTrailersFrom(encode_trailers_pos_, nullptr);
   }
 }
 
 void ActiveStream::encodeDataFrom(size_t start, Buffer::Instance& data, bool end_stream) {
-  if (encode_headers_pos_ < encoders_.size()) {
-    encode_buffer_.move(data);
-    encode_buffer_end_ = end_stream;
-    if (encode_buffer_.length() > config_->buffer_limit) {
-      resetStream();
-    }
-    return;
-  }
-  for (size_t i = start; i < encoders_.size(); ++i) {
+  // As on the request path: data goes as far as the headers went (to the filter that holds
+  // them, included), the bound read again after each filter.
+  for (size_t i = start; i < encodeLimit(); ++i) {
     FilterDataStatus st = encoders_[i]->filter->encodeData(data, end_stream);
     if (done_) return;
-    if (st != FilterDataStatus::Continue) {
-      if (st == FilterDataStatus::StopIterationAndBuffer) {
-        encode_buffer_.move(data);
-        encode_buffer_end_ = end_stream;
-      }
+    if (st == FilterDataStatus::StopIterationNoBuffer) {
       return;
     }
+    if (st == FilterDataStatus::StopIterationAndBuffer) {
+      encode_data_stopped_ = true;
+      holdEncodeData(i + 1, data, end_stream);
+      return;
+    }
+  }
+  if (encodeLimit() < encoders_.size()) {
+    if (data.length() > 0 || end_stream) holdEncodeData(encodeLimit(), data, end_stream);
+    return;
   }
   info_.bytes_sent += data.length();
   touchIdle();
@@ -779,23 +841,38 @@ void ActiveStream::encodeDataFrom(size_t start, Buffer::Instance& data, bool end
 }
 
 void ActiveStream::encodeTrailersFrom(size_t start, HeaderMapPtr&& trailers) {
-  response_trailers_ = std::move(trailers);
-  if (encode_headers_pos_ < encoders_.size()) {
+  if (trailers != nullptr) {
+    response_trailers_ = std::move(trailers);
+    encode_trailers_pending_ = true;
+  }
+  if (encode_buffer_.length() > 0 || encode_data_stopped_) {
+    // Body is held ahead of them: the trailers follow it when it moves on.
+    encode_trailers_pos_ = std::min(start, encode_buffer_pos_);
     return;
   }
-  for (size_t i = start; i < encoders_.size(); ++i) {
-    if (encoders_[i]->filter->encodeTrailers(*response_trailers_) ==
-            FilterTrailersStatus::StopIteration ||
-        done_) {
+  for (size_t i = start; i < encodeLimit(); ++i) {
+    encode_trailers_pos_ = i + 1;
+    const FilterTrailersStatus st = encoders_[i]->filter->encodeTrailers(*response_trailers_);
+    if (done_ || encode_trailers_pos_ != i + 1) {
+      return;  // reset, or the filter resumed iteration itself
+    }
+    if (st == FilterTrailersStatus::StopIteration) {
+      encode_trailers_stopped_ = true;
       return;
     }
     if (response_trailers_->size() == 0) {
       // The filter moved the trailers into the body (addEncodedData): end with the data.
+      encode_trailers_pending_ = false;
       Buffer::OwnedImpl end;
       encodeDataFrom(i + 1, end, true);
       return;
     }
   }
+  encode_trailers_pos_ = encodeLimit();
+  if (encode_trailers_pos_ < encoders_.size()) {
+    return;  // held with the headers
+  }
+  encode_trailers_pending_ = false;
   encoder_.encodeTrailers(*response_trailers_);
   completeResponse(false);
 }
@@ -804,17 +881,20 @@ void ActiveStream::continueEncoding(size_t index) {
   if (done_) return;
   if (encode_headers_stopped_ && encode_headers_pos_ == index) {
     encode_headers_stopped_ = false;
-    const bool end = encode_buffer_end_ && encode_buffer_.empty() && !response_trailers_;
+    // A headers-only response stays one, unless the filter added a body meanwhile.
+    const bool end = response_end_at_headers_ && encode_buffer_.empty() && !encode_buffer_end_ &&
+                     !encode_trailers_pending_;
     encodeHeadersFrom(index + 1, std::move(response_headers_), end);
-    if (done_ || end) return;
-    if (encode_buffer_.length() > 0 || encode_buffer_end_) {
-      Buffer::OwnedImpl data;
-      data.move(encode_buffer_);
-      encodeDataFrom(0, data, encode_buffer_end_ && !response_trailers_);
-    }
-    if (response_trailers_ && !done_) {
-      encodeTrailersFrom(0, std::move(response_trailers_));
-    }
+    return;
+  }
+  if (encode_data_stopped_ && encode_buffer_pos_ == index + 1) {
+    encode_data_stopped_ = false;
+    flushEncodeBuffer();
+    return;
+  }
+  if (encode_trailers_stopped_ && encode_trailers_pos_ == index + 1) {
+    encode_trailers_stopped_ = false;
+    encodeTrailersFrom(index + 1, nullptr);
   }
 }
 
@@ -1019,6 +1099,9 @@ uint32_t ActiveEncoderFilter::bufferLimit() { return stream.config_->buffer_limi
 void ActiveEncoderFilter::continueEncoding() { stream.continueEncoding(index); }
 void ActiveEncoderFilter::addEncodedData(Buffer::Instance& data) {
   stream.encodeDataFrom(index + 1, data, false);
+}
+void ActiveDecoderFilter::addDecodedData(Buffer::Instance& data) {
+  stream.addDecodedData(index, data);
 }
 
 // -------------------------------------------------------------------------------------------

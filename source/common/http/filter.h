@@ -120,12 +120,17 @@ struct StreamInfo {
   void addFlag(ResponseFlag flag) { response_flags.set(flag); }
 };
 
-// Filter return values. Contract:
+// Filter return values. Contract (the same on the request and the response path):
 // - Continue: the next filter sees this callback now.
 // - StopIteration (headers/trailers): later filters do not see it until the filter calls
 //   continueDecoding()/continueEncoding(). The stopping filter itself still receives body data
 //   and trailers; data for the filters after it is held (up to the listener's buffer limit, then
 //   413 on the request path; on the response path the stream is reset).
+//   A filter that holds the headers to see the whole body first (a body transformer) keeps the
+//   body itself (StopIterationNoBuffer), and at its end rewrites it into the `data` of the last
+//   call, fixes content-length, calls continue...() (the headers go on) and returns Continue
+//   (the data follows them). With trailers, it hands the body on from decodeTrailers() /
+//   encodeTrailers() with addDecodedData() / addEncodedData(), then calls continue...().
 // - StopIterationAndBuffer (data): buffer this data and stop; continue...() resumes with it.
 // - StopIterationNoBuffer (data): the filter took care of the data (consumed or kept it).
 enum class FilterHeadersStatus { Continue, StopIteration };
@@ -186,6 +191,9 @@ class StreamDecoderFilterCallbacks : public virtual StreamFilterCallbacks {
   // listener's request buffering): a client that trickles its body then holds our memory, not
   // an upstream connection. 0 = start right away and stream the body.
   virtual uint32_t requestBufferBytes() { return 0; }
+  // From decodeTrailers() only: `data` goes on to the filters after this one, ahead of the
+  // trailers (a filter that held the body until its end hands it on).
+  virtual void addDecodedData(Buffer::Instance& data) { data.drain(data.length()); }
 };
 
 class StreamEncoderFilterCallbacks : public virtual StreamFilterCallbacks {

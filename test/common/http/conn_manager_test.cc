@@ -213,6 +213,74 @@ class EchoFilter : public DecoderFilterBase {
   Event::TimerPtr timer_;
 };
 
+// With `x-rewrite: request` / `response`, holds the headers until the whole body is in, then
+// hands on "<" + the body in upper case + ">" with a fixed content-length, the way a body
+// transformer does (from the last decodeData()/encodeData(), or ahead of the trailers).
+class RewriteBodyFilter : public StreamFilter {
+ public:
+  FilterHeadersStatus decodeHeaders(RequestHeaderMap& h, bool end_stream) override {
+    request_ = h.get("x-rewrite") == "request" && !end_stream;
+    response_ = h.get("x-rewrite") == "response";
+    if (!request_) return FilterHeadersStatus::Continue;
+    request_headers_ = &h;
+    return FilterHeadersStatus::StopIteration;
+  }
+  FilterDataStatus decodeData(Buffer::Instance& data, bool end_stream) override {
+    if (!request_) return FilterDataStatus::Continue;
+    body_.move(data);
+    if (!end_stream) return FilterDataStatus::StopIterationNoBuffer;
+    rewrite(*request_headers_, data);
+    decoder_callbacks_->continueDecoding();
+    return FilterDataStatus::Continue;
+  }
+  FilterTrailersStatus decodeTrailers(HeaderMap&) override {
+    if (!request_) return FilterTrailersStatus::Continue;
+    Buffer::OwnedImpl data;
+    rewrite(*request_headers_, data);
+    decoder_callbacks_->addDecodedData(data);
+    decoder_callbacks_->continueDecoding();
+    return FilterTrailersStatus::Continue;
+  }
+  void setDecoderFilterCallbacks(StreamDecoderFilterCallbacks& cb) override {
+    decoder_callbacks_ = &cb;
+  }
+  FilterHeadersStatus encodeHeaders(ResponseHeaderMap& h, bool end_stream) override {
+    if (!response_ || end_stream) return FilterHeadersStatus::Continue;
+    response_headers_ = &h;
+    return FilterHeadersStatus::StopIteration;
+  }
+  FilterDataStatus encodeData(Buffer::Instance& data, bool end_stream) override {
+    if (!response_) return FilterDataStatus::Continue;
+    body_.move(data);
+    if (!end_stream) return FilterDataStatus::StopIterationNoBuffer;
+    rewrite(*response_headers_, data);
+    encoder_callbacks_->continueEncoding();
+    return FilterDataStatus::Continue;
+  }
+  FilterTrailersStatus encodeTrailers(HeaderMap&) override {
+    return FilterTrailersStatus::Continue;
+  }
+  void setEncoderFilterCallbacks(StreamEncoderFilterCallbacks& cb) override {
+    encoder_callbacks_ = &cb;
+  }
+
+ private:
+  void rewrite(HeaderMap& headers, Buffer::Instance& out) {
+    const std::string body = absl::StrCat("<", absl::AsciiStrToUpper(body_.toString()), ">");
+    body_.drain(body_.length());
+    headers.set("content-length", absl::StrCat(body.size()));
+    headers.remove("transfer-encoding");
+    out.add(body);
+  }
+  StreamDecoderFilterCallbacks* decoder_callbacks_ = nullptr;
+  StreamEncoderFilterCallbacks* encoder_callbacks_ = nullptr;
+  RequestHeaderMap* request_headers_ = nullptr;
+  ResponseHeaderMap* response_headers_ = nullptr;
+  Buffer::OwnedImpl body_;
+  bool request_ = false;
+  bool response_ = false;
+};
+
 // Adds a response header on the way out.
 class ResponseHeaderFilter : public StreamEncoderFilter {
  public:
@@ -279,6 +347,9 @@ class ConnectionManagerTest : public testing::Test {
         [this](FilterChainFactoryCallbacks& cb) {
           cb.addStreamDecoderFilter(std::make_shared<AddHeaderFilter>(log_));
         },
+        [](FilterChainFactoryCallbacks& cb) {
+          cb.addStreamFilter(std::make_shared<RewriteBodyFilter>());
+        },
         [this](FilterChainFactoryCallbacks& cb) {
           cb.addStreamDecoderFilter(std::make_shared<ObserverFilter>(log_));
         },
@@ -293,7 +364,7 @@ class ConnectionManagerTest : public testing::Test {
     NamedHttpFilterConfigFactory* router = FilterRegistry::get("router");
     EXPECT_NE(nullptr, router);
     auto router_cb = router->createFilterFactory(
-        *FilterTypeRegistry::get("router")->createEmptyConfigProto(), "http_filters[6]", fctx);
+        *FilterTypeRegistry::get("router")->createEmptyConfigProto(), "http_filters[7]", fctx);
     EXPECT_TRUE(router_cb.ok());
     config_->filter_factories.push_back(*router_cb);
   }
@@ -587,6 +658,51 @@ TEST_F(ConnectionManagerTest, BodyAndTrailersFollowHeadersAfterContinue) {
   EXPECT_EQ("hello world", log_.observed_body);
   EXPECT_EQ(1, log_.observed_trailers);
   EXPECT_FALSE(log_.observed_end);  // the trailers ended the request
+}
+
+TEST_F(ConnectionManagerTest, FilterRewritesTheWholeRequestBodyBeforeTheHeadersGoOn) {
+  Testing::RawPeer& c = connect();
+  c.write(
+      "POST /nowhere HTTP/1.1\r\nHost: a\r\nX-Rewrite: request\r\nX-Echo: 1\r\n"
+      "Content-Length: 11\r\n\r\nhello");
+  Testing::runPending(*dispatcher_);
+  EXPECT_TRUE(log_.observed_headers.empty());  // held until the body is complete
+  c.write(" world");
+  std::vector<Response> r = waitForResponses(c, 1);
+  ASSERT_EQ(1u, r.size());
+  EXPECT_EQ("<HELLO WORLD>", r[0].body);
+  ASSERT_EQ(1u, log_.observed_headers.size());
+  // Later filters saw the headers once, with the new length, then the new body in one piece.
+  EXPECT_EQ("13", log_.observed_headers[0].get("content-length"));
+  EXPECT_EQ("<HELLO WORLD>", log_.observed_body);
+  EXPECT_TRUE(log_.observed_end);
+}
+
+TEST_F(ConnectionManagerTest, FilterHandsOnARewrittenBodyAheadOfTheTrailers) {
+  Testing::RawPeer& c = connect();
+  c.write(
+      "POST /nowhere HTTP/1.1\r\nHost: a\r\nX-Rewrite: request\r\nX-Echo: 1\r\n"
+      "Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\nX-T: 1\r\n\r\n");
+  std::vector<Response> r = waitForResponses(c, 1);
+  ASSERT_EQ(1u, r.size());
+  EXPECT_EQ("<HELLO>", r[0].body);
+  EXPECT_EQ("1", r[0].get("x-trailers"));
+  ASSERT_EQ(1u, log_.observed_headers.size());
+  EXPECT_EQ("7", log_.observed_headers[0].get("content-length"));
+  EXPECT_EQ("<HELLO>", log_.observed_body);
+  EXPECT_EQ(1, log_.observed_trailers);
+}
+
+TEST_F(ConnectionManagerTest, FilterRewritesTheWholeResponseBodyBeforeTheHeadersGoOut) {
+  Response r = roundTrip(
+      "POST /nowhere HTTP/1.1\r\nHost: a\r\nX-Rewrite: response\r\nX-Echo: 1\r\n"
+      "Content-Length: 5\r\n\r\nhello");
+  EXPECT_EQ(200u, r.status);
+  EXPECT_EQ("<HELLO>", r.body);
+  // The echo streams its answer; the held response goes out with its length instead.
+  EXPECT_EQ("7", r.get("content-length"));
+  EXPECT_EQ("", r.get("transfer-encoding"));
+  EXPECT_EQ("1", r.get("x-encoded"));
 }
 
 TEST_F(ConnectionManagerTest, BodyBufferedWhileStoppedIsBoundedBy413) {
