@@ -10,6 +10,7 @@ SLUICE_HTTP_FILTERS = [
     "grpc_stats",
     "grpc_web",
     "rate_limit",
+    "request_transformer",
     "router",
 ]
 

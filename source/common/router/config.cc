@@ -133,6 +133,22 @@ bool RouteEntry::matchesPath(absl::string_view path) const {
   return false;
 }
 
+std::vector<std::pair<std::string, std::string>> RouteEntry::namedCaptures(
+    absl::string_view path) const {
+  std::vector<std::pair<std::string, std::string>> out;
+  if (path_kind_ != PathKind::Regex || path_regex_->NamedCapturingGroups().empty()) return out;
+  const int n = path_regex_->NumberOfCapturingGroups();
+  std::vector<re2::StringPiece> groups(n + 1);
+  if (!path_regex_->Match(re2::StringPiece(path.data(), path.size()), 0, path.size(),
+                          RE2::ANCHOR_BOTH, groups.data(), n + 1)) {
+    return out;
+  }
+  for (const auto& [name, index] : path_regex_->NamedCapturingGroups()) {
+    out.emplace_back(name, std::string(groups[index].data(), groups[index].size()));
+  }
+  return out;
+}
+
 bool RouteEntry::matchesRest(const Http::RequestHeaderMap& headers) const {
   if (!methods_.empty() &&
       std::find(methods_.begin(), methods_.end(), headers.method) == methods_.end()) {

@@ -117,6 +117,9 @@ class RouteEntry {
   // Methods, headers and query parameters (the path is checked by the index).
   bool matchesRest(const Http::RequestHeaderMap& headers) const;
   bool matchesPath(absl::string_view path) const;
+  // The named groups of a regex route's path (`(?P<name>...)`) as `path` (without the query)
+  // fills them, in group order; empty for other routes or when the path doesn't match.
+  std::vector<std::pair<std::string, std::string>> namedCaptures(absl::string_view path) const;
 
   // Cluster actions.
   const std::string& cluster() const { return cluster_; }
