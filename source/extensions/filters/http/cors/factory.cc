@@ -1,4 +1,3 @@
-#include "absl/strings/str_cat.h"
 #include "source/common/http/filter.h"
 #include "source/extensions/filters/http/cors/config.h"
 #include "source/extensions/filters/http/cors/filter.h"
