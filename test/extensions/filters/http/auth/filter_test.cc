@@ -39,7 +39,8 @@ class FakeCallbacks : public Http::StreamDecoderFilterCallbacks {
   void continueDecoding() override { ++continued; }
   void sendLocalReply(uint32_t status, absl::string_view message,
                       absl::optional<Http::ResponseFlag>,
-                      std::function<void(Http::ResponseHeaderMap&)> modify) override {
+                      std::function<void(Http::ResponseHeaderMap&)> modify,
+                      absl::optional<Http::GatewayResponseType>) override {
     reply_status = status;
     reply_message = std::string(message);
     reply_headers = Http::ResponseHeaderMap();

@@ -77,7 +77,8 @@ class FakeStream : public Http::StreamDecoderFilterCallbacks,
   void continueDecoding() override { ++continued; }
   void sendLocalReply(uint32_t status, absl::string_view message,
                       absl::optional<Http::ResponseFlag> flag,
-                      std::function<void(Http::ResponseHeaderMap&)> modify) override {
+                      std::function<void(Http::ResponseHeaderMap&)> modify,
+                      absl::optional<Http::GatewayResponseType>) override {
     local_message = std::string(message);
     if (flag) info.addFlag(*flag);
     response = std::make_unique<Http::ResponseHeaderMap>();
