@@ -29,7 +29,8 @@ class Callbacks : public Http::StreamDecoderFilterCallbacks {
   uint32_t bufferLimit() override { return 65536; }
   void continueDecoding() override {}
   void sendLocalReply(uint32_t, absl::string_view, absl::optional<Http::ResponseFlag>,
-                      std::function<void(Http::ResponseHeaderMap&)>) override {
+                      std::function<void(Http::ResponseHeaderMap&)>,
+                      absl::optional<Http::GatewayResponseType>) override {
     abort();
   }
   void encodeHeaders(Http::ResponseHeaderMapPtr&&, bool) override {}

@@ -7,8 +7,13 @@ namespace sluice {
 namespace Json {
 
 void appendString(std::string& out, absl::string_view s) {
-  static const char kHex[] = "0123456789abcdef";
   out += '"';
+  appendEscaped(out, s);
+  out += '"';
+}
+
+void appendEscaped(std::string& out, absl::string_view s) {
+  static const char kHex[] = "0123456789abcdef";
   for (unsigned char c : s) {
     switch (c) {
       case '"':
@@ -36,7 +41,6 @@ void appendString(std::string& out, absl::string_view s) {
         }
     }
   }
-  out += '"';
 }
 
 void Writer::value(uint64_t v) {

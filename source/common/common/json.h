@@ -11,6 +11,8 @@ namespace Json {
 
 // Appends `s` to `out` as a JSON string literal (quotes included).
 void appendString(std::string& out, absl::string_view s);
+// Appends `s` escaped as the inside of a JSON string literal (no quotes).
+void appendEscaped(std::string& out, absl::string_view s);
 // `s` as a JSON string literal (quotes included).
 inline std::string quote(absl::string_view s) {
   std::string out;

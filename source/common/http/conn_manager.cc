@@ -13,6 +13,8 @@
 #include "source/common/common/json.h"
 #include "source/common/grpc/common.h"
 #include "source/common/http/codec_factory.h"
+#include "source/common/http/gateway_response.h"
+#include "source/common/http/gateway_response_config.h"
 #include "source/common/tls/connection_info.h"
 
 namespace sluice {
@@ -100,6 +102,33 @@ std::string localReplyBody(absl::string_view message, absl::string_view request_
   body += ",\"request_id\":";
   Json::appendString(body, request_id);
   body += "}\n";
+  return body;
+}
+
+// A local reply reshaped by a configured gateway response: its status, its body and content
+// type (else the built-in body), the gateway's own headers (`modify`), then the configured
+// headers, which replace those of the same name. Returns the body.
+std::string gatewayReply(const CompiledGatewayResponse& r, absl::string_view message,
+                         absl::string_view request_id, absl::string_view route,
+                         const std::string& date,
+                         const std::function<void(ResponseHeaderMap&)>& modify,
+                         ResponseHeaderMap& headers) {
+  headers.status = r.statusFor(headers.status);
+  const GatewayResponseVars vars{request_id, headers.status, message, route};
+  std::string body;
+  if (r.has_body) {
+    r.renderBody(vars, body);
+    if (!body.empty()) headers.add("content-type", r.content_type);
+  } else {
+    body = localReplyBody(message, request_id);
+    headers.add("content-type", "application/json");
+  }
+  headers.add("content-length", absl::StrCat(body.size()));
+  headers.add("date", date);
+  if (modify) {
+    modify(headers);
+  }
+  r.applyHeaders(vars, headers);
   return body;
 }
 
@@ -225,7 +254,8 @@ struct ActiveDecoderFilter : public StreamDecoderFilterCallbacks {
   uint32_t bufferLimit() override;
   void continueDecoding() override;
   void sendLocalReply(uint32_t status, absl::string_view message, absl::optional<ResponseFlag> flag,
-                      std::function<void(ResponseHeaderMap&)> modify) override;
+                      std::function<void(ResponseHeaderMap&)> modify,
+                      absl::optional<GatewayResponseType> type) override;
   void encodeHeaders(ResponseHeaderMapPtr&& headers, bool end_stream) override;
   void encodeData(Buffer::Instance& data, bool end_stream) override;
   void encodeTrailers(HeaderMapPtr&& trailers) override;
@@ -346,7 +376,12 @@ class ActiveStream : public RequestDecoder,
   void flushEncodeBuffer();
   void continueEncoding(size_t index);
   void sendLocalReply(uint32_t status, absl::string_view message, absl::optional<ResponseFlag> flag,
-                      const std::function<void(ResponseHeaderMap&)>& modify);
+                      const std::function<void(ResponseHeaderMap&)>& modify,
+                      absl::optional<GatewayResponseType> type = absl::nullopt);
+  // The gateway response configured for a local reply (listener's and virtual host's
+  // `gateway_responses`); null, without a lookup, when none are configured.
+  const CompiledGatewayResponse* gatewayResponse(uint32_t status,
+                                                 absl::optional<GatewayResponseType> type);
   // sendLocalReply() to a gRPC or gRPC-Web request; false for other requests.
   bool sendGrpcLocalReply(ResponseHeaderMapPtr& headers, uint32_t status, absl::string_view message,
                           const std::function<void(ResponseHeaderMap&)>& modify);
@@ -405,6 +440,9 @@ class ActiveStream : public RequestDecoder,
   RequestHeaderMapPtr request_headers_;
   ResponseHeaderMapPtr response_headers_;
   const Router::RouteEntry* route_ = nullptr;
+  // The virtual host the request's host selected (also when no route of it matched); for
+  // gateway responses.
+  const Router::VirtualHostImpl* vhost_ = nullptr;
   StreamInfo info_;
   absl::InlinedVector<std::unique_ptr<ActiveDecoderFilter>, 4> decoders_;
   absl::InlinedVector<std::unique_ptr<ActiveEncoderFilter>, 2> encoders_;
@@ -556,7 +594,8 @@ void ActiveStream::decodeHeaders(RequestHeaderMapPtr&& headers, bool end_stream)
     case Path::Result::Changed:
       break;
     case Path::Result::Reject:
-      sendLocalReply(400, path_error, ResponseFlag::DownstreamProtocolError, nullptr);
+      sendLocalReply(400, path_error, ResponseFlag::DownstreamProtocolError, nullptr,
+                     GatewayResponseType::BadRequestParameters);
       return;
     case Path::Result::Redirect: {
       std::string location = h.path;
@@ -566,7 +605,7 @@ void ActiveStream::decodeHeaders(RequestHeaderMapPtr&& headers, bool end_stream)
     }
   }
 
-  route_ = config_->route_table ? config_->route_table->route(h) : nullptr;
+  route_ = config_->route_table ? config_->route_table->route(h, vhost_) : nullptr;
   buffer_request_ = config_->request_buffering && !grpc;
   if (!request_end_at_headers_ && buffer_request_ && config_->request_body_timeout.count() > 0) {
     body_deadline_ = info_.start + config_->request_body_timeout;
@@ -900,7 +939,8 @@ void ActiveStream::continueEncoding(size_t index) {
 
 void ActiveStream::sendLocalReply(uint32_t status, absl::string_view message,
                                   absl::optional<ResponseFlag> flag,
-                                  const std::function<void(ResponseHeaderMap&)>& modify) {
+                                  const std::function<void(ResponseHeaderMap&)>& modify,
+                                  absl::optional<GatewayResponseType> type) {
   if (done_) {
     return;
   }
@@ -918,18 +958,51 @@ void ActiveStream::sendLocalReply(uint32_t status, absl::string_view message,
   if (sendGrpcLocalReply(headers, status, message, modify)) {
     return;
   }
-  std::string body = localReplyBody(message, info_.request_id);
-  headers->add("content-type", "application/json");
-  headers->add("content-length", absl::StrCat(body.size()));
-  headers->add("date", conn_.ctx_.date());
-  if (modify) {
-    modify(*headers);
+  std::string body;
+  if (const CompiledGatewayResponse* custom = gatewayResponse(status, type); custom != nullptr) {
+    body = gatewayReply(*custom, message, info_.request_id,
+                        route_ != nullptr ? absl::string_view(route_->name()) : absl::string_view(),
+                        conn_.ctx_.date(), modify, *headers);
+  } else {
+    body = localReplyBody(message, info_.request_id);
+    headers->add("content-type", "application/json");
+    headers->add("content-length", absl::StrCat(body.size()));
+    headers->add("date", conn_.ctx_.date());
+    if (modify) {
+      modify(*headers);
+    }
   }
+  const bool end_at_headers = body.empty();
   Buffer::OwnedImpl data(body);
-  encodeHeadersFrom(0, std::move(headers), false);
-  if (!done_) {
+  encodeHeadersFrom(0, std::move(headers), end_at_headers);
+  if (!done_ && !end_at_headers) {
     encodeDataFrom(0, data, true);
   }
+}
+
+const CompiledGatewayResponse* ActiveStream::gatewayResponse(
+    uint32_t status, absl::optional<GatewayResponseType> type) {
+  const GatewayResponses* listener = config_->gateway_responses.get();
+  const Router::RouteTableImpl* table = config_->route_table.get();
+  const bool vhosts = table != nullptr && table->hasGatewayResponses();
+  if (listener == nullptr && !vhosts) {
+    return nullptr;  // nothing configured: the built-in reply
+  }
+  if (!type.has_value()) {
+    type = inferGatewayResponseType(status, info_.response_flags);
+    if (!type.has_value()) {
+      return nullptr;
+    }
+  }
+  if (vhosts && vhost_ == nullptr && request_headers_ != nullptr) {
+    // Answered before routing (a refused path): the virtual host the (valid) host selects.
+    const absl::string_view host = request_headers_->host();
+    if (host.empty() || isValidAuthority(host)) {
+      vhost_ = table->virtualHost(host);
+    }
+  }
+  return selectGatewayResponse(*type, status,
+                               vhost_ != nullptr ? vhost_->gatewayResponses() : nullptr, listener);
 }
 
 bool ActiveStream::sendGrpcLocalReply(ResponseHeaderMapPtr& headers, uint32_t status,
@@ -1051,8 +1124,9 @@ uint32_t ActiveDecoderFilter::bufferLimit() { return stream.config_->buffer_limi
 void ActiveDecoderFilter::continueDecoding() { stream.continueDecoding(index); }
 void ActiveDecoderFilter::sendLocalReply(uint32_t status, absl::string_view message,
                                          absl::optional<ResponseFlag> flag,
-                                         std::function<void(ResponseHeaderMap&)> modify) {
-  stream.sendLocalReply(status, message, flag, modify);
+                                         std::function<void(ResponseHeaderMap&)> modify,
+                                         absl::optional<GatewayResponseType> type) {
+  stream.sendLocalReply(status, message, flag, modify, type);
 }
 void ActiveDecoderFilter::encodeHeaders(ResponseHeaderMapPtr&& headers, bool end_stream) {
   stream.encodeHeadersFrom(0, std::move(headers), end_stream);
@@ -1345,20 +1419,34 @@ void ConnectionManagerImpl::onCodecError(const CodecError& error) {
 void ConnectionManagerImpl::replyWithoutStreamAndClose(uint32_t status, absl::string_view message,
                                                        ResponseFlag flag) {
   const std::string request_id = ctx_.uuid();
-  const std::string body = localReplyBody(message, request_id);
   ResponseHeaderMap headers;
   headers.status = status;
-  headers.add("content-type", "application/json");
-  headers.add("content-length", absl::StrCat(body.size()));
-  headers.add("date", ctx_.date());
+  // Only the listener's gateway responses apply: no request, so no virtual host or route.
+  const CompiledGatewayResponse* custom = nullptr;
+  if (config_->gateway_responses != nullptr) {
+    ResponseFlags flags;
+    flags.set(flag);
+    if (auto type = inferGatewayResponseType(status, flags); type.has_value()) {
+      custom = selectGatewayResponse(*type, status, nullptr, config_->gateway_responses.get());
+    }
+  }
+  std::string body;
+  if (custom != nullptr) {
+    body = gatewayReply(*custom, message, request_id, "", ctx_.date(), nullptr, headers);
+  } else {
+    body = localReplyBody(message, request_id);
+    headers.add("content-type", "application/json");
+    headers.add("content-length", absl::StrCat(body.size()));
+    headers.add("date", ctx_.date());
+  }
   headers.add("x-request-id", request_id);
   codec_->sendStreamlessResponse(headers, body);
   ctx_.stats().downstream_rq_total->inc();
-  ctx_.stats().downstream_rq_class[status / 100]->inc();
+  ctx_.stats().downstream_rq_class[headers.status / 100]->inc();
   StreamInfo info;
   info.start = ctx_.dispatcher().now();
   info.start_wall = std::chrono::system_clock::now();
-  info.status = status;
+  info.status = headers.status;
   info.request_id = request_id;
   info.bytes_sent = body.size();
   info.addFlag(flag);

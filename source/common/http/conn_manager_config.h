@@ -10,6 +10,7 @@
 #include "source/common/access_log/access_log.h"
 #include "source/common/http/codec.h"
 #include "source/common/http/filter.h"
+#include "source/common/http/gateway_response_config.h"
 #include "source/common/http/path.h"
 #include "source/common/network/connection.h"
 #include "source/common/router/config.h"
@@ -38,6 +39,10 @@ struct ConnectionManagerConfig {
   // Path normalisation before routing.
   Path::NormalizeOptions path;
   UnderscoreHeadersAction underscores = UnderscoreHeadersAction::Drop;
+  // The listener's `gateway_responses`: its own replies reshaped per type (a virtual host's
+  // win). Null when it has none; with none here nor in the route table, a local reply costs
+  // nothing more than before.
+  GatewayResponsesConstSharedPtr gateway_responses;
   bool allow_trace = false;
   // Request bodies are held (up to request_buffer_bytes, for at most request_body_timeout)
   // before the router takes an upstream connection.

@@ -15,6 +15,7 @@
 #include "source/common/buffer/buffer.h"
 #include "source/common/config/policy_registry.h"
 #include "source/common/event/dispatcher.h"
+#include "source/common/http/gateway_response.h"
 #include "source/common/http/headers.h"
 #include "source/common/http/response_flags.h"
 #include "source/common/network/dns_resolver.h"
@@ -169,9 +170,20 @@ class StreamDecoderFilterCallbacks : public virtual StreamFilterCallbacks {
   virtual void continueDecoding() = 0;
   // Answers the request from the gateway itself with a JSON error body
   // {"message": ..., "request_id": ...}. `flag` (if any) is recorded in the access log.
+  // `modify` adds headers of the reply. `type` is the reply's kind, which the listener's and
+  // the virtual host's `gateway_responses` reshape (status, headers, body); without one it is
+  // inferred from the status and the stream's flags (inferGatewayResponseType). A gRPC or
+  // gRPC-Web request gets a trailers-only gRPC reply instead, never reshaped.
   virtual void sendLocalReply(uint32_t status, absl::string_view message,
                               absl::optional<ResponseFlag> flag = absl::nullopt,
-                              std::function<void(ResponseHeaderMap&)> modify = nullptr) = 0;
+                              std::function<void(ResponseHeaderMap&)> modify = nullptr,
+                              absl::optional<GatewayResponseType> type = absl::nullopt) = 0;
+  // The same, naming the type first: sendLocalReply(400, "...", GatewayResponseType::X).
+  void sendLocalReply(uint32_t status, absl::string_view message, GatewayResponseType type,
+                      absl::optional<ResponseFlag> flag = absl::nullopt,
+                      std::function<void(ResponseHeaderMap&)> modify = nullptr) {
+    sendLocalReply(status, message, flag, std::move(modify), type);
+  }
   // Starts the response (terminal filters: router, direct responses). Goes through the encoder
   // filters.
   virtual void encodeHeaders(ResponseHeaderMapPtr&& headers, bool end_stream) = 0;

@@ -261,6 +261,21 @@ bool isValidToken(absl::string_view v) {
   return !v.empty();
 }
 
+bool isValidMediaType(absl::string_view v) {
+  const size_t slash = v.find('/');
+  if (slash == absl::string_view::npos) return false;
+  const size_t semi = v.find(';');
+  if (!isValidToken(v.substr(0, slash)) ||
+      !isValidToken(v.substr(slash + 1, semi == absl::string_view::npos ? absl::string_view::npos
+                                                                        : semi - slash - 1))) {
+    return false;
+  }
+  for (unsigned char c : v) {
+    if (c < 0x20 || c == 0x7f) return false;
+  }
+  return true;
+}
+
 bool toLowerInPlace(std::string& s) {
   // Eight bytes at a time (SWAR): header names are short tokens, and this runs for every header
   // of every request. Bytes 'A'..'Z' get 0x20 added; non-ASCII bytes are left alone.

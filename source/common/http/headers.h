@@ -117,6 +117,9 @@ bool isTokenChar(unsigned char c);
 bool isValidHeaderValue(absl::string_view v);
 // A non-empty RFC 9110 token (a header name).
 bool isValidToken(absl::string_view v);
+// A media type for a Content-Type value: token "/" token, then optional parameters, no
+// controls.
+bool isValidMediaType(absl::string_view v);
 // ASCII lower-casing without a locale. Returns true if `s` contains '_' (found in the same
 // pass, for headers_with_underscores_action).
 bool toLowerInPlace(std::string& s);

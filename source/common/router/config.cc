@@ -60,23 +60,6 @@ bool isValidPathValue(absl::string_view v) {
   return true;
 }
 
-// A MIME type for a Content-Type header: a token "/" token, then optional parameters.
-bool isValidContentType(absl::string_view v) {
-  const size_t slash = v.find('/');
-  if (slash == absl::string_view::npos) return false;
-  const size_t semi = v.find(';');
-  if (!Http::isValidToken(v.substr(0, slash)) ||
-      !Http::isValidToken(v.substr(slash + 1, semi == absl::string_view::npos
-                                                  ? absl::string_view::npos
-                                                  : semi - slash - 1))) {
-    return false;
-  }
-  for (unsigned char c : v) {
-    if (c < 0x20 || c == 0x7f) return false;
-  }
-  return true;
-}
-
 }  // namespace
 
 bool HeaderMatch::matches(const Http::HeaderMap& headers) const {
@@ -676,7 +659,7 @@ void RouteTableImpl::compileDirectResponse(const sluice::config::v1::DirectRespo
   entry.direct_status_ = d.status();
   entry.direct_body_ = d.body();
   entry.direct_content_type_ = d.content_type().empty() ? "text/plain" : d.content_type();
-  if (!d.content_type().empty() && !isValidContentType(d.content_type())) {
+  if (!d.content_type().empty() && !Http::isValidMediaType(d.content_type())) {
     errors.add(rpath + ".direct_response.content_type",
                "invalid media type (type/subtype[; parameters], no controls)");
   }
@@ -820,6 +803,9 @@ absl::StatusOr<RouteTableConstSharedPtr> RouteTableImpl::create(
     } else if (!vh_config.filter_config().empty()) {
       errors.add(vpath + ".filter_config", "no filters are known here");
     }
+    vh->gateway_responses_ = Http::GatewayResponses::create(vh_config.gateway_responses(),
+                                                            vpath + ".gateway_responses", errors);
+    table->has_gateway_responses_ |= vh->gateway_responses_ != nullptr;
     for (int r = 0; r < vh_config.routes_size(); ++r) {
       const std::string rpath = absl::StrCat(vpath, ".routes[", r, "]");
       auto entry =
@@ -856,6 +842,12 @@ const VirtualHostImpl* RouteTableImpl::virtualHost(absl::string_view host_header
 const RouteEntry* RouteTableImpl::route(const Http::RequestHeaderMap& headers) const {
   const VirtualHostImpl* vh = virtualHost(headers.host());
   return vh == nullptr ? nullptr : vh->match(headers);
+}
+
+const RouteEntry* RouteTableImpl::route(const Http::RequestHeaderMap& headers,
+                                        const VirtualHostImpl*& vhost) const {
+  vhost = virtualHost(headers.host());
+  return vhost == nullptr ? nullptr : vhost->match(headers);
 }
 
 }  // namespace Router

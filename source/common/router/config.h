@@ -13,6 +13,7 @@
 #include "re2/re2.h"
 #include "sluice/config/v1/route.pb.h"
 #include "source/common/config/utility.h"
+#include "source/common/http/gateway_response_config.h"
 #include "source/common/http/headers.h"
 #include "source/common/stats/stats.h"
 
@@ -217,6 +218,8 @@ class VirtualHostImpl {
   const std::string& name() const { return name_; }
   const RouteEntry* match(const Http::RequestHeaderMap& headers) const;
   size_t routeCount() const { return routes_.size(); }
+  // This virtual host's `gateway_responses`; null when it has none.
+  const Http::GatewayResponses* gatewayResponses() const { return gateway_responses_.get(); }
 
  private:
   friend class RouteTableImpl;
@@ -224,6 +227,7 @@ class VirtualHostImpl {
 
   std::string name_;
   PerFilterConfigs filter_configs_;
+  Http::GatewayResponsesConstSharedPtr gateway_responses_;
   std::vector<std::unique_ptr<RouteEntry>> routes_;
   // Path index: exact paths and prefixes -> route indices (ascending). Routes that can't be
   // indexed (regex, case-insensitive) are always candidates. Matching looks up the path's
@@ -253,6 +257,12 @@ class RouteTableImpl {
   const std::string& name() const { return name_; }
   const VirtualHostImpl* virtualHost(absl::string_view host) const;
   const RouteEntry* route(const Http::RequestHeaderMap& headers) const;
+  // The same lookup, also giving the virtual host the request's host selected (null when none
+  // did), which a request that matches no route of it still has.
+  const RouteEntry* route(const Http::RequestHeaderMap& headers,
+                          const VirtualHostImpl*& vhost) const;
+  // Some virtual host has `gateway_responses`.
+  bool hasGatewayResponses() const { return has_gateway_responses_; }
 
  private:
   using ClusterCheck =
@@ -291,6 +301,7 @@ class RouteTableImpl {
   // "*.example.com" stored as ".example.com", longest first.
   std::vector<std::pair<std::string, const VirtualHostImpl*>> suffix_hosts_;
   const VirtualHostImpl* default_host_ = nullptr;
+  bool has_gateway_responses_ = false;
 };
 
 }  // namespace Router

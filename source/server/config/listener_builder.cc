@@ -317,6 +317,8 @@ void buildListener(BuildState& s, const ListenerProto& lc, const std::string& pa
   buildHttp2(s, lc, path, *http);
   buildHygiene(s, lc, path, *http);
   buildAccessLog(s, lc, path, *http);
+  http->gateway_responses =
+      Http::GatewayResponses::create(lc.gateway_responses(), path + ".gateway_responses", s.errors);
   buildListenerTls(s, lc, path, li, *http);
   li.http = std::move(http);
   s.snap.listeners.push_back(std::move(li));

@@ -2,6 +2,7 @@
 
 #include <signal.h>
 
+#include <algorithm>
 #include <chrono>
 #include <memory>
 #include <string>
@@ -20,6 +21,7 @@
 #include "source/common/event/dispatcher.h"
 #include "source/common/http/filter.h"
 #include "source/common/http/filter_config.h"
+#include "source/common/http/gateway_response_config.h"
 #include "source/common/network/connection.h"
 #include "source/common/router/config.h"
 #include "source/common/stats/stats.h"
@@ -875,6 +877,180 @@ TEST_F(ConnectionManagerTest, NewStreamsUseTheNewestConfig) {
   ASSERT_EQ(2u, r.size());
   EXPECT_EQ(200u, r[1].status);
   EXPECT_FALSE(r[1].has("x-encoded"));
+}
+
+// ---- Gateway responses ---------------------------------------------------------------------
+
+constexpr char kGatewayRoutes[] = R"yaml(
+name: test
+virtual_hosts:
+- name: api
+  domains: [api.test]
+  gateway_responses:
+    RESOURCE_NOT_FOUND: {body: "api: $message", content_type: text/plain}
+    BAD_REQUEST_PARAMETERS: {status_code: 422, body: "bad: $message", content_type: text/plain}
+  routes:
+  - name: api-direct
+    match: {prefix: /direct}
+    direct_response: {status: 200, body: "api"}
+- name: main
+  domains: ["*"]
+  routes:
+  - name: direct
+    match: {prefix: /direct}
+    direct_response: {status: 200, body: "{\"hello\":\"world\"}", content_type: application/json}
+  - name: redirect
+    match: {prefix: /old}
+    redirect: {path_redirect: /new, response_code: 308}
+  - name: missing_cluster
+    match: {prefix: /upstream}
+    route: {cluster: missing}
+  - name: own404
+    match: {prefix: /own404}
+    direct_response: {status: 404, body: "mine"}
+)yaml";
+
+constexpr char kListenerGatewayResponses[] = R"yaml(
+gateway_responses:
+  RESOURCE_NOT_FOUND:
+    status_code: 410
+    headers: {X-Gone: "$status/$route"}
+    body: '{"error":"$message","id":"$request_id","route":"$route","status":$status}'
+  ACCESS_DENIED:
+    headers: {X-Route: "$route", X-Encoded: "configured"}
+    body: '{"error":"$message"}'
+    content_type: application/problem+json
+  DEFAULT_5XX:
+    headers: {Access-Control-Allow-Origin: "*"}
+  REQUEST_TOO_LARGE:
+    status_code: 400
+    body: 'too big: $message'
+    content_type: text/plain
+)yaml";
+
+class GatewayResponsesTest : public ConnectionManagerTest {
+ protected:
+  GatewayResponsesTest() {
+    sluice::config::v1::RouteTable rt;
+    absl::Status s = Config::loadFromYaml(kGatewayRoutes, rt);
+    EXPECT_TRUE(s.ok()) << s;
+    auto table = Router::RouteTableImpl::create(rt, "route_tables[0]", &store_);
+    EXPECT_TRUE(table.ok()) << table.status();
+    config_->route_table = *table;
+    sluice::config::v1::Listener listener;
+    s = Config::loadFromYaml(kListenerGatewayResponses, listener);
+    EXPECT_TRUE(s.ok()) << s;
+    Config::ErrorList errors;
+    config_->gateway_responses =
+        GatewayResponses::create(listener.gateway_responses(), "gateway_responses", errors);
+    EXPECT_TRUE(errors.empty()) << errors.status();
+  }
+};
+
+TEST_F(GatewayResponsesTest, ListenerTemplateForNoRoute) {
+  Response r = roundTrip("GET /nowhere HTTP/1.1\r\nHost: a\r\n\r\n");
+  EXPECT_EQ(410u, r.status);
+  EXPECT_EQ("application/json", r.get("content-type"));
+  EXPECT_EQ(std::to_string(r.body.size()), r.get("content-length"));
+  const std::string id = r.get("x-request-id");
+  EXPECT_TRUE(isUuid(id)) << id;
+  EXPECT_EQ(
+      absl::StrCat(R"({"error":"no route matched","id":")", id, R"(","route":"","status":410})"),
+      r.body);
+  EXPECT_EQ("410/", r.get("x-gone"));
+  EXPECT_EQ("1", r.get("x-encoded"));  // encoder filters still see the reply
+  EXPECT_EQ(1, store_.valueOf("downstream_rq_4xx"));
+}
+
+TEST_F(GatewayResponsesTest, VirtualHostBeatsListenerEvenWithoutARoute) {
+  Response r = roundTrip("GET /nowhere HTTP/1.1\r\nHost: API.test:8080\r\n\r\n");
+  EXPECT_EQ(404u, r.status);
+  EXPECT_EQ("api: no route matched", r.body);
+  EXPECT_EQ("text/plain", r.get("content-type"));
+  EXPECT_FALSE(r.has("x-gone"));
+}
+
+TEST_F(GatewayResponsesTest, RefusedPathUsesTheHostsVirtualHost) {
+  // Answered before routing: the virtual host still comes from the Host header.
+  Response api = roundTrip("GET /a%2Fb HTTP/1.1\r\nHost: api.test\r\n\r\n");
+  EXPECT_EQ(422u, api.status);
+  EXPECT_EQ("bad: escaped slash (%2F or %5C) in path", api.body);
+  // Elsewhere nothing is configured for it: the built-in reply.
+  Response other = roundTrip("GET /a%2Fb HTTP/1.1\r\nHost: a\r\n\r\n");
+  EXPECT_EQ(400u, other.status);
+  EXPECT_EQ("escaped slash (%2F or %5C) in path",
+            parseJson(other.body).fields().at("message").string_value());
+}
+
+TEST_F(GatewayResponsesTest, FilterReplyWithRouteAndReplacedHeaders) {
+  Response r = roundTrip("GET /direct HTTP/1.1\r\nHost: a\r\nX-Deny: 1\r\n\r\n");
+  EXPECT_EQ(403u, r.status);
+  EXPECT_EQ("application/problem+json", r.get("content-type"));
+  EXPECT_EQ(R"({"error":"denied by \"test\" filter"})", r.body);  // JSON-escaped message
+  EXPECT_EQ("direct", r.get("x-route"));
+  // The encoder filter ran after the configured headers were set.
+  ASSERT_EQ(2u, std::count_if(r.headers.begin(), r.headers.end(),
+                              [](const auto& h) { return h.first == "x-encoded"; }));
+}
+
+TEST_F(GatewayResponsesTest, FallbackToDefault5xxKeepsTheBuiltInBody) {
+  Response r = roundTrip("GET /upstream HTTP/1.1\r\nHost: a\r\n\r\n");
+  EXPECT_EQ(503u, r.status);
+  EXPECT_EQ("*", r.get("access-control-allow-origin"));
+  EXPECT_EQ("application/json", r.get("content-type"));
+  google::protobuf::Struct body = parseJson(r.body);
+  EXPECT_EQ("cluster \"missing\" not found", body.fields().at("message").string_value());
+  EXPECT_EQ(r.get("x-request-id"), body.fields().at("request_id").string_value());
+}
+
+TEST_F(GatewayResponsesTest, HeadGetsNoBody) {
+  Testing::RawPeer& c = connect();
+  c.write("HEAD /nowhere HTTP/1.1\r\nHost: a\r\n\r\nGET /nowhere HTTP/1.1\r\nHost: a\r\n\r\n");
+  std::vector<Response> r = waitForResponses(c, 2, {true, false});
+  ASSERT_EQ(2u, r.size());
+  EXPECT_EQ(410u, r[0].status);
+  EXPECT_EQ("", r[0].body);
+  EXPECT_EQ(410u, r[1].status);
+  EXPECT_FALSE(r[1].body.empty());
+  EXPECT_NE(std::string::npos, c.received().find("HTTP/1.1 410")) << c.received();
+  // The HEAD response's headers are followed directly by the next response.
+  EXPECT_NE(std::string::npos, c.received().find("\r\n\r\nHTTP/1.1 410")) << c.received();
+}
+
+TEST_F(GatewayResponsesTest, GrpcKeepsItsStatusReply) {
+  Response r = roundTrip(
+      "POST /nowhere HTTP/1.1\r\nHost: a\r\nContent-Type: application/grpc\r\n"
+      "Content-Length: 0\r\n\r\n");
+  EXPECT_EQ(200u, r.status);
+  EXPECT_EQ("12", r.get("grpc-status"));
+  EXPECT_EQ("no route matched", r.get("grpc-message"));
+  EXPECT_FALSE(r.has("x-gone"));
+  EXPECT_EQ("", r.body);
+}
+
+TEST_F(GatewayResponsesTest, RedirectsAndDirectResponsesAreUntouched) {
+  Response redirect = roundTrip("GET /old HTTP/1.1\r\nHost: a\r\n\r\n");
+  EXPECT_EQ(308u, redirect.status);
+  EXPECT_EQ("http://a/new", redirect.get("location"));
+  Response own = roundTrip("GET /own404 HTTP/1.1\r\nHost: a\r\n\r\n");
+  EXPECT_EQ(404u, own.status);
+  EXPECT_EQ("mine", own.body);
+  EXPECT_FALSE(own.has("x-gone"));
+}
+
+TEST_F(GatewayResponsesTest, StreamlessReplyUsesTheListenersResponses) {
+  config_->codec.max_request_body_bytes = 10;
+  Testing::RawPeer& c = connect();
+  c.write("POST /direct HTTP/1.1\r\nHost: a\r\nContent-Length: 11\r\n\r\n01234567890");
+  ASSERT_TRUE(run([&]() { return c.peerClosed(); }));
+  std::vector<Response> r = parseResponses(c.received());
+  ASSERT_EQ(1u, r.size()) << c.received();
+  EXPECT_EQ(400u, r[0].status);
+  EXPECT_EQ("too big: request body too large", r[0].body);
+  EXPECT_EQ("text/plain", r[0].get("content-type"));
+  EXPECT_TRUE(isUuid(r[0].get("x-request-id")));
+  EXPECT_EQ("close", r[0].get("connection"));
+  EXPECT_EQ(1, store_.valueOf("downstream_rq_4xx"));
 }
 
 }  // namespace

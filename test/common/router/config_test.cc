@@ -147,6 +147,57 @@ virtual_hosts:
   EXPECT_EQ("vhost0", t->virtualHost("a.com")->name());
 }
 
+TEST(VirtualHostTest, RouteLookupGivesTheVirtualHostEvenWithoutARoute) {
+  auto t = table(R"(
+name: rt
+virtual_hosts:
+- name: api
+  domains: [a.com]
+  gateway_responses: {RESOURCE_NOT_FOUND: {status_code: 410}}
+  routes: [{name: a, match: {prefix: /a}, direct_response: {status: 200}}]
+- name: other
+  domains: [b.com]
+  routes: [{name: b, match: {prefix: /}, direct_response: {status: 200}}]
+)");
+  ASSERT_NE(nullptr, t);
+  EXPECT_TRUE(t->hasGatewayResponses());
+  const VirtualHostImpl* vh = nullptr;
+  const RouteEntry* r = t->route(request("/a", "a.com"), vh);
+  ASSERT_NE(nullptr, r);
+  EXPECT_EQ("a", r->name());
+  ASSERT_NE(nullptr, vh);
+  EXPECT_EQ("api", vh->name());
+  // No route matched: the virtual host is still known, with its gateway responses.
+  EXPECT_EQ(nullptr, t->route(request("/zzz", "A.com:80"), vh));
+  ASSERT_NE(nullptr, vh);
+  EXPECT_EQ("api", vh->name());
+  ASSERT_NE(nullptr, vh->gatewayResponses());
+  EXPECT_EQ(410u,
+            vh->gatewayResponses()->find(Http::GatewayResponseType::ResourceNotFound)->status_code);
+  EXPECT_NE(nullptr, t->route(request("/", "b.com"), vh));
+  EXPECT_EQ(nullptr, vh->gatewayResponses());
+  // No virtual host either.
+  EXPECT_EQ(nullptr, t->route(request("/", "c.com"), vh));
+  EXPECT_EQ(nullptr, vh);
+  EXPECT_FALSE(table(kHostsYaml)->hasGatewayResponses());
+}
+
+TEST(ConfigErrorTest, GatewayResponsesOfAVirtualHost) {
+  EXPECT_EQ(errorOf(R"(
+name: rt
+virtual_hosts:
+- domains: ["*"]
+  gateway_responses: {THROTLED: {}, THROTTLED: {status_code: 42}}
+)"),
+            "route_tables[0].virtual_hosts[0].gateway_responses.THROTLED: unknown gateway "
+            "response type (one of RESOURCE_NOT_FOUND, UNAUTHORIZED, ACCESS_DENIED, EXPIRED_TOKEN, "
+            "INVALID_API_KEY, THROTTLED, QUOTA_EXCEEDED, REQUEST_TOO_LARGE, BAD_REQUEST_BODY, "
+            "BAD_REQUEST_PARAMETERS, UNSUPPORTED_MEDIA_TYPE, INTEGRATION_FAILURE, "
+            "INTEGRATION_TIMEOUT, DEFAULT_4XX, DEFAULT_5XX)\n"
+            "route_tables[0].virtual_hosts[0].gateway_responses.THROTTLED.status_code: must be 0 "
+            "(the gateway's status) or 200..599");
+}
+
 // ---- Path matching -------------------------------------------------------------------------
 
 constexpr char kPathsYaml[] = R"(

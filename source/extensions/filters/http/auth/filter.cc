@@ -76,6 +76,21 @@ std::string removeQueryParams(absl::string_view path, const std::vector<std::str
   return out;
 }
 
+Http::GatewayResponseType gatewayResponseType(Reason reason) {
+  switch (reason) {
+    case Reason::Expired:
+      return Http::GatewayResponseType::ExpiredToken;
+    case Reason::BadKey:
+      return Http::GatewayResponseType::InvalidApiKey;
+    case Reason::InsufficientScope:
+      return Http::GatewayResponseType::AccessDenied;
+    default:
+      // No credential, or a token that is malformed, signed by no known key, not valid yet,
+      // for another issuer or audience, ...
+      return Http::GatewayResponseType::Unauthorized;
+  }
+}
+
 AuthFilter::~AuthFilter() { onDestroy(); }
 
 void AuthFilter::onDestroy() {
@@ -461,13 +476,14 @@ AuthFilter::Outcome AuthFilter::deny(Reason reason, bool key_credential) {
     challenges.push_back("Bearer realm=\"sluice\", error=\"invalid_token\"");
   }
   const uint32_t status = reason == Reason::InsufficientScope ? 403 : 401;
-  callbacks_->sendLocalReply(status, reasonMessage(reason),
-                             Http::ResponseFlag::UnauthorizedExternalService,
-                             [challenges](Http::ResponseHeaderMap& rh) {
-                               for (const std::string& c : challenges) {
-                                 rh.add("www-authenticate", c);
-                               }
-                             });
+  callbacks_->sendLocalReply(
+      status, reasonMessage(reason), Http::ResponseFlag::UnauthorizedExternalService,
+      [challenges](Http::ResponseHeaderMap& rh) {
+        for (const std::string& c : challenges) {
+          rh.add("www-authenticate", c);
+        }
+      },
+      gatewayResponseType(reason));
   return Outcome::Denied;
 }
 

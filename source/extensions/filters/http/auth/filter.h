@@ -29,6 +29,11 @@ struct FilterConfig {
 };
 using FilterConfigConstSharedPtr = std::shared_ptr<const FilterConfig>;
 
+// The gateway response type of a refusal: an expired token EXPIRED_TOKEN, an API key no
+// consumer has INVALID_API_KEY, a missing scope ACCESS_DENIED (403), any other missing or
+// invalid credential UNAUTHORIZED (401).
+Http::GatewayResponseType gatewayResponseType(Reason reason);
+
 // Authenticates requests whose route names an AuthPolicy (`auth: <name>`, filter_config.auth,
 // or the listener's default `policy`); other routes pass through untouched. See
 // docs/configuration.md (AuthPolicy) for the rules. Worker-local; at most one asynchronous wait (a

@@ -1,5 +1,6 @@
 #include "source/extensions/filters/http/rate_limit/filter.h"
 
+#include <algorithm>
 #include <chrono>
 
 #include "absl/strings/match.h"
@@ -202,8 +203,22 @@ bool RateLimitFilter::apply() {
   const std::string retry = absl::StrCat(headerSeconds(decision_.retry_after_ms));
   decoder_callbacks_->sendLocalReply(
       429, "API rate limit exceeded", Http::ResponseFlag::RateLimited,
-      [&retry](Http::ResponseHeaderMap& h) { h.set("retry-after", retry); });
+      [&retry](Http::ResponseHeaderMap& h) { h.set("retry-after", retry); },
+      refusalType(*policy_->policy, decision_));
   return false;
+}
+
+Http::GatewayResponseType RateLimitFilter::refusalType(const CompiledPolicy& policy,
+                                                       const Decision& decision) {
+  constexpr int64_t kDayMs = 24 * 3600 * 1000;
+  const size_t n = std::min(policy.windows.size(), decision.windows.size());
+  for (size_t i = 0; i < n; ++i) {
+    // A refusing window is one with nothing left (the others still had room).
+    if (decision.windows[i].remaining == 0 && policy.windows[i].length_ms >= kDayMs) {
+      return Http::GatewayResponseType::QuotaExceeded;
+    }
+  }
+  return Http::GatewayResponseType::Throttled;
 }
 
 bool RateLimitFilter::failed(bool timeout) {

@@ -120,6 +120,10 @@ class RateLimitFilter : public Http::StreamFilter, public RedisCallbacks {
   // Adds the policy's headers for `decision` (in the policy's header style).
   static void addHeaders(const CompiledPolicy& policy, const Decision& decision,
                          Http::ResponseHeaderMap& headers);
+  // The gateway response type of a refusal: QUOTA_EXCEEDED when a window of a day or longer
+  // refused the request, else THROTTLED.
+  static Http::GatewayResponseType refusalType(const CompiledPolicy& policy,
+                                               const Decision& decision);
 
  private:
   // Acts on decision_ (kept for the response headers): answers 429 when it rejects. True when

@@ -59,7 +59,8 @@ Http::FilterHeadersStatus RouterFilter::decodeHeaders(Http::RequestHeaderMap& he
   request_end_ = end_stream;
   const RouteEntry* route = callbacks_->route();
   if (route == nullptr) {
-    callbacks_->sendLocalReply(404, "no route matched", Http::ResponseFlag::NoRouteFound);
+    callbacks_->sendLocalReply(404, "no route matched", Http::ResponseFlag::NoRouteFound, nullptr,
+                               Http::GatewayResponseType::ResourceNotFound);
     return Http::FilterHeadersStatus::StopIteration;
   }
   switch (route->type()) {
@@ -81,7 +82,8 @@ Http::FilterHeadersStatus RouterFilter::decodeHeaders(Http::RequestHeaderMap& he
   cluster_ = callbacks_->clusterManager().getShared(cluster_name);
   if (cluster_ == nullptr) {
     callbacks_->sendLocalReply(503, absl::StrCat("cluster \"", cluster_name, "\" not found"),
-                               Http::ResponseFlag::NoClusterFound);
+                               Http::ResponseFlag::NoClusterFound, nullptr,
+                               Http::GatewayResponseType::IntegrationFailure);
     return Http::FilterHeadersStatus::StopIteration;
   }
   retry_policy_ = route->retryPolicy();
@@ -653,12 +655,16 @@ void RouterFilter::upstreamFailed(uint32_t status, absl::string_view message,
   if (callbacks_->responseStarted()) {
     callbacks_->streamInfo().addFlag(flag);
     callbacks_->resetStream();
-  } else if (overloaded) {
-    callbacks_->sendLocalReply(status, message, flag, [](Http::ResponseHeaderMap& h) {
-      h.add("x-sluice-overloaded", "true");
-    });
   } else {
-    callbacks_->sendLocalReply(status, message, flag);
+    // 502/503: the upstream could not be used; 504: it did not answer in time.
+    const Http::GatewayResponseType type = status == 504
+                                               ? Http::GatewayResponseType::IntegrationTimeout
+                                               : Http::GatewayResponseType::IntegrationFailure;
+    std::function<void(Http::ResponseHeaderMap&)> modify;
+    if (overloaded) {
+      modify = [](Http::ResponseHeaderMap& h) { h.add("x-sluice-overloaded", "true"); };
+    }
+    callbacks_->sendLocalReply(status, message, flag, std::move(modify), type);
   }
 }
 

@@ -39,8 +39,10 @@ class FakeCallbacks : public Http::StreamDecoderFilterCallbacks {
   void continueDecoding() override { ++continued; }
   void sendLocalReply(uint32_t status, absl::string_view message,
                       absl::optional<Http::ResponseFlag>,
-                      std::function<void(Http::ResponseHeaderMap&)> modify) override {
+                      std::function<void(Http::ResponseHeaderMap&)> modify,
+                      absl::optional<Http::GatewayResponseType> type) override {
     reply_status = status;
+    reply_type = type;
     reply_message = std::string(message);
     reply_headers = Http::ResponseHeaderMap();
     if (modify) modify(reply_headers);
@@ -60,6 +62,7 @@ class FakeCallbacks : public Http::StreamDecoderFilterCallbacks {
   int continued = 0;
   uint32_t reply_status = 0;
   std::string reply_message;
+  absl::optional<Http::GatewayResponseType> reply_type;
   Http::ResponseHeaderMap reply_headers;
   Http::StreamInfo info_;
 
@@ -146,6 +149,7 @@ jwt:
     std::string logged_path;
     std::string consumer;  // StreamInfo, for later filters
     std::string credential;
+    absl::optional<Http::GatewayResponseType> type;  // of the refusal
   };
   Result run(Http::RequestHeaderMap headers) {
     FakeCallbacks cb(*dispatcher_);
@@ -165,7 +169,8 @@ jwt:
              {},
              cb.info_.original_path,
              std::string(cb.info_.filter_state.getString(Http::FilterStateNames::kConsumer)),
-             std::string(cb.info_.filter_state.getString(Http::FilterStateNames::kCredential))};
+             std::string(cb.info_.filter_state.getString(Http::FilterStateNames::kCredential)),
+             cb.reply_type};
     for (const auto& e : cb.reply_headers.entries()) {
       if (e.key == "www-authenticate") r.challenges.push_back(e.value);
     }
@@ -296,6 +301,10 @@ TEST_F(AuthFilterTest, Denials) {
     EXPECT_EQ(r.status, 401u) << c.reason;
     EXPECT_THAT(r.challenges, testing::ElementsAre(invalid)) << c.reason;
     EXPECT_EQ(stat(absl::StrCat("denied_", c.reason)), before + 1) << c.reason << " " << r.message;
+    // Gateway responses: an expired token has its own type, other bad tokens are UNAUTHORIZED.
+    EXPECT_EQ(r.type, std::string(c.reason) == "expired" ? Http::GatewayResponseType::ExpiredToken
+                                                         : Http::GatewayResponseType::Unauthorized)
+        << c.reason;
   }
   // No credential at all: a challenge without an error code.
   Result missing = run(Http::RequestHeaderMap());
@@ -303,6 +312,7 @@ TEST_F(AuthFilterTest, Denials) {
   EXPECT_THAT(missing.challenges, testing::ElementsAre("Bearer realm=\"sluice\""));
   EXPECT_EQ(stat("denied_missing"), 1);
   EXPECT_EQ(missing.message, "no credentials found in the request");
+  EXPECT_EQ(missing.type, Http::GatewayResponseType::Unauthorized);
   // "Basic ..." is not a bearer token.
   Http::RequestHeaderMap basic;
   basic.add("authorization", "Basic YTpi");
@@ -337,6 +347,7 @@ TEST_F(AuthFilterTest, RequiredScopes) {
               testing::ElementsAre(
                   "Bearer realm=\"sluice\", error=\"insufficient_scope\", scope=\"orders write\""));
   EXPECT_EQ(stat("denied_insufficient_scope"), 1);
+  EXPECT_EQ(no.type, Http::GatewayResponseType::AccessDenied);
 }
 
 TEST_F(AuthFilterTest, KeyAuthInHeaderAndQuery) {
@@ -373,8 +384,10 @@ consumers:
   EXPECT_EQ(rb.status, 401u);
   EXPECT_THAT(rb.challenges, testing::ElementsAre("Key realm=\"sluice\""));
   EXPECT_EQ(stat("denied_bad_key"), 1);
+  EXPECT_EQ(rb.type, Http::GatewayResponseType::InvalidApiKey);
   Result none = run(Http::RequestHeaderMap());
   EXPECT_THAT(none.challenges, testing::ElementsAre("Key realm=\"sluice\""));
+  EXPECT_EQ(none.type, Http::GatewayResponseType::Unauthorized);  // missing, not invalid
 }
 
 TEST_F(AuthFilterTest, KeyAuthVisibleWhenNotHidden) {

@@ -106,7 +106,8 @@ class FakeCallbacks : public Http::StreamDecoderFilterCallbacks,
   void continueDecoding() override {}
   void sendLocalReply(uint32_t status, absl::string_view message,
                       absl::optional<Http::ResponseFlag> flag,
-                      std::function<void(Http::ResponseHeaderMap&)>) override {
+                      std::function<void(Http::ResponseHeaderMap&)>,
+                      absl::optional<Http::GatewayResponseType>) override {
     local_status = status;
     local_message = std::string(message);
     if (flag) info.addFlag(*flag);

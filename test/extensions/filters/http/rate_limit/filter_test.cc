@@ -77,8 +77,10 @@ class FakeStream : public Http::StreamDecoderFilterCallbacks,
   void continueDecoding() override { ++continued; }
   void sendLocalReply(uint32_t status, absl::string_view message,
                       absl::optional<Http::ResponseFlag> flag,
-                      std::function<void(Http::ResponseHeaderMap&)> modify) override {
+                      std::function<void(Http::ResponseHeaderMap&)> modify,
+                      absl::optional<Http::GatewayResponseType> type) override {
     local_message = std::string(message);
+    local_type = type;
     if (flag) info.addFlag(*flag);
     response = std::make_unique<Http::ResponseHeaderMap>();
     response->status = status;
@@ -120,6 +122,7 @@ class FakeStream : public Http::StreamDecoderFilterCallbacks,
   Http::FilterHeadersStatus status = Http::FilterHeadersStatus::Continue;
   int continued = 0;
   std::string local_message;
+  absl::optional<Http::GatewayResponseType> local_type;
   Http::ResponseHeaderMapPtr response;
 
  private:
@@ -211,6 +214,7 @@ TEST_F(RateLimitFilterTest, RejectsWith429RetryAfterAndBothHeaderStyles) {
   const Http::ResponseHeaderMap& h = *s.response;
   EXPECT_EQ(h.status, 429u);
   EXPECT_EQ(s.local_message, "API rate limit exceeded");
+  EXPECT_EQ(s.local_type, Http::GatewayResponseType::Throttled);
   EXPECT_EQ(s.info.response_flags.toString(), "RL");
   EXPECT_EQ(h.get("retry-after"), "1");  // the second ends in 750 ms
   EXPECT_EQ(h.get("x-ratelimit-limit-second"), "2");
@@ -239,6 +243,27 @@ TEST_F(RateLimitFilterTest, RejectsWith429RetryAfterAndBothHeaderStyles) {
   FakeStream& over = stream("/ip");
   EXPECT_EQ(over.run(), Http::FilterHeadersStatus::StopIteration);
   EXPECT_EQ(over.response->get("retry-after"), "59");
+}
+
+// A refusal by a window of a day (or longer) is a quota, by a shorter one a throttle.
+TEST(RateLimitRefusalTypeTest, DayWindowsAreQuotas) {
+  PolicyProto proto;
+  proto.set_name("q");
+  proto.set_minute(5);
+  proto.set_day(100);
+  auto policy = compilePolicy(proto, "p");
+  ASSERT_TRUE(policy.ok()) << policy.status();
+  Decision d;
+  d.allowed = false;
+  d.windows = {WindowStatus{5, 0, 1000}, WindowStatus{100, 40, 1000}};
+  EXPECT_EQ(RateLimitFilter::refusalType(**policy, d), Http::GatewayResponseType::Throttled);
+  d.windows = {WindowStatus{5, 3, 1000}, WindowStatus{100, 0, 1000}};
+  EXPECT_EQ(RateLimitFilter::refusalType(**policy, d), Http::GatewayResponseType::QuotaExceeded);
+  d.windows = {WindowStatus{5, 0, 1000}, WindowStatus{100, 0, 1000}};
+  EXPECT_EQ(RateLimitFilter::refusalType(**policy, d), Http::GatewayResponseType::QuotaExceeded);
+  // A malformed decision (fewer windows) is never read past its end.
+  d.windows.clear();
+  EXPECT_EQ(RateLimitFilter::refusalType(**policy, d), Http::GatewayResponseType::Throttled);
 }
 
 TEST_F(RateLimitFilterTest, SlidingWindowHeadersNeverSayMoreThanTheWindow) {
