@@ -9,7 +9,8 @@
   * origins: exact with default-port normalisation, regexes (whole origin or host), `*` with
     credentials (the origin echoed, never `*`); a refused origin gets no CORS headers at all
     (preflight answered, actual request still proxied);
-  * `Vary: Origin` merged into the upstream's Vary, once; requests without Origin untouched;
+  * `Vary: Origin` merged into the upstream's Vary, once; requests without Origin untouched but
+    for `Vary: Origin` when the policy's answer depends on it;
   * per-route and per-virtual-host policies replace the listener's; `disabled: true`;
   * config errors at their field (`sluice --validate`).
 Each answer is also run through the browser's side of the Fetch standard's CORS protocol
@@ -380,17 +381,22 @@ class CorsTest(SluiceTestCase):
             self.assertEqual(r.header_all("vary"), expected, upstream_vary)
             self.assertEqual(r.header("access-control-allow-origin"), APP)
 
-    def test_request_without_origin_is_untouched(self):
+    def test_request_without_origin_is_untouched_but_for_vary(self):
         r = self.request("GET", "/api", [
             ("x-resp-header", "Access-Control-Allow-Origin: https://up.example"),
             ("x-resp-header", "Vary: Accept")])
         self.assertEqual(cors_headers(r), {
             "access-control-allow-origin": "https://up.example"})
-        self.assertEqual(r.header_all("vary"), ["Accept"])
+        # The policy lists origins: a cache must key this response on the Origin too (Fetch
+        # 3.2.5), or it would serve it, without CORS headers, to a browser's CORS request.
+        self.assertEqual(r.header_all("vary"), ["Accept, Origin"])
         # Without Origin an OPTIONS is no preflight: it goes upstream.
         r = self.request("OPTIONS", "/api", [("Access-Control-Request-Method", "PUT")])
         self.assertEqual(echo(r)["method"], "OPTIONS")
         self.assertEqual(cors_headers(r), {})
+        self.assertEqual(r.header_all("vary"), ["Origin"])
+        # Every origin without credentials: the answer never depends on it, no Vary.
+        r = self.request("GET", "/x", host="any.example")
         self.assertEqual(r.header_all("vary"), [])
         # With an Origin but no Access-Control-Request-Method, it is an actual request.
         r = self.request("OPTIONS", "/api", [("Origin", APP)])

@@ -28,7 +28,8 @@ ISSUER = "https://issuer.example"
 # naming itself; the "fallback" listener configures only DEFAULT_4XX and DEFAULT_5XX.
 TYPES = ["RESOURCE_NOT_FOUND", "UNAUTHORIZED", "ACCESS_DENIED", "EXPIRED_TOKEN",
          "INVALID_API_KEY", "THROTTLED", "QUOTA_EXCEEDED", "REQUEST_TOO_LARGE",
-         "BAD_REQUEST_PARAMETERS", "INTEGRATION_FAILURE", "INTEGRATION_TIMEOUT"]
+         "BAD_REQUEST_PARAMETERS", "BAD_REQUEST_BODY", "UNSUPPORTED_MEDIA_TYPE",
+         "INTEGRATION_FAILURE", "INTEGRATION_TIMEOUT"]
 TEMPLATE = ('{"type":"%s","message":"$message","request_id":"$request_id","status":$status,'
             '"route":"$route"}')
 
@@ -108,6 +109,8 @@ class GatewayResponsesTest(SluiceTestCase):
             route(prefix="/redirect", name="redirect", redirect={"path_redirect": "/elsewhere"}),
             route(prefix="/direct404", name="direct404",
                   direct_response={"status": 404, "body": "direct says no"}),
+            route(prefix="/transform", cluster="backend", name="transform",
+                  filter_config={"request_transformer": {"add": {"body": ["k:v"]}}}),
             route(prefix="/upstream", cluster="backend", name="upstream"),
         ]
         special = vhost("special", ["special.test"], [
@@ -116,7 +119,8 @@ class GatewayResponsesTest(SluiceTestCase):
                   rate_limit="per-second"),
         ])
         special["gateway_responses"] = SPECIAL_RESPONSES
-        filters = [{"name": "auth"}, {"name": "rate_limit"}, {"name": "router"}]
+        filters = [{"name": "auth"}, {"name": "rate_limit"}, {"name": "request_transformer"},
+                   {"name": "router"}]
         limits = {"max_request_body_bytes": 1000, "max_request_headers_kb": 4}
         cfg = bootstrap(
             [listener("typed", "main", limits=limits, http_filters=filters,
@@ -288,6 +292,22 @@ class GatewayResponsesTest(SluiceTestCase):
         self.assertFallback4xx(self.request(self.fallback, path="/upstream/a%2Fb"), 400,
                                "escaped slash (%2F or %5C) in path")
         self.assertEqual(self.up.request_count(), before, "refused paths never go upstream")
+
+    def test_request_transformer_body_refusals(self):
+        before = self.up.request_count()
+        r = self.request(self.typed, "POST", "/transform",
+                         headers={"Content-Type": "application/json"}, body=b'{"a":')
+        self.assertTyped(r, "BAD_REQUEST_BODY", 400, "request body is not valid JSON",
+                         route="transform")
+        r = self.request(self.typed, "POST", "/transform", headers={
+            "Content-Type": "application/json", "Content-Encoding": "gzip"}, body=b"\x1f\x8b")
+        self.assertTyped(r, "UNSUPPORTED_MEDIA_TYPE", 415, "content coding", route="transform")
+        self.assertEqual(r.header("accept-encoding"), "identity")
+        self.assertFallback4xx(
+            self.request(self.fallback, "POST", "/transform",
+                         headers={"Content-Type": "application/json"}, body=b"[1,"),
+            400, "request body is not valid JSON: unexpected end of JSON", route="transform")
+        self.assertEqual(self.up.request_count(), before)
 
     def test_integration_failure_and_timeout(self):
         r = self.request(self.typed, path="/dead")

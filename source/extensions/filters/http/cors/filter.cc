@@ -42,9 +42,12 @@ const CorsPolicy* CorsFilter::policyFor() const {
 Http::FilterHeadersStatus CorsFilter::decodeHeaders(Http::RequestHeaderMap& headers, bool) {
   state_ = State::Untouched;
   const Http::HeaderEntry* origin = headers.find("origin");
-  if (origin == nullptr) return Http::FilterHeadersStatus::Continue;
   policy_ = policyFor();
   if (policy_ == nullptr) return Http::FilterHeadersStatus::Continue;
+  if (origin == nullptr) {
+    if (policy_->variesByOrigin()) state_ = State::NoOrigin;
+    return Http::FilterHeadersStatus::Continue;
+  }
   if (!isPreflight(headers)) {
     state_ = State::Actual;
     decision_ = policy_->decide(origin->value);
@@ -66,16 +69,18 @@ Http::FilterHeadersStatus CorsFilter::encodeHeaders(Http::ResponseHeaderMap& hea
     state_ = State::Untouched;
     const Http::RequestHeaderMap& request = decoder_callbacks_->requestHeaders();
     const Http::HeaderEntry* origin = request.find("origin");
-    if (origin != nullptr) {
-      policy_ = policyFor();
-      if (policy_ != nullptr) {
-        state_ = State::Actual;
-        decision_ = policy_->decide(origin->value);
-      }
+    policy_ = policyFor();
+    if (policy_ != nullptr && origin != nullptr) {
+      state_ = State::Actual;
+      decision_ = policy_->decide(origin->value);
+    } else if (policy_ != nullptr && policy_->variesByOrigin()) {
+      state_ = State::NoOrigin;
     }
   }
   if (state_ == State::Actual) {
     applyToResponse(*policy_, decision_, headers);
+  } else if (state_ == State::NoOrigin) {
+    addVaryOrigin(headers);
   }
   return Http::FilterHeadersStatus::Continue;
 }

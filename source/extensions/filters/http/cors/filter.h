@@ -59,9 +59,11 @@ class CorsFilter : public Http::StreamFilter {
  private:
   enum class State {
     Unseen,     // decodeHeaders never ran (an earlier filter answered): decided at the response
-    Untouched,  // no Origin, filter disabled, or a preflight left to the upstream
+    Untouched,  // filter disabled, a preflight left to the upstream, or no Origin and a
+                // policy whose answer does not depend on one
     Answered,   // a preflight this filter answered
     Actual,     // a request with an Origin: decision_ goes on its response
+    NoOrigin,   // no Origin, but the policy's answer depends on it: `Vary: Origin` goes on
   };
 
   // The policy for this stream's route (null: disabled there).

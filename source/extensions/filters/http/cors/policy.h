@@ -66,6 +66,10 @@ class CorsPolicy {
   // Every origin is allowed (no origins, or "*" among them).
   bool allowsAll() const { return allow_all_; }
   bool credentials() const { return credentials_; }
+  // The answer depends on the request's Origin (anything but every origin without
+  // credentials): responses carry `Vary: Origin`, also to requests without one, so that a cache
+  // never serves a response without CORS headers to a browser's CORS request (Fetch 3.2.5).
+  bool variesByOrigin() const { return !allow_all_ || credentials_; }
   bool preflightContinue() const { return preflight_continue_; }
   bool privateNetwork() const { return private_network_; }
   // Access-Control-Allow-Methods (never empty).

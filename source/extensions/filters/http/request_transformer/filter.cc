@@ -251,8 +251,9 @@ bool RequestTransformerFilter::render(const Http::RequestHeaderMap& headers) {
        {&rendered_.header_replace, &rendered_.header_add, &rendered_.header_append}) {
     for (const std::string& v : *values) {
       if (!Http::isValidHeaderValue(v)) {
-        callbacks_->sendLocalReply(
-            400, "a request_transformer template made an invalid header value", absl::nullopt);
+        callbacks_->sendLocalReply(400,
+                                   "a request_transformer template made an invalid header value",
+                                   Http::GatewayResponseType::BadRequestParameters);
         return false;
       }
     }
@@ -261,7 +262,7 @@ bool RequestTransformerFilter::render(const Http::RequestHeaderMap& headers) {
     if (config_->headers.replace[i].name == "host" &&
         !Http::isValidAuthority(valueOf(config_->headers.replace, rendered_.header_replace, i))) {
       callbacks_->sendLocalReply(400, "a request_transformer template made an invalid host",
-                                 absl::nullopt);
+                                 Http::GatewayResponseType::BadRequestParameters);
       return false;
     }
   }
@@ -274,7 +275,8 @@ bool RequestTransformerFilter::render(const Http::RequestHeaderMap& headers) {
   if (config_->uri.has_value()) {
     std::string path;
     if (!safePath(config_->uri->render(ctx), path)) {
-      callbacks_->sendLocalReply(400, "the transformed path is not a valid path", absl::nullopt);
+      callbacks_->sendLocalReply(400, "the transformed path is not a valid path",
+                                 Http::GatewayResponseType::BadRequestParameters);
       return false;
     }
     // Kong's order: the path first (its query string stays), from the request as it arrived.
@@ -365,13 +367,15 @@ Http::FilterHeadersStatus RequestTransformerFilter::decodeHeaders(Http::RequestH
   }
   if (Transform::hasContentCoding(h)) {
     callbacks_->sendLocalReply(
-        415, "request_transformer can't read a body with a content coding", absl::nullopt,
+        415, "request_transformer can't read a body with a content coding",
+        Http::GatewayResponseType::UnsupportedMediaType, absl::nullopt,
         [](Http::ResponseHeaderMap& r) { r.add("accept-encoding", "identity"); });
     return Http::FilterHeadersStatus::StopIteration;
   }
   uint64_t length = 0;
   if (absl::SimpleAtoi(h.get("content-length"), &length) && length > config_->max_body_bytes) {
-    callbacks_->sendLocalReply(413, "request body too large", absl::nullopt);
+    callbacks_->sendLocalReply(413, "request body too large",
+                               Http::GatewayResponseType::RequestTooLarge);
     return Http::FilterHeadersStatus::StopIteration;
   }
   buffering_ = true;
@@ -386,7 +390,8 @@ Http::FilterDataStatus RequestTransformerFilter::decodeData(Buffer::Instance& da
   body_.move(data);
   if (body_.length() > config_->max_body_bytes) {
     buffering_ = false;
-    callbacks_->sendLocalReply(413, "request body too large", absl::nullopt);
+    callbacks_->sendLocalReply(413, "request body too large",
+                               Http::GatewayResponseType::RequestTooLarge);
     return Http::FilterDataStatus::StopIterationNoBuffer;
   }
   if (!end_stream) return Http::FilterDataStatus::StopIterationNoBuffer;
@@ -417,7 +422,7 @@ bool RequestTransformerFilter::finishBody(Buffer::Instance& out) {
     if (!parsed.ok()) {
       callbacks_->sendLocalReply(
           400, absl::StrCat("request body is not valid JSON: ", parsed.status().message()),
-          absl::nullopt);
+          Http::GatewayResponseType::BadRequestBody);
       return false;
     }
     Transform::JsonRules rules;

@@ -56,8 +56,10 @@ class FakeStream : public Http::StreamDecoderFilterCallbacks,
   void resetStream() override {}
   uint32_t bufferLimit() override { return 1 << 20; }
   void continueDecoding() override {}
+  using Http::StreamDecoderFilterCallbacks::sendLocalReply;
   void sendLocalReply(uint32_t status, absl::string_view, absl::optional<Http::ResponseFlag>,
-                      std::function<void(Http::ResponseHeaderMap&)>) override {
+                      std::function<void(Http::ResponseHeaderMap&)>,
+                      absl::optional<Http::GatewayResponseType> = absl::nullopt) override {
     auto h = std::make_unique<Http::ResponseHeaderMap>();
     h->status = status;
     encodeHeaders(std::move(h), false);
@@ -222,12 +224,15 @@ TEST_F(CorsFilterTest, RefusedOriginLosesTheUpstreamsCorsHeaders) {
   EXPECT_EQ(h.get("x-other"), "kept");
 }
 
-TEST_F(CorsFilterTest, RequestWithoutOriginIsUntouched) {
+TEST_F(CorsFilterTest, RequestWithoutOriginGetsOnlyVaryOrigin) {
   FakeStream& s = stream("OPTIONS", "/x", {{"access-control-request-method", "PUT"}});
   EXPECT_EQ(s.filter->decodeHeaders(s.request, true), Http::FilterHeadersStatus::Continue);
   Http::ResponseHeaderMap& h = s.upstreamResponse({{"access-control-allow-origin", "*"}});
-  EXPECT_EQ(h.size(), 1u);
+  // The listener's policy lists origins: its answer depends on the Origin, so a cache must not
+  // serve this response to a CORS request (Fetch 3.2.5). Nothing else changes.
+  EXPECT_EQ(h.size(), 2u);
   EXPECT_EQ(h.get("access-control-allow-origin"), "*");
+  EXPECT_EQ(h.get("vary"), "Origin");
 }
 
 TEST_F(CorsFilterTest, RouteAndVirtualHostPoliciesReplaceTheListeners) {
