@@ -9,6 +9,8 @@ Run by hand: SLUICE_BIN=/work/main/bazel-bin/source/exe/sluice \
 """
 
 import json
+import shutil
+import subprocess
 import unittest
 
 from harness import (Conn, SluiceTestCase, bootstrap, chunked, cluster, listener, route,
@@ -38,7 +40,7 @@ BODY = {
     "add": {"body": ["status:not-added", "extra:$(headers.x-extra)", "deep.x.y:1",
                      "off:added"]},
     "append": {"body": ["tags:b", "name:y"]},
-    "max_body_bytes": 4096,
+    "max_body_bytes": 32768,
 }
 
 TEMPLATES = {
@@ -198,6 +200,26 @@ class RequestTransformerTest(SluiceTestCase):
         self.assertEqual(int(dict((k.lower(), v) for k, v in e["headers"])["content-length"]),
                          len(e["body"].encode()))
 
+    def test_json_body_over_h2c(self):
+        curl = shutil.which("curl")
+        if curl is None:
+            self.skipTest("curl not installed")
+        # Two DATA frames' worth, no content-length: the body is held, rewritten and sent with
+        # its length.
+        body = json.dumps({"status": "ok", "pad": "p" * 20000})
+        p = subprocess.run(
+            [curl, "-sS", "--http2-prior-knowledge", "-H", "content-type: application/json",
+             "-H", "transfer-encoding:", "--data-binary", "@-",
+             "http://127.0.0.1:%d/body?x=1" % self.port],
+            input=body.encode(), capture_output=True, timeout=30)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        e = json.loads(p.stdout)
+        got = json.loads(e["body"])
+        self.assertEqual(got["status"], "replaced")
+        self.assertEqual(len(got["pad"]), 20000)
+        self.assertEqual(int(dict((k.lower(), v) for k, v in e["headers"])["content-length"]),
+                         len(e["body"].encode()))
+
     def test_chunked_json_body_gets_a_content_length(self):
         with Conn(self.port) as c:
             c.send_request("POST", "/body", headers={
@@ -227,13 +249,13 @@ class RequestTransformerTest(SluiceTestCase):
         self.assertEqual(self.up.request_count(), before)
 
     def test_oversize_body_is_413(self):
-        big = json.dumps({"k": "x" * 5000}).encode()
+        big = json.dumps({"k": "x" * 40000}).encode()
         r = self.request("POST", "/body", headers={"Content-Type": "application/json"}, body=big)
         self.assertEqual(r.status, 413)
         with Conn(self.port) as c:
             c.send_request("POST", "/body", headers={
                 "Content-Type": "application/json", "Transfer-Encoding": "chunked"},
-                body=chunked(big[:3000], big[3000:]))
+                body=chunked(big[:30000], big[30000:]))
             self.assertEqual(c.read_response().status, 413)
 
     def test_encoded_body_is_415(self):
