@@ -35,10 +35,8 @@ Output: Markdown on stdout and in $OUT_DIR/auth-<date>.md; progress on stderr.
 import base64
 import json
 import os
-import re
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -47,7 +45,8 @@ import time
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from benchlib import cpu_ticks, free_port, wait_port  # noqa: E402
+from benchlib import (callgrind_per_request, cpu_ticks, free_port, run_wrk, start,  # noqa: E402
+                      start_nginx_upstream, stop_all, wait_port)
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 ROUNDS = int(os.environ.get("ROUNDS", "3"))
@@ -64,70 +63,22 @@ PATHS = {"none": "/none", "none+token": "/none", "rs256-cached": "/rs-cached", "
          "es256-cached": "/es-cached", "es256-cold": "/es-cold"}
 INSTR_N = int(os.environ.get("INSTR_N", "20000"))
 CLK_TCK = os.sysconf("SC_CLK_TCK")
-PROCS = []
 
 
 def log(msg):
     sys.stderr.write("[auth-bench %s] %s\n" % (time.strftime("%H:%M:%S"), msg))
 
 
-def start(cmd, **kw):
-    p = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, **kw)
-    PROCS.append(p)
-    return p
-
-
-def stop_all():
-    for p in reversed(PROCS):
-        if p.poll() is None:
-            p.send_signal(signal.SIGTERM)
-            try:
-                p.wait(5)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait()
-
-
 def wrk(url, seconds, header, out):
-    cmd = ["taskset", "-c", LOAD_CPU, "wrk", "-t1", "-c%d" % CONNS, "-d%ds" % seconds]
-    if header:
-        cmd += ["-H", header]
-    cmd.append(url)
-    res = subprocess.run(cmd, capture_output=True, text=True)
-    with open(out, "w") as f:
-        f.write(res.stdout + res.stderr)
-    m = re.search(r"(\d+) requests in", res.stdout)
-    non2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", res.stdout)
-    rps = re.search(r"Requests/sec:\s+([\d.]+)", res.stdout)
-    return (int(m.group(1)) if m else 0, int(non2xx.group(1)) if non2xx else 0,
-            float(rps.group(1)) if rps else 0.0)
+    return run_wrk(url, seconds, CONNS, LOAD_CPU, [header] if header else [], out)
 
 
 def instructions(work, cfg_path, port, scenario, header):
     """User-space instructions per request of `scenario` (sluice under callgrind)."""
-    out = os.path.join(work, "callgrind-%s.out" % scenario)
-    log_path = os.path.join(work, "callgrind-%s.log" % scenario)
-    vg = start(["valgrind", "--tool=callgrind", "--callgrind-out-file=" + out, SLUICE_BIN, "-c",
-                cfg_path, "--concurrency", "1"], stdout=open(log_path, "w"),
-               stderr=subprocess.STDOUT)
-    try:
-        if not wait_port(port, 120):
-            raise RuntimeError("sluice under valgrind did not start")
-        url = "http://127.0.0.1:%d%s/" % (port, PATHS[scenario])
-        h2 = ["h2load", "--h1", "-c", "16"] + (["-H", header] if header else [])
-        subprocess.run(h2 + ["-n", "1000", url], capture_output=True, check=True)
-        subprocess.run(["callgrind_control", "-d", str(vg.pid)], capture_output=True)
-        res = subprocess.run(h2 + ["-n", str(INSTR_N), url], capture_output=True, text=True,
-                             check=True)
-        m = re.search(r"requests: \d+ total, \d+ started, (\d+) done, (\d+) succeeded", res.stdout)
-        if not m or int(m.group(2)) != INSTR_N:
-            raise RuntimeError("h2load: %s" % res.stdout[-500:])
-    finally:
-        vg.send_signal(signal.SIGTERM)
-        vg.wait(60)
-    ann = subprocess.run(["callgrind_annotate", out], capture_output=True, text=True).stdout
-    m = re.search(r"([\d,]+)\s+(?:\(100.0%\)\s+)?PROGRAM TOTALS", ann)
-    return int(m.group(1).replace(",", "")) / INSTR_N
+    return callgrind_per_request(SLUICE_BIN, cfg_path, port,
+                                 "http://127.0.0.1:%d%s/" % (port, PATHS[scenario]), INSTR_N,
+                                 [header] if header else [],
+                                 os.path.join(work, "callgrind-%s" % scenario))
 
 
 def make_tokens():
@@ -205,22 +156,7 @@ def main():
     try:
         tokens, jwks = make_tokens()
         up_port = free_port()
-        os.makedirs(os.path.join(work, "up"), exist_ok=True)
-        with open(os.path.join(work, "up/nginx.conf"), "w") as f:
-            f.write("""worker_processes 1; daemon off; master_process on; user root;
-pid %(w)s/up/nginx.pid; error_log %(w)s/up/error.log warn;
-events { worker_connections 4096; }
-http { access_log off; client_body_temp_path %(w)s/up/b; proxy_temp_path %(w)s/up/p;
-  fastcgi_temp_path %(w)s/up/f; uwsgi_temp_path %(w)s/up/u; scgi_temp_path %(w)s/up/s;
-  keepalive_requests 1000000000; keepalive_timeout 300s; default_type text/plain;
-  server { listen 127.0.0.1:%(p)d backlog=4096; location / { return 200 "hello\\n"; } } }
-""" % {"w": work, "p": up_port})
-        start(["taskset", "-c", LOAD_CPU, "nginx", "-e", os.path.join(work, "up/error.log"),
-               "-p", os.path.join(work, "up"), "-c", os.path.join(work, "up/nginx.conf")],
-              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        if not wait_port(up_port):
-            log("FATAL: upstream nginx did not start")
-            return 1
+        start_nginx_upstream(work, up_port, LOAD_CPU)
         port = free_port()
         cfg = sluice_config(work, port, up_port, jwks)
         v = subprocess.run([SLUICE_BIN, "-c", cfg, "--validate"], capture_output=True, text=True)

@@ -1,5 +1,5 @@
 """Small process and socket helpers shared by the Python end-to-end benches
-(auth_bench.py, rate_limit_bench.py, resilience_bench.py). Stdlib only."""
+(auth_bench.py, rate_limit_bench.py, resilience_bench.py, transform_bench.py). Stdlib only."""
 
 import re
 import socket
@@ -71,3 +71,97 @@ def parse_wrk(text):
             res["sockerr"] = sum(int(x) for x in m.groups())
             res["sockerr_detail"] = "connect %s, read %s, write %s, timeout %s" % m.groups()
     return res
+
+
+# ---- Processes, load and instruction counts (auth_bench.py, transform_bench.py) -------------
+
+PROCS = []  # everything start() launched, stopped by stop_all()
+
+
+def start(cmd, **kw):
+    """Popen with stdin closed, remembered for stop_all()."""
+    import subprocess
+    p = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, **kw)
+    PROCS.append(p)
+    return p
+
+
+def stop_all():
+    """SIGTERM (then SIGKILL after 5 s) to everything start() launched, newest first."""
+    import signal
+    import subprocess
+    for p in reversed(PROCS):
+        if p.poll() is None:
+            p.send_signal(signal.SIGTERM)
+            try:
+                p.wait(5)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+
+
+def run_wrk(url, seconds, conns, cpu, headers, out):
+    """wrk -t1 on core `cpu` for `seconds`; its report goes to `out`. Returns (requests,
+    non-2xx, req/s)."""
+    import subprocess
+    cmd = ["taskset", "-c", str(cpu), "wrk", "-t1", "-c%d" % conns, "-d%ds" % seconds]
+    for h in headers or ():
+        cmd += ["-H", h]
+    cmd.append(url)
+    res = subprocess.run(cmd, capture_output=True, text=True)
+    with open(out, "w") as f:
+        f.write(res.stdout + res.stderr)
+    r = parse_wrk(res.stdout)
+    return r.get("requests", 0), r["non2xx"], r.get("rps", 0.0)
+
+
+def callgrind_per_request(binary, cfg_path, port, url, n, headers, out_prefix):
+    """User-space instructions per request of `url` on `binary -c cfg_path` (one worker) under
+    valgrind's callgrind: h2load --h1 (16 connections) sends 1,000 warm-up requests, the counters
+    are dumped, then `n` requests are counted. Deterministic to ~1%; kernel work not included."""
+    import signal
+    import subprocess
+    out = out_prefix + ".out"
+    vg = start(["valgrind", "--tool=callgrind", "--callgrind-out-file=" + out, binary, "-c",
+                cfg_path, "--concurrency", "1"], stdout=open(out_prefix + ".log", "w"),
+               stderr=subprocess.STDOUT)
+    try:
+        if not wait_port(port, 120):
+            raise RuntimeError("sluice under valgrind did not start")
+        h2 = ["h2load", "--h1", "-c", "16"]
+        for h in headers or ():
+            h2 += ["-H", h]
+        subprocess.run(h2 + ["-n", "1000", url], capture_output=True, check=True)
+        subprocess.run(["callgrind_control", "-d", str(vg.pid)], capture_output=True)
+        res = subprocess.run(h2 + ["-n", str(n), url], capture_output=True, text=True, check=True)
+        m = re.search(r"requests: \d+ total, \d+ started, (\d+) done, (\d+) succeeded", res.stdout)
+        if not m or int(m.group(2)) != n:
+            raise RuntimeError("h2load: %s" % res.stdout[-500:])
+    finally:
+        vg.send_signal(signal.SIGTERM)
+        vg.wait(60)
+    ann = subprocess.run(["callgrind_annotate", out], capture_output=True, text=True).stdout
+    m = re.search(r"([\d,]+)\s+(?:\(100.0%\)\s+)?PROGRAM TOTALS", ann)
+    return int(m.group(1).replace(",", "")) / n
+
+
+def start_nginx_upstream(work, port, cpu, locations='location / { return 200 "hello\\n"; }'):
+    """An nginx upstream (one worker, on core `cpu`) on 127.0.0.1:port serving `locations`
+    (nginx config inside `server {}`), its files under work/up. Returns once it accepts."""
+    import os
+    import subprocess
+    d = os.path.join(work, "up")
+    os.makedirs(d, exist_ok=True)
+    with open(os.path.join(d, "nginx.conf"), "w") as f:
+        f.write("""worker_processes 1; daemon off; master_process on; user root;
+pid %(d)s/nginx.pid; error_log %(d)s/error.log warn;
+events { worker_connections 4096; }
+http { access_log off; client_body_temp_path %(d)s/b; proxy_temp_path %(d)s/p;
+  fastcgi_temp_path %(d)s/f; uwsgi_temp_path %(d)s/u; scgi_temp_path %(d)s/s;
+  keepalive_requests 1000000000; keepalive_timeout 300s; default_type text/plain;
+  server { listen 127.0.0.1:%(p)d backlog=4096; %(l)s } }
+""" % {"d": d, "p": port, "l": locations})
+    start(["taskset", "-c", str(cpu), "nginx", "-e", os.path.join(d, "error.log"), "-p", d, "-c",
+           os.path.join(d, "nginx.conf")], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    if not wait_port(port):
+        raise RuntimeError("upstream nginx did not start")
