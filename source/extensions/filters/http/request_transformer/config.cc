@@ -114,13 +114,6 @@ Template Template::literal(absl::string_view text) {
   return t;
 }
 
-bool Template::usesUriCaptures() const {
-  for (const Segment& s : segments_) {
-    if (s.kind == Kind::UriCapture) return true;
-  }
-  return false;
-}
-
 std::string Template::render(const TemplateContext& ctx) const {
   std::string out;
   for (const Segment& s : segments_) {
@@ -281,10 +274,10 @@ class Compiler {
 
 std::shared_ptr<const TransformConfig> TransformConfig::create(const ProtoConfig& proto,
                                                                const std::string& path,
-                                                               sluice::Config::ErrorList& errors) {
+                                                               sluice::Config::ErrorList& out) {
   auto c = std::make_shared<TransformConfig>();
+  sluice::Config::ErrorList errors;
   Compiler k(path, errors);
-  bool ok_before = errors.empty();
 
   if (!proto.http_method().empty()) {
     if (!Http::isValidToken(proto.http_method())) {
@@ -341,21 +334,9 @@ std::shared_ptr<const TransformConfig> TransformConfig::create(const ProtoConfig
 
   c->reads_json_body = !c->body.empty();
   c->reads_form_body = !c->body.empty() || c->moves_form_to_query;
-  auto captures = [&c](const std::vector<NameValue>& v) {
-    for (const NameValue& nv : v) c->uses_uri_captures |= nv.value.usesUriCaptures();
-  };
-  captures(c->headers.replace);
-  captures(c->headers.add);
-  captures(c->headers.append);
-  captures(c->query.replace);
-  captures(c->query.add);
-  captures(c->query.append);
-  for (const auto* rules : {&c->body.replace, &c->body.add, &c->body.append}) {
-    for (const BodyRule& r : *rules) c->uses_uri_captures |= r.value.usesUriCaptures();
-  }
-  if (c->uri.has_value()) c->uses_uri_captures |= c->uri->usesUriCaptures();
-  if (ok_before && !errors.empty()) return nullptr;
-  return c;
+  if (errors.empty()) return c;
+  out.add(errors.status());
+  return nullptr;
 }
 
 namespace {
@@ -377,13 +358,10 @@ class RequestTransformerFilterType : public Http::FilterType {
   Router::RouteSpecificFilterConfigConstSharedPtr createRouteConfig(
       const google::protobuf::Message& config, const Http::RouteConfigContext& ctx,
       sluice::Config::ErrorList& errors) const override {
-    sluice::Config::ErrorList own;
     // field_path("") is "<where>." for filter_config entries: the config's own path.
     std::string path = ctx.field_path ? ctx.field_path("") : ctx.route_path;
     if (absl::EndsWith(path, ".")) path.pop_back();
-    auto c = TransformConfig::create(static_cast<const ProtoConfig&>(config), path, own);
-    errors.add(own.status());
-    return own.empty() ? c : nullptr;
+    return TransformConfig::create(static_cast<const ProtoConfig&>(config), path, errors);
   }
   std::string describeRouteConfig(const google::protobuf::Message&) const override {
     return "request_transformer rules";

@@ -52,7 +52,6 @@ class Template {
   }
   const std::string& text() const { return text_; }
   std::string render(const TemplateContext& ctx) const;
-  bool usesUriCaptures() const;
 
  private:
   enum class Kind {
@@ -130,7 +129,6 @@ class TransformConfig : public Router::RouteSpecificFilterConfig {
   bool reads_form_body = false;
   bool reads_json_body = false;
   bool moves_form_to_query = false;
-  bool uses_uri_captures = false;
 };
 using TransformConfigConstSharedPtr = std::shared_ptr<const TransformConfig>;
 

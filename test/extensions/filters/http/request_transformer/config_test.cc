@@ -47,7 +47,6 @@ TEST(TemplateTest, Placeholders) {
   EXPECT_EQ("$ $5 $hostname $", render("$ $5 $hostname $"));
   EXPECT_TRUE(Template::compile("plain").value().isStatic());
   EXPECT_FALSE(Template::compile("$host").value().isStatic());
-  EXPECT_TRUE(Template::compile("$(uri_captures.id)").value().usesUriCaptures());
 }
 
 TEST(TemplateTest, Errors) {
