@@ -828,7 +828,10 @@ void ActiveStream::encodeDataFrom(size_t start, Buffer::Instance& data, bool end
       return;
     }
   }
-  if (encodeLimit() < encoders_.size()) {
+  if (encode_headers_stopped_) {
+    // The headers are held (by the last encoder filter too, when encodeLimit() is the end of the
+    // chain): nothing may reach the codec ahead of them, e.g. data a filter that holds the
+    // headers hands on from encodeTrailers() (addEncodedData()).
     if (data.length() > 0 || end_stream) holdEncodeData(encodeLimit(), data, end_stream);
     return;
   }
@@ -869,7 +872,7 @@ void ActiveStream::encodeTrailersFrom(size_t start, HeaderMapPtr&& trailers) {
     }
   }
   encode_trailers_pos_ = encodeLimit();
-  if (encode_trailers_pos_ < encoders_.size()) {
+  if (encode_headers_stopped_) {
     return;  // held with the headers
   }
   encode_trailers_pending_ = false;
