@@ -10,6 +10,7 @@ SLUICE_HTTP_FILTERS = [
     "grpc_stats",
     "grpc_web",
     "rate_limit",
+    "response_transformer",
     "router",
 ]
 
