@@ -15,10 +15,12 @@ class ResponseTransformerFactory : public Http::NamedHttpFilterConfigFactory {
   absl::StatusOr<Http::FilterFactoryCb> createFilterFactory(const google::protobuf::Message& config,
                                                             const std::string& path,
                                                             Http::FactoryContext& ctx) override {
+    // Validated already (validateConfig); compiled again for this listener's streams. `path`
+    // is the filter's (http_filters[N]).
     Config::ErrorList errors;
     RulesConstSharedPtr rules = compileRules(
         static_cast<const ConfigProto&>(config),
-        [&path](absl::string_view f) { return absl::StrCat(path, ".", f); }, errors);
+        [&path](absl::string_view f) { return absl::StrCat(path, ".config.", f); }, errors);
     RETURN_IF_ERRORS(errors);
     auto fc = std::make_shared<FilterConfig>();
     fc->rules = std::move(rules);
