@@ -426,13 +426,13 @@ class ResponseTransformerTest(SluiceTestCase):
     def test_json_rules_hold_the_same_response_until_it_ends(self):
         # The contrast: with the listener's JSON rules the response waits for the whole body.
         c = self.conn(self.port)
+        base = self.slow.bytes_sent
         c.send_request("GET", "/slow/x",
                        headers=[("X-Resp-Header", "Content-Type: application/json")])
         # The upstream sends its head and the first piece, then waits for the gate.
         head = ("HTTP/1.1 200 OK\r\nx-upstream: slow\r\nContent-Type: application/json\r\n"
                 "Transfer-Encoding: chunked\r\n\r\n")
         first = b"a\r\nfirst-part\r\n"
-        base = self.slow.bytes_sent
         wait_until(lambda: self.slow.bytes_sent >= base + len(head) + len(first), 10,
                    message="the upstream's first piece")
         got = bytearray()
