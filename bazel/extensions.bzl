@@ -12,6 +12,7 @@ SLUICE_HTTP_FILTERS = [
     "grpc_web",
     "rate_limit",
     "request_transformer",
+    "response_transformer",
     "router",
 ]
 

@@ -18,6 +18,7 @@ Environment:
   SLUICE_KEEP_TMP=1     keep the per-instance temp dirs (config, stderr, access logs)
 """
 
+import base64
 import copy
 import ctypes
 import http.client
@@ -622,7 +623,9 @@ class Upstream:
         echo    - 200 JSON {upstream, method, path, version, headers: [[name, value]...],
                   body, body_len, trailers: [[name, value]...] (of a chunked request body),
                   conn_id, seq}; header names exactly as received
-        fixed   - the body from `x-body` (or the server's fixed_body)
+        fixed   - the body from `x-body` (latin-1), or `x-body-b64` (base64 of any bytes), or the
+                  server's fixed_body; content-type `x-content-type` (empty: none), default
+                  text/plain
         stream  - x-bytes: N pattern bytes (byte i = i % 256), generated on the fly
         consume - reads the body without storing it; JSON {bytes, pattern_ok, mismatch_at}
         hold    - chunked response: sends b"first-part", waits for .gate, sends b"second-part"
@@ -889,8 +892,14 @@ class Upstream:
             headers.append(("Content-Type", "application/json"))
         elif action == "fixed":
             xb = req.header("x-body")
-            out = xb.encode("latin-1") if xb is not None else self.fixed_body
-            headers.append(("Content-Type", "text/plain"))
+            xb64 = req.header("x-body-b64")
+            if xb64 is not None:
+                out = base64.b64decode(xb64)
+            else:
+                out = xb.encode("latin-1") if xb is not None else self.fixed_body
+            ctype = req.header("x-content-type", "text/plain")
+            if ctype:
+                headers.append(("Content-Type", ctype))
         else:  # echo
             payload = {
                 "upstream": self.name,

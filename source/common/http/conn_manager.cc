@@ -359,6 +359,7 @@ class ActiveStream : public RequestDecoder,
   void decodeDataFrom(size_t start, Buffer::Instance& data, bool end_stream);
   void decodeTrailersFrom(size_t start);
   void addDecodedData(size_t index, Buffer::Instance& data);
+  void addEncodedData(size_t index, Buffer::Instance& data);
   void flushDecodeBuffer();
   // Filters that see body and trailers: up to the one that holds the headers, included.
   size_t decodeLimit() const {
@@ -761,6 +762,19 @@ void ActiveStream::addDecodedData(size_t index, Buffer::Instance& data) {
   decode_buffer_.move(data);
 }
 
+void ActiveStream::addEncodedData(size_t index, Buffer::Instance& data) {
+  if (encode_headers_stopped_ && encode_headers_pos_ == index) {
+    // From encodeTrailers() of the filter that holds the headers (a body transformer handing on
+    // what it kept, which it bounded itself): held at the next filter, not counted against the
+    // buffer limit; it moves on when the filter resumes the headers, ahead of the trailers.
+    encode_buffer_pos_ = index + 1;
+    encode_buffer_.move(data);
+    return;
+  }
+  // The headers went on (grpc_web's trailer frame): the data follows them now.
+  encodeDataFrom(index + 1, data, false);
+}
+
 void ActiveStream::continueDecoding(size_t index) {
   if (local_reply_ || done_) {
     return;
@@ -867,7 +881,9 @@ void ActiveStream::encodeDataFrom(size_t start, Buffer::Instance& data, bool end
       return;
     }
   }
-  if (encodeLimit() < encoders_.size()) {
+  if (encode_headers_stopped_) {
+    // The headers are held (by the last encoder filter too, when encodeLimit() is the end of the
+    // chain): nothing may reach the codec ahead of them.
     if (data.length() > 0 || end_stream) holdEncodeData(encodeLimit(), data, end_stream);
     return;
   }
@@ -908,7 +924,7 @@ void ActiveStream::encodeTrailersFrom(size_t start, HeaderMapPtr&& trailers) {
     }
   }
   encode_trailers_pos_ = encodeLimit();
-  if (encode_trailers_pos_ < encoders_.size()) {
+  if (encode_headers_stopped_) {
     return;  // held with the headers
   }
   encode_trailers_pending_ = false;
@@ -1172,7 +1188,7 @@ void ActiveEncoderFilter::resetStream() { stream.resetStream(); }
 uint32_t ActiveEncoderFilter::bufferLimit() { return stream.config_->buffer_limit; }
 void ActiveEncoderFilter::continueEncoding() { stream.continueEncoding(index); }
 void ActiveEncoderFilter::addEncodedData(Buffer::Instance& data) {
-  stream.encodeDataFrom(index + 1, data, false);
+  stream.addEncodedData(index, data);
 }
 void ActiveDecoderFilter::addDecodedData(Buffer::Instance& data) {
   stream.addDecodedData(index, data);

@@ -172,6 +172,7 @@ class EchoFilter : public DecoderFilterBase {
     }
     echo_ = true;
     sync_ = h.get("x-echo") == "sync";
+    response_trailers_ = h.has("x-echo-trailers");
     if (end_stream) {
       respond();
     }
@@ -206,10 +207,16 @@ class EchoFilter : public DecoderFilterBase {
     h->add("x-trailers", absl::StrCat(trailers_));
     callbacks_->encodeHeaders(std::move(h), false);
     Buffer::OwnedImpl body(body_);
-    callbacks_->encodeData(body, true);
+    callbacks_->encodeData(body, !response_trailers_);
+    if (response_trailers_) {
+      auto t = std::make_unique<HeaderMap>();
+      t->add("x-echo-trailer", "1");
+      callbacks_->encodeTrailers(std::move(t));
+    }
   }
   bool echo_ = false;
   bool sync_ = false;
+  bool response_trailers_ = false;
   std::string body_;
   size_t trailers_ = 0;
   Event::TimerPtr timer_;
@@ -260,6 +267,13 @@ class RewriteBodyFilter : public StreamFilter {
     return FilterDataStatus::Continue;
   }
   FilterTrailersStatus encodeTrailers(HeaderMap&) override {
+    if (!response_ || response_headers_ == nullptr) return FilterTrailersStatus::Continue;
+    // Ahead of the trailers, without a length (an HTTP/1.1 client then gets them chunked).
+    Buffer::OwnedImpl data;
+    rewrite(*response_headers_, data, false);
+    response_headers_ = nullptr;
+    encoder_callbacks_->addEncodedData(data);
+    encoder_callbacks_->continueEncoding();
     return FilterTrailersStatus::Continue;
   }
   void setEncoderFilterCallbacks(StreamEncoderFilterCallbacks& cb) override {
@@ -267,10 +281,14 @@ class RewriteBodyFilter : public StreamFilter {
   }
 
  private:
-  void rewrite(HeaderMap& headers, Buffer::Instance& out) {
+  void rewrite(HeaderMap& headers, Buffer::Instance& out, bool length = true) {
     const std::string body = absl::StrCat("<", absl::AsciiStrToUpper(body_.toString()), ">");
     body_.drain(body_.length());
-    headers.set("content-length", absl::StrCat(body.size()));
+    if (length) {
+      headers.set("content-length", absl::StrCat(body.size()));
+    } else {
+      headers.remove("content-length");
+    }
     headers.remove("transfer-encoding");
     out.add(body);
   }
@@ -705,6 +723,28 @@ TEST_F(ConnectionManagerTest, FilterRewritesTheWholeResponseBodyBeforeTheHeaders
   EXPECT_EQ("7", r.get("content-length"));
   EXPECT_EQ("", r.get("transfer-encoding"));
   EXPECT_EQ("1", r.get("x-encoded"));
+}
+
+// The rewriting filter is the last encoder filter (the one next to the codec): the body it hands
+// on from encodeTrailers() waits for the headers it still holds, and the trailers follow it.
+// The body may be bigger than the listener's buffer limit: the filter bounded what it kept.
+TEST_F(ConnectionManagerTest, FilterHandsOnARewrittenResponseBodyAheadOfTheTrailers) {
+  config_->buffer_limit = 16384;
+  for (const size_t size : {size_t{5}, size_t{40000}}) {
+    Testing::RawPeer& c = connect();
+    c.write(
+        absl::StrCat("POST /nowhere HTTP/1.1\r\nHost: a\r\nX-Rewrite: response\r\nX-Echo: 1\r\n"
+                     "X-Echo-Trailers: 1\r\nContent-Length: ",
+                     size, "\r\n\r\n", std::string(size, 'h')));
+    std::vector<Response> r = waitForResponses(c, 1);
+    ASSERT_EQ(1u, r.size()) << size;
+    EXPECT_TRUE(absl::StartsWith(c.received(), "HTTP/1.1 200 ")) << size;
+    EXPECT_EQ(200u, r[0].status);
+    EXPECT_EQ(absl::StrCat("<", std::string(size, 'H'), ">"), r[0].body);
+    EXPECT_EQ("chunked", r[0].get("transfer-encoding"));
+    EXPECT_EQ("1", r[0].get("x-encoded"));
+    EXPECT_TRUE(absl::EndsWith(c.received(), "\r\n0\r\nx-echo-trailer: 1\r\n\r\n")) << size;
+  }
 }
 
 TEST_F(ConnectionManagerTest, BodyBufferedWhileStoppedIsBoundedBy413) {
