@@ -3,6 +3,7 @@
 #include <string>
 #include <utility>
 
+#include "absl/container/inlined_vector.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "source/common/router/config.h"
@@ -31,21 +32,37 @@ ResponseTransformerStats ResponseTransformerStats::discarded() {
 }
 
 void applyHeaderRules(const Rules& rules, Http::HeaderMap& headers) {
+  // Kong's header_filter reads the response headers once and tests every rule against that
+  // reading, while its changes go to the response: a rule never sees what an earlier rule did
+  // (remove x then add x:v leaves no x; an add after a rename that made the name overwrites it).
+  // So presence (and a rename's value) is taken from the headers as they arrived.
+  absl::InlinedVector<bool, 8> replace_present;
+  for (const HeaderValue& h : rules.replace_headers) replace_present.push_back(headers.has(h.name));
+  absl::InlinedVector<bool, 8> add_present;
+  for (const HeaderValue& h : rules.add_headers) add_present.push_back(headers.has(h.name));
+  std::vector<std::vector<std::string>> rename_values(rules.rename_headers.size());
+  for (size_t i = 0; i < rules.rename_headers.size(); ++i) {
+    for (const Http::HeaderEntry& e : headers.entries()) {
+      if (e.key == rules.rename_headers[i].from) rename_values[i].push_back(e.value);
+    }
+  }
+
   for (const std::string& name : rules.remove_headers) {
     headers.remove(name);
   }
-  for (const HeaderRename& r : rules.rename_headers) {
-    if (!headers.has(r.from)) continue;
+  for (size_t i = 0; i < rules.rename_headers.size(); ++i) {
+    if (rename_values[i].empty()) continue;
+    const HeaderRename& r = rules.rename_headers[i];
     headers.remove(r.to);
-    for (Http::HeaderEntry& e : headers.entries()) {
-      if (e.key == r.from) e.key = r.to;  // every line moves, in place
-    }
+    for (const std::string& v : rename_values[i]) headers.add(r.to, v);  // every line moves
+    headers.remove(r.from);
   }
-  for (const HeaderValue& h : rules.replace_headers) {
-    if (headers.has(h.name)) headers.set(h.name, h.value);
+  for (size_t i = 0; i < rules.replace_headers.size(); ++i) {
+    if (replace_present[i])
+      headers.set(rules.replace_headers[i].name, rules.replace_headers[i].value);
   }
-  for (const HeaderValue& h : rules.add_headers) {
-    if (!headers.has(h.name)) headers.add(h.name, h.value);
+  for (size_t i = 0; i < rules.add_headers.size(); ++i) {
+    if (!add_present[i]) headers.set(rules.add_headers[i].name, rules.add_headers[i].value);
   }
   for (const HeaderValue& h : rules.append_headers) {
     headers.add(h.name, h.value);

@@ -41,7 +41,8 @@ using FilterConfigConstSharedPtr = std::shared_ptr<const FilterConfig>;
 
 // Kong's header rules, in Kong's order: remove; rename (a present header: every line of it,
 // replacing the new name's); replace (a present header: one line with the value); add (an
-// absent header); append (one more line). Each rule sees what the rules before it left.
+// absent header); append (one more line). As in Kong, presence is tested (and a rename's value
+// taken) on the headers as they arrived, not as earlier rules left them.
 void applyHeaderRules(const Rules& rules, Http::HeaderMap& headers);
 
 // `response_transformer`: Kong's response-transformer. Header rules apply to every response

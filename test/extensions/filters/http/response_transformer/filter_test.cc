@@ -69,19 +69,23 @@ TEST(HeaderRulesTest, KongOrderAndMeaning) {
   EXPECT_EQ("h1=v1;h1=v2;h3=v3;", headerList(h));
 }
 
-TEST(HeaderRulesTest, EachKindSeesWhatTheOnesBeforeLeft) {
+TEST(HeaderRulesTest, EveryRuleTestsTheHeadersAsTheyArrived) {
+  // Kong's header_filter reads the headers once (kong.response.get_headers()) and tests each
+  // rule against that reading while its changes go to the response.
   Http::HeaderMap h;
   h.add("x-a", "1");
   h.add("x-b", "2");
   applyHeaderRules(*rules(R"(
 remove: {headers: [x-a]}
 rename: {headers: ['x-b:x-c']}
-replace: {headers: ['x-c:replaced', 'x-b:not-there']}
-add: {headers: ['x-a:added', 'x-c:not-added']}
+replace: {headers: ['x-c:not-replaced', 'x-b:revived']}
+add: {headers: ['x-a:not-added', 'x-c:overwrites']}
 append: {headers: ['x-c:appended', 'x-a:again']}
 )"),
                    h);
-  EXPECT_EQ("x-c=replaced;x-a=added;x-c=appended;x-a=again;", headerList(h));
+  // x-c was not there: replace skips it, add overwrites the renamed value. x-a and x-b were:
+  // add skips x-a although it was removed, replace sets x-b although it was renamed away.
+  EXPECT_EQ("x-c=overwrites;x-b=revived;x-c=appended;x-a=again;", headerList(h));
 }
 
 // ---- The filter alone ----------------------------------------------------------------------
@@ -99,7 +103,8 @@ class FakeCallbacks : public Http::StreamDecoderFilterCallbacks,
   uint32_t bufferLimit() override { return 1 << 20; }
   void continueDecoding() override {}
   void sendLocalReply(uint32_t, absl::string_view, absl::optional<Http::ResponseFlag>,
-                      std::function<void(Http::ResponseHeaderMap&)>) override {}
+                      std::function<void(Http::ResponseHeaderMap&)>,
+                      absl::optional<Http::GatewayResponseType>) override {}
   void encodeHeaders(Http::ResponseHeaderMapPtr&&, bool) override {}
   void encodeData(Buffer::Instance&, bool) override {}
   void encodeTrailers(Http::HeaderMapPtr&&) override {}
