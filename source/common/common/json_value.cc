@@ -155,6 +155,9 @@ class ValueBuilder : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, Valu
   bool Key(const char* s, rapidjson::SizeType n, bool) {
     if (escapes_ && hasEncodedSurrogate(s, n)) return fail("lone surrogate");
     auto& members = stack_[depth_ - 1]->members_;
+    // Members are big (a name and a value): start with room for a few rather than growing
+    // through 1, 2 and 4, moving them each time.
+    if (members.capacity() == 0) members.reserve(4);
     const absl::string_view key(s, n);
     for (auto& m : members) {
       if (m.first == key) {
@@ -206,7 +209,9 @@ class ValueBuilder : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, Valu
     if (depth_ == 0) {
       v = &root_;
     } else if (stack_[depth_ - 1]->type_ == Value::Type::Array) {
-      v = &stack_[depth_ - 1]->items_.emplace_back();
+      auto& items = stack_[depth_ - 1]->items_;
+      if (items.capacity() == 0) items.reserve(4);
+      v = &items.emplace_back();
     } else {
       v = member_slot_[depth_ - 1];
     }
@@ -276,6 +281,14 @@ namespace {
 constexpr unsigned kParseFlags = rapidjson::kParseInsituFlag |
                                  rapidjson::kParseValidateEncodingFlag |
                                  rapidjson::kParseNumbersAsStringsFlag;
+// ASCII text is valid UTF-8: the reader's per-character validation is skipped for it.
+constexpr unsigned kParseAsciiFlags = kParseFlags & ~rapidjson::kParseValidateEncodingFlag;
+
+bool isAscii(absl::string_view text) {
+  unsigned char any = 0;
+  for (unsigned char c : text) any |= c;  // vectorises
+  return (any & 0x80) == 0;
+}
 
 // The message the reader's error gets (the same words for the same faults as the parser this
 // replaced; config errors for a local JWKS show them).
@@ -342,7 +355,8 @@ Attempt parseOnce(absl::string_view text, Value& out, const std::vector<absl::st
   Input in(buffer.data());
   rapidjson::Reader reader;
   Attempt a;
-  a.result = reader.Parse<kParseFlags>(in, builder);
+  a.result = isAscii(text) ? reader.Parse<kParseAsciiFlags>(in, builder)
+                           : reader.Parse<kParseFlags>(in, builder);
   a.handler_error = builder.error();
   if (buffer.capacity() > (64 << 10)) std::string().swap(buffer);
   return a;

@@ -446,7 +446,7 @@ class ActiveStream : public RequestDecoder,
   const Router::VirtualHostImpl* vhost_ = nullptr;
   StreamInfo info_;
   absl::InlinedVector<std::unique_ptr<ActiveDecoderFilter>, 4> decoders_;
-  absl::InlinedVector<std::unique_ptr<ActiveEncoderFilter>, 2> encoders_;
+  absl::InlinedVector<std::unique_ptr<ActiveEncoderFilter>, 4> encoders_;
   absl::InlinedVector<DownstreamWatermarkCallbacks*, 2> watermark_callbacks_;
   Event::TimerPtr request_timer_;
   // The connection's list of streams (owning: each stream owns the next).

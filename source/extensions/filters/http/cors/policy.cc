@@ -179,6 +179,12 @@ OriginDecision CorsPolicy::decide(absl::string_view origin) const {
     return d;
   }
   d.vary = true;
+  if (exact_.contains(origin)) {
+    // What browsers send (lower case, no default port) is its own normal form: no parsing.
+    d.allowed = true;
+    d.allow_origin = std::string(origin);
+    return d;
+  }
   NormalizedOrigin n = normalizeOrigin(origin);
   bool found = exact_.contains(n.domain);
   for (size_t i = 0; !found && i < regexes_.size(); ++i) {
