@@ -4,6 +4,8 @@
 #include <time.h>
 
 #include <algorithm>
+#include <cstddef>
+#include <new>
 
 #include "absl/container/inlined_vector.h"
 #include "absl/strings/ascii.h"
@@ -317,14 +319,52 @@ class ActiveStream : public RequestDecoder,
   // conn_ here (bookkeeping happens in completeResponse()).
   ~ActiveStream() override = default;
 
+  // The filter chain's callback objects live in one block per stream (`wrapper_slab_`), sized
+  // for one decoder and one encoder per factory, instead of an allocation each: a chain of four
+  // filters costs one allocation instead of up to eight. A factory that adds more gets the rest
+  // from the heap. WrapperDelete runs the destructor, and frees only what the heap gave.
+  struct WrapperDelete {
+    bool in_slab = false;
+    template <class T>
+    void operator()(T* p) const {
+      if (in_slab) {
+        p->~T();
+      } else {
+        delete p;
+      }
+    }
+  };
+  template <class T>
+  using WrapperPtr = std::unique_ptr<T, WrapperDelete>;
+  static constexpr size_t kWrapperAlign = alignof(std::max_align_t);
+  template <class T>
+  static constexpr size_t slotSize() {
+    return (sizeof(T) + kWrapperAlign - 1) & ~(kWrapperAlign - 1);
+  }
+  void reserveWrappers(size_t factories) {
+    wrapper_slab_size_ =
+        factories * (slotSize<ActiveDecoderFilter>() + slotSize<ActiveEncoderFilter>());
+    wrapper_slab_.reset(new unsigned char[wrapper_slab_size_]);
+  }
+  template <class T, class... Args>
+  WrapperPtr<T> makeWrapper(Args&&... args) {
+    static_assert(alignof(T) <= kWrapperAlign, "slab slots are max_align_t aligned");
+    if (wrapper_slab_used_ + slotSize<T>() <= wrapper_slab_size_) {
+      void* slot = wrapper_slab_.get() + wrapper_slab_used_;
+      wrapper_slab_used_ += slotSize<T>();
+      return WrapperPtr<T>(new (slot) T(std::forward<Args>(args)...), WrapperDelete{true});
+    }
+    return WrapperPtr<T>(new T(std::forward<Args>(args)...), WrapperDelete{false});
+  }
+
   // FilterChainFactoryCallbacks
   void addStreamDecoderFilter(StreamDecoderFilterSharedPtr f) override {
-    decoders_.push_back(std::make_unique<ActiveDecoderFilter>(*this, f, decoders_.size()));
+    decoders_.push_back(makeWrapper<ActiveDecoderFilter>(*this, f, decoders_.size()));
     f->setDecoderFilterCallbacks(*decoders_.back());
   }
   void addStreamEncoderFilter(StreamEncoderFilterSharedPtr f) override {
     // Encoders run in reverse config order: prepend.
-    encoders_.insert(encoders_.begin(), std::make_unique<ActiveEncoderFilter>(*this, f, 0));
+    encoders_.insert(encoders_.begin(), makeWrapper<ActiveEncoderFilter>(*this, f, 0));
     for (size_t i = 0; i < encoders_.size(); ++i) encoders_[i]->index = i;
     f->setEncoderFilterCallbacks(*encoders_.front());
   }
@@ -445,8 +485,12 @@ class ActiveStream : public RequestDecoder,
   // gateway responses.
   const Router::VirtualHostImpl* vhost_ = nullptr;
   StreamInfo info_;
-  absl::InlinedVector<std::unique_ptr<ActiveDecoderFilter>, 4> decoders_;
-  absl::InlinedVector<std::unique_ptr<ActiveEncoderFilter>, 4> encoders_;
+  // Declared before the filter lists: the wrappers in it are destroyed first.
+  std::unique_ptr<unsigned char[]> wrapper_slab_;
+  size_t wrapper_slab_size_ = 0;
+  size_t wrapper_slab_used_ = 0;
+  absl::InlinedVector<WrapperPtr<ActiveDecoderFilter>, 4> decoders_;
+  absl::InlinedVector<WrapperPtr<ActiveEncoderFilter>, 4> encoders_;
   absl::InlinedVector<DownstreamWatermarkCallbacks*, 2> watermark_callbacks_;
   Event::TimerPtr request_timer_;
   // The connection's list of streams (owning: each stream owns the next).
@@ -613,6 +657,7 @@ void ActiveStream::decodeHeaders(RequestHeaderMapPtr&& headers, bool end_stream)
   }
 
   // The filter chain for this stream.
+  reserveWrappers(config_->filter_factories.size());
   for (const FilterFactoryCb& f : config_->filter_factories) {
     f(*this);
   }
