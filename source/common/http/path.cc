@@ -7,8 +7,6 @@ namespace sluice {
 namespace Http {
 namespace Path {
 
-namespace {
-
 int hexValue(char c) {
   if (c >= '0' && c <= '9') return c - '0';
   if (c >= 'a' && c <= 'f') return c - 'a' + 10;
@@ -20,6 +18,15 @@ bool isUnreserved(unsigned char c) {
   return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
          c == '.' || c == '_' || c == '~';
 }
+
+void appendPercentEncoded(std::string& out, unsigned char c) {
+  static const char kHex[] = "0123456789ABCDEF";
+  out += '%';
+  out += kHex[c >> 4];
+  out += kHex[c & 0xf];
+}
+
+namespace {
 
 // Does the path need the slow path at all?
 bool needsWork(absl::string_view path, const NormalizeOptions& o) {
@@ -139,10 +146,7 @@ Result normalize(std::string& target, const NormalizeOptions& o, absl::string_vi
     if (o.normalize && isUnreserved(v)) {
       out += static_cast<char>(v);
     } else if (o.normalize) {
-      static const char kHex[] = "0123456789ABCDEF";
-      out += '%';
-      out += kHex[v >> 4];
-      out += kHex[v & 0xf];
+      appendPercentEncoded(out, v);
     } else {
       out.append(path.data() + i - 2, 3);
     }

@@ -44,6 +44,13 @@ Result normalize(std::string& target, const NormalizeOptions& options, absl::str
 // The RFC 3986 5.2.4 "remove_dot_segments" of an absolute path (starting with '/').
 std::string removeDotSegments(absl::string_view path);
 
+// The value of a hex digit, or -1.
+int hexValue(char c);
+// An RFC 3986 unreserved character (ALPHA / DIGIT / "-" / "." / "_" / "~").
+bool isUnreserved(unsigned char c);
+// Appends `c` percent-encoded, with upper-case hex digits (RFC 3986 2.1).
+void appendPercentEncoded(std::string& out, unsigned char c);
+
 }  // namespace Path
 }  // namespace Http
 }  // namespace sluice

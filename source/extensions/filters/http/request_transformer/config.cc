@@ -2,6 +2,10 @@
 // Linked by sluice and sluice-cp.
 #include "source/extensions/filters/http/request_transformer/config.h"
 
+#include <algorithm>
+#include <iterator>
+#include <utility>
+
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -86,22 +90,19 @@ absl::StatusOr<Template> Template::compile(absl::string_view text) {
     size_t end = i;
     while (end < text.size() && isIdentChar(text[end])) ++end;
     const absl::string_view ident = text.substr(i, end - i);
-    Kind kind;
-    if (ident == "request_id") {
-      kind = Kind::RequestId;
-    } else if (ident == "scheme") {
-      kind = Kind::Scheme;
-    } else if (ident == "host") {
-      kind = Kind::Host;
-    } else if (ident == "client_ip") {
-      kind = Kind::ClientIp;
-    } else if (ident == "consumer") {
-      kind = Kind::Consumer;
-    } else {
+    static constexpr std::pair<absl::string_view, TemplateVariable> kVariables[] = {
+        {"request_id", TemplateVariable::RequestId},
+        {"scheme", TemplateVariable::Scheme},
+        {"host", TemplateVariable::Host},
+        {"client_ip", TemplateVariable::ClientIp},
+        {"consumer", TemplateVariable::Consumer}};
+    const auto* known = std::find_if(std::begin(kVariables), std::end(kVariables),
+                                     [ident](const auto& v) { return v.first == ident; });
+    if (known == std::end(kVariables)) {
       literal("$");  // a plain dollar sign
       continue;
     }
-    t.segments_.push_back({kind, ""});
+    t.segments_.push_back({Kind::Variable, "", known->second});
     i = end;
   }
   return t;
@@ -130,30 +131,14 @@ std::string Template::render(const TemplateContext& ctx) const {
         if (v.has_value()) absl::StrAppend(&out, *v);
         break;
       }
-      case Kind::Query: {
-        absl::optional<std::string> v = ctx.queryParam(s.text);
-        if (v.has_value()) out += *v;
+      case Kind::Query:
+        out += ctx.queryParam(s.text).value_or("");
         break;
-      }
-      case Kind::UriCapture: {
-        absl::optional<std::string> v = ctx.uriCapture(s.text);
-        if (v.has_value()) out += *v;
+      case Kind::UriCapture:
+        out += ctx.uriCapture(s.text).value_or("");
         break;
-      }
-      case Kind::RequestId:
-        absl::StrAppend(&out, ctx.requestId());
-        break;
-      case Kind::Scheme:
-        absl::StrAppend(&out, ctx.scheme());
-        break;
-      case Kind::Host:
-        absl::StrAppend(&out, ctx.host());
-        break;
-      case Kind::ClientIp:
-        absl::StrAppend(&out, ctx.clientIp());
-        break;
-      case Kind::Consumer:
-        absl::StrAppend(&out, ctx.consumer());
+      case Kind::Variable:
+        absl::StrAppend(&out, ctx.variable(s.variable));
         break;
     }
   }
@@ -183,6 +168,22 @@ class Compiler {
     return std::move(*t);
   }
 
+  // A header name a rule may name, lower-cased in place; false (with the error at `field`) when
+  // it is not a token or is one the gateway manages.
+  bool headerName(const std::string& field, std::string& name) {
+    if (!Http::isValidToken(name)) {
+      errors_.add(field, absl::StrCat("\"", name, "\" is not a valid header name"));
+      return false;
+    }
+    name = absl::AsciiStrToLower(name);
+    if (isManagedHeader(name)) {
+      errors_.add(
+          field, absl::StrCat("\"", name, "\" is managed by the gateway and can't be transformed"));
+      return false;
+    }
+    return true;
+  }
+
   // Kong entries of a headers or querystring list.
   void names(const google::protobuf::RepeatedPtrField<std::string>& list, const std::string& field,
              bool headers, bool rename, bool value_needed, std::vector<NameValue>* out,
@@ -194,18 +195,7 @@ class Compiler {
         errors_.add(f, std::string(e.status().message()));
         continue;
       }
-      if (headers) {
-        if (!Http::isValidToken(e->name)) {
-          errors_.add(f, absl::StrCat("\"", e->name, "\" is not a valid header name"));
-          continue;
-        }
-        e->name = absl::AsciiStrToLower(e->name);
-        if (isManagedHeader(e->name)) {
-          errors_.add(f, absl::StrCat("\"", e->name,
-                                      "\" is managed by the gateway and can't be transformed"));
-          continue;
-        }
-      }
+      if (headers && !headerName(f, e->name)) continue;
       if (names_only != nullptr) {
         names_only->push_back(e->name);
         continue;
@@ -218,18 +208,7 @@ class Compiler {
       nv.name = e->name;
       nv.has_value = e->has_value;
       if (rename) {
-        if (headers) {
-          if (!Http::isValidToken(e->value)) {
-            errors_.add(f, absl::StrCat("\"", e->value, "\" is not a valid header name"));
-            continue;
-          }
-          e->value = absl::AsciiStrToLower(e->value);
-          if (isManagedHeader(e->value)) {
-            errors_.add(f, absl::StrCat("\"", e->value,
-                                        "\" is managed by the gateway and can't be transformed"));
-            continue;
-          }
-        }
+        if (headers && !headerName(f, e->value)) continue;
         nv.value = Template::literal(e->value);
       } else {
         absl::optional<Template> t = compileTemplate(f, e->value);

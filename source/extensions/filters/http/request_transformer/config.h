@@ -21,6 +21,9 @@ namespace RequestTransformer {
 inline constexpr char kFilterName[] = "request_transformer";
 inline constexpr uint32_t kDefaultMaxBodyBytes = 1024 * 1024;
 
+// The request values a template names with `$name`.
+enum class TemplateVariable { RequestId, Scheme, Host, ClientIp, Consumer };
+
 // What a template reads from the request it is rendered for.
 class TemplateContext {
  public:
@@ -31,11 +34,8 @@ class TemplateContext {
   virtual absl::optional<std::string> queryParam(absl::string_view name) const = 0;
   // Named group `name` of the route's regex path, or nullopt.
   virtual absl::optional<std::string> uriCapture(absl::string_view name) const = 0;
-  virtual absl::string_view requestId() const = 0;
-  virtual absl::string_view scheme() const = 0;
-  virtual absl::string_view host() const = 0;
-  virtual absl::string_view clientIp() const = 0;
-  virtual absl::string_view consumer() const = 0;
+  // $request_id, $scheme, $host, $client_ip, $consumer ("" when there is none).
+  virtual absl::string_view variable(TemplateVariable v) const = 0;
 };
 
 // A value with Kong's placeholders `$(headers.NAME)`, `$(headers["NAME"])`,
@@ -54,20 +54,11 @@ class Template {
   std::string render(const TemplateContext& ctx) const;
 
  private:
-  enum class Kind {
-    Literal,
-    Header,
-    Query,
-    UriCapture,
-    RequestId,
-    Scheme,
-    Host,
-    ClientIp,
-    Consumer
-  };
+  enum class Kind { Literal, Header, Query, UriCapture, Variable };
   struct Segment {
     Kind kind;
-    std::string text;  // the literal, or the name read
+    std::string text;                                         // the literal, or the name read
+    TemplateVariable variable = TemplateVariable::RequestId;  // Kind::Variable
   };
   std::string text_;
   std::vector<Segment> segments_;

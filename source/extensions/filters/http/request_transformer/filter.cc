@@ -5,6 +5,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
 #include "absl/strings/str_split.h"
+#include "source/common/http/path.h"
 #include "source/common/router/config.h"
 #include "source/extensions/filters/http/common/transform.h"
 
@@ -14,21 +15,9 @@ namespace RequestTransformer {
 
 // ---- Forms and query strings ----------------------------------------------------------------
 
-namespace {
-
-int hexValue(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
-bool isUnreserved(char c) {
-  return absl::ascii_isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '.' || c == '_' ||
-         c == '~';
-}
-
-}  // namespace
+using Http::Path::appendPercentEncoded;
+using Http::Path::hexValue;
+using Http::Path::isUnreserved;
 
 std::string decodeFormComponent(absl::string_view s) {
   std::string out;
@@ -48,17 +37,13 @@ std::string decodeFormComponent(absl::string_view s) {
 }
 
 std::string encodeFormComponent(absl::string_view s) {
-  static const char kHex[] = "0123456789ABCDEF";
   std::string out;
   out.reserve(s.size());
   for (char c : s) {
-    if (isUnreserved(c)) {
+    if (isUnreserved(static_cast<unsigned char>(c))) {
       out += c;
     } else {
-      const unsigned char u = static_cast<unsigned char>(c);
-      out += '%';
-      out += kHex[u >> 4];
-      out += kHex[u & 0xf];
+      appendPercentEncoded(out, static_cast<unsigned char>(c));
     }
   }
   return out;
@@ -154,20 +139,16 @@ std::string FormPairs::toString() const {
 bool safePath(absl::string_view uri, std::string& out) {
   if (uri.empty() || uri[0] != '/') return false;
   out.clear();
-  static const char kHex[] = "0123456789ABCDEF";
   for (size_t i = 0; i < uri.size(); ++i) {
     const char c = uri[i];
-    const bool pchar = isUnreserved(c) || c == '/' || c == ':' || c == '@' || c == '!' ||
-                       c == '$' || c == '&' || c == '\'' || c == '(' || c == ')' || c == '*' ||
-                       c == '+' || c == ',' || c == ';' || c == '=';
+    const bool pchar = isUnreserved(static_cast<unsigned char>(c)) || c == '/' || c == ':' ||
+                       c == '@' || c == '!' || c == '$' || c == '&' || c == '\'' || c == '(' ||
+                       c == ')' || c == '*' || c == '+' || c == ',' || c == ';' || c == '=';
     if (pchar || (c == '%' && i + 2 < uri.size() && hexValue(uri[i + 1]) >= 0 &&
                   hexValue(uri[i + 2]) >= 0)) {
       out += c;
     } else {
-      const unsigned char u = static_cast<unsigned char>(c);
-      out += '%';
-      out += kHex[u >> 4];
-      out += kHex[u & 0xf];
+      appendPercentEncoded(out, static_cast<unsigned char>(c));
     }
   }
   for (absl::string_view seg : absl::StrSplit(out, '/')) {
@@ -206,12 +187,20 @@ class RequestContext : public TemplateContext {
     }
     return absl::nullopt;
   }
-  absl::string_view requestId() const override { return cb_.streamInfo().request_id; }
-  absl::string_view scheme() const override { return headers_.get("x-forwarded-proto"); }
-  absl::string_view host() const override { return headers_.host(); }
-  absl::string_view clientIp() const override { return cb_.downstreamAddress(); }
-  absl::string_view consumer() const override {
-    return cb_.streamInfo().filter_state.getString(Http::FilterStateNames::kConsumer);
+  absl::string_view variable(TemplateVariable v) const override {
+    switch (v) {
+      case TemplateVariable::RequestId:
+        return cb_.streamInfo().request_id;
+      case TemplateVariable::Scheme:
+        return headers_.get("x-forwarded-proto");
+      case TemplateVariable::Host:
+        return headers_.host();
+      case TemplateVariable::ClientIp:
+        return cb_.downstreamAddress();
+      case TemplateVariable::Consumer:
+        return cb_.streamInfo().filter_state.getString(Http::FilterStateNames::kConsumer);
+    }
+    return "";
   }
 
  private:

@@ -22,11 +22,21 @@ class FakeContext : public TemplateContext {
     if (name == "id") return std::string("7");
     return absl::nullopt;
   }
-  absl::string_view requestId() const override { return "rid"; }
-  absl::string_view scheme() const override { return "https"; }
-  absl::string_view host() const override { return "h.example"; }
-  absl::string_view clientIp() const override { return "10.0.0.1"; }
-  absl::string_view consumer() const override { return "alice"; }
+  absl::string_view variable(TemplateVariable v) const override {
+    switch (v) {
+      case TemplateVariable::RequestId:
+        return "rid";
+      case TemplateVariable::Scheme:
+        return "https";
+      case TemplateVariable::Host:
+        return "h.example";
+      case TemplateVariable::ClientIp:
+        return "10.0.0.1";
+      case TemplateVariable::Consumer:
+        return "alice";
+    }
+    return "";
+  }
 };
 
 std::string render(absl::string_view text) {
