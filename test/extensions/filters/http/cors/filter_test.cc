@@ -12,6 +12,7 @@
 #include "source/common/router/config.h"
 #include "source/common/upstream/cluster_manager.h"
 #include "source/extensions/filters/http/cors/config.h"
+#include "test/test_common/filter_callbacks.h"
 #include "test/test_common/route_table.h"
 
 namespace sluice {
@@ -43,20 +44,11 @@ virtual_hosts:
 
 // The filter's view of a stream, as the connection manager gives it: a response the filter
 // starts goes through every encoder filter, this one included.
-class FakeStream : public Http::StreamDecoderFilterCallbacks,
-                   public Http::StreamEncoderFilterCallbacks {
+class FakeStream : public Testing::FakeFilterCallbacks {
  public:
-  FakeStream(Event::Dispatcher& d, Upstream::ClusterManager& cm) : dispatcher_(d), cm_(cm) {}
+  FakeStream(Event::Dispatcher& d, Upstream::ClusterManager& cm) : FakeFilterCallbacks(d, &cm) {}
 
-  Event::Dispatcher& dispatcher() override { return dispatcher_; }
-  Http::StreamInfo& streamInfo() override { return info; }
-  const Router::RouteEntry* route() override { return route_entry; }
-  Upstream::ClusterManager& clusterManager() override { return cm_; }
-  absl::string_view downstreamAddress() override { return "10.0.0.1"; }
-  void resetStream() override {}
-  uint32_t bufferLimit() override { return 1 << 20; }
-  void continueDecoding() override {}
-  using Http::StreamDecoderFilterCallbacks::sendLocalReply;
+  using Testing::FakeFilterCallbacks::sendLocalReply;
   void sendLocalReply(uint32_t status, absl::string_view, absl::optional<Http::ResponseFlag>,
                       std::function<void(Http::ResponseHeaderMap&)>,
                       absl::optional<Http::GatewayResponseType> = absl::nullopt) override {
@@ -69,16 +61,7 @@ class FakeStream : public Http::StreamDecoderFilterCallbacks,
     response_end = end_stream;
     filter->encodeHeaders(*response, end_stream);
   }
-  void encodeData(Buffer::Instance&, bool) override {}
-  void encodeTrailers(Http::HeaderMapPtr&&) override {}
   bool responseStarted() const override { return response != nullptr; }
-  void onDecoderFilterAboveWriteBufferHighWatermark() override {}
-  void onDecoderFilterBelowWriteBufferLowWatermark() override {}
-  void addDownstreamWatermarkCallbacks(Http::DownstreamWatermarkCallbacks&) override {}
-  void removeDownstreamWatermarkCallbacks(Http::DownstreamWatermarkCallbacks&) override {}
-  Http::RequestHeaderMap& requestHeaders() override { return request; }
-  void sendContinueIfExpected() override {}
-  void continueEncoding() override {}
 
   // The upstream's response (with `headers`) back through the filter.
   Http::ResponseHeaderMap& upstreamResponse(
@@ -90,16 +73,9 @@ class FakeStream : public Http::StreamDecoderFilterCallbacks,
     return *response;
   }
 
-  Http::StreamInfo info;
-  Http::RequestHeaderMap request;
-  const Router::RouteEntry* route_entry = nullptr;
   std::shared_ptr<CorsFilter> filter;
   Http::ResponseHeaderMapPtr response;
   bool response_end = false;
-
- private:
-  Event::Dispatcher& dispatcher_;
-  Upstream::ClusterManager& cm_;
 };
 
 class CorsFilterTest : public testing::Test {

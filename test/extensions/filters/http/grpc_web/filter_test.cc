@@ -18,6 +18,7 @@
 #include "source/common/stats/stats.h"
 #include "source/common/upstream/cluster.h"
 #include "source/common/upstream/cluster_manager.h"
+#include "test/test_common/filter_callbacks.h"
 #include "test/test_common/http_utility.h"
 #include "test/test_common/network_utility.h"
 
@@ -92,51 +93,7 @@ TEST(TrailerFrameTest, Format) {
 
 // ---- The filter alone ----------------------------------------------------------------------
 
-class FakeCallbacks : public Http::StreamDecoderFilterCallbacks,
-                      public Http::StreamEncoderFilterCallbacks {
- public:
-  explicit FakeCallbacks(Event::Dispatcher& d) : dispatcher_(d) {}
-  Event::Dispatcher& dispatcher() override { return dispatcher_; }
-  Http::StreamInfo& streamInfo() override { return info; }
-  const sluice::Router::RouteEntry* route() override { return nullptr; }
-  Upstream::ClusterManager& clusterManager() override { abort(); }
-  absl::string_view downstreamAddress() override { return "10.0.0.1"; }
-  void resetStream() override {}
-  uint32_t bufferLimit() override { return 1 << 20; }
-  void continueDecoding() override {}
-  void sendLocalReply(uint32_t status, absl::string_view message,
-                      absl::optional<Http::ResponseFlag> flag,
-                      std::function<void(Http::ResponseHeaderMap&)>,
-                      absl::optional<Http::GatewayResponseType>) override {
-    local_status = status;
-    local_message = std::string(message);
-    if (flag) info.addFlag(*flag);
-  }
-  void encodeHeaders(Http::ResponseHeaderMapPtr&&, bool) override {}
-  void encodeData(Buffer::Instance&, bool) override {}
-  void encodeTrailers(Http::HeaderMapPtr&&) override {}
-  bool responseStarted() const override { return false; }
-  void onDecoderFilterAboveWriteBufferHighWatermark() override {}
-  void onDecoderFilterBelowWriteBufferLowWatermark() override {}
-  void addDownstreamWatermarkCallbacks(Http::DownstreamWatermarkCallbacks&) override {}
-  void removeDownstreamWatermarkCallbacks(Http::DownstreamWatermarkCallbacks&) override {}
-  Http::RequestHeaderMap& requestHeaders() override { return request; }
-  void sendContinueIfExpected() override {}
-  void continueEncoding() override {}
-  void addEncodedData(Buffer::Instance& data) override {
-    added += data.toString();
-    data.drain(data.length());
-  }
-
-  Http::StreamInfo info;
-  Http::RequestHeaderMap request;
-  uint32_t local_status = 0;
-  std::string local_message;
-  std::string added;
-
- private:
-  Event::Dispatcher& dispatcher_;
-};
+using FakeCallbacks = Testing::FakeFilterCallbacks;
 
 class GrpcWebFilterTest : public testing::Test {
  protected:

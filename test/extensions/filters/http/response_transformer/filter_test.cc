@@ -9,6 +9,7 @@
 #include "source/common/event/dispatcher.h"
 #include "source/common/router/config.h"
 #include "source/common/stats/stats.h"
+#include "test/test_common/filter_callbacks.h"
 #include "test/test_common/route_table.h"
 
 namespace sluice {
@@ -90,46 +91,7 @@ append: {headers: ['x-c:appended', 'x-a:again']}
 
 // ---- The filter alone ----------------------------------------------------------------------
 
-class FakeCallbacks : public Http::StreamDecoderFilterCallbacks,
-                      public Http::StreamEncoderFilterCallbacks {
- public:
-  explicit FakeCallbacks(Event::Dispatcher& d) : dispatcher_(d) {}
-  Event::Dispatcher& dispatcher() override { return dispatcher_; }
-  Http::StreamInfo& streamInfo() override { return info; }
-  const sluice::Router::RouteEntry* route() override { return route_entry; }
-  Upstream::ClusterManager& clusterManager() override { abort(); }
-  absl::string_view downstreamAddress() override { return "10.0.0.1"; }
-  void resetStream() override {}
-  uint32_t bufferLimit() override { return 1 << 20; }
-  void continueDecoding() override {}
-  void sendLocalReply(uint32_t, absl::string_view, absl::optional<Http::ResponseFlag>,
-                      std::function<void(Http::ResponseHeaderMap&)>,
-                      absl::optional<Http::GatewayResponseType>) override {}
-  void encodeHeaders(Http::ResponseHeaderMapPtr&&, bool) override {}
-  void encodeData(Buffer::Instance&, bool) override {}
-  void encodeTrailers(Http::HeaderMapPtr&&) override {}
-  bool responseStarted() const override { return false; }
-  void onDecoderFilterAboveWriteBufferHighWatermark() override {}
-  void onDecoderFilterBelowWriteBufferLowWatermark() override {}
-  void addDownstreamWatermarkCallbacks(Http::DownstreamWatermarkCallbacks&) override {}
-  void removeDownstreamWatermarkCallbacks(Http::DownstreamWatermarkCallbacks&) override {}
-  Http::RequestHeaderMap& requestHeaders() override { return request; }
-  void sendContinueIfExpected() override {}
-  void continueEncoding() override { ++continued; }
-  void addEncodedData(Buffer::Instance& data) override {
-    added += data.toString();
-    data.drain(data.length());
-  }
-
-  Http::StreamInfo info;
-  Http::RequestHeaderMap request;
-  const sluice::Router::RouteEntry* route_entry = nullptr;
-  int continued = 0;
-  std::string added;
-
- private:
-  Event::Dispatcher& dispatcher_;
-};
+using FakeCallbacks = Testing::FakeFilterCallbacks;
 
 class ResponseTransformerFilterTest : public testing::Test {
  protected:
@@ -175,7 +137,7 @@ TEST_F(ResponseTransformerFilterTest, HeaderRulesOnlyNeverHold) {
   EXPECT_EQ(Http::FilterDataStatus::Continue, encode("{\"a\":", false, out));
   EXPECT_EQ("{\"a\":", out);
   EXPECT_EQ(Http::FilterDataStatus::Continue, encode("1}", true, out));
-  EXPECT_EQ(0, cb_.continued);
+  EXPECT_EQ(0, cb_.continued_encoding);
   EXPECT_EQ(0, stat("json_transformed"));
 }
 
@@ -194,7 +156,7 @@ add: {json: ['count:5', 'ok:true'], json_types: [number, boolean]}
   EXPECT_EQ("", out);
   EXPECT_EQ(Http::FilterDataStatus::Continue, encode(R"("n":1.50}})", true, out));
   EXPECT_EQ(R"({"meta":{"api_version":"v1","n":1.50},"count":5,"ok":true})", out);
-  EXPECT_EQ(1, cb_.continued);
+  EXPECT_EQ(1, cb_.continued_encoding);
   EXPECT_EQ(absl::StrCat(out.size()), h.get("content-length"));
   EXPECT_FALSE(h.has("transfer-encoding"));
   EXPECT_EQ(1, stat("json_transformed"));
@@ -209,7 +171,7 @@ TEST_F(ResponseTransformerFilterTest, BodyOverTheLimitPassesUnchanged) {
   // 11 bytes: what was held and this piece go on, the headers first.
   EXPECT_EQ(Http::FilterDataStatus::Continue, encode("\"1234\"", false, out));
   EXPECT_EQ("{\"b\":\"1234\"", out);
-  EXPECT_EQ(1, cb_.continued);
+  EXPECT_EQ(1, cb_.continued_encoding);
   EXPECT_EQ(Http::FilterDataStatus::Continue, encode("}", true, out));
   EXPECT_EQ("}", out);
   EXPECT_FALSE(h.has("content-length"));
@@ -314,7 +276,7 @@ TEST_F(ResponseTransformerFilterTest, BodyGoesAheadOfTheTrailersWithoutALength) 
   trailers.add("grpc-status", "0");
   EXPECT_EQ(Http::FilterTrailersStatus::Continue, filter_->encodeTrailers(trailers));
   EXPECT_EQ(R"({"tags":["old","new"]})", cb_.added);
-  EXPECT_EQ(1, cb_.continued);
+  EXPECT_EQ(1, cb_.continued_encoding);
   EXPECT_EQ(1u, trailers.size());  // kept
   EXPECT_FALSE(h.has("content-length"));
   EXPECT_EQ(1, stat("json_transformed"));
