@@ -45,7 +45,7 @@ import time
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from benchlib import (callgrind_per_request, cpu_ticks, free_port, run_wrk, start,  # noqa: E402
+from benchlib import (callgrind_per_request, cpu_rounds, free_port, start,  # noqa: E402
                       start_nginx_upstream, stop_all, wait_port)
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -62,15 +62,10 @@ SCENARIOS = os.environ.get("SCENARIOS",
 PATHS = {"none": "/none", "none+token": "/none", "rs256-cached": "/rs-cached", "rs256-cold": "/rs-cold",
          "es256-cached": "/es-cached", "es256-cold": "/es-cold"}
 INSTR_N = int(os.environ.get("INSTR_N", "20000"))
-CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
 def log(msg):
     sys.stderr.write("[auth-bench %s] %s\n" % (time.strftime("%H:%M:%S"), msg))
-
-
-def wrk(url, seconds, header, out):
-    return run_wrk(url, seconds, CONNS, LOAD_CPU, [header] if header else [], out)
 
 
 def instructions(work, cfg_path, port, scenario, header):
@@ -181,24 +176,13 @@ def main():
             if body != b"hello\n":
                 log("FATAL: sanity request for %s got %r" % (s, body[:200]))
                 return 1
-        results = {s: [] for s in SCENARIOS}
-        for r in range(ROUNDS):
-            order = SCENARIOS[r % len(SCENARIOS):] + SCENARIOS[:r % len(SCENARIOS)]
-            log("round %d/%d: %s" % (r + 1, ROUNDS, " ".join(order)))
-            for s in order:
-                url = base + PATHS[s] + "/"
-                wrk(url, WARMUP, headers[s], os.path.join(work, "warm-%s-%d.txt" % (s, r)))
-                time.sleep(0.3)
-                t0 = cpu_ticks(proxy.pid)
-                n, bad, rps = wrk(url, DURATION, headers[s],
-                                  os.path.join(work, "wrk-%s-%d.txt" % (s, r)))
-                t1 = cpu_ticks(proxy.pid)
-                if n == 0 or bad:
-                    log("FATAL: %s: %d requests, %d non-2xx" % (s, n, bad))
-                    return 1
-                us = (t1 - t0) * 1e6 / CLK_TCK / n
-                results[s].append((us, rps))
-                log("  %-13s %8.0f req/s  %6.2f us CPU/req" % (s, rps, us))
+        try:
+            results = cpu_rounds(
+                SCENARIOS, lambda s: (base + PATHS[s] + "/", [headers[s]] if headers[s] else []),
+                proxy.pid, ROUNDS, WARMUP, DURATION, CONNS, LOAD_CPU, work, log)
+        except RuntimeError as e:
+            log("FATAL: %s" % e)
+            return 1
         instr = {}
         if INSTR_N > 0 and shutil.which("valgrind") and shutil.which("h2load"):
             proxy.send_signal(signal.SIGTERM)

@@ -165,3 +165,30 @@ http { access_log off; client_body_temp_path %(d)s/b; proxy_temp_path %(d)s/p;
            os.path.join(d, "nginx.conf")], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     if not wait_port(port):
         raise RuntimeError("upstream nginx did not start")
+
+
+def cpu_rounds(scenarios, target, pid, rounds, warmup, duration, conns, cpu, work, log):
+    """CPU per request of each scenario, measured `rounds` times in rotated order: wrk warms up
+    for `warmup` s, then runs `duration` s while the utime+stime of process `pid` is read before
+    and after. `target(s)` gives (url, [headers]) of scenario s. Returns {s: [(us, rps)]}, or
+    raises RuntimeError when a run got no answers or a non-2xx one."""
+    import os
+    clk_tck = os.sysconf("SC_CLK_TCK")
+    results = {s: [] for s in scenarios}
+    for r in range(rounds):
+        order = scenarios[r % len(scenarios):] + scenarios[:r % len(scenarios)]
+        log("round %d/%d: %s" % (r + 1, rounds, " ".join(order)))
+        for s in order:
+            url, headers = target(s)
+            run_wrk(url, warmup, conns, cpu, headers, os.path.join(work, "warm-%s-%d.txt" % (s, r)))
+            time.sleep(0.3)
+            t0 = cpu_ticks(pid)
+            n, bad, rps = run_wrk(url, duration, conns, cpu, headers,
+                                  os.path.join(work, "wrk-%s-%d.txt" % (s, r)))
+            t1 = cpu_ticks(pid)
+            if n == 0 or bad:
+                raise RuntimeError("%s: %d requests, %d non-2xx" % (s, n, bad))
+            us = (t1 - t0) * 1e6 / clk_tck / n
+            results[s].append((us, rps))
+            log("  %-13s %8.0f req/s  %6.2f us CPU/req" % (s, rps, us))
+    return results

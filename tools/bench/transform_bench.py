@@ -41,7 +41,7 @@ import time
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from benchlib import (callgrind_per_request, cpu_ticks, free_port, run_wrk, start,  # noqa: E402
+from benchlib import (callgrind_per_request, cpu_rounds, free_port, start,  # noqa: E402
                       start_nginx_upstream, stop_all, wait_port)
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -54,7 +54,6 @@ LOAD_CPU = os.environ.get("LOAD_CPU", "1")
 INSTR_N = int(os.environ.get("INSTR_N", "20000"))
 SLUICE_BIN = os.environ.get("SLUICE_BIN", os.path.join(REPO, "bazel-bin/source/exe/sluice"))
 OUT_DIR = os.environ.get("OUT_DIR", os.path.join(REPO, "bench-results"))
-CLK_TCK = os.sysconf("SC_CLK_TCK")
 SCENARIOS = ["none", "headers", "json-none", "json"]
 ORIGIN = "https://app.example"
 HEADERS = ["Origin: " + ORIGIN]
@@ -80,7 +79,7 @@ def json_document():
 def sluice_config(work, plain_port, filters_port, up_port):
     def listener(name, port, filters):
         return {"name": name, "address": {"host": "127.0.0.1", "port": port},
-                "route_table": "bench", "backlog": 4096, "http_filters": filters,
+                "route_table": name, "backlog": 4096, "http_filters": filters,
                 "limits": {"idle_timeout": "300s", "request_headers_timeout": "300s"}}
     header_rules = {
         "request_transformer": {"remove": {"headers": ["x-debug"]},
@@ -101,11 +100,13 @@ def sluice_config(work, plain_port, filters_port, up_port):
         {"name": "response_transformer", "config": header_rules["response_transformer"]},
         {"name": "router"},
     ]
-    routes = [
-        {"name": "json", "match": {"prefix": "/json"}, "route": {"cluster": "upstream"},
-         "filter_config": {"response_transformer": json_rules}},
-        {"name": "rest", "match": {"prefix": "/"}, "route": {"cluster": "upstream"}},
-    ]
+    def routes(json_config):
+        json_route = {"name": "json", "match": {"prefix": "/json"},
+                      "route": {"cluster": "upstream"}}
+        if json_config:
+            json_route["filter_config"] = json_config
+        return [json_route,
+                {"name": "rest", "match": {"prefix": "/"}, "route": {"cluster": "upstream"}}]
     cfg = {
         "admin": {"address": "127.0.0.1", "port": 0,
                   "address_path": os.path.join(work, "admin.addr")},
@@ -114,8 +115,12 @@ def sluice_config(work, plain_port, filters_port, up_port):
         "static_resources": {
             "listeners": [listener("plain", plain_port, [{"name": "router"}]),
                           listener("filters", filters_port, filters)],
-            "route_tables": [{"name": "bench", "virtual_hosts": [
-                {"name": "all", "domains": ["*"], "routes": routes}]}],
+            "route_tables": [
+                {"name": "plain", "virtual_hosts": [
+                    {"name": "all", "domains": ["*"], "routes": routes(None)}]},
+                {"name": "filters", "virtual_hosts": [
+                    {"name": "all", "domains": ["*"],
+                     "routes": routes({"response_transformer": json_rules})}]}],
             "clusters": [{"name": "upstream", "lb_policy": "ROUND_ROBIN",
                           "endpoints": [{"address": "127.0.0.1", "port": up_port}],
                           "idle_timeout": "300s", "max_idle_connections_per_endpoint": 64}],
@@ -185,24 +190,12 @@ def main():
             log("FATAL: json-none scenario: %s %r" % (status, body[:200]))
             return 1
 
-        results = {s: [] for s in SCENARIOS}
-        for r in range(ROUNDS):
-            order = SCENARIOS[r % len(SCENARIOS):] + SCENARIOS[:r % len(SCENARIOS)]
-            log("round %d/%d: %s" % (r + 1, ROUNDS, " ".join(order)))
-            for s in order:
-                run_wrk(urls[s], WARMUP, CONNS, LOAD_CPU, HEADERS,
-                        os.path.join(work, "warm-%s-%d.txt" % (s, r)))
-                time.sleep(0.3)
-                t0 = cpu_ticks(proxy.pid)
-                n, bad, rps = run_wrk(urls[s], DURATION, CONNS, LOAD_CPU, HEADERS,
-                                      os.path.join(work, "wrk-%s-%d.txt" % (s, r)))
-                t1 = cpu_ticks(proxy.pid)
-                if n == 0 or bad:
-                    log("FATAL: %s: %d requests, %d non-2xx" % (s, n, bad))
-                    return 1
-                us = (t1 - t0) * 1e6 / CLK_TCK / n
-                results[s].append((us, rps))
-                log("  %-10s %8.0f req/s  %6.2f us CPU/req" % (s, rps, us))
+        try:
+            results = cpu_rounds(SCENARIOS, lambda s: (urls[s], HEADERS), proxy.pid, ROUNDS,
+                                 WARMUP, DURATION, CONNS, LOAD_CPU, work, log)
+        except RuntimeError as e:
+            log("FATAL: %s" % e)
+            return 1
         instr = {}
         if INSTR_N > 0 and shutil.which("valgrind") and shutil.which("h2load"):
             proxy.send_signal(signal.SIGTERM)
