@@ -75,6 +75,8 @@ class RequestTransformerTest(SluiceTestCase):
             route(prefix="/tpl", cluster="up", filter_config={"request_transformer": {
                 "add": {"headers": ["x-q:$(query_params.q)"]},
                 "replace": {"uri": "/x/$(headers.x-path)"}}}),
+            route(prefix="/static-json", cluster="up", filter_config={"request_transformer": {
+                "remove": {"body": ["drop"]}, "add": {"body": ["meta.k:v"]}}}),
             route(prefix="/host", cluster="up", filter_config={"request_transformer": {
                 "replace": {"headers": ["host:$(headers.x-new-host)"]},
                 "add": {"headers": ["host:never"]}}}),
@@ -219,6 +221,11 @@ class RequestTransformerTest(SluiceTestCase):
         self.assertEqual(len(got["pad"]), 20000)
         self.assertEqual(int(dict((k.lower(), v) for k, v in e["headers"])["content-length"]),
                          len(e["body"].encode()))
+
+    def test_json_body_rules_without_templates(self):
+        e = echoed(self.request("POST", "/static-json", headers={
+            "Content-Type": "application/json"}, body=b'{"drop":1,"keep":2}'))
+        self.assertEqual(json.loads(e["body"]), {"keep": 2, "meta": {"k": "v"}})
 
     def test_chunked_json_body_gets_a_content_length(self):
         with Conn(self.port) as c:

@@ -297,7 +297,7 @@ std::shared_ptr<const TransformConfig> TransformConfig::create(const ProtoConfig
       errors.add(absl::StrCat(path, ".rename.body[", i, "]"), std::string(to.status().message()));
       continue;
     }
-    c->body.rename.push_back(BodyRename{std::move(renames[i].path), std::move(*to)});
+    c->body.rename.push_back(Transform::JsonRename{std::move(renames[i].path), std::move(*to)});
   }
   k.body(proto.replace().body(), "replace.body", true, &c->body.replace);
   k.body(proto.add().body(), "add.body", true, &c->body.add);
@@ -311,6 +311,16 @@ std::shared_ptr<const TransformConfig> TransformConfig::create(const ProtoConfig
   }
   if (proto.max_body_bytes() > 0) c->max_body_bytes = proto.max_body_bytes();
 
+  c->json.remove = c->body.remove;
+  c->json.rename = c->body.rename;
+  for (auto [from, to] : {std::make_pair(&c->body.replace, &c->json.replace),
+                          std::make_pair(&c->body.add, &c->json.add),
+                          std::make_pair(&c->body.append, &c->json.append)}) {
+    for (const BodyRule& r : *from) {
+      to->push_back({r.path, Json::Value::string(r.value.text())});
+      c->json_values_static &= r.value.isStatic();
+    }
+  }
   c->reads_json_body = !c->body.empty();
   c->reads_form_body = !c->body.empty() || c->moves_form_to_query;
   if (errors.empty()) return c;

@@ -86,13 +86,9 @@ struct BodyRule {
   Template value;
   bool has_value = false;
 };
-struct BodyRename {
-  Transform::JsonPath from;
-  Transform::JsonPath to;
-};
 struct BodyRules {
   std::vector<Transform::JsonPath> remove;
-  std::vector<BodyRename> rename;
+  std::vector<Transform::JsonRename> rename;
   std::vector<BodyRule> replace;
   std::vector<BodyRule> add;
   std::vector<BodyRule> append;
@@ -114,6 +110,10 @@ class TransformConfig : public Router::RouteSpecificFilterConfig {
   NameRules headers;
   NameRules query;
   BodyRules body;
+  // `body` as JSON rules, each value its template's text: what applies as it is when no body
+  // value is a template (else the filter renders the values into a copy).
+  Transform::JsonRules json;
+  bool json_values_static = true;
   absl::optional<Template> uri;
   uint32_t max_body_bytes = kDefaultMaxBodyBytes;
   // Reads the body of a form request: body rules, or a method change to GET/HEAD/TRACE.

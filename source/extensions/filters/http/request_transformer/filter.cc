@@ -414,21 +414,25 @@ bool RequestTransformerFilter::finishBody(Buffer::Instance& out) {
           Http::GatewayResponseType::BadRequestBody);
       return false;
     }
-    Transform::JsonRules rules;
-    rules.remove = r.remove;
-    for (const BodyRename& rn : r.rename) rules.rename.push_back({rn.from, rn.to});
-    for (size_t i = 0; i < r.replace.size(); ++i) {
-      rules.replace.push_back({r.replace[i].path, Json::Value::string(std::string(valueOf(
-                                                      r.replace, rendered_.body_replace, i)))});
+    // The config's rules as they are, unless a value is a template: then a copy with the
+    // values rendered for this request.
+    Transform::JsonRules rendered;
+    if (!config_->json_values_static) {
+      rendered = config_->json;
+      for (size_t i = 0; i < r.replace.size(); ++i) {
+        rendered.replace[i].value =
+            Json::Value::string(std::string(valueOf(r.replace, rendered_.body_replace, i)));
+      }
+      for (size_t i = 0; i < r.add.size(); ++i) {
+        rendered.add[i].value =
+            Json::Value::string(std::string(valueOf(r.add, rendered_.body_add, i)));
+      }
+      for (size_t i = 0; i < r.append.size(); ++i) {
+        rendered.append[i].value =
+            Json::Value::string(std::string(valueOf(r.append, rendered_.body_append, i)));
+      }
     }
-    for (size_t i = 0; i < r.add.size(); ++i) {
-      rules.add.push_back(
-          {r.add[i].path, Json::Value::string(std::string(valueOf(r.add, rendered_.body_add, i)))});
-    }
-    for (size_t i = 0; i < r.append.size(); ++i) {
-      rules.append.push_back({r.append[i].path, Json::Value::string(std::string(
-                                                    valueOf(r.append, rendered_.body_append, i)))});
-    }
+    const Transform::JsonRules& rules = config_->json_values_static ? config_->json : rendered;
     if (Transform::applyJsonRules(*parsed, rules, Transform::RenameMissing::RemoveTarget)) {
       result = parsed->toJson();
     } else {
@@ -441,7 +445,7 @@ bool RequestTransformerFilter::finishBody(Buffer::Instance& out) {
     transformQuery(*headers_, config_->moves_form_to_query ? &form : nullptr);
     if (!r.empty()) {
       for (const Transform::JsonPath& p : r.remove) form.remove(p.text);
-      for (const BodyRename& rn : r.rename) form.rename(rn.from.text, rn.to.text);
+      for (const Transform::JsonRename& rn : r.rename) form.rename(rn.from.text, rn.to.text);
       for (size_t i = 0; i < r.replace.size(); ++i) {
         form.replace(r.replace[i].path.text, valueOf(r.replace, rendered_.body_replace, i));
       }
