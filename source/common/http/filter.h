@@ -116,6 +116,13 @@ struct StreamInfo {
   std::string original_path;
   // Envoy-style response flags (UF, UT, NR, ...); the access log lists their short names.
   ResponseFlags response_flags;
+  // The W3C trace id (32 lowercase hex digits) when the request carries or was given a
+  // traceparent (listener `tracing`), else empty. Logged by the access log and http_log.
+  std::string trace_id;
+  // The final upstream try: from endpoint selection (connecting included) to the last byte of
+  // its response, in microseconds; -1 when no upstream response completed (local replies,
+  // cache hits, resets). What is left of the request's time is the gateway's own.
+  int64_t upstream_time_us = -1;
   // State the stream's filters share (see FilterState).
   FilterState filter_state;
   void addFlag(ResponseFlag flag) { response_flags.set(flag); }

@@ -554,6 +554,7 @@ void RouterFilter::finishUpstreamRequest() {
                       callbacks_->dispatcher().now() - upstream_start_)
                       .count();
   cluster_->info().stats().upstream_rq_time->recordMicros(us);
+  callbacks_->streamInfo().upstream_time_us = us;
   // The codec finished the exchange: the connection may go back to the pool.
   releaseUpstream(request_sent_end_);
 }
