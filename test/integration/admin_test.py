@@ -12,7 +12,8 @@ import socket
 import time
 
 import harness
-from harness import Conn, bootstrap, cluster, listener, proxy_config, route_table, vhost
+from harness import (Conn, bootstrap, cluster, listener, parse_prometheus, proxy_config,
+                     route_table, vhost)
 
 
 def camel(name):
@@ -27,45 +28,6 @@ def field(obj, name, default=None):
     return obj.get(camel(name), default)
 
 
-PROM_SAMPLE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(.*)\})?\s+(\S+)(\s+\d+)?$')
-PROM_LABEL = re.compile(r'\s*([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"\s*,?')
-
-
-def parse_prometheus(text):
-    """Returns (types {family: type}, samples [(name, {label: value}, float)]); raises
-    AssertionError on malformed lines."""
-    types = {}
-    samples = []
-    for line in text.splitlines():
-        if not line.strip():
-            continue
-        if line.startswith("#"):
-            parts = line.split()
-            if len(parts) >= 4 and parts[1] == "TYPE":
-                if parts[3] not in ("counter", "gauge", "histogram", "summary", "untyped"):
-                    raise AssertionError("bad TYPE line %r" % line)
-                types[parts[2]] = parts[3]
-            continue
-        m = PROM_SAMPLE.match(line)
-        if not m:
-            raise AssertionError("malformed Prometheus sample line %r" % line)
-        labels = {}
-        if m.group(3):
-            pos = 0
-            s = m.group(3)
-            while pos < len(s):
-                lm = PROM_LABEL.match(s, pos)
-                if not lm or lm.end() == pos:
-                    raise AssertionError("malformed labels in %r" % line)
-                labels[lm.group(1)] = lm.group(2)
-                pos = lm.end()
-        value = m.group(4)
-        try:
-            v = float(value)
-        except ValueError:
-            raise AssertionError("bad sample value in %r" % line)
-        samples.append((m.group(1), labels, v))
-    return types, samples
 
 
 def family_of(name, types):

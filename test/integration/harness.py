@@ -1576,6 +1576,47 @@ class SluiceTestCase(unittest.TestCase):
         self.assertTrue(conn.is_open(), "connection was closed by the proxy %s" % msg)
 
 
+PROM_SAMPLE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(.*)\})?\s+(\S+)(\s+\d+)?$')
+PROM_LABEL = re.compile(r'\s*([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"\s*,?')
+
+
+def parse_prometheus(text):
+    """Returns (types {family: type}, samples [(name, {label: value}, float)]); raises
+    AssertionError on malformed lines."""
+    types = {}
+    samples = []
+    for line in text.splitlines():
+        if not line.strip():
+            continue
+        if line.startswith("#"):
+            parts = line.split()
+            if len(parts) >= 4 and parts[1] == "TYPE":
+                if parts[3] not in ("counter", "gauge", "histogram", "summary", "untyped"):
+                    raise AssertionError("bad TYPE line %r" % line)
+                types[parts[2]] = parts[3]
+            continue
+        m = PROM_SAMPLE.match(line)
+        if not m:
+            raise AssertionError("malformed Prometheus sample line %r" % line)
+        labels = {}
+        if m.group(3):
+            pos = 0
+            s = m.group(3)
+            while pos < len(s):
+                lm = PROM_LABEL.match(s, pos)
+                if not lm or lm.end() == pos:
+                    raise AssertionError("malformed labels in %r" % line)
+                labels[lm.group(1)] = lm.group(2)
+                pos = lm.end()
+        value = m.group(4)
+        try:
+            v = float(value)
+        except ValueError:
+            raise AssertionError("bad sample value in %r" % line)
+        samples.append((m.group(1), labels, v))
+    return types, samples
+
+
 def echo(resp):
     """Parses an echo-upstream response; returns the payload dict with an extra
     'hdr' = {lower name: value} and 'names' = [raw names]."""

@@ -18,6 +18,7 @@
 #include "source/common/http/gateway_response.h"
 #include "source/common/http/gateway_response_config.h"
 #include "source/common/tls/connection_info.h"
+#include "source/common/tracing/trace_context.h"
 
 namespace sluice {
 namespace Http {
@@ -459,7 +460,13 @@ class ActiveStream : public RequestDecoder,
 
   // Final bookkeeping once the response is done (or the stream reset).
   void completeResponse(bool reset);
+  // Stats recorded when the stream ends: per route (and consumer), per cluster.
+  void recordStats(uint64_t us);
   void writeAccessLog();
+  // W3C Trace Context: continues the request's traceparent or starts a trace, and sends
+  // Sluice's span as the upstream's parent (listener `tracing`).
+  void startTrace(RequestHeaderMap& h);
+  void exportSpan(uint64_t us);
   // The stream saw activity (bytes from or to the client): push its idle deadline out.
   void touchIdle() {
     if (config_->stream_idle_timeout.count() > 0) {
@@ -485,6 +492,15 @@ class ActiveStream : public RequestDecoder,
   // gateway responses.
   const Router::VirtualHostImpl* vhost_ = nullptr;
   StreamInfo info_;
+  // Sluice's span of a traced request (startTrace).
+  struct Trace {
+    char span_id[16];
+    char parent_span_id[16];
+    bool active = false;
+    bool has_parent = false;
+    bool sampled = false;
+  };
+  Trace trace_;
   // Declared before the filter lists: the wrappers in it are destroyed first.
   std::unique_ptr<unsigned char[]> wrapper_slab_;
   size_t wrapper_slab_size_ = 0;
@@ -555,6 +571,7 @@ void ActiveStream::decodeHeaders(RequestHeaderMapPtr&& headers, bool end_stream)
     info_.request_id = ctx.uuid();
     h.set("x-request-id", info_.request_id);
   }
+  if (config_->tracing != nullptr) startTrace(h);
   if (h.http_minor >= 1 || h.http_major == 2) {
     const HeaderEntry* expect = h.find("expect");
     if (expect != nullptr && absl::EqualsIgnoreCase(expect->value, "100-continue")) {
@@ -562,7 +579,7 @@ void ActiveStream::decodeHeaders(RequestHeaderMapPtr&& headers, bool end_stream)
       h.remove("expect");
     }
   }
-  if (config_->access_log) {
+  if (config_->access_log || trace_.active) {
     info_.original_path = h.path;  // as received: normalisation and rewrites change it
   }
   if (!checkRequestHeaders(h)) {
@@ -1116,17 +1133,10 @@ void ActiveStream::completeResponse(bool reset) {
     }
     if (!also_decoder) e->filter->onDestroy();
   }
-  const HttpStats& stats = conn_.ctx_.stats();
-  const uint32_t cls = info_.status / 100;
-  if (cls >= 1 && cls <= 5) {
-    stats.downstream_rq_class[cls]->inc();
-  }
   const auto elapsed = conn_.ctx_.dispatcher().now() - info_.start;
   const uint64_t us = std::chrono::duration_cast<std::chrono::microseconds>(elapsed).count();
-  if (route_ != nullptr && route_->stats().rq_total != nullptr) {
-    route_->stats().rq_total->inc();
-    route_->stats().rq_time->recordMicros(us);
-  }
+  recordStats(us);
+  if (trace_.sampled && config_->tracing->exporter != nullptr) exportSpan(us);
   if (config_->access_log) {
     writeAccessLog();
   }
@@ -1134,6 +1144,122 @@ void ActiveStream::completeResponse(bool reset) {
     encoder_.getStream().resetStream(StreamResetReason::LocalReset);
   }
   conn_.onStreamDone(*this);
+}
+
+void ActiveStream::recordStats(uint64_t us) {
+  const uint32_t cls = info_.status / 100;
+  const bool has_class = cls >= 1 && cls <= 5;
+  if (has_class) conn_.ctx_.stats().downstream_rq_class[cls]->inc();
+  // The gateway's own time: everything but the final upstream try (all of it without one).
+  const int64_t upstream_us = info_.upstream_time_us;
+  const uint64_t gateway_us =
+      upstream_us >= 0 && static_cast<uint64_t>(upstream_us) <= us ? us - upstream_us : us;
+  if (info_.cluster_rq_time != nullptr) {
+    info_.cluster_rq_time->recordMicros(us);
+    info_.cluster_gateway_time->recordMicros(gateway_us);
+  }
+  if (route_ == nullptr || route_->stats().rq_total == nullptr) return;
+  const Router::RouteStats& rs = route_->stats();
+  rs.rq_total->inc();
+  rs.rq_time->recordMicros(us);
+  rs.gateway_time->recordMicros(gateway_us);
+  if (upstream_us >= 0) rs.upstream_rq_time->recordMicros(upstream_us);
+  if (has_class) rs.rq_class[cls]->inc();
+  rs.bytes_received->inc(info_.bytes_received);
+  rs.bytes_sent->inc(info_.bytes_sent);
+  if (config_->consumer_stats != nullptr) {
+    const absl::string_view consumer = info_.filter_state.getString(FilterStateNames::kConsumer);
+    if (!consumer.empty()) {
+      Stats::ConsumerStats::Counters& c =
+          config_->consumer_stats->get(route_->name(), consumer, config_->max_consumers);
+      if (has_class) c.rq_class[cls]->inc();
+      c.bytes_received->inc(info_.bytes_received);
+      c.bytes_sent->inc(info_.bytes_sent);
+    }
+  }
+}
+
+void ActiveStream::startTrace(RequestHeaderMap& h) {
+  // Exactly one valid traceparent continues a trace; none, several or an invalid one start a
+  // new trace, and the tracestate that went with it is dropped (Trace Context 4.3).
+  const HeaderEntry* incoming = nullptr;
+  bool several = false;
+  for (const HeaderEntry& e : h.entries()) {
+    if (e.key.size() == 11 && absl::string_view(e.key) == "traceparent") {
+      several |= incoming != nullptr;
+      incoming = &e;
+    }
+  }
+  absl::optional<Tracing::TraceParent> parent;
+  if (incoming != nullptr && !several) parent = Tracing::parseTraceParent(incoming->value);
+  Tracing::TraceParent out;
+  WorkerContext& ctx = conn_.ctx_;
+  auto rng = [&ctx]() { return ctx.random(); };
+  if (parent.has_value()) {
+    out.trace_id = parent->trace_id;
+    out.flags = parent->flags;
+    std::copy(parent->span_id.begin(), parent->span_id.end(), trace_.parent_span_id);
+    trace_.has_parent = true;
+  } else {
+    Tracing::randomHexId(rng, out.trace_id.data(), out.trace_id.size());
+    const double rate = config_->tracing->sample_rate;
+    // 53 random bits as a uniform double in [0, 1).
+    const bool sampled =
+        rate >= 1.0 || (rate > 0.0 && static_cast<double>(ctx.random() >> 11) * 0x1.0p-53 < rate);
+    out.flags = sampled ? 1 : 0;
+    h.remove("tracestate");
+  }
+  Tracing::randomHexId(rng, out.span_id.data(), out.span_id.size());
+  std::copy(out.span_id.begin(), out.span_id.end(), trace_.span_id);
+  trace_.active = true;
+  trace_.sampled = out.sampled();
+  info_.trace_id.assign(out.trace_id.data(), out.trace_id.size());
+  h.set("traceparent", out.format());
+}
+
+void ActiveStream::exportSpan(uint64_t us) {
+  const RequestHeaderMap* h = request_headers_.get();
+  const uint64_t start_ns =
+      std::chrono::duration_cast<std::chrono::nanoseconds>(info_.start_wall.time_since_epoch())
+          .count();
+  absl::string_view method = h != nullptr ? absl::string_view(h->method) : absl::string_view();
+  std::string name(method);
+  if (route_ != nullptr) absl::StrAppend(&name, " ", route_->name());
+  Tracing::SpanWriter span(
+      info_.trace_id, absl::string_view(trace_.span_id, 16),
+      trace_.has_parent ? absl::string_view(trace_.parent_span_id, 16) : absl::string_view(), name,
+      start_ns, start_ns + us * 1000);
+  span.attribute("http.request.method", method);
+  // The path without its query: query strings carry credentials (api keys, tokens).
+  absl::string_view path = info_.original_path;
+  path = path.substr(0, path.find('?'));
+  span.attribute("url.path", path);
+  span.attribute("url.scheme", conn_.connection().ssl() != nullptr
+                                   ? absl::string_view("https")
+                                   : absl::string_view(config_->scheme));
+  if (h != nullptr && !h->host().empty()) span.attribute("server.address", h->host());
+  span.attribute("client.address", conn_.client_ip_);
+  if (h != nullptr) {
+    span.attribute("network.protocol.version", h->http_major == 2   ? "2"
+                                               : h->http_minor == 0 ? "1.0"
+                                                                    : "1.1");
+    const absl::string_view ua = h->get("user-agent");
+    if (!ua.empty()) span.attribute("user_agent.original", ua);
+  }
+  if (info_.status != 0) span.attribute("http.response.status_code", int64_t{info_.status});
+  if (route_ != nullptr) span.attribute("sluice.route", route_->name());
+  if (!info_.upstream_cluster.empty())
+    span.attribute("sluice.upstream.cluster", info_.upstream_cluster);
+  if (!info_.upstream_host.empty()) span.attribute("sluice.upstream.address", info_.upstream_host);
+  span.attribute("sluice.request_id", info_.request_id);
+  if (!info_.response_flags.empty()) {
+    std::string flags;
+    info_.response_flags.appendTo(flags);
+    span.attribute("sluice.response_flags", flags);
+  }
+  const absl::string_view consumer = info_.filter_state.getString(FilterStateNames::kConsumer);
+  if (!consumer.empty()) span.attribute("sluice.consumer", consumer);
+  config_->tracing->exporter->exportSpan(span.finish(info_.status == 0 || info_.status >= 500));
 }
 
 void ActiveStream::writeAccessLog() {
@@ -1331,6 +1457,7 @@ void ConnectionManagerImpl::writeAccessLog(const ConnectionManagerConfig& config
   w.field("upstream_cluster", orDash(info.upstream_cluster));
   w.field("route", route ? absl::string_view(route->name()) : absl::string_view("-"));
   w.field("request_id", orDash(info.request_id));
+  if (!info.trace_id.empty()) w.field("trace_id", info.trace_id);
   std::string flags;  // short: no allocation
   info.response_flags.appendTo(flags);
   w.field("response_flags", orDash(flags));

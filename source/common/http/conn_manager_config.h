@@ -14,11 +14,21 @@
 #include "source/common/http/path.h"
 #include "source/common/network/connection.h"
 #include "source/common/router/config.h"
+#include "source/common/stats/consumer_stats.h"
+#include "source/common/tracing/span.h"
 
 namespace sluice {
 namespace Http {
 
 enum class UnderscoreHeadersAction : uint8_t { Drop, Reject, Allow };
+
+// A listener's `tracing`, compiled.
+struct TracingConfig {
+  // Probability that a trace Sluice starts is sampled.
+  double sample_rate = 1.0;
+  // Where sampled spans go; null: propagate and log only.
+  Tracing::SpanExporterSharedPtr exporter;
+};
 
 // A listener's HTTP settings, compiled once per config version; immutable and shared. Apart
 // from the connection manager (conn_manager.h) so that config validation doesn't link it.
@@ -60,6 +70,11 @@ struct ConnectionManagerConfig {
     bool cert = false;
   };
   ClientCertDetails client_cert_details;
+  // W3C Trace Context; null = off (traceparent passes through untouched).
+  std::shared_ptr<const TracingConfig> tracing;
+  // `metrics.per_consumer`: the process's per-consumer counters (null = off) and their cap.
+  std::shared_ptr<Stats::ConsumerStats> consumer_stats;
+  uint32_t max_consumers = 100;
   // Makes each connection's codec; empty = HTTP/1 (createServerConnection in codec_factory.h).
   // Where an HTTP/2 listener (later) and tests plug in their codec.
   std::function<ServerConnectionPtr(Network::Connection&, ServerConnectionCallbacks&,

@@ -29,7 +29,8 @@ class ClusterManager;
 }
 namespace Stats {
 class Store;
-}
+class Histogram;
+}  // namespace Stats
 namespace Tls {
 class ConnectionInfo;
 }
@@ -123,6 +124,10 @@ struct StreamInfo {
   // its response, in microseconds; -1 when no upstream response completed (local replies,
   // cache hits, resets). What is left of the request's time is the gateway's own.
   int64_t upstream_time_us = -1;
+  // The request-time and gateway-time histograms of the cluster the router sent the request
+  // to (null: none), recorded when the stream ends. Stats live as long as the process.
+  Stats::Histogram* cluster_rq_time = nullptr;
+  Stats::Histogram* cluster_gateway_time = nullptr;
   // State the stream's filters share (see FilterState).
   FilterState filter_state;
   void addFlag(ResponseFlag flag) { response_flags.set(flag); }

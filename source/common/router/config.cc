@@ -737,6 +737,21 @@ std::unique_ptr<RouteEntry> RouteTableImpl::compileRoute(const sluice::config::v
                                                "route_rq_total", labels);
     entry->stats_.rq_time = &c.stats->histogram(absl::StrCat("route.", entry->name_, ".rq_time"),
                                                 "route_rq_time", labels);
+    const std::string prefix = absl::StrCat("route.", entry->name_, ".");
+    for (int cls = 1; cls <= 5; ++cls) {
+      Stats::Labels l = labels;
+      l.emplace_back("code_class", absl::StrCat(cls, "xx"));
+      entry->stats_.rq_class[cls] =
+          &c.stats->counter(absl::StrCat(prefix, "rq_", cls, "xx"), "route_rq_xx_total", l);
+    }
+    entry->stats_.bytes_received =
+        &c.stats->counter(prefix + "bytes_received", "route_bytes_received_total", labels);
+    entry->stats_.bytes_sent =
+        &c.stats->counter(prefix + "bytes_sent", "route_bytes_sent_total", labels);
+    entry->stats_.upstream_rq_time =
+        &c.stats->histogram(prefix + "upstream_rq_time", "route_upstream_rq_time", labels);
+    entry->stats_.gateway_time =
+        &c.stats->histogram(prefix + "gateway_time", "route_gateway_time", labels);
   }
   return entry;
 }

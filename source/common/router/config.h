@@ -81,7 +81,12 @@ enum class CanaryHashOn { Random, Header, Cookie, Ip, Consumer };
 
 struct RouteStats {
   Stats::Counter* rq_total = nullptr;
+  Stats::Counter* rq_class[6] = {};  // index by status / 100 (1..5)
+  Stats::Counter* bytes_received = nullptr;
+  Stats::Counter* bytes_sent = nullptr;
   Stats::Histogram* rq_time = nullptr;
+  Stats::Histogram* upstream_rq_time = nullptr;
+  Stats::Histogram* gateway_time = nullptr;
 };
 
 // A filter's compiled per-route config (`filter_config.<filter>` of a route or virtual host),

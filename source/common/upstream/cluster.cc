@@ -328,6 +328,10 @@ absl::StatusOr<ClusterInfoConstSharedPtr> ClusterInfo::create(
     s.upstream_rq_class[0] = s.upstream_rq_class[5];
     s.upstream_rq_time = &stats->histogram(absl::StrCat("cluster.", n, ".upstream_rq_time"),
                                            "cluster_upstream_rq_time", labels);
+    s.rq_time =
+        &stats->histogram(absl::StrCat("cluster.", n, ".rq_time"), "cluster_rq_time", labels);
+    s.gateway_time = &stats->histogram(absl::StrCat("cluster.", n, ".gateway_time"),
+                                       "cluster_gateway_time", labels);
     for (Endpoint& e : info->endpoints_) {
       Stats::Labels el{{"cluster", n}, {"endpoint", e.name}};
       const std::string prefix = absl::StrCat("cluster.", n, ".endpoint.", e.name, ".");

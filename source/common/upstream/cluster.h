@@ -53,6 +53,10 @@ struct ClusterStats {
   ALL_CLUSTER_GAUGES(SLUICE_DECLARE_GAUGE)
   Stats::Counter* upstream_rq_class[6];  // index by status / 100 (1..5)
   Stats::Histogram* upstream_rq_time;
+  // Requests routed to the cluster, from their parsed headers to the end of their response,
+  // and the part of that which was the gateway's own (everything but the final upstream try).
+  Stats::Histogram* rq_time = nullptr;
+  Stats::Histogram* gateway_time = nullptr;
 };
 
 struct EndpointStats {

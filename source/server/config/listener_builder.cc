@@ -1,5 +1,6 @@
 #include <algorithm>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_join.h"
 #include "source/common/http/filter.h"
 #include "source/common/http/filter_config.h"
@@ -276,6 +277,66 @@ void buildAccessLog(BuildState& s, const ListenerProto& lc, const std::string& p
   }
 }
 
+// TODO(this session): the OTLP exporter on the shared batching sink.
+Tracing::SpanExporterSharedPtr buildSpanExporter(BuildState& s,
+                                                 const sluice::config::v1::Tracing& t,
+                                                 const std::string& path) {
+  if (!absl::StartsWith(t.otlp_endpoint(), "http://") &&
+      !absl::StartsWith(t.otlp_endpoint(), "https://")) {
+    s.errors.add(path + ".otlp_endpoint", "must start with http:// or https://");
+  }
+  return nullptr;
+}
+
+// The listener's `tracing` and `metrics`.
+void buildObservability(BuildState& s, const ListenerProto& lc, const std::string& path,
+                        Http::ConnectionManagerConfig& http) {
+  if (lc.has_tracing()) {
+    const auto& t = lc.tracing();
+    const std::string tpath = path + ".tracing";
+    auto tracing = std::make_shared<Http::TracingConfig>();
+    tracing->sample_rate = t.has_sample_rate() ? t.sample_rate() : 1.0;
+    if (!(tracing->sample_rate >= 0.0 && tracing->sample_rate <= 1.0)) {
+      s.errors.add(tpath + ".sample_rate", "must be between 0 and 1");
+    }
+    if (t.has_max_batch_size() && t.max_batch_size() == 0) {
+      s.errors.add(tpath + ".max_batch_size", "must be at least 1");
+    }
+    if (t.has_max_queued_spans() && t.max_queued_spans() == 0) {
+      s.errors.add(tpath + ".max_queued_spans", "must be at least 1");
+    }
+    if (t.has_flush_timeout()) {
+      auto ms = Config::durationMs(t.flush_timeout(), tpath + ".flush_timeout");
+      if (!ms.ok()) {
+        s.errors.add(ms.status());
+      } else if (ms->count() <= 0) {
+        s.errors.add(tpath + ".flush_timeout", "must be positive");
+      }
+    }
+    if (!t.otlp_endpoint().empty()) {
+      tracing->exporter = buildSpanExporter(s, t, tpath);
+    } else if (!t.service_name().empty() || t.has_max_batch_size() || t.has_flush_timeout() ||
+               t.has_max_queued_spans()) {
+      s.errors.add(tpath + ".otlp_endpoint", "is required by the export settings");
+    }
+    http.tracing = std::move(tracing);
+  }
+  if (lc.metrics().per_consumer()) {
+    const auto& m = lc.metrics();
+    http.max_consumers = m.has_max_consumers() ? m.max_consumers() : 100;
+    if (http.max_consumers == 0)
+      s.errors.add(path + ".metrics.max_consumers", "must be at least 1");
+    if (s.o.singletons != nullptr && s.stats != nullptr) {
+      Stats::Store* store = s.stats;
+      http.consumer_stats = s.o.singletons->getOrCreate<Stats::ConsumerStats>(
+          "sluice.consumer_stats",
+          [store]() { return std::make_shared<Stats::ConsumerStats>(*store); });
+    }
+  } else if (lc.metrics().has_max_consumers()) {
+    s.errors.add(path + ".metrics.max_consumers", "only applies with per_consumer: true");
+  }
+}
+
 void buildListener(BuildState& s, const ListenerProto& lc, const std::string& path, bool dynamic,
                    absl::flat_hash_set<std::string>& listener_names) {
   ListenerInfo li;
@@ -317,6 +378,7 @@ void buildListener(BuildState& s, const ListenerProto& lc, const std::string& pa
   buildHttp2(s, lc, path, *http);
   buildHygiene(s, lc, path, *http);
   buildAccessLog(s, lc, path, *http);
+  buildObservability(s, lc, path, *http);
   http->gateway_responses =
       Http::GatewayResponses::create(lc.gateway_responses(), path + ".gateway_responses", s.errors);
   buildListenerTls(s, lc, path, li, *http);

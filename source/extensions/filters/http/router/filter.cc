@@ -86,6 +86,8 @@ Http::FilterHeadersStatus RouterFilter::decodeHeaders(Http::RequestHeaderMap& he
                                Http::GatewayResponseType::IntegrationFailure);
     return Http::FilterHeadersStatus::StopIteration;
   }
+  info.cluster_rq_time = cluster_->info().stats().rq_time;
+  info.cluster_gateway_time = cluster_->info().stats().gateway_time;
   retry_policy_ = route->retryPolicy();
   grpc_ = Grpc::isGrpcRequest(headers);
   route_timeout_ = grpc_ ? grpcTimeout(*route, headers) : route->timeout();
