@@ -6,10 +6,12 @@ sluice-cp) and `:<name>` (the filter itself; linked by sluice). See docs/extendi
 """
 
 SLUICE_HTTP_FILTERS = [
+    "acl",
     "auth",
     "cors",
     "grpc_stats",
     "grpc_web",
+    "ip_restriction",
     "rate_limit",
     "request_transformer",
     "response_transformer",

@@ -23,6 +23,7 @@ class ErrorList {
     if (!status.ok()) errors_.push_back(std::string(status.message()));
   }
   bool empty() const { return errors_.empty(); }
+  size_t size() const { return errors_.size(); }
   absl::Status status() const {
     return errors_.empty() ? absl::OkStatus()
                            : absl::InvalidArgumentError(absl::StrJoin(errors_, "\n"));

@@ -59,6 +59,18 @@ class FilterState {
    private:
     std::string value_;
   };
+  // A list of strings, and the list joined with ", " (made once, when the object is).
+  class StringListObject : public Object {
+   public:
+    explicit StringListObject(std::vector<std::string> values);
+    const std::vector<std::string>& values() const { return values_; }
+    const std::string& joined() const { return joined_; }
+    absl::optional<std::string> serializeAsString() const override { return joined_; }
+
+   private:
+    std::vector<std::string> values_;
+    std::string joined_;
+  };
 
   // Sets (or replaces) `name`.
   void set(absl::string_view name, std::shared_ptr<const Object> object) {
@@ -101,6 +113,9 @@ namespace FilterStateNames {
 // limit_by CONSUMER / CREDENTIAL on them (falling back to the client IP).
 constexpr absl::string_view kConsumer = "sluice.consumer";
 constexpr absl::string_view kCredential = "sluice.credential";
+// The groups of the consumer auth identified (StringListObject; Kong's acls), when it has any.
+// The acl filter allows or denies on them.
+constexpr absl::string_view kConsumerGroups = "sluice.consumer_groups";
 }  // namespace FilterStateNames
 
 // What happened to a request, for the access log and stats.

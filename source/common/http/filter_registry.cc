@@ -1,9 +1,13 @@
 #include <map>
 
+#include "absl/strings/str_join.h"
 #include "source/common/http/filter.h"
 
 namespace sluice {
 namespace Http {
+
+FilterState::StringListObject::StringListObject(std::vector<std::string> values)
+    : values_(std::move(values)), joined_(absl::StrJoin(values_, ", ")) {}
 namespace {
 std::map<std::string, std::unique_ptr<NamedHttpFilterConfigFactory>>& registry() {
   static auto* r = new std::map<std::string, std::unique_ptr<NamedHttpFilterConfigFactory>>();

@@ -417,6 +417,9 @@ AuthFilter::Outcome AuthFilter::allow(const Identity& id, bool key_credential, i
   if (!id.consumer.empty()) {
     state.set(Http::FilterStateNames::kConsumer,
               std::make_shared<Http::FilterState::StringObject>(id.consumer));
+    if (auto g = p.consumer_groups.find(id.consumer); g != p.consumer_groups.end()) {
+      state.set(Http::FilterStateNames::kConsumerGroups, g->second);
+    }
   }
   if (!id.credential.empty()) {
     state.set(Http::FilterStateNames::kCredential,

@@ -365,6 +365,18 @@ void compileConsumer(const v1::Consumer& consumer, int c, const v1::AuthPolicy& 
   }
   policy.consumer_scopes[consumer.username()].assign(consumer.scopes().begin(),
                                                      consumer.scopes().end());
+  for (int g = 0; g < consumer.groups_size(); ++g) {
+    if (consumer.groups(g).empty() || !Http::isValidHeaderValue(consumer.groups(g)) ||
+        consumer.groups(g).find(',') != std::string::npos) {
+      errors.add(absl::StrCat(cpath, ".groups[", g, "]"),
+                 "must be a non-empty header value without ','");
+    }
+  }
+  if (consumer.groups_size() > 0) {
+    policy.consumer_groups[consumer.username()] =
+        std::make_shared<const Http::FilterState::StringListObject>(
+            std::vector<std::string>(consumer.groups().begin(), consumer.groups().end()));
+  }
   for (int k = 0; k < consumer.keyauth_credentials_size(); ++k) {
     const std::string& key = consumer.keyauth_credentials(k).key();
     const std::string kpath = absl::StrCat(cpath, ".keyauth_credentials[", k, "].key");

@@ -87,6 +87,10 @@ struct CompiledPolicy {
   // key through timing; the digest itself is then compared with CRYPTO_memcmp.
   absl::flat_hash_map<std::string, std::string> keys_by_digest;
   absl::flat_hash_map<std::string, std::vector<std::string>> consumer_scopes;
+  // Consumer -> its groups (Kong's acls), set as filter state for the acl filter; consumers
+  // without groups are absent.
+  absl::flat_hash_map<std::string, std::shared_ptr<const Http::FilterState::StringListObject>>
+      consumer_groups;
 
   // mTLS: a verified client certificate's SAN -> consumer.
   bool mtls = false;
