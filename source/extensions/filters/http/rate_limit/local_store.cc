@@ -36,7 +36,7 @@ int64_t decide(const std::vector<WindowSpec>& windows, WindowCounter* state, int
   absl::InlinedVector<uint64_t, 4> counted;
   for (const WindowSpec& w : windows) {
     WindowCounter& c = state[w.kind];
-    const int64_t k = c.advance(now_ms / w.bucket_ms, w.older_buckets);
+    const int64_t k = c.advance(w.bucketOf(now_ms), w.older_buckets);
     const uint64_t n = c.sum();
     if (n >= w.limit) {
       out.allowed = false;
@@ -48,9 +48,8 @@ int64_t decide(const std::vector<WindowSpec>& windows, WindowCounter* state, int
       for (int64_t j = k - w.older_buckets; j <= k; ++j) {
         freed += c.at(j, w.older_buckets);
         if (freed >= need) {
-          out.retry_after_ms =
-              std::max(out.retry_after_ms,
-                       std::min(w.length_ms, (j + w.older_buckets + 1) * w.bucket_ms - now_ms));
+          out.retry_after_ms = std::max(
+              out.retry_after_ms, std::min(w.length_ms, w.bucketEnd(j + w.older_buckets) - now_ms));
           break;
         }
       }
@@ -67,15 +66,15 @@ int64_t decide(const std::vector<WindowSpec>& windows, WindowCounter* state, int
     if (out.allowed) {
       c.add(k, w.older_buckets);
       ++n;
-      expires = std::max(expires, (k + w.older_buckets + 1) * w.bucket_ms);
+      expires = std::max(expires, w.bucketEnd(k + w.older_buckets));
     }
     WindowStatus st;
     st.limit = w.limit;
     st.remaining = n >= w.limit ? 0 : w.limit - n;
-    st.reset_ms = (k + w.older_buckets + 1) * w.bucket_ms - now_ms;
+    st.reset_ms = w.bucketEnd(k + w.older_buckets) - now_ms;
     for (int64_t j = k - w.older_buckets; j <= k; ++j) {
       if (c.at(j, w.older_buckets) != 0) {
-        st.reset_ms = (j + w.older_buckets + 1) * w.bucket_ms - now_ms;
+        st.reset_ms = w.bucketEnd(j + w.older_buckets) - now_ms;
         break;
       }
     }

@@ -109,7 +109,7 @@ class LocalStore {
  private:
   struct Entry {
     int64_t expires_ms = 0;
-    std::array<WindowCounter, 4> windows;  // by WindowSpec::kind
+    std::array<WindowCounter, 6> windows;  // by WindowSpec::kind
   };
   struct alignas(64) Shard {
     mutable SpinLock mu;

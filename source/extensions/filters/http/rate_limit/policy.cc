@@ -16,16 +16,17 @@ namespace {
 
 struct WindowDef {
   const char* name;
-  int64_t seconds;
+  int64_t seconds;  // the longest period for calendar windows
   uint64_t (PolicyProto::*get)() const;
+  int64_t calendar_unit;  // 0, or -1 (month) / -2 (year): WindowSpec::bucket_ms
 };
 
 constexpr WindowDef kWindows[] = {
-    {"second", 1, &PolicyProto::second},
-    {"minute", 60, &PolicyProto::minute},
-    {"hour", 3600, &PolicyProto::hour},
-    {"day", 86400, &PolicyProto::day},
+    {"second", 1, &PolicyProto::second, 0},         {"minute", 60, &PolicyProto::minute, 0},
+    {"hour", 3600, &PolicyProto::hour, 0},          {"day", 86400, &PolicyProto::day, 0},
+    {"month", 31 * 86400, &PolicyProto::month, -1}, {"year", 366 * 86400, &PolicyProto::year, -2},
 };
+constexpr int64_t kDayMs = 86400000;
 
 constexpr std::chrono::milliseconds kMaxRedisTimeout{10000};
 
@@ -48,6 +49,44 @@ std::string sfString(absl::string_view s) {
 }
 
 }  // namespace
+
+// Howard Hinnant's days_from_civil / civil_from_days (public domain algorithms).
+int64_t daysFromCivil(int64_t y, unsigned m, unsigned d) {
+  y -= m <= 2;
+  const int64_t era = (y >= 0 ? y : y - 399) / 400;
+  const unsigned yoe = static_cast<unsigned>(y - era * 400);
+  const unsigned doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
+  const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+  return era * 146097 + static_cast<int64_t>(doe) - 719468;
+}
+
+void civilFromDays(int64_t days, int64_t& y, unsigned& m) {
+  days += 719468;
+  const int64_t era = (days >= 0 ? days : days - 146096) / 146097;
+  const unsigned doe = static_cast<unsigned>(days - era * 146097);
+  const unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+  const unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+  const unsigned mp = (5 * doy + 2) / 153;
+  m = mp < 10 ? mp + 3 : mp - 9;
+  y = static_cast<int64_t>(yoe) + era * 400 + (m <= 2);
+}
+
+int64_t WindowSpec::calendarBucket(int64_t unit, int64_t now_ms) {
+  int64_t y;
+  unsigned m;
+  civilFromDays(now_ms >= 0 ? now_ms / kDayMs : (now_ms - kDayMs + 1) / kDayMs, y, m);
+  return unit == -1 ? (y - 1970) * 12 + (m - 1) : y - 1970;
+}
+
+int64_t WindowSpec::calendarBucketEnd(int64_t unit, int64_t k) {
+  if (unit == -1) {
+    const int64_t next = k + 1;  // months since 1970-01
+    const int64_t y = 1970 + (next >= 0 ? next / 12 : (next - 11) / 12);
+    const unsigned m = static_cast<unsigned>(next - (y - 1970) * 12) + 1;
+    return daysFromCivil(y, m, 1) * kDayMs;
+  }
+  return daysFromCivil(1970 + k + 1, 1, 1) * kDayMs;
+}
 
 std::string RedisSettings::address() const {
   return host.find(':') != std::string::npos ? absl::StrCat("[", host, "]:", port)
@@ -74,7 +113,7 @@ void validatePolicy(const PolicyProto& p, const std::string& path, Config::Error
     shorter_limit = limit;
   }
   if (!any) {
-    errors.add(path, "needs at least one of second, minute, hour, day");
+    errors.add(path, "needs at least one of second, minute, hour, day, month, year");
   }
   if (!PolicyProto::LimitBy_IsValid(p.limit_by())) {
     errors.add(path + ".limit_by", absl::StrCat("unknown value ", p.limit_by()));
@@ -147,15 +186,25 @@ absl::StatusOr<CompiledPolicyConstSharedPtr> compilePolicy(const PolicyProto& p,
       s.kind = kind;
       s.name = w.name;
       s.length_ms = w.seconds * 1000;
-      s.older_buckets = sliding ? kSlidingBuckets : 0;
-      s.bucket_ms = sliding ? s.length_ms / kSlidingBuckets : s.length_ms;
+      // Calendar windows are fixed whatever the algorithm: a "sliding month" of tenths of
+      // varying length would be calendar-aligned in name only.
+      const bool slide = sliding && w.calendar_unit == 0;
+      s.older_buckets = slide ? kSlidingBuckets : 0;
+      s.bucket_ms = w.calendar_unit != 0 ? w.calendar_unit
+                    : slide              ? s.length_ms / kSlidingBuckets
+                                         : s.length_ms;
       s.limit = limit;
       s.limit_text = absl::StrCat(limit);
       s.kong_limit_header = absl::StrCat("x-ratelimit-limit-", w.name);
       s.kong_remaining_header = absl::StrCat("x-ratelimit-remaining-", w.name);
       s.ietf_name = sfString(configured == 1 ? p.name() : absl::StrCat(p.name(), "-", w.name));
       s.bucket_ms_text = absl::StrCat(s.bucket_ms);
-      policy_items.push_back(absl::StrCat(s.ietf_name, ";q=", limit, ";w=", w.seconds));
+      // A calendar window's `w` is its usual length (30 and 365 days): the header has no
+      // calendar unit, and the reset header says when it really ends.
+      const int64_t ietf_w = w.calendar_unit == -1   ? 30 * 86400
+                             : w.calendar_unit == -2 ? 365 * 86400
+                                                     : w.seconds;
+      policy_items.push_back(absl::StrCat(s.ietf_name, ";q=", limit, ";w=", ietf_w));
       c->windows.push_back(std::move(s));
     }
     ++kind;

@@ -29,7 +29,8 @@ constexpr size_t kMaxIdentityBytes = 128;
 
 // One configured window with what the request path needs precomputed.
 struct WindowSpec {
-  uint32_t kind = 0;  // 0 second, 1 minute, 2 hour, 3 day: the slot in per-key state
+  // 0 second, 1 minute, 2 hour, 3 day, 4 month, 5 year: the slot in per-key state.
+  uint32_t kind = 0;
   const char* name = "";
   int64_t length_ms = 0;
   // Bucket length: the whole window for FIXED_WINDOW, length / kSlidingBuckets for SLIDING.
@@ -42,7 +43,27 @@ struct WindowSpec {
   std::string kong_remaining_header;  // "x-ratelimit-remaining-minute"
   std::string ietf_name;              // "\"per-ip\"" (one window) or "\"per-ip-minute\""
   std::string bucket_ms_text;         // Redis script arguments
+  // Calendar windows (month, year, UTC): buckets are calendar periods of varying length;
+  // bucket_ms is then -1 (month) or -2 (year), as the Redis script takes it, and length_ms
+  // the longest period (31 or 366 days), for caps.
+  bool calendar() const { return bucket_ms < 0; }
+
+  // The bucket `now_ms` falls in: now / bucket length, or the calendar period's index (months
+  // or years since 1970).
+  int64_t bucketOf(int64_t now_ms) const {
+    return calendar() ? calendarBucket(bucket_ms, now_ms) : now_ms / bucket_ms;
+  }
+  // When bucket `k` ends (ms since the epoch).
+  int64_t bucketEnd(int64_t k) const {
+    return calendar() ? calendarBucketEnd(bucket_ms, k) : (k + 1) * bucket_ms;
+  }
+  static int64_t calendarBucket(int64_t unit, int64_t now_ms);
+  static int64_t calendarBucketEnd(int64_t unit, int64_t k);
 };
+
+// Days since 1970-01-01 of a civil date, and back (proleptic Gregorian, UTC).
+int64_t daysFromCivil(int64_t y, unsigned m, unsigned d);
+void civilFromDays(int64_t days, int64_t& y, unsigned& m);
 
 struct RedisSettings {
   // An IP literal ("localhost" is stored as 127.0.0.1) or a host name, resolved on the worker

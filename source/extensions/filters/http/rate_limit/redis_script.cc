@@ -15,23 +15,67 @@ namespace Extensions {
 namespace RateLimit {
 
 // KEYS[i]: the hash of window i (field: bucket index, value: requests counted in it).
-// ARGV[1]: older buckets counted with the current one (0 = fixed window).
-// ARGV[2i], ARGV[2i+1]: window i's bucket length (ms) and limit.
+// ARGV[1]: older buckets counted with the current one (0 = fixed window) by the windows of
+// fixed length; calendar windows are always fixed.
+// ARGV[2i], ARGV[2i+1]: window i's bucket length (ms; -1 a calendar month, -2 a calendar year,
+// UTC) and limit.
 // A request is counted in every window only if every window has room, so a rejected request
 // costs nothing. Returns {allowed, then per window: count before, reset ms, retry ms}; reset and
-// retry are capped at the window (g * older buckets, or g for a fixed window), like LOCAL's.
+// retry are capped at the window (g * older buckets, or g for a fixed window; 31 or 366 days for
+// calendar windows), like LOCAL's.
 const std::string& scriptText() {
-  static const std::string text = R"lua(-- sluice rate_limit v2 (Redis >= 5: TIME in a script)
+  static const std::string text = R"lua(-- sluice rate_limit v3 (Redis >= 5: TIME in a script)
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local older = tonumber(ARGV[1])
+local older_all = tonumber(ARGV[1])
+local DAY = 86400000
+-- Howard Hinnant's civil_from_days / days_from_civil, as policy.cc computes them.
+local function civil(days)
+  local z = days + 719468
+  local era = math.floor(z / 146097)
+  local doe = z - era * 146097
+  local yoe = math.floor((doe - math.floor(doe / 1460) + math.floor(doe / 36524)
+    - math.floor(doe / 146096)) / 365)
+  local doy = doe - (365 * yoe + math.floor(yoe / 4) - math.floor(yoe / 100))
+  local mp = math.floor((5 * doy + 2) / 153)
+  local m = mp < 10 and mp + 3 or mp - 9
+  local y = yoe + era * 400
+  if m <= 2 then y = y + 1 end
+  return y, m
+end
+local function days_from_civil(y, m, d)
+  if m <= 2 then y = y - 1 end
+  local era = math.floor(y / 400)
+  local yoe = y - era * 400
+  local mp = m > 2 and m - 3 or m + 9
+  local doy = math.floor((153 * mp + 2) / 5) + d - 1
+  local doe = yoe * 365 + math.floor(yoe / 4) - math.floor(yoe / 100) + doy
+  return era * 146097 + doe - 719468
+end
+local function bucket_of(g, ms)
+  if g > 0 then return math.floor(ms / g) end
+  local y, m = civil(math.floor(ms / DAY))
+  if g == -1 then return (y - 1970) * 12 + m - 1 end
+  return y - 1970
+end
+local function bucket_end(g, k)
+  if g > 0 then return (k + 1) * g end
+  if g == -1 then
+    local n = k + 1
+    local y = 1970 + math.floor(n / 12)
+    return days_from_civil(y, n - (y - 1970) * 12 + 1, 1) * DAY
+  end
+  return days_from_civil(1970 + k + 1, 1, 1) * DAY
+end
 local allowed = 1
 local w = {}
 for i = 1, #KEYS do
   local g = tonumber(ARGV[2 * i])
   local limit = tonumber(ARGV[2 * i + 1])
-  local k = math.floor(now / g)
+  local older = g > 0 and older_all or 0
+  local k = bucket_of(g, now)
   local window = g * math.max(older, 1)
+  if g == -1 then window = 31 * DAY elseif g == -2 then window = 366 * DAY end
   local raw = redis.call('HGETALL', KEYS[i])
   local b = {}
   local stale = {}
@@ -56,24 +100,24 @@ for i = 1, #KEYS do
     for j = 1, #b do
       freed = freed + b[j][2]
       if freed >= need then
-        retry = math.min((b[j][1] + older + 1) * g - now, window)
+        retry = math.min(bucket_end(g, b[j][1] + older) - now, window)
         break
       end
     end
   end
-  w[i] = {g, k, n, retry, b, window}
+  w[i] = {g, k, n, retry, b, window, older}
 end
 local out = {allowed}
 for i = 1, #KEYS do
-  local g, k, n, retry, b, window = w[i][1], w[i][2], w[i][3], w[i][4], w[i][5], w[i][6]
+  local g, k, n, retry, b, window, older = unpack(w[i])
   if allowed == 1 then
     redis.call('HINCRBY', KEYS[i], k, 1)
-    redis.call('PEXPIRE', KEYS[i], (k + older + 1) * g - now + 1000)
+    redis.call('PEXPIRE', KEYS[i], bucket_end(g, k + older) - now + 1000)
   end
   local oldest = k
   if #b > 0 and b[1][1] < k then oldest = b[1][1] end
   out[#out + 1] = n
-  out[#out + 1] = math.min((oldest + older + 1) * g - now, window)
+  out[#out + 1] = math.min(bucket_end(g, oldest + older) - now, window)
   out[#out + 1] = retry
 end
 return out

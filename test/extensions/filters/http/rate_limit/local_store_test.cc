@@ -49,6 +49,76 @@ TEST(LocalStoreTest, FixedWindowIsExactAndResetsAtTheBoundary) {
   EXPECT_FALSE(store.consume(*p, "ip:a", kT0 + 1003).allowed);
 }
 
+TEST(CalendarTest, CivilDaysRoundTrip) {
+  int64_t y;
+  unsigned m;
+  for (int64_t days = -800000; days <= 800000; days += 17) {
+    civilFromDays(days, y, m);
+    const int64_t first = daysFromCivil(y, m, 1);
+    EXPECT_LE(first, days);
+    EXPECT_GT(first + 31, days);
+  }
+  EXPECT_EQ(daysFromCivil(1970, 1, 1), 0);
+  EXPECT_EQ(daysFromCivil(2000, 3, 1), 11017);  // after a leap day of a year divisible by 400
+  EXPECT_EQ(daysFromCivil(2100, 3, 1) - daysFromCivil(2100, 2, 1), 28);  // not a leap year
+  EXPECT_EQ(daysFromCivil(2028, 3, 1) - daysFromCivil(2028, 2, 1), 29);
+}
+
+TEST(CalendarTest, MonthAndYearBuckets) {
+  constexpr int64_t kDay = 86400000;
+  const int64_t jan = daysFromCivil(2026, 1, 1) * kDay;
+  const int64_t feb = daysFromCivil(2026, 2, 1) * kDay;
+  const int64_t mar = daysFromCivil(2026, 3, 1) * kDay;
+  const int64_t y2027 = daysFromCivil(2027, 1, 1) * kDay;
+  EXPECT_EQ(WindowSpec::calendarBucket(-1, jan), (2026 - 1970) * 12);
+  EXPECT_EQ(WindowSpec::calendarBucket(-1, feb - 1), (2026 - 1970) * 12);
+  EXPECT_EQ(WindowSpec::calendarBucket(-1, feb), (2026 - 1970) * 12 + 1);
+  EXPECT_EQ(WindowSpec::calendarBucketEnd(-1, WindowSpec::calendarBucket(-1, feb + 5)), mar);
+  // December ends on January 1st of the next year.
+  const int64_t dec = daysFromCivil(2026, 12, 15) * kDay;
+  EXPECT_EQ(WindowSpec::calendarBucketEnd(-1, WindowSpec::calendarBucket(-1, dec)), y2027);
+  EXPECT_EQ(WindowSpec::calendarBucket(-2, y2027 - 1), 2026 - 1970);
+  EXPECT_EQ(WindowSpec::calendarBucketEnd(-2, 2026 - 1970), y2027);
+}
+
+TEST(LocalStoreTest, MonthAndYearAreCalendarFixedWindows) {
+  constexpr int64_t kDay = 86400000;
+  LocalStore store(nullptr);
+  // SLIDING_WINDOW (the default) still counts calendar windows as fixed ones.
+  auto sliding = policy("{name: s, day: 5, month: 6}");
+  EXPECT_EQ(sliding->windows[0].older_buckets, kSlidingBuckets);
+  EXPECT_EQ(sliding->windows[1].older_buckets, 0u);
+  auto p = policy("{name: quota, day: 5, month: 6, year: 100, algorithm: FIXED_WINDOW}");
+  ASSERT_EQ(p->windows.size(), 3u);
+  EXPECT_EQ(p->windows[1].older_buckets, 0u);
+  EXPECT_EQ(p->windows[1].bucket_ms, -1);
+  EXPECT_EQ(p->windows[2].bucket_ms, -2);
+  EXPECT_EQ(p->ietf_policy_value,
+            "\"quota-day\";q=5;w=86400, \"quota-month\";q=6;w=2592000, "
+            "\"quota-year\";q=100;w=31536000");
+  const int64_t jan30 = daysFromCivil(2026, 1, 30) * kDay;
+  const int64_t feb = daysFromCivil(2026, 2, 1) * kDay;
+  for (int i = 0; i < 5; ++i) EXPECT_TRUE(store.consume(*p, "k", jan30 + i).allowed) << i;
+  // The day is full; the next day the month has one left.
+  EXPECT_FALSE(store.consume(*p, "k", jan30 + 10).allowed);
+  Decision d = store.consume(*p, "k", jan30 + kDay);
+  EXPECT_TRUE(d.allowed);
+  EXPECT_EQ(d.windows[1].remaining, 0u);
+  EXPECT_EQ(d.windows[1].reset_ms, feb - (jan30 + kDay)) << "the month ends on February 1st";
+  EXPECT_EQ(d.windows[2].remaining, 94u);
+  EXPECT_EQ(d.windows[2].reset_ms,
+            std::min<int64_t>(daysFromCivil(2027, 1, 1) * kDay - (jan30 + kDay), 366 * kDay));
+  d = store.consume(*p, "k", jan30 + kDay + 1);
+  EXPECT_FALSE(d.allowed);
+  // Both the day and the month are full: the month ends first (at midnight, with the day).
+  EXPECT_EQ(d.retry_after_ms, feb - (jan30 + kDay + 1));
+  // February: a new month; the year keeps counting.
+  d = store.consume(*p, "k", feb);
+  EXPECT_TRUE(d.allowed);
+  EXPECT_EQ(d.windows[1].remaining, 5u);
+  EXPECT_EQ(d.windows[2].remaining, 93u);
+}
+
 TEST(LocalStoreTest, RejectedRequestsCostNothingInAnyWindow) {
   LocalStore store(nullptr);
   auto p = policy("{name: m, second: 2, minute: 3, algorithm: FIXED_WINDOW}");

@@ -45,8 +45,10 @@ headers: BOTH
 }
 
 TEST(PolicyValidationTest, NeedsAWindow) {
-  EXPECT_THAT(errorsOf("name: a"),
-              HasSubstr("rate_limit_policies[0]: needs at least one of second, minute, hour, day"));
+  EXPECT_THAT(
+      errorsOf("name: a"),
+      HasSubstr(
+          "rate_limit_policies[0]: needs at least one of second, minute, hour, day, month, year"));
 }
 
 TEST(PolicyValidationTest, LimitsAreBoundedAndOrdered) {

@@ -197,6 +197,35 @@ TEST_F(RedisClientTest, EveryWindowMustHaveRoomAndRejectionsCostNothing) {
   EXPECT_EQ(last.retry_after_ms, last.windows[0].reset_ms);
 }
 
+TEST_F(RedisClientTest, MonthAndYearAreCalendarWindows) {
+  // Redis's clock decides; the window must end on the first of next month / year, UTC.
+  auto p = policy("{name: cal, month: 3, year: 5}");
+  RedisClient client(*dispatcher_, p->redis_settings);
+  std::vector<std::unique_ptr<Recorder>> rs;
+  for (int i = 0; i < 4; ++i) rs.push_back(send(client, p, "k"));
+  ASSERT_TRUE(Testing::runUntil(*dispatcher_, [&]() { return allAnswered(rs); }));
+  for (int i = 0; i < 4; ++i) {
+    ASSERT_TRUE(rs[i]->parsed) << rs[i]->error;
+    EXPECT_EQ(rs[i]->decision.allowed, i < 3) << i;
+  }
+  const int64_t now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                             std::chrono::system_clock::now().time_since_epoch())
+                             .count();
+  const int64_t month_end =
+      WindowSpec::calendarBucketEnd(-1, WindowSpec::calendarBucket(-1, now_ms));
+  const int64_t year_end =
+      WindowSpec::calendarBucketEnd(-2, WindowSpec::calendarBucket(-2, now_ms));
+  const Decision& last = rs[3]->decision;
+  EXPECT_NEAR(last.windows[0].reset_ms, month_end - now_ms, 5000);
+  EXPECT_NEAR(last.retry_after_ms, month_end - now_ms, 5000);
+  EXPECT_NEAR(last.windows[1].reset_ms, std::min<int64_t>(year_end - now_ms, 366LL * 86400000),
+              5000);
+  EXPECT_EQ(last.windows[1].remaining, 2u);
+  // The hash field is the month's index since 1970-01.
+  EXPECT_EQ(redis_.command("HKEYS sluice:rl:{cal/S/k}:month"),
+            absl::StrCat(WindowSpec::calendarBucket(-1, now_ms)));
+}
+
 TEST_F(RedisClientTest, ReloadsTheScriptAfterNoscript) {
   auto p = policy("{name: flush, minute: 100}");
   RedisClient client(*dispatcher_, p->redis_settings);
