@@ -22,6 +22,9 @@ PACKAGES=(
   python3-grpcio python3-protobuf
   # Independent JWT/JWS implementation for the auth integration tests and bench
   python3-jwt python3-cryptography
+  # JSON Schema draft 4 conformance cases for request_validator (and the draft-04 meta-schema
+  # they reference, python3-jsonschema's copy)
+  json-schema-test-suite python3-jsonschema
 )
 
 missing=()
