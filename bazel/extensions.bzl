@@ -14,6 +14,7 @@ SLUICE_HTTP_FILTERS = [
     "ip_restriction",
     "rate_limit",
     "request_transformer",
+    "request_validator",
     "response_transformer",
     "router",
 ]

@@ -4,6 +4,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "source/common/http/path.h"
 
 namespace sluice {
 namespace Extensions {
@@ -150,6 +151,49 @@ bool hasContentCoding(const Http::HeaderMap& headers) {
     }
   }
   return false;
+}
+
+std::string decodeFormComponent(absl::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '+') {
+      out += ' ';
+    } else if (s[i] == '%' && i + 2 < s.size() && Http::Path::hexValue(s[i + 1]) >= 0 &&
+               Http::Path::hexValue(s[i + 2]) >= 0) {
+      out +=
+          static_cast<char>(Http::Path::hexValue(s[i + 1]) * 16 + Http::Path::hexValue(s[i + 2]));
+      i += 2;
+    } else {
+      out += s[i];
+    }
+  }
+  return out;
+}
+
+std::string encodeFormComponent(absl::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  for (char c : s) {
+    if (Http::Path::isUnreserved(static_cast<unsigned char>(c))) {
+      out += c;
+    } else {
+      Http::Path::appendPercentEncoded(out, static_cast<unsigned char>(c));
+    }
+  }
+  return out;
+}
+
+std::vector<std::string> queryValues(absl::string_view query, absl::string_view name) {
+  std::vector<std::string> out;
+  for (absl::string_view p : absl::StrSplit(query, '&')) {
+    if (p.empty()) continue;
+    const size_t eq = p.find('=');
+    if (decodeFormComponent(p.substr(0, eq)) != name) continue;
+    out.push_back(eq == absl::string_view::npos ? std::string()
+                                                : decodeFormComponent(p.substr(eq + 1)));
+  }
+  return out;
 }
 
 }  // namespace Transform

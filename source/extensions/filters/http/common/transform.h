@@ -87,6 +87,14 @@ bool isFormContentType(absl::string_view content_type);
 // The message carries a content coding other than identity (a body the gateway can't read).
 bool hasContentCoding(const Http::HeaderMap& headers);
 
+// Percent-decodes a form component ('+' is a space; a malformed escape stays as it is).
+std::string decodeFormComponent(absl::string_view s);
+// Percent-encodes everything but RFC 3986 unreserved characters.
+std::string encodeFormComponent(absl::string_view s);
+// The decoded values of query parameter `name` in `query` (the part after '?'), in order: an
+// empty value for `?name` and `?name=`.
+std::vector<std::string> queryValues(absl::string_view query, absl::string_view name);
+
 }  // namespace Transform
 }  // namespace Extensions
 }  // namespace sluice

@@ -19,36 +19,6 @@ using Http::Path::appendPercentEncoded;
 using Http::Path::hexValue;
 using Http::Path::isUnreserved;
 
-std::string decodeFormComponent(absl::string_view s) {
-  std::string out;
-  out.reserve(s.size());
-  for (size_t i = 0; i < s.size(); ++i) {
-    if (s[i] == '+') {
-      out += ' ';
-    } else if (s[i] == '%' && i + 2 < s.size() && hexValue(s[i + 1]) >= 0 &&
-               hexValue(s[i + 2]) >= 0) {
-      out += static_cast<char>(hexValue(s[i + 1]) * 16 + hexValue(s[i + 2]));
-      i += 2;
-    } else {
-      out += s[i];
-    }
-  }
-  return out;
-}
-
-std::string encodeFormComponent(absl::string_view s) {
-  std::string out;
-  out.reserve(s.size());
-  for (char c : s) {
-    if (isUnreserved(static_cast<unsigned char>(c))) {
-      out += c;
-    } else {
-      appendPercentEncoded(out, static_cast<unsigned char>(c));
-    }
-  }
-  return out;
-}
-
 FormPairs::FormPairs(absl::string_view text) {
   if (text.empty()) return;
   for (absl::string_view p : absl::StrSplit(text, '&')) {

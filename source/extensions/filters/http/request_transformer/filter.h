@@ -5,6 +5,7 @@
 
 #include "source/common/buffer/buffer.h"
 #include "source/common/http/filter.h"
+#include "source/extensions/filters/http/common/transform.h"
 #include "source/extensions/filters/http/request_transformer/config.h"
 
 namespace sluice {
@@ -42,10 +43,8 @@ class FormPairs {
   std::vector<Pair> pairs_;
 };
 
-// Percent-decodes a form component ('+' is a space; a malformed escape stays as it is).
-std::string decodeFormComponent(absl::string_view s);
-// Percent-encodes everything but RFC 3986 unreserved characters.
-std::string encodeFormComponent(absl::string_view s);
+using Transform::decodeFormComponent;
+using Transform::encodeFormComponent;
 // `uri` as a path to send upstream: characters a path can't carry are percent-encoded. False
 // when it does not start with "/" or has a "." or ".." segment (also %2E-encoded): a template
 // filled from the request must not climb out of the path the route allows.

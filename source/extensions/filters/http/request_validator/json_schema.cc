@@ -336,8 +336,8 @@ const Schema::Node* Schema::Impl::compile(const Json::Value& v, const std::strin
     // The target's own references resolve against the document it is in.
     if (target != nullptr) {
       auto b = bases.find(target);
-      n.ref = compile(*target, b != bases.end() ? b->second : withoutFragment(uri),
-                      where + "/$ref");
+      n.ref =
+          compile(*target, b != bases.end() ? b->second : withoutFragment(uri), where + "/$ref");
     }
     return &n;  // draft 4: $ref replaces the object it is in
   }
