@@ -23,7 +23,10 @@ std::string clientName(const std::string& name, const std::string& version) {
     if (words[1] == "C-core") {
       lang = words.size() > 3 ? words.back() : "c++";
     }
-    return absl::StrCat("grpc-", absl::AsciiStrToLower(lang), version.empty() ? "" : " ", version);
+    // C-core wrappers send "C-core 29.0.0 Python 1.51.1": the last word is the wrapper's.
+    const size_t space = version.rfind(' ');
+    const std::string v = space == std::string::npos ? version : version.substr(space + 1);
+    return absl::StrCat("grpc-", absl::AsciiStrToLower(lang), v.empty() ? "" : " ", v);
   }
   if (version.empty() || absl::StrContains(name, version)) {
     return name;

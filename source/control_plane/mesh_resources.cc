@@ -167,6 +167,8 @@ class Translator {
     }
     if (equal) {
       auto* locality = cla.add_endpoints();
+      // gRPC's client requires the field, empty or not.
+      locality->mutable_locality();
       locality->mutable_load_balancing_weight()->set_value(1);
       for (const v1::Endpoint& ep : endpoints) {
         addEndpoint(*locality, ep);
