@@ -433,48 +433,100 @@ std::string renderStatus(const StatusResponse& status) {
     out += renderTable(rows);
   }
 
+  // Groups whose config serves proxyless gRPC targets, and what their translation left out.
+  std::vector<std::vector<std::string>> mesh_rows = {{"GROUP", "TARGETS", "NOTES"}};
+  std::string mesh_notes;
+  for (const auto& g : status.groups()) {
+    if (g.mesh_targets().empty() && g.mesh_notes().empty()) {
+      continue;
+    }
+    mesh_rows.push_back({g.name(),
+                         g.mesh_targets().empty() ? "-" : absl::StrJoin(g.mesh_targets(), " "),
+                         std::to_string(g.mesh_notes_size())});
+    for (const std::string& note : g.mesh_notes()) {
+      absl::StrAppend(&mesh_notes, "  ", g.name(), ": ", oneLine(note), "\n");
+    }
+  }
+  if (mesh_rows.size() > 1) {
+    out += "\nMESH (proxyless gRPC, docs/mesh.md)\n" + renderTable(mesh_rows);
+    if (!mesh_notes.empty()) {
+      out += "not served as declared:\n" + mesh_notes;
+    }
+  }
+
   out += "\nNODES\n";
   if (status.nodes_size() == 0) {
     out += "(none)\n";
     return out;
   }
-  std::vector<std::string> types;  // one column per type any node has, in the usual order
-  for (const NodeStatus& n : status.nodes()) {
-    for (const TypeStatus& t : n.types()) {
-      if (std::find(types.begin(), types.end(), t.type()) == types.end()) {
-        types.push_back(t.type());
-      }
-    }
-  }
-  std::sort(types.begin(), types.end(), typeLess);
-  std::vector<std::vector<std::string>> rows = {{"ID", "GROUP", "CONNECTED", "API", "IN_SYNC"}};
-  rows[0].insert(rows[0].end(), types.begin(), types.end());
   std::vector<std::vector<std::string>> nacks = {
       {"NODE", "TYPE", "VERSION", "NACKED_AT", "REASON"}};
-  for (const NodeStatus& n : status.nodes()) {
-    std::vector<std::string> row = {n.id(), orDash(n.group()), n.connected() ? "yes" : "no",
-                                    orDash(n.api()), n.in_sync() ? "yes" : "no"};
-    for (const std::string& type : types) {
-      auto it = std::find_if(n.types().begin(), n.types().end(),
-                             [&](const TypeStatus& t) { return t.type() == type; });
-      row.push_back(it == n.types().end() ? "-" : typeCell(*it));
-    }
-    rows.push_back(std::move(row));
-    std::vector<const TypeStatus*> nacked;
-    for (const TypeStatus& t : n.types()) {
-      if (!t.nacked_version().empty()) {
-        nacked.push_back(&t);
+  // One table per kind: Sluice data planes, then proxyless gRPC clients (Envoy's types).
+  auto nodeTable = [&](bool proxyless) {
+    std::vector<std::string> types;  // one column per type any node has, in the usual order
+    for (const NodeStatus& n : status.nodes()) {
+      if ((n.kind() == "grpc") != proxyless) {
+        continue;
+      }
+      for (const TypeStatus& t : n.types()) {
+        if (std::find(types.begin(), types.end(), t.type()) == types.end()) {
+          types.push_back(t.type());
+        }
       }
     }
-    std::sort(nacked.begin(), nacked.end(), [](const TypeStatus* a, const TypeStatus* b) {
-      return typeLess(a->type(), b->type());
-    });
-    for (const TypeStatus* t : nacked) {
-      nacks.push_back({n.id(), t->type(), t->nacked_version(), formatTime(t->nack_time()),
-                       orDash(oneLine(t->nack_reason()))});
+    if (!proxyless) {
+      std::sort(types.begin(), types.end(), typeLess);
+    } else {
+      const std::vector<std::string> order = {"Cluster", "ClusterLoadAssignment", "Listener",
+                                              "RouteConfiguration"};
+      std::sort(types.begin(), types.end(), [&](const std::string& a, const std::string& b) {
+        return std::find(order.begin(), order.end(), a) < std::find(order.begin(), order.end(), b);
+      });
     }
+    std::vector<std::vector<std::string>> rows = {{"ID", "GROUP", "CONNECTED", "API"}};
+    if (proxyless) {
+      rows[0].push_back("CLIENT");
+    }
+    rows[0].push_back("IN_SYNC");
+    rows[0].insert(rows[0].end(), types.begin(), types.end());
+    for (const NodeStatus& n : status.nodes()) {
+      if ((n.kind() == "grpc") != proxyless) {
+        continue;
+      }
+      std::vector<std::string> row = {n.id(), orDash(n.group()), n.connected() ? "yes" : "no",
+                                      orDash(n.api())};
+      if (proxyless) {
+        row.push_back(orDash(n.client()));
+      }
+      row.push_back(n.in_sync() ? "yes" : "no");
+      for (const std::string& type : types) {
+        auto it = std::find_if(n.types().begin(), n.types().end(),
+                               [&](const TypeStatus& t) { return t.type() == type; });
+        row.push_back(it == n.types().end() ? "-" : typeCell(*it));
+      }
+      rows.push_back(std::move(row));
+      std::vector<const TypeStatus*> nacked;
+      for (const TypeStatus& t : n.types()) {
+        if (!t.nacked_version().empty()) {
+          nacked.push_back(&t);
+        }
+      }
+      std::sort(nacked.begin(), nacked.end(), [](const TypeStatus* a, const TypeStatus* b) {
+        return typeLess(a->type(), b->type());
+      });
+      for (const TypeStatus* t : nacked) {
+        nacks.push_back({n.id(), t->type(), t->nacked_version(), formatTime(t->nack_time()),
+                         orDash(oneLine(t->nack_reason()))});
+      }
+    }
+    return rows;
+  };
+  auto sluice_rows = nodeTable(false);
+  auto proxyless_rows = nodeTable(true);
+  out += sluice_rows.size() > 1 ? renderTable(sluice_rows) : "(none)\n";
+  if (proxyless_rows.size() > 1) {
+    out += "\nPROXYLESS NODES (gRPC xDS clients)\n" + renderTable(proxyless_rows);
   }
-  out += renderTable(rows);
   if (nacks.size() > 1) {
     out += "\nNACKS\n" + renderTable(nacks);
   }

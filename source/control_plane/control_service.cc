@@ -24,7 +24,7 @@ std::string groupOrDefault(const std::string& group) {
 }
 
 void fillGroup(const std::string& name, const SnapshotCache::GroupInfo& info,
-               const std::string& source, control::GroupStatus& out) {
+               const std::string& source, const MeshCache* mesh, control::GroupStatus& out) {
   out.set_name(name);
   out.set_version(info.snapshot->version());
   out.set_source(source);
@@ -32,6 +32,15 @@ void fillGroup(const std::string& name, const SnapshotCache::GroupInfo& info,
   for (ResourceType t : allTypes()) {
     (*out.mutable_resources())[shortName(t)] =
         static_cast<uint32_t>(info.snapshot->type(t).resources.size());
+  }
+  if (mesh != nullptr) {
+    auto m = mesh->get(info.snapshot);
+    for (const std::string& target : m->targets()) {
+      out.add_mesh_targets(target);
+    }
+    for (const std::string& note : m->notes()) {
+      out.add_mesh_notes(note);
+    }
   }
 }
 
@@ -94,7 +103,7 @@ grpc::Status ControlServiceImpl::status(control::StatusResponse& out) const {
 
   std::map<std::string, control::GroupStatus> group_status;
   for (const auto& [name, info] : groups) {
-    fillGroup(name, info, info.source, group_status[name]);
+    fillGroup(name, info, info.source, mesh_, group_status[name]);
   }
   // Groups that only have nodes: they are served the default group's config.
   for (const NodeRecord& node : nodes) {
@@ -103,7 +112,7 @@ grpc::Status ControlServiceImpl::status(control::StatusResponse& out) const {
     }
     control::GroupStatus& g = group_status[node.group];
     if (default_group != groups.end()) {
-      fillGroup(node.group, default_group->second, "default group", g);
+      fillGroup(node.group, default_group->second, "default group", mesh_, g);
     } else {
       g.set_name(node.group);
       g.set_source("no config");
@@ -130,8 +139,37 @@ grpc::Status ControlServiceImpl::status(control::StatusResponse& out) const {
     } else if (default_group != groups.end()) {
       current = default_group->second.snapshot;
     }
+    n->set_kind(node.kind);
+    n->set_client(node.client);
     bool in_sync = node.connected && current != nullptr;
     bool any = false;
+    if (!node.type_names.empty()) {
+      // A proxyless node: Envoy's types, versions of the group's mesh translation.
+      MeshSnapshotConstSharedPtr mesh =
+          mesh_ != nullptr && current != nullptr ? mesh_->get(current) : nullptr;
+      for (MeshType t : allMeshTypes()) {
+        const size_t i = meshIndex(t);
+        if (i >= node.types.size() || !node.types[i].subscribed) {
+          continue;
+        }
+        const TypeProgress& p = node.types[i];
+        any = true;
+        control::TypeStatus* ts = n->add_types();
+        ts->set_type(meshTypeName(t));
+        ts->set_sent_version(p.sent_version);
+        ts->set_acked_version(p.acked_version);
+        ts->set_nacked_version(p.nacked_version);
+        ts->set_nack_reason(p.nack_reason);
+        if (!p.nacked_version.empty()) {
+          *ts->mutable_nack_time() = toTimestamp(p.nack_time);
+        }
+        if (mesh == nullptr || p.acked_version != mesh->type(t).version) {
+          in_sync = false;
+        }
+      }
+      n->set_in_sync(in_sync && any);
+      continue;
+    }
     for (ResourceType t : allTypes()) {
       const TypeProgress& p = node.types[typeIndex(t)];
       if (!p.subscribed) {

@@ -4,6 +4,7 @@
 
 #include "absl/time/time.h"
 #include "sluice/service/control/v1/control.grpc.pb.h"
+#include "source/control_plane/mesh_resources.h"
 #include "source/control_plane/node_registry.h"
 #include "source/control_plane/snapshot_cache.h"
 
@@ -15,8 +16,11 @@ namespace ControlPlane {
 class ControlServiceImpl final
     : public sluice::service::control::v1::ControlService::CallbackService {
  public:
-  ControlServiceImpl(SnapshotCache& cache, const NodeRegistry& registry)
-      : cache_(cache), registry_(registry) {}
+  // `mesh`: the proxyless translation, for the groups' targets and notes and the proxyless
+  // nodes' versions; nullptr = none.
+  ControlServiceImpl(SnapshotCache& cache, const NodeRegistry& registry,
+                     const MeshCache* mesh = nullptr)
+      : cache_(cache), registry_(registry), mesh_(mesh) {}
 
   grpc::ServerUnaryReactor* Apply(grpc::CallbackServerContext* context,
                                   const sluice::service::control::v1::ApplyRequest* request,
@@ -49,6 +53,7 @@ class ControlServiceImpl final
  private:
   SnapshotCache& cache_;
   const NodeRegistry& registry_;
+  const MeshCache* const mesh_;
 };
 
 }  // namespace ControlPlane

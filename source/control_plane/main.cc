@@ -1,5 +1,6 @@
 // sluice-cp: the control plane. Serves each node group's declared config to data planes over
-// ADS (state of the world and delta) and the operator API (ControlService) on one port.
+// ADS (state of the world and delta), to proxyless gRPC clients over Envoy's xDS v3 ADS, and
+// the operator API (ControlService), all on one port.
 #include <signal.h>
 
 #include <cstdio>
@@ -18,6 +19,8 @@
 #include "source/control_plane/ads_service.h"
 #include "source/control_plane/config_watcher.h"
 #include "source/control_plane/control_service.h"
+#include "source/control_plane/mesh_ads_service.h"
+#include "source/control_plane/mesh_resources.h"
 #include "source/control_plane/resources.h"
 #include "source/control_plane/snapshot_cache.h"
 #include "source/control_plane/state_store.h"
@@ -232,9 +235,15 @@ int main(int argc, char** argv) {
   }
 
   sluice::ControlPlane::NodeRegistry registry;
+  sluice::ControlPlane::MeshCache mesh_cache;
   sluice::ControlPlane::AdsService ads(cache, registry);
-  sluice::ControlPlane::ControlServiceImpl control(cache, registry);
-  cache.setOnPublish([&ads](const std::string&) { ads.pushAll(); });
+  // Envoy's xDS v3 for proxyless gRPC clients, on the same port (docs/mesh.md).
+  sluice::ControlPlane::MeshAdsService mesh_ads(cache, mesh_cache, registry);
+  sluice::ControlPlane::ControlServiceImpl control(cache, registry, &mesh_cache);
+  cache.setOnPublish([&ads, &mesh_ads](const std::string&) {
+    ads.pushAll();
+    mesh_ads.pushAll();
+  });
 
   grpc::ServerBuilder builder;
   int port = 0;
@@ -247,6 +256,7 @@ int main(int argc, char** argv) {
   builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS, 30000);
   builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 10000);
   builder.RegisterService(&ads);
+  builder.RegisterService(&mesh_ads);
   builder.RegisterService(&control);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (server == nullptr || port == 0) {

@@ -18,8 +18,17 @@ struct NodeRecord {
   std::string id;
   std::string group;
   bool connected = false;
+  // "sluice" (a Sluice data plane on sluice.service.discovery.v1) or "grpc" (a proxyless gRPC
+  // client on envoy.service.discovery.v3, docs/mesh.md).
+  std::string kind = "sluice";
   // "sotw" or "delta".
   std::string api;
+  // Proxyless nodes: the xDS client named by the node (user_agent_name and version), e.g.
+  // "gRPC C-core 1.51.1".
+  std::string client;
+  // Names of the entries of `types` when they are not Sluice's ResourceTypes (proxyless nodes:
+  // meshTypeName() order); empty for Sluice data planes.
+  std::vector<std::string> type_names;
   std::string peer;
   std::string user_agent;
   absl::Time connected_since;

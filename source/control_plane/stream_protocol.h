@@ -104,6 +104,7 @@ class SotwProtocol : public StreamProtocol {
  public:
   using Request = sluice::service::discovery::v1::DiscoveryRequest;
   using Response = sluice::service::discovery::v1::DiscoveryResponse;
+  using Snapshot = GroupSnapshot;
   static constexpr char kApi[] = "sotw";
 
   // Adds `responses` to a stream's queue of responses waiting to be written. A waiting
@@ -125,6 +126,7 @@ class DeltaProtocol : public StreamProtocol {
  public:
   using Request = sluice::service::discovery::v1::DeltaDiscoveryRequest;
   using Response = sluice::service::discovery::v1::DeltaDiscoveryResponse;
+  using Snapshot = GroupSnapshot;
   static constexpr char kApi[] = "delta";
 
   // Adds `responses` to a stream's queue, in order (each delta builds on the previous one).
