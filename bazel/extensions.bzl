@@ -7,6 +7,7 @@ sluice-cp) and `:<name>` (the filter itself; linked by sluice). See docs/extendi
 
 SLUICE_HTTP_FILTERS = [
     "auth",
+    "cache",
     "cors",
     "grpc_stats",
     "grpc_web",

@@ -41,6 +41,11 @@ class SharedSlice {
   absl::string_view view() const { return absl::string_view(data(), size_); }
   void ref() const { refs_.fetch_add(1, std::memory_order_relaxed); }
   void unref() const;
+  // Another owning pointer (one more reference).
+  SharedSlicePtr share() const {
+    ref();
+    return SharedSlicePtr(this, &unrefDeleter);
+  }
 
  private:
   explicit SharedSlice(size_t size) : size_(size) {}
