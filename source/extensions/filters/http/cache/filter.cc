@@ -178,24 +178,55 @@ Http::FilterHeadersStatus CacheFilter::decodeHeaders(Http::RequestHeaderMap& hea
   store_ = config_->store.get();
   head_ = headers.method == "HEAD";
   const bool method = head_ ? cfg_->head : (cfg_->get && headers.method == "GET");
+  // One pass over the request's headers for the ones the cache reads.
+  bool range = false;
+  const Http::HeaderEntry* cc = nullptr;
+  const Http::HeaderEntry* pragma = nullptr;
+  const Http::HeaderEntry* inm = nullptr;
+  const Http::HeaderEntry* ims = nullptr;
+  int cc_lines = 0;
+  int inm_lines = 0;
+  for (const Http::HeaderEntry& e : headers.entries()) {
+    const absl::string_view k = e.key;
+    if (k.size() == 5) {
+      range |= k == "range";
+    } else if (k.size() == 13) {
+      if (k == "cache-control") {
+        cc = cc == nullptr ? &e : cc;
+        ++cc_lines;
+      } else if (k == "if-none-match") {
+        inm = inm == nullptr ? &e : inm;
+        ++inm_lines;
+      } else if (k == "authorization") {
+        authorization_ = true;
+      }
+    } else if (k.size() == 6 && k == "pragma") {
+      pragma = &e;
+    } else if (k.size() == 17 && k == "if-modified-since") {
+      ims = &e;
+    }
+  }
   // A request with a body or a Range is not answered from (nor stored into) the cache.
-  if (!method || !end_stream || headers.has("range")) {
+  if (!method || !end_stream || range) {
     status_ = CacheStatus::Bypass;
     return Http::FilterHeadersStatus::Continue;
   }
+  std::string scratch;
   if (cfg_->cache_control) {
-    std::string scratch;
-    const absl::string_view cc = joinedHeader(headers, "cache-control", scratch);
-    if (!cc.empty()) {
-      request_cc_ = parseRequestCacheControl(cc);
-    } else if (absl::AsciiStrToLower(headers.get("pragma")).find("no-cache") != std::string::npos) {
+    if (cc != nullptr) {
+      request_cc_ =
+          parseRequestCacheControl(cc_lines == 1 ? absl::string_view(cc->value)
+                                                 : joinedHeader(headers, "cache-control", scratch));
+    } else if (pragma != nullptr &&
+               absl::AsciiStrToLower(pragma->value).find("no-cache") != std::string::npos) {
       request_cc_.no_cache = true;  // RFC 9111 5.4: Pragma without Cache-Control
     }
     if (request_cc_.no_store) {
       status_ = CacheStatus::Bypass;
       return Http::FilterHeadersStatus::Continue;
     }
-    authorization_ = headers.has("authorization");
+  } else {
+    authorization_ = false;  // RFC 9111 3.5 applies with cache_control only (Kong)
   }
   const absl::string_view consumer =
       decoder_callbacks_->streamInfo().filter_state.getString(Http::FilterStateNames::kConsumer);
@@ -209,14 +240,12 @@ Http::FilterHeadersStatus CacheFilter::decodeHeaders(Http::RequestHeaderMap& hea
     }
   }
   // The client's conditionals, answered here on a hit, removed upstream otherwise.
-  if (const Http::HeaderEntry* inm = headers.find("if-none-match"); inm != nullptr) {
-    std::string scratch;
-    client_inm_ = std::string(joinedHeader(headers, "if-none-match", scratch));
+  if (inm != nullptr) {
+    client_inm_ =
+        inm_lines == 1 ? inm->value : std::string(joinedHeader(headers, "if-none-match", scratch));
     has_client_inm_ = true;
   }
-  if (const Http::HeaderEntry* ims = headers.find("if-modified-since"); ims != nullptr) {
-    client_ims_ = parseHttpDate(ims->value).value_or(-1);
-  }
+  if (ims != nullptr) client_ims_ = parseHttpDate(ims->value).value_or(-1);
   t_key.clear();
   appendBaseKey(*cfg_, headers, route->name(), consumer, t_key);
   shard_ = CacheStore::shardOf(t_key);
@@ -415,7 +444,9 @@ void CacheFilter::serve(const CachedResponse& entry, CacheStatus status) {
   }
   const int64_t age_s = std::chrono::duration_cast<std::chrono::seconds>(entry.age(now())).count();
   h->add("age", absl::StrCat(std::max<int64_t>(0, age_s)));
-  setStatusHeaders(*h, status, entry.key_digest);
+  // A fresh map without them (never stored): added, not set.
+  h->add(kStatusHeader, statusName(status));
+  if (cfg_->expose_cache_key) h->add(kKeyHeader, entry.key_digest);
   if (head_ || not_modified || entry.body == nullptr) {
     decoder_callbacks_->encodeHeaders(std::move(h), true);
     return;

@@ -7,6 +7,7 @@
 #include "absl/container/inlined_vector.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 
 namespace sluice {
@@ -17,7 +18,7 @@ namespace {
 void appendField(char tag, absl::string_view value, std::string& out) {
   // tag, length, ':', bytes: no value can run into the next field.
   out.push_back(tag);
-  out.append(std::to_string(value.size()));
+  absl::StrAppend(&out, value.size());
   out.push_back(':');
   out.append(value.data(), value.size());
 }
