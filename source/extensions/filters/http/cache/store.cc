@@ -128,16 +128,14 @@ CacheStore::Join CacheStore::joinFetch(size_t shard, absl::string_view key,
 }
 
 void CacheStore::endFetch(size_t shard, absl::string_view key, uint64_t fetch_id) {
-  std::vector<WaiterSharedPtr> waiters;
-  {
-    Shard& s = shards_[shard];
-    absl::MutexLock lock(&s.mu);
-    auto f = s.fetches.find(key);
-    if (f == s.fetches.end() || f->second.id != fetch_id) return;
-    waiters.swap(f->second.waiters);
-    s.fetches.erase(f);
-  }
-  wake(waiters);
+  Shard& s = shards_[shard];
+  absl::MutexLock lock(&s.mu);
+  auto f = s.fetches.find(key);
+  if (f == s.fetches.end() || f->second.id != fetch_id) return;
+  // Posted under the lock: a waiter that leaves (its stream going away, before its worker and
+  // dispatcher do) is then either still listed and posted to, or gone.
+  wake(f->second.waiters);
+  s.fetches.erase(f);
 }
 
 void CacheStore::leaveFetch(size_t shard, absl::string_view key, const Waiter* waiter) {

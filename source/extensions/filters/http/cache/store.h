@@ -214,7 +214,7 @@ class CacheStore : public std::enable_shared_from_this<CacheStore> {
   // Evicts least recently used entries while the store is over its capacity.
   void evictToCapacity();
   void releaseClaim(const CapacityClaim* claim);
-  void wake(std::vector<WaiterSharedPtr>& waiters);
+  void wake(std::vector<WaiterSharedPtr>& waiters);  // with the shard's lock held
 
   CacheStats stats_;
   std::array<Shard, kShards> shards_;
