@@ -8,6 +8,7 @@ sluice-cp) and `:<name>` (the filter itself; linked by sluice). See docs/extendi
 SLUICE_HTTP_FILTERS = [
     "acl",
     "auth",
+    "cache",
     "cors",
     "grpc_stats",
     "grpc_web",

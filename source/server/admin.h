@@ -5,17 +5,14 @@
 #include <memory>
 #include <string>
 
+#include "source/common/admin/handler_registry.h"
 #include "source/common/event/dispatcher.h"
 #include "source/common/network/connection.h"
 
 namespace sluice {
 namespace Server {
 
-struct AdminResponse {
-  uint32_t status = 200;
-  std::string content_type = "text/plain; charset=utf-8";
-  std::string body;
-};
+using AdminResponse = Admin::Response;
 
 // The admin HTTP server. Runs on the main thread (never on a worker), loopback by default.
 class AdminServer {

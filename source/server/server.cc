@@ -157,6 +157,7 @@ absl::StatusOr<SnapshotConstSharedPtr> Server::build(
   o.static_may_reference_dynamic = bootstrap.has_control_plane();
   o.main_dispatcher = dispatcher_.get();
   o.singletons = &singletons_;
+  o.admin_handlers = &admin_handlers_;
   o.cluster_states = &health_->registry();
   o.concurrency = concurrency_;
   o.resolved_dns = &dns_->resolved();
@@ -678,6 +679,9 @@ AdminResponse Server::handleAdmin(const std::string& method, const std::string& 
     dispatcher_->deferred([this]() { startDrain("POST /quitquitquit"); });
     return r;
   }
+  if (Admin::Handler extension = admin_handlers_.find(path)) {
+    return extension(method, path, query);  // an endpoint a filter added (it checks the method)
+  }
   if (!get) {
     r.status = 405;
     r.body = "method not allowed\n";
@@ -716,6 +720,8 @@ AdminResponse Server::handleAdmin(const std::string& method, const std::string& 
         "                           breakers, request counters (JSON)\n"
         "  GET  /listeners          listeners and their bound addresses (JSON)\n"
         "  POST /quitquitquit       drain and exit\n";
+    for (const std::string& line : admin_handlers_.help())
+      absl::StrAppend(&r.body, "  ", line, "\n");
   } else {
     r.status = 404;
     r.body = "not found; see /\n";

@@ -107,6 +107,8 @@ class Server : public Config::AdsCallbacks {
   uint64_t publishes_ = 0;
   // Process-wide objects of filters (JWKS caches, Redis clients), kept across snapshots.
   Http::SingletonManager singletons_;
+  // Admin endpoints filters added (the cache's DELETE /cache); kept for the process.
+  Admin::HandlerRegistry admin_handlers_;
   Event::FileEventPtr signal_event_;
   int signal_fd_ = -1;
   Event::TimerPtr drain_timer_;

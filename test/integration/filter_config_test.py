@@ -102,13 +102,13 @@ class ValidationTest(SluiceTestCase):
         b = config(self.dead_port())
         routes = b["static_resources"]["route_tables"][0]["virtual_hosts"][1]["routes"]
         routes[0]["filter_config"] = {"auth": {"policy": "nope", "x": 1},
-                                      "rate_limit": {"policy": "nope"}, "cache": {}}
+                                      "rate_limit": {"policy": "nope"}, "nope_filter": {}}
         p = run_validate(b)
         self.assertEqual(p.returncode, 1)
         r = "static_resources.route_tables[0].virtual_hosts[1].routes[0].filter_config"
         self.assertIn(r + ".auth.x: unknown field", p.stderr)
         self.assertIn(r + '.rate_limit.policy: unknown rate limit policy "nope"', p.stderr)
-        self.assertIn(r + '.cache: unknown filter "cache"', p.stderr)
+        self.assertIn(r + '.nope_filter: unknown filter "nope_filter"', p.stderr)
 
 
 if __name__ == "__main__":

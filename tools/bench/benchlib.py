@@ -1,5 +1,6 @@
 """Small process and socket helpers shared by the Python end-to-end benches
-(auth_bench.py, rate_limit_bench.py, resilience_bench.py, transform_bench.py). Stdlib only."""
+(auth_bench.py, cache_bench.py, rate_limit_bench.py, resilience_bench.py, transform_bench.py).
+Stdlib only."""
 
 import re
 import socket
@@ -119,15 +120,21 @@ def callgrind_per_request(binary, cfg_path, port, url, n, headers, out_prefix):
     """User-space instructions per request of `url` on `binary -c cfg_path` (one worker) under
     valgrind's callgrind: h2load --h1 (16 connections) sends 1,000 warm-up requests, the counters
     are dumped, then `n` requests are counted. Deterministic to ~1%; kernel work not included."""
+    return callgrind_cmd_per_request([binary, "-c", cfg_path, "--concurrency", "1"], port, url,
+                                     n, headers, out_prefix)
+
+
+def callgrind_cmd_per_request(cmd, port, url, n, headers, out_prefix):
+    """callgrind_per_request() for any single-process server command `cmd` listening on `port`
+    (e.g. nginx with master_process off, for the cache bench's comparison)."""
     import signal
     import subprocess
     out = out_prefix + ".out"
-    vg = start(["valgrind", "--tool=callgrind", "--callgrind-out-file=" + out, binary, "-c",
-                cfg_path, "--concurrency", "1"], stdout=open(out_prefix + ".log", "w"),
-               stderr=subprocess.STDOUT)
+    vg = start(["valgrind", "--tool=callgrind", "--callgrind-out-file=" + out] + list(cmd),
+               stdout=open(out_prefix + ".log", "w"), stderr=subprocess.STDOUT)
     try:
         if not wait_port(port, 120):
-            raise RuntimeError("sluice under valgrind did not start")
+            raise RuntimeError("%s under valgrind did not start" % cmd[0])
         h2 = ["h2load", "--h1", "-c", "16"]
         for h in headers or ():
             h2 += ["-H", h]

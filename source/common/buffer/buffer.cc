@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <new>
 
 namespace sluice {
 namespace Buffer {
@@ -33,13 +34,16 @@ OwnedImpl::Slice OwnedImpl::newSlice(size_t min_size) {
     } else {
       mem = new char[kSliceSize];
     }
-    return Slice{mem, kSliceSize, 0, 0};
+    return Slice{mem, kSliceSize, 0, 0, nullptr};
   }
-  return Slice{new char[min_size], static_cast<uint32_t>(min_size), 0, 0};
+  return Slice{new char[min_size], static_cast<uint32_t>(min_size), 0, 0, nullptr};
 }
 
 void OwnedImpl::releaseSlice(Slice& s) {
-  if (s.cap == kSliceSize && t_cache.free.size() < kMaxCachedSlices) {
+  if (s.shared != nullptr) {
+    s.shared->unref();
+    s.shared = nullptr;
+  } else if (s.cap == kSliceSize && t_cache.free.size() < kMaxCachedSlices) {
     t_cache.free.push_back(s.mem);
   } else {
     delete[] s.mem;
@@ -59,6 +63,40 @@ void OwnedImpl::add(const void* data, size_t size) {
     s.len += n;
     src += n;
     size -= n;
+    length_ += n;
+  }
+}
+
+SharedSlicePtr SharedSlice::copyOf(absl::string_view data) {
+  return make(data.size(), [data](char* dst) {
+    if (!data.empty()) memcpy(dst, data.data(), data.size());
+  });
+}
+
+SharedSlice* SharedSlice::allocate(size_t size) {
+  void* mem = ::operator new(sizeof(SharedSlice) + size);
+  return new (mem) SharedSlice(size);
+}
+
+void SharedSlice::unref() const {
+  if (refs_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+    this->~SharedSlice();
+    ::operator delete(const_cast<SharedSlice*>(this));
+  }
+}
+
+void OwnedImpl::addShared(const SharedSlice& slice) {
+  if (slice.size() < 1024) {
+    add(slice.view());
+    return;
+  }
+  // A view per 1 GiB (the slice index counts in 32 bits), each holding its reference.
+  constexpr size_t kMaxView = size_t{1} << 30;
+  char* mem = const_cast<char*>(slice.data());
+  for (size_t off = 0; off < slice.size(); off += kMaxView) {
+    const uint32_t n = static_cast<uint32_t>(std::min(kMaxView, slice.size() - off));
+    slice.ref();
+    slices_.push_back(Slice{mem + off, n, 0, n, &slice});
     length_ += n;
   }
 }
@@ -174,7 +212,7 @@ ssize_t OwnedImpl::readFrom(int fd, size_t max) {
   if (tail != nullptr && tail->freeSpace() >= 1024) {
     iov[iovcnt++] = {tail->mem + tail->off + tail->len, std::min<size_t>(tail->freeSpace(), max)};
   }
-  Slice fresh{nullptr, 0, 0, 0};
+  Slice fresh{nullptr, 0, 0, 0, nullptr};
   if (iovcnt == 0 || iov[0].iov_len < max) {
     fresh = newSlice(kSliceSize);
     size_t room = max - (iovcnt ? iov[0].iov_len : 0);

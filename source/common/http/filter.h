@@ -12,6 +12,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/types/optional.h"
 #include "google/protobuf/message.h"
+#include "source/common/admin/handler_registry.h"
 #include "source/common/buffer/buffer.h"
 #include "source/common/config/policy_registry.h"
 #include "source/common/event/dispatcher.h"
@@ -322,6 +323,9 @@ struct FactoryContext {
   // What a resolver a filter makes on a worker uses (the bootstrap's dns_resolvers), e.g. for a
   // Redis host name; null when only validating.
   Network::DnsResolverOptionsConstSharedPtr dns_options;
+  // Where a filter adds admin endpoints of its own (the cache's DELETE /cache); null when only
+  // validating. Register once per process (with the process-wide object the handler uses).
+  Admin::HandlerRegistry* admin_handlers = nullptr;
 };
 
 // The runtime side of a filter, registered by name by the filter's library (its config side,

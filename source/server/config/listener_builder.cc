@@ -75,6 +75,7 @@ void buildFilterChain(BuildState& s, const ListenerProto& lc, const std::string&
   fctx.concurrency = s.o.concurrency;
   fctx.main_dns_resolver = s.o.main_dns_resolver;
   fctx.dns_options = s.o.dns_options;
+  fctx.admin_handlers = s.o.admin_handlers;
   if (lc.http_filters_size() == 0) {
     // No chain configured: the router alone.
     sluice::config::v1::HttpFilter router;

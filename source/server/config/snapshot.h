@@ -93,6 +93,8 @@ struct BuildOptions {
   // when only validating. See Http::FactoryContext.
   Network::DnsResolver* main_dns_resolver = nullptr;
   Network::DnsResolverOptionsConstSharedPtr dns_options;
+  // Admin endpoints filters add (see Http::FactoryContext); null when only validating.
+  Admin::HandlerRegistry* admin_handlers = nullptr;
   int first_dynamic_route_table = INT32_MAX;
   int first_dynamic_cluster = INT32_MAX;
   int first_dynamic_cluster_endpoints = INT32_MAX;

@@ -5,7 +5,10 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "gtest/gtest.h"
 
@@ -374,6 +377,92 @@ TEST_F(BufferSocketTest, ReadFromEofReturnsZero) {
   OwnedImpl b;
   EXPECT_EQ(0, b.readFrom(fds_[0], 64 * 1024));
   EXPECT_EQ(0, b.sliceCount());
+}
+
+// ---- SharedSlice: bytes referred to, not copied ----------------------------------------------
+
+TEST(SharedSliceTest, BuffersReferToTheBytesAndReleaseThemWhenDrained) {
+  const std::string data = pattern(40000, 3);
+  SharedSlicePtr slice = SharedSlice::copyOf(data);
+  {
+    OwnedImpl a;
+    a.add("head:");
+    a.addShared(*slice);
+    a.add(":tail");  // never written into the shared bytes
+    EXPECT_EQ("head:" + data + ":tail", a.toString());
+    EXPECT_EQ(data, slice->view());
+    OwnedImpl b;
+    b.addShared(*slice);
+    b.drain(100);  // partly drained: still referred to
+    EXPECT_EQ(data.substr(100), b.toString());
+    OwnedImpl c;
+    c.move(b);  // a whole view moves, reference and all
+    EXPECT_TRUE(b.empty());
+    EXPECT_EQ(data.substr(100), c.toString());
+    OwnedImpl d;
+    d.move(c, 50);  // part of it is copied
+    EXPECT_EQ(data.substr(100, 50), d.toString());
+    EXPECT_EQ(data.substr(150), c.toString());
+  }
+  // Every buffer released its reference; the slice is still whole for its owner.
+  EXPECT_EQ(data, slice->view());
+  OwnedImpl e;
+  e.addShared(*slice);
+  slice.reset();  // the buffer's reference keeps the bytes alive
+  EXPECT_EQ(data, e.toString());
+  e.drain(e.length());
+  EXPECT_TRUE(e.empty());
+}
+
+TEST(SharedSliceTest, SmallSlicesAreCopied) {
+  SharedSlicePtr slice = SharedSlice::copyOf("tiny");
+  OwnedImpl a;
+  a.addShared(*slice);
+  slice.reset();
+  EXPECT_EQ("tiny", a.toString());
+  OwnedImpl empty;
+  SharedSlicePtr none = SharedSlice::copyOf("");
+  empty.addShared(*none);
+  EXPECT_TRUE(empty.empty());
+}
+
+TEST(SharedSliceTest, ReferencesFromManyThreads) {
+  const std::string data = pattern(64 * 1024, 5);
+  SharedSlicePtr slice = SharedSlice::copyOf(data);
+  std::vector<std::thread> threads;
+  std::atomic<int> bad{0};
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&] {
+      for (int i = 0; i < 2000; ++i) {
+        OwnedImpl b;
+        b.addShared(*slice);
+        if (b.length() != data.size() || b.frontSlice().substr(0, 16) != data.substr(0, 16)) {
+          ++bad;
+        }
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(0, bad.load());
+  EXPECT_EQ(data, slice->view());
+}
+
+TEST_F(BufferSocketTest, SharedBytesGoToASocket) {
+  const std::string data = pattern(30000, 11);
+  SharedSlicePtr slice = SharedSlice::copyOf(data);
+  OwnedImpl out("x");
+  out.addShared(*slice);
+  slice.reset();
+  OwnedImpl in;
+  while (in.length() < data.size() + 1) {
+    if (!out.empty()) {
+      ssize_t n = out.writeTo(fds_[0]);
+      ASSERT_TRUE(n > 0 || n == -EAGAIN);
+    }
+    ssize_t r = in.readFrom(fds_[1], 64 * 1024);
+    ASSERT_TRUE(r > 0 || r == -EAGAIN);
+  }
+  EXPECT_EQ("x" + data, in.toString());
 }
 
 TEST_F(BufferSocketTest, RoundTripThroughSocket) {
