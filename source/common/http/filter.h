@@ -5,6 +5,8 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <type_traits>
+#include <vector>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/inlined_vector.h"
@@ -263,10 +265,21 @@ class FilterChainFactoryCallbacks {
 // Built once per listener config from the filter's config; called once per stream.
 using FilterFactoryCb = std::function<void(FilterChainFactoryCallbacks&)>;
 
+// A process-wide object with work to finish before the process exits (a log sink's queue).
+class Drainable {
+ public:
+  virtual ~Drainable() = default;
+  // Starts finishing; returns at once (any thread).
+  virtual void startDrain() = 0;
+  // Waits until the work is done or `deadline` passes; true when done.
+  virtual bool waitDrained(std::chrono::steady_clock::time_point deadline) = 0;
+};
+
 // Process-wide objects that outlive config snapshots (a JWKS cache, Redis clients, shared
-// rate-limit counters), created on first use by the filter factories that need them and kept
-// until the process exits. Used on the main thread while snapshots are built; what the objects
-// do on workers is up to them.
+// rate-limit counters, log sinks), created on first use by the filter factories that need them
+// and kept until the process exits. Used on the main thread while snapshots are built (and by
+// filters that create one lazily: the map is locked); what the objects do on workers is up to
+// them.
 class SingletonManager {
  public:
   template <class T>
@@ -277,12 +290,33 @@ class SingletonManager {
     if (it != objects_.end()) return std::static_pointer_cast<T>(it->second);
     std::shared_ptr<T> made = create();
     objects_[name] = made;
+    if constexpr (std::is_base_of_v<Drainable, T>) {
+      if (made != nullptr) drainables_.push_back(made);
+    }
     return made;
+  }
+
+  // At shutdown, on the main thread once the workers have stopped (nothing is added any more):
+  // starts every Drainable's drain, then waits for all of them until `deadline`. Returns how
+  // many did not finish in time.
+  size_t drainAll(std::chrono::steady_clock::time_point deadline) {
+    std::vector<std::shared_ptr<Drainable>> all;
+    {
+      absl::MutexLock lock(&mu_);
+      for (const auto& weak : drainables_) {
+        if (auto d = weak.lock()) all.push_back(std::move(d));
+      }
+    }
+    for (const auto& d : all) d->startDrain();
+    size_t late = 0;
+    for (const auto& d : all) late += d->waitDrained(deadline) ? 0 : 1;
+    return late;
   }
 
  private:
   absl::Mutex mu_;
-  absl::flat_hash_map<std::string, std::shared_ptr<void>> objects_;
+  absl::flat_hash_map<std::string, std::shared_ptr<void>> objects_ ABSL_GUARDED_BY(mu_);
+  std::vector<std::weak_ptr<Drainable>> drainables_ ABSL_GUARDED_BY(mu_);
 };
 
 struct FactoryContext {
