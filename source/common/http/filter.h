@@ -114,7 +114,8 @@ struct StreamInfo {
   std::string upstream_host;
   std::string upstream_cluster;
   std::string request_id;
-  // The request target as the client sent it (kept for the access log before rewrites).
+  // The request target as the client sent it (kept before normalisation and rewrites when the
+  // listener has an access log or a filter that asks for it: FactoryContext::keep_original_path).
   std::string original_path;
   // Envoy-style response flags (UF, UT, NR, ...); the access log lists their short names.
   ResponseFlags response_flags;
@@ -171,6 +172,10 @@ class StreamFilterCallbacks {
   // Aborts the stream (the connection is reset for HTTP/1 once the response has started).
   virtual void resetStream() = 0;
   virtual uint32_t bufferLimit() = 0;
+  // The response headers as they went to the client (or as far as the encoder filters got
+  // them); null before a response started. Valid until the stream is destroyed, onDestroy()
+  // included: what a log filter reads at the end of the stream.
+  virtual const ResponseHeaderMap* responseHeaders() { return nullptr; }
 };
 
 class StreamDecoderFilterCallbacks : public virtual StreamFilterCallbacks {
@@ -230,6 +235,11 @@ class StreamFilterBase {
  public:
   virtual ~StreamFilterBase() = default;
   // The stream is going away (complete or reset): release timers, upstream requests, etc.
+  // Called once, when the response is complete (its last byte handed to the codec) or the
+  // stream was reset, with the callbacks still valid: StreamInfo is final then (status, bytes
+  // sent and received, response flags, upstream_time_us), and requestHeaders() /
+  // responseHeaders() are what the upstream and the client got. The place for a filter that
+  // logs the request (http_log); nothing it does may fail or delay the stream.
   virtual void onDestroy() {}
 };
 
@@ -336,6 +346,10 @@ struct FactoryContext {
   // What a resolver a filter makes on a worker uses (the bootstrap's dns_resolvers), e.g. for a
   // Redis host name; null when only validating.
   Network::DnsResolverOptionsConstSharedPtr dns_options;
+  // Set by a factory whose filter reads StreamInfo::original_path (the request target as the
+  // client sent it, before normalisation and rewrites): the listener then keeps it for every
+  // stream, as it does for its access log.
+  bool keep_original_path = false;
 };
 
 // The runtime side of a filter, registered by name by the filter's library (its config side,
