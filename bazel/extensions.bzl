@@ -10,6 +10,7 @@ SLUICE_HTTP_FILTERS = [
     "cors",
     "grpc_stats",
     "grpc_web",
+    "http_log",
     "rate_limit",
     "request_transformer",
     "response_transformer",
