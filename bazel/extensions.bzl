@@ -12,6 +12,7 @@ SLUICE_HTTP_FILTERS = [
     "cors",
     "grpc_stats",
     "grpc_web",
+    "http_log",
     "ip_restriction",
     "rate_limit",
     "request_transformer",

@@ -25,6 +25,9 @@ namespace {
 // How long /ready waits at start for the first answers of the DNS clusters' names.
 constexpr std::chrono::milliseconds kInitialDnsWait{5000};
 
+// At exit, after the drain: the time log sinks get to send what they hold.
+constexpr std::chrono::milliseconds kSinkDrainTime{5000};
+
 // The bootstrap's dns_resolvers (validated with the rest of the bootstrap; a bad entry is
 // skipped here and refused by the build).
 Network::DnsResolverOptionsConstSharedPtr dnsOptions(
@@ -347,6 +350,12 @@ int Server::run() {
 
   ads_.reset();  // cancels the stream; waits until gRPC lets go of it
   for (auto& w : workers_) w->stop();
+  // What filters still hold to send (http_log entries), now that no request adds any: sent
+  // within a few seconds, else counted as dropped when the objects go.
+  if (const size_t late = singletons_.drainAll(std::chrono::steady_clock::now() + kSinkDrainTime);
+      late > 0) {
+    spdlog::warn("{} log sink(s) not drained within {} ms", late, kSinkDrainTime.count());
+  }
   access_logs_.flushAll();
   spdlog::info("drained; exiting");
   return 0;

@@ -31,6 +31,7 @@ class FakeFilterCallbacks : public Http::StreamDecoderFilterCallbacks,
   absl::string_view downstreamAddress() override { return "10.0.0.1"; }
   void resetStream() override { ++resets; }
   uint32_t bufferLimit() override { return 1 << 20; }
+  const Http::ResponseHeaderMap* responseHeaders() override { return response_headers; }
   void continueDecoding() override { ++continued_decoding; }
   using Http::StreamDecoderFilterCallbacks::sendLocalReply;
   void sendLocalReply(uint32_t status, absl::string_view message,
@@ -64,6 +65,7 @@ class FakeFilterCallbacks : public Http::StreamDecoderFilterCallbacks,
 
   Http::StreamInfo info;
   Http::RequestHeaderMap request;
+  const Http::ResponseHeaderMap* response_headers = nullptr;
   const Router::RouteEntry* route_entry = nullptr;
   uint32_t local_status = 0;
   std::string local_message;

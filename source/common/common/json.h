@@ -13,6 +13,10 @@ namespace Json {
 void appendString(std::string& out, absl::string_view s);
 // Appends `s` escaped as the inside of a JSON string literal (no quotes).
 void appendEscaped(std::string& out, absl::string_view s);
+// As appendString, for text a peer sent (header values, query strings): bytes that are not
+// part of a well-formed UTF-8 sequence are written as U+FFFD, so the output is valid JSON for
+// a strict parser whatever the input.
+void appendStringUtf8Safe(std::string& out, absl::string_view s);
 // `s` as a JSON string literal (quotes included).
 inline std::string quote(absl::string_view s) {
   std::string out;

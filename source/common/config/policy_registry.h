@@ -33,10 +33,14 @@ class PolicyType {
   // Checks one policy beyond its name (which the core checks); errors name fields under `path`.
   virtual void validate(const google::protobuf::Message& policy, const std::string& path,
                         const PolicyValidationOptions& options, ErrorList& errors) const = 0;
-  // Query parameters a policy takes credentials from (key-auth's key names): the access log
-  // writes REDACTED for their values.
+  // Query parameters a policy takes credentials from (key-auth's key names, JWT query
+  // parameters): logs (the access log, http_log) write REDACTED for their values.
   virtual void credentialQueryParams(const google::protobuf::Message& /*policy*/,
                                      std::vector<std::string>& /*names*/) const {}
+  // Request headers a policy takes credentials from (key-auth's key names, JWT token headers),
+  // any case: logs that print headers write REDACTED for their values.
+  virtual void credentialHeaders(const google::protobuf::Message& /*policy*/,
+                                 std::vector<std::string>& /*names*/) const {}
 };
 
 // Policy types, registered at static-initialisation time by the filters' config libraries.

@@ -17,6 +17,7 @@
 #include "source/common/http/codec_factory.h"
 #include "source/common/http/gateway_response.h"
 #include "source/common/http/gateway_response_config.h"
+#include "source/common/http/redaction.h"
 #include "source/common/tls/connection_info.h"
 #include "source/common/tracing/trace_context.h"
 
@@ -74,29 +75,6 @@ bool validRequestId(absl::string_view id) {
     }
   }
   return true;
-}
-
-// The request target with the values of the named query parameters replaced by "REDACTED"
-// (names compared after percent-decoding nothing: as sent, and case-sensitively, as the auth
-// filter reads them).
-std::string redactQuery(absl::string_view target, const std::vector<std::string>& names) {
-  const size_t q = target.find('?');
-  std::string out(target.substr(0, q + 1));
-  bool first = true;
-  for (absl::string_view pair : absl::StrSplit(target.substr(q + 1), '&')) {
-    if (!first) out += '&';
-    first = false;
-    const size_t eq = pair.find('=');
-    const absl::string_view key = pair.substr(0, eq);
-    if (eq != absl::string_view::npos &&
-        std::find(names.begin(), names.end(), key) != names.end()) {
-      out.append(key.data(), key.size());
-      out += "=REDACTED";
-    } else {
-      out.append(pair.data(), pair.size());
-    }
-  }
-  return out;
 }
 
 std::string localReplyBody(absl::string_view message, absl::string_view request_id) {
@@ -255,6 +233,7 @@ struct ActiveDecoderFilter : public StreamDecoderFilterCallbacks {
   const Tls::ConnectionInfo* downstreamSsl() override;
   void resetStream() override;
   uint32_t bufferLimit() override;
+  const ResponseHeaderMap* responseHeaders() override;
   void continueDecoding() override;
   void sendLocalReply(uint32_t status, absl::string_view message, absl::optional<ResponseFlag> flag,
                       std::function<void(ResponseHeaderMap&)> modify,
@@ -288,6 +267,7 @@ struct ActiveEncoderFilter : public StreamEncoderFilterCallbacks {
   const Tls::ConnectionInfo* downstreamSsl() override;
   void resetStream() override;
   uint32_t bufferLimit() override;
+  const ResponseHeaderMap* responseHeaders() override;
   void continueEncoding() override;
   void addEncodedData(Buffer::Instance& data) override;
 
@@ -579,7 +559,7 @@ void ActiveStream::decodeHeaders(RequestHeaderMapPtr&& headers, bool end_stream)
       h.remove("expect");
     }
   }
-  if (config_->access_log || trace_.active) {
+  if (config_->access_log || config_->keep_original_path || trace_.active) {
     info_.original_path = h.path;  // as received: normalisation and rewrites change it
   }
   if (!checkRequestHeaders(h)) {
@@ -1308,6 +1288,9 @@ const Tls::ConnectionInfo* ActiveDecoderFilter::downstreamSsl() {
 }
 void ActiveDecoderFilter::resetStream() { stream.resetStream(); }
 uint32_t ActiveDecoderFilter::bufferLimit() { return stream.config_->buffer_limit; }
+const ResponseHeaderMap* ActiveDecoderFilter::responseHeaders() {
+  return stream.response_headers_.get();
+}
 void ActiveDecoderFilter::continueDecoding() { stream.continueDecoding(index); }
 void ActiveDecoderFilter::sendLocalReply(uint32_t status, absl::string_view message,
                                          absl::optional<ResponseFlag> flag,
@@ -1357,6 +1340,9 @@ const Tls::ConnectionInfo* ActiveEncoderFilter::downstreamSsl() {
 }
 void ActiveEncoderFilter::resetStream() { stream.resetStream(); }
 uint32_t ActiveEncoderFilter::bufferLimit() { return stream.config_->buffer_limit; }
+const ResponseHeaderMap* ActiveEncoderFilter::responseHeaders() {
+  return stream.response_headers_.get();
+}
 void ActiveEncoderFilter::continueEncoding() { stream.continueEncoding(index); }
 void ActiveEncoderFilter::addEncodedData(Buffer::Instance& data) {
   stream.addEncodedData(index, data);

@@ -46,6 +46,9 @@ struct ConnectionManagerConfig {
   AccessLog::FileSinkSharedPtr access_log;
   // Query parameters whose values the access log replaces with "REDACTED".
   std::vector<std::string> redact_query_params;
+  // StreamInfo::original_path is kept for every stream (a filter logs it), besides for the
+  // access log.
+  bool keep_original_path = false;
   // Path normalisation before routing.
   Path::NormalizeOptions path;
   UnderscoreHeadersAction underscores = UnderscoreHeadersAction::Drop;

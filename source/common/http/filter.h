@@ -5,6 +5,8 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <type_traits>
+#include <vector>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/inlined_vector.h"
@@ -129,7 +131,8 @@ struct StreamInfo {
   std::string upstream_host;
   std::string upstream_cluster;
   std::string request_id;
-  // The request target as the client sent it (kept for the access log before rewrites).
+  // The request target as the client sent it (kept before normalisation and rewrites when the
+  // listener has an access log or a filter that asks for it: FactoryContext::keep_original_path).
   std::string original_path;
   // Envoy-style response flags (UF, UT, NR, ...); the access log lists their short names.
   ResponseFlags response_flags;
@@ -190,6 +193,10 @@ class StreamFilterCallbacks {
   // Aborts the stream (the connection is reset for HTTP/1 once the response has started).
   virtual void resetStream() = 0;
   virtual uint32_t bufferLimit() = 0;
+  // The response headers as they went to the client (or as far as the encoder filters got
+  // them); null before a response started. Valid until the stream is destroyed, onDestroy()
+  // included: what a log filter reads at the end of the stream.
+  virtual const ResponseHeaderMap* responseHeaders() { return nullptr; }
 };
 
 class StreamDecoderFilterCallbacks : public virtual StreamFilterCallbacks {
@@ -249,6 +256,11 @@ class StreamFilterBase {
  public:
   virtual ~StreamFilterBase() = default;
   // The stream is going away (complete or reset): release timers, upstream requests, etc.
+  // Called once, when the response is complete (its last byte handed to the codec) or the
+  // stream was reset, with the callbacks still valid: StreamInfo is final then (status, bytes
+  // sent and received, response flags, upstream_time_us), and requestHeaders() /
+  // responseHeaders() are what the upstream and the client got. The place for a filter that
+  // logs the request (http_log); nothing it does may fail or delay the stream.
   virtual void onDestroy() {}
 };
 
@@ -284,10 +296,21 @@ class FilterChainFactoryCallbacks {
 // Built once per listener config from the filter's config; called once per stream.
 using FilterFactoryCb = std::function<void(FilterChainFactoryCallbacks&)>;
 
+// A process-wide object with work to finish before the process exits (a log sink's queue).
+class Drainable {
+ public:
+  virtual ~Drainable() = default;
+  // Starts finishing; returns at once (any thread).
+  virtual void startDrain() = 0;
+  // Waits until the work is done or `deadline` passes; true when done.
+  virtual bool waitDrained(std::chrono::steady_clock::time_point deadline) = 0;
+};
+
 // Process-wide objects that outlive config snapshots (a JWKS cache, Redis clients, shared
-// rate-limit counters), created on first use by the filter factories that need them and kept
-// until the process exits. Used on the main thread while snapshots are built; what the objects
-// do on workers is up to them.
+// rate-limit counters, log sinks), created on first use by the filter factories that need them
+// and kept until the process exits. Used on the main thread while snapshots are built (and by
+// filters that create one lazily: the map is locked); what the objects do on workers is up to
+// them.
 class SingletonManager {
  public:
   template <class T>
@@ -298,12 +321,33 @@ class SingletonManager {
     if (it != objects_.end()) return std::static_pointer_cast<T>(it->second);
     std::shared_ptr<T> made = create();
     objects_[name] = made;
+    if constexpr (std::is_base_of_v<Drainable, T>) {
+      if (made != nullptr) drainables_.push_back(made);
+    }
     return made;
+  }
+
+  // At shutdown, on the main thread once the workers have stopped (nothing is added any more):
+  // starts every Drainable's drain, then waits for all of them until `deadline`. Returns how
+  // many did not finish in time.
+  size_t drainAll(std::chrono::steady_clock::time_point deadline) {
+    std::vector<std::shared_ptr<Drainable>> all;
+    {
+      absl::MutexLock lock(&mu_);
+      for (const auto& weak : drainables_) {
+        if (auto d = weak.lock()) all.push_back(std::move(d));
+      }
+    }
+    for (const auto& d : all) d->startDrain();
+    size_t late = 0;
+    for (const auto& d : all) late += d->waitDrained(deadline) ? 0 : 1;
+    return late;
   }
 
  private:
   absl::Mutex mu_;
-  absl::flat_hash_map<std::string, std::shared_ptr<void>> objects_;
+  absl::flat_hash_map<std::string, std::shared_ptr<void>> objects_ ABSL_GUARDED_BY(mu_);
+  std::vector<std::weak_ptr<Drainable>> drainables_ ABSL_GUARDED_BY(mu_);
 };
 
 struct FactoryContext {
@@ -326,6 +370,10 @@ struct FactoryContext {
   // Where a filter adds admin endpoints of its own (the cache's DELETE /cache); null when only
   // validating. Register once per process (with the process-wide object the handler uses).
   Admin::HandlerRegistry* admin_handlers = nullptr;
+  // Set by a factory whose filter reads StreamInfo::original_path (the request target as the
+  // client sent it, before normalisation and rewrites): the listener then keeps it for every
+  // stream, as it does for its access log.
+  bool keep_original_path = false;
 };
 
 // The runtime side of a filter, registered by name by the filter's library (its config side,

@@ -37,6 +37,9 @@ class Counter {
     auto& v = slots_[t_slot].v;
     v.store(v.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
   }
+  // From a thread outside the slot model (a background sender, any number of them sharing the
+  // counter): an atomic add to slot 0. Only for counters the main thread never inc()s.
+  void incShared(uint64_t n = 1) { slots_[0].v.fetch_add(n, std::memory_order_relaxed); }
   uint64_t value(uint32_t slots) const;
   const StatName& name() const { return name_; }
 
@@ -57,6 +60,8 @@ class Gauge {
   }
   void inc() { add(1); }
   void dec() { add(-1); }
+  // As Counter::incShared.
+  void addShared(int64_t n) { slots_[0].v.fetch_add(n, std::memory_order_relaxed); }
   int64_t value(uint32_t slots) const;
   const StatName& name() const { return name_; }
 

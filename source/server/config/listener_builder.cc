@@ -4,6 +4,7 @@
 #include "absl/strings/str_join.h"
 #include "source/common/http/filter.h"
 #include "source/common/http/filter_config.h"
+#include "source/common/http/redaction.h"
 #include "source/server/config/builder.h"
 
 namespace sluice {
@@ -87,6 +88,7 @@ void buildFilterChain(BuildState& s, const ListenerProto& lc, const std::string&
     buildFilter(s, lc.http_filters(f), absl::StrCat(path, ".http_filters[", f, "]"),
                 f == lc.http_filters_size() - 1, fctx, http);
   }
+  http.keep_original_path = http.keep_original_path || fctx.keep_original_path;
 }
 
 // A route that configures a filter (names a policy, say) must never be served by a listener
@@ -261,21 +263,12 @@ void buildAccessLog(BuildState& s, const ListenerProto& lc, const std::string& p
     }
   }
   // Credentials never reach the log: OAuth's access_token, the configured names and the query
-  // parameters any policy takes credentials from (key-auth's key names) have their values
-  // replaced.
-  std::vector<std::string> names = {"access_token"};
-  for (const std::string& name : lc.access_log().redact_query_params()) names.push_back(name);
-  for (const Config::PolicyType* type : Config::PolicyTypeRegistry::all()) {
-    for (const auto& [name, policy] : s.policies->of(Config::PolicyTypeRegistry::typeName(*type))) {
-      type->credentialQueryParams(*policy, names);
-    }
-  }
-  for (const std::string& name : names) {
-    if (!name.empty() && std::find(http.redact_query_params.begin(), http.redact_query_params.end(),
-                                   name) == http.redact_query_params.end()) {
-      http.redact_query_params.push_back(name);
-    }
-  }
+  // parameters any policy takes credentials from (key-auth's key names, JWT query parameters)
+  // have their values replaced.
+  Http::CredentialNames names;
+  for (const std::string& name : lc.access_log().redact_query_params()) names.addQueryParam(name);
+  names.addPolicies(*s.policies);
+  http.redact_query_params = names.queryParams();
 }
 
 // TODO(this session): the OTLP exporter on the shared batching sink.

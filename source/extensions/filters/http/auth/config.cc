@@ -53,7 +53,22 @@ class AuthPolicyType : public Config::PolicyType {
   void credentialQueryParams(const google::protobuf::Message& message,
                              std::vector<std::string>& names) const override {
     const auto& p = static_cast<const PolicyProto&>(message);
-    if (!p.has_key_auth()) return;
+    if (p.has_key_auth()) keyNames(p, names);
+    for (const auto& provider : p.jwt().providers()) {
+      for (const std::string& param : provider.from_params()) names.push_back(param);
+    }
+  }
+  void credentialHeaders(const google::protobuf::Message& message,
+                         std::vector<std::string>& names) const override {
+    const auto& p = static_cast<const PolicyProto&>(message);
+    if (p.has_key_auth()) keyNames(p, names);
+    for (const auto& provider : p.jwt().providers()) {
+      for (const auto& header : provider.from_headers()) names.push_back(header.name());
+    }
+  }
+
+ private:
+  static void keyNames(const PolicyProto& p, std::vector<std::string>& names) {
     if (p.key_auth().key_names_size() == 0) names.push_back("apikey");
     for (const std::string& k : p.key_auth().key_names()) names.push_back(k);
   }

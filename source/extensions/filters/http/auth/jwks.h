@@ -12,6 +12,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "source/common/event/dispatcher.h"
+#include "source/common/http/async_client.h"
 #include "source/common/network/connection.h"
 #include "source/common/network/dns_resolver.h"
 #include "source/common/stats/stats.h"
@@ -22,20 +23,10 @@ namespace sluice {
 namespace Extensions {
 namespace Auth {
 
-// `http://host[:port]/path`. The host is an IP literal, `localhost`, or a host name that the
-// fetcher resolves asynchronously before each fetch. Errors say what is wrong.
-struct HttpUri {
-  Network::Address address;  // an IP literal's (unset for a host name)
-  std::string host_name;     // a host name to resolve; empty for an IP literal
-  uint32_t port = 80;
-  std::string host_header;
-  std::string path;
-  // https:// (default port 443): the TLS to the server, set by the caller that compiles the
-  // URI (null only while validating).
-  bool https = false;
-  Tls::ClientContextConstSharedPtr tls;
-};
-absl::StatusOr<HttpUri> parseHttpUri(const std::string& uri);
+// The remote JWKS URI: Http::HttpUri (source/common/http/async_client.h); a URI with user info
+// is refused by the policy's validation.
+using HttpUri = Http::HttpUri;
+using Http::parseHttpUri;
 
 // Gets a JWKS document. One fetch at a time; the callback runs on the dispatcher's thread,
 // never from inside fetch().
@@ -46,10 +37,10 @@ class JwksFetcher {
   virtual void fetch(Callback cb) = 0;
 };
 
-// HTTP/1.1 GET over a Network::Connection with the client codec, on the main dispatcher.
-// Bodies above 1 MiB, non-200 answers, connect failures, a host name that does not resolve (with
-// `resolver`, on the same dispatcher; null: host names fail) and `timeout` (which covers the
-// resolution too) are errors.
+// HTTP/1.1 GET with Http::AsyncClient (one connection per fetch: refreshes are minutes apart),
+// on the main dispatcher. Bodies above 1 MiB, non-200 answers, connect failures, a host name
+// that does not resolve (with `resolver`, on the same dispatcher; null: host names fail) and
+// `timeout` (which covers the resolution too) are errors.
 std::unique_ptr<JwksFetcher> createHttpJwksFetcher(Event::Dispatcher& dispatcher, HttpUri uri,
                                                    std::chrono::milliseconds timeout,
                                                    Network::DnsResolver* resolver = nullptr);

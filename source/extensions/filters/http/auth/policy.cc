@@ -177,6 +177,9 @@ void compileRemoteJwks(const v1::RemoteJwks& rj, const std::string& ppath,
     errors.add(rpath + ".uri", "is required");
   } else if (!uri.ok()) {
     errors.add(rpath + ".uri", std::string(uri.status().message()));
+  } else if (uri->has_userinfo) {
+    errors.add(rpath + ".uri", "user info (user:password@) is not supported");
+    uri = absl::InvalidArgumentError("user info");
   }
   RemoteJwks::Settings settings;
   auto duration = [&](bool has, const google::protobuf::Duration& d, const char* field,
@@ -205,11 +208,7 @@ void compileRemoteJwks(const v1::RemoteJwks& rj, const std::string& ppath,
     errors.add(rpath + ".ca_file", "is for https:// URIs only");
   }
   if (uri.ok() && uri->https && options.read_files) {
-    // The server must prove the URI's host (name or IP), as a browser would.
-    Tls::ClientContextConfig tls;
-    const std::string host = uri->host_name.empty() ? uri->address.ip() : uri->host_name;
-    if (!uri->host_name.empty()) tls.sni = host;
-    tls.verify_names = {host};
+    std::string ca_pem;
     if (!rj.ca_file().empty()) {
       auto pem = Config::readConfigFile(rj.ca_file());
       if (!pem.ok()) {
@@ -217,11 +216,11 @@ void compileRemoteJwks(const v1::RemoteJwks& rj, const std::string& ppath,
       } else if (absl::Status s = Tls::checkCaBundle(*pem, rpath + ".ca_file"); !s.ok()) {
         errors.add(s);
       } else {
-        tls.ca_pem = std::move(*pem);
+        ca_pem = std::move(*pem);
       }
     }
     if (errors.empty()) {
-      auto ctx = Tls::ClientContext::create(tls);
+      auto ctx = Http::createUriTlsContext(*uri, ca_pem);
       if (!ctx.ok()) {
         errors.add(rpath, std::string(ctx.status().message()));
       } else {
