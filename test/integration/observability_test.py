@@ -297,6 +297,72 @@ class TracingTest(SluiceTestCase):
             self.assertEqual(e["hdr"].get("tracestate"), "a=b")
         self.assertEqual(self.get(listener="untraced")["all"]("traceparent"), [])
 
+    def spans_of(self, trace_id, n=1):
+        def found():
+            got = [sp for sp in self.collector.spans() if sp["traceId"] == trace_id]
+            return got if len(got) >= n else None
+        wait_until(lambda: found() is not None, scaled(10), message="spans of " + trace_id)
+        return found()
+
+    def test_spans_exported_over_otlp(self):
+        trace = "3" * 32  # this test's own: other tests export spans of CLIENT_TRACE
+        e = self.get([("traceparent", "00-%s-%s-01" % (trace, CLIENT_SPAN)),
+                      ("User-Agent", "otlp-test")])
+        _, upstream_parent, _ = self.upstream_traceparent(e)
+        span = self.spans_of(trace)[0]
+        self.assertEqual(span["spanId"], upstream_parent, "the upstream's parent is our span")
+        self.assertEqual(span["parentSpanId"], CLIENT_SPAN)
+        self.assertEqual(span["name"], "GET all")
+        self.assertEqual(span["kind"], 2)
+        self.assertLessEqual(int(span["startTimeUnixNano"]), int(span["endTimeUnixNano"]))
+        a = attrs(span)
+        self.assertEqual(a["http.request.method"], "GET")
+        self.assertEqual(a["url.path"], "/x", "the query (credentials) is never exported")
+        self.assertEqual(a["http.response.status_code"], 200)
+        self.assertEqual(a["sluice.route"], "all")
+        self.assertEqual(a["sluice.upstream.cluster"], "up")
+        self.assertEqual(a["user_agent.original"], "otlp-test")
+        self.assertNotIn("status", span)
+        with self.collector.lock:
+            path, ctype = self.collector.paths[-1]
+            body = next(b for b in self.collector.bodies if trace in json.dumps(b))
+        self.assertEqual(path, "/v1/traces")
+        self.assertEqual(ctype, "application/json")
+        res = body["resourceSpans"][0]["resource"]["attributes"]
+        self.assertIn({"key": "service.name", "value": {"stringValue": "edge"}}, res)
+        self.assertNotIn("secret", json.dumps(body))
+
+    def test_started_traces_and_errors_are_exported(self):
+        with Conn(self.port) as c:
+            r = c.request("GET", "/y", headers=[("x-status", "503")])
+        self.assertStatus(r, 503)
+        trace, _, _ = self.upstream_traceparent(echo(r))
+        span = self.spans_of(trace)[0]
+        self.assertNotIn("parentSpanId", span)
+        self.assertEqual(span["status"], {"code": 2})
+
+    def test_unsampled_spans_are_not_exported(self):
+        unsampled = "1" * 32
+        self.get([("traceparent", "00-%s-%s-00" % (unsampled, CLIENT_SPAN))])
+        marker = "2" * 32
+        self.get([("traceparent", "00-%s-%s-01" % (marker, CLIENT_SPAN))])
+        self.spans_of(marker)  # exported after the unsampled one would have been
+        self.assertFalse([sp for sp in self.collector.spans() if sp["traceId"] == unsampled])
+
+    def test_a_failing_collector_never_fails_requests(self):
+        self.collector.status = 500
+        try:
+            traces = ["%032x" % (0xabc000 + i) for i in range(5)]
+            for t in traces:
+                self.get([("traceparent", "00-%s-%s-01" % (t, CLIENT_SPAN))])
+            failures = "otlp.127.0.0.1:%d/v1/traces.send_failures" % self.collector.port
+            self.sluice.wait_stat(failures, lambda v: v > 0, scaled(10))
+        finally:
+            self.collector.status = 200
+        # Retried with backoff: every span arrives once the collector is back.
+        for t in traces:
+            self.spans_of(t)
+
     def test_trace_id_in_access_log(self):
         rid = "trace-log-check-%d" % time.time_ns()
         self.get([("traceparent", "00-%s-%s-01" % (CLIENT_TRACE, CLIENT_SPAN)),

@@ -5,6 +5,7 @@
 #include "source/common/http/filter.h"
 #include "source/common/http/filter_config.h"
 #include "source/common/http/redaction.h"
+#include "source/common/tracing/otlp_exporter.h"
 #include "source/server/config/builder.h"
 
 namespace sluice {
@@ -271,15 +272,40 @@ void buildAccessLog(BuildState& s, const ListenerProto& lc, const std::string& p
   http.redact_query_params = names.queryParams();
 }
 
-// TODO(this session): the OTLP exporter on the shared batching sink.
+// The listener's OTLP exporter (a process-wide sink per endpoint and settings); null while
+// only validating.
 Tracing::SpanExporterSharedPtr buildSpanExporter(BuildState& s,
                                                  const sluice::config::v1::Tracing& t,
                                                  const std::string& path) {
-  if (!absl::StartsWith(t.otlp_endpoint(), "http://") &&
-      !absl::StartsWith(t.otlp_endpoint(), "https://")) {
-    s.errors.add(path + ".otlp_endpoint", "must start with http:// or https://");
+  auto uri = Http::parseHttpUri(t.otlp_endpoint());
+  if (!uri.ok()) {
+    s.errors.add(path + ".otlp_endpoint", std::string(uri.status().message()));
+    return nullptr;
   }
-  return nullptr;
+  Tracing::OtlpSettings o;
+  o.endpoint = std::move(*uri);
+  if (!t.service_name().empty()) o.service_name = t.service_name();
+  if (t.has_max_batch_size() && t.max_batch_size() > 0) o.max_batch_size = t.max_batch_size();
+  if (t.has_max_queued_spans() && t.max_queued_spans() > 0) {
+    o.max_queued_spans = t.max_queued_spans();
+  }
+  o.flush_timeout =
+      Config::durationOr(t.has_flush_timeout(), t.flush_timeout(), std::chrono::milliseconds(2000));
+  if (o.endpoint.https && s.o.check_files) {
+    auto tls = Http::createUriTlsContext(o.endpoint, "");
+    if (!tls.ok()) {
+      s.errors.add(path + ".otlp_endpoint", std::string(tls.status().message()));
+      return nullptr;
+    }
+    o.endpoint.tls = *tls;
+  }
+  if (s.o.singletons == nullptr || s.o.main_dispatcher == nullptr) return nullptr;
+  auto exporter = Tracing::createOtlpExporter(o, *s.o.singletons, s.stats, s.o.dns_options);
+  if (!exporter.ok()) {
+    s.errors.add(path + ".otlp_endpoint", std::string(exporter.status().message()));
+    return nullptr;
+  }
+  return *exporter;
 }
 
 // The listener's `tracing` and `metrics`.
