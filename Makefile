@@ -48,8 +48,8 @@ integration-test: setup
 # same comparison terminating TLS (keep-alive HTTPS, full and resumed handshakes, memory per idle
 # TLS connection), the same four-way with nghttpx terminating HTTP/2 (h2c to HTTP/1.1 and to h2c
 # upstreams, memory per idle HTTP/2 connection), the deterministic user-space instruction count per proxied request, the
-# auth and transformation filters' cost per request, the response cache's hits against nginx
-# proxy_cache's, and the
+# auth, transformation and http_log filters' cost per request, the response cache's hits
+# against nginx proxy_cache's, and the
 # dynamic-configuration benchmark (apply -> live, p99 during config swaps, sluice-cp with 200
 # ADS streams), and sluice-cp's pushes to 200 proxyless gRPC streams next to 200 data-plane
 # streams (about 30 s).
@@ -63,6 +63,7 @@ bench: setup
 	SLUICE_BIN=$(CURDIR)/bazel-bin/source/exe/sluice /usr/bin/python3 tools/bench/auth_bench.py
 	SLUICE_BIN=$(CURDIR)/bazel-bin/source/exe/sluice /usr/bin/python3 tools/bench/transform_bench.py
 	SLUICE_BIN=$(CURDIR)/bazel-bin/source/exe/sluice /usr/bin/python3 tools/bench/cache_bench.py
+	SLUICE_BIN=$(CURDIR)/bazel-bin/source/exe/sluice /usr/bin/python3 tools/bench/log_bench.py
 	SLUICE_BIN=$(CURDIR)/bazel-bin/source/exe/sluice /usr/bin/python3 tools/bench/resilience_bench.py
 	SLUICE_BIN=$(CURDIR)/bazel-bin/source/exe/sluice /usr/bin/python3 tools/bench/rate_limit_bench.py
 	SLUICE_BIN=$(CURDIR)/bazel-bin/source/exe/sluice \

@@ -17,6 +17,12 @@ void appendEscaped(std::string& out, absl::string_view s);
 // part of a well-formed UTF-8 sequence are written as U+FFFD, so the output is valid JSON for
 // a strict parser whatever the input.
 void appendStringUtf8Safe(std::string& out, absl::string_view s);
+// The same without the quotes (a string written in pieces).
+void appendEscapedUtf8Safe(std::string& out, absl::string_view s);
+// The same into a buffer with room for kMaxEscapedBytesPerByte * s.size() bytes at `out`
+// (a writer of its own that grows once): returns the end of what was written.
+constexpr size_t kMaxEscapedBytesPerByte = 6;  // "\u00XX", or "\ufffd" for a bad byte
+char* escapeUtf8Safe(char* out, absl::string_view s);
 // `s` as a JSON string literal (quotes included).
 inline std::string quote(absl::string_view s) {
   std::string out;

@@ -12,7 +12,7 @@ namespace Http {
 CredentialNames::CredentialNames() {
   for (const char* h :
        {"authorization", "proxy-authorization", "cookie", "set-cookie", "x-api-key"}) {
-    headers_.emplace_back(h);
+    addHeader(h);
   }
   query_params_.emplace_back("access_token");
 }
@@ -33,7 +33,9 @@ void CredentialNames::addPolicies(const Config::PolicySet& policies) {
 void CredentialNames::addHeader(absl::string_view name) {
   if (name.empty()) return;
   std::string lower = absl::AsciiStrToLower(name);
-  if (!isSecretHeader(lower)) headers_.push_back(std::move(lower));
+  if (isSecretHeader(lower)) return;
+  header_lengths_ |= lower.size() < 64 ? uint64_t{1} << lower.size() : 0;
+  headers_.push_back(std::move(lower));
 }
 
 void CredentialNames::addQueryParam(absl::string_view name) {
@@ -42,6 +44,8 @@ void CredentialNames::addQueryParam(absl::string_view name) {
 }
 
 bool CredentialNames::isSecretHeader(absl::string_view name) const {
+  // Most headers are ruled out by their length alone.
+  if (name.size() < 64 && (header_lengths_ & (uint64_t{1} << name.size())) == 0) return false;
   return std::find(headers_.begin(), headers_.end(), name) != headers_.end();
 }
 

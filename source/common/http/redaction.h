@@ -1,5 +1,6 @@
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -34,6 +35,7 @@ class CredentialNames {
 
  private:
   std::vector<std::string> headers_;  // lower case
+  uint64_t header_lengths_ = 0;       // bit n: a name of n bytes (n < 64) is listed
   std::vector<std::string> query_params_;
 };
 

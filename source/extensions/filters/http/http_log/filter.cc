@@ -1,9 +1,10 @@
 #include "source/extensions/filters/http/http_log/filter.h"
 
 #include <algorithm>
+#include <cstring>
 
 #include "absl/container/inlined_vector.h"
-#include "absl/strings/str_cat.h"
+#include "absl/strings/numbers.h"
 #include "source/common/common/json.h"
 #include "source/common/http/path.h"
 #include "source/common/router/config.h"
@@ -14,18 +15,55 @@ namespace Extensions {
 namespace HttpLog {
 namespace {
 
-constexpr absl::string_view kRedacted = "REDACTED";
 // Query arguments listed in `querystring` at most (nginx's, and so Kong's, default).
 constexpr size_t kMaxQueryArgs = 100;
 
-// Appends "key":
-void key(std::string& out, absl::string_view k) {
-  out += '"';
-  out.append(k.data(), k.size());
-  out += "\":";
-}
+// The entry being written, in this thread's scratch buffer (grown to the largest entry so far,
+// never shrunk, never zero-filled again), then copied out once: no std::string append, with
+// its checks and growth, per piece.
+class Out {
+ public:
+  explicit Out(size_t expected) : buf_(scratch()) {
+    if (buf_.size() < expected) buf_.resize(expected);
+  }
 
-void text(std::string& out, absl::string_view v) { Json::appendStringUtf8Safe(out, v); }
+  template <size_t N>
+  void lit(const char (&s)[N]) {
+    memcpy(room(N - 1), s, N - 1);
+    n_ += N - 1;
+  }
+  void ch(char c) {
+    *room(1) = c;
+    ++n_;
+  }
+  // The inside of a JSON string (no quotes).
+  void escaped(absl::string_view s) {
+    char* p = room(s.size() * Json::kMaxEscapedBytesPerByte);
+    n_ = Json::escapeUtf8Safe(p, s) - buf_.data();
+  }
+  void str(absl::string_view s) {
+    ch('"');
+    escaped(s);
+    ch('"');
+  }
+  void number(int64_t v) {
+    char* p = room(24);
+    n_ = absl::numbers_internal::FastIntToBuffer(v, p) - buf_.data();
+  }
+  std::string take() const { return std::string(buf_.data(), n_); }
+
+ private:
+  static std::string& scratch() {
+    thread_local std::string buffer;
+    return buffer;
+  }
+  char* room(size_t k) {
+    if (n_ + k > buf_.size()) buf_.resize(std::max(buf_.size() * 2, n_ + k));
+    return buf_.data() + n_;
+  }
+  std::string& buf_;
+  size_t n_ = 0;
+};
 
 // Percent-decodes a query component ('+' is a space); a broken escape stays as it is.
 std::string decodeQueryComponent(absl::string_view in) {
@@ -49,8 +87,8 @@ std::string decodeQueryComponent(absl::string_view in) {
 
 // The query as Kong's querystring: {name: value | true | [values...]}, names and values
 // percent-decoded, in the order of their first appearance; credentials' values redacted (the
-// name compared as sent, as the redaction of the uri does).
-void querystring(std::string& out, absl::string_view query, const Http::CredentialNames& secrets) {
+// name compared as sent and decoded, as the redaction of the uri does).
+void querystring(Out& out, absl::string_view query, const Http::CredentialNames& secrets) {
   struct Arg {
     std::string name;
     absl::InlinedVector<std::string, 1> values;  // "\x01" alone: a name without '='
@@ -81,48 +119,68 @@ void querystring(std::string& out, absl::string_view query, const Http::Credenti
                               ? std::string("\x01")
                               : decodeQueryComponent(pair.substr(eq + 1)));
   }
-  out += '{';
+  out.ch('{');
   bool first = true;
   for (const Arg& a : args) {
-    if (!first) out += ',';
+    if (!first) out.ch(',');
     first = false;
-    text(out, a.name);
-    out += ':';
+    out.str(a.name);
+    out.ch(':');
     auto value = [&out, &a](const std::string& v) {
       if (a.secret) {
-        Json::appendString(out, kRedacted);
+        out.lit("\"REDACTED\"");
       } else if (v == "\x01") {
-        out += "true";
+        out.lit("true");
       } else {
-        text(out, v);
+        out.str(v);
       }
     };
     if (a.values.size() == 1) {
       value(a.values.front());
     } else {
-      out += '[';
+      out.ch('[');
       for (size_t i = 0; i < a.values.size(); ++i) {
-        if (i > 0) out += ',';
+        if (i > 0) out.ch(',');
         value(a.values[i]);
       }
-      out += ']';
+      out.ch(']');
     }
   }
-  out += '}';
+  out.ch('}');
 }
 
 // Headers as Kong logs them: {name: value | [values...]} (names lower case, a repeated header's
 // values in an array), credentials' values redacted.
-void headers(std::string& out, const Http::HeaderMap& map, const Http::CredentialNames& secrets) {
+void headers(Out& out, const Http::HeaderMap& map, const Http::CredentialNames& secrets) {
   const auto& entries = map.entries();
-  out += '{';
+  // A repeated name is rare: compare cheap fingerprints (length, first and last byte) first.
+  absl::InlinedVector<uint32_t, 24> fp(entries.size());
+  for (size_t i = 0; i < entries.size(); ++i) {
+    const std::string& k = entries[i].key;
+    fp[i] = k.empty() ? 0
+                      : (static_cast<uint32_t>(k.size()) << 16) |
+                            (static_cast<uint8_t>(k.front()) << 8) | static_cast<uint8_t>(k.back());
+  }
+  auto same = [&](size_t a, size_t b) {
+    return fp[a] == fp[b] && entries[a].key == entries[b].key;
+  };
+  // Most header sections repeat no name: then each header is written as it comes.
+  bool repeats = false;
+  for (size_t i = 0; i < entries.size() && !repeats; ++i) {
+    for (size_t j = i + 1; j < entries.size(); ++j) {
+      if (fp[i] == fp[j]) {
+        repeats = true;
+        break;
+      }
+    }
+  }
+  out.ch('{');
   bool first = true;
   for (size_t i = 0; i < entries.size(); ++i) {
-    const std::string& name = entries[i].key;
     bool earlier = false;
     size_t count = 1;
-    for (size_t j = 0; j < entries.size(); ++j) {
-      if (j != i && entries[j].key == name) {
+    for (size_t j = 0; repeats && j < entries.size(); ++j) {
+      if (j != i && same(i, j)) {
         if (j < i) {
           earlier = true;
           break;
@@ -131,33 +189,34 @@ void headers(std::string& out, const Http::HeaderMap& map, const Http::Credentia
       }
     }
     if (earlier) continue;  // listed with its first occurrence
-    if (!first) out += ',';
+    const std::string& name = entries[i].key;
+    if (!first) out.ch(',');
     first = false;
-    text(out, name);
-    out += ':';
+    out.str(name);
+    out.ch(':');
     const bool secret = secrets.isSecretHeader(name);
     auto value = [&out, secret](const std::string& v) {
       if (secret) {
-        Json::appendString(out, kRedacted);
+        out.lit("\"REDACTED\"");
       } else {
-        text(out, v);
+        out.str(v);
       }
     };
     if (count == 1) {
       value(entries[i].value);
       continue;
     }
-    out += '[';
+    out.ch('[');
     bool first_value = true;
     for (size_t j = i; j < entries.size(); ++j) {
-      if (entries[j].key != name) continue;
-      if (!first_value) out += ',';
+      if (!same(i, j)) continue;
+      if (!first_value) out.ch(',');
       first_value = false;
       value(entries[j].value);
     }
-    out += ']';
+    out.ch(']');
   }
-  out += '}';
+  out.ch('}');
 }
 
 // The header section's size as HTTP/1.1 would carry it (name: value CRLF, and the final CRLF).
@@ -167,10 +226,26 @@ uint64_t headerBytes(const Http::HeaderMap& map) {
   return n;
 }
 
-// A request target with the credentials' values in its query redacted.
-std::string redactedTarget(absl::string_view target, const Http::CredentialNames& secrets) {
-  if (target.find('?') == absl::string_view::npos) return std::string(target);
-  return Http::redactQuery(target, secrets.queryParams());
+// Whether `target`'s query may hold a credential: one of the names occurs in it (a cheap
+// look before the query is taken apart).
+bool mayHoldCredential(absl::string_view target, const Http::CredentialNames& secrets) {
+  const size_t q = target.find('?');
+  if (q == absl::string_view::npos) return false;
+  const absl::string_view query = target.substr(q + 1);
+  if (query.find('%') != absl::string_view::npos) return true;  // an escaped name
+  for (const std::string& name : secrets.queryParams()) {
+    if (query.find(name) != absl::string_view::npos) return true;
+  }
+  return false;
+}
+
+// A request target with the credentials' values in its query redacted: `target` itself, or
+// the redacted copy made in `storage`.
+absl::string_view redactedTarget(absl::string_view target, const Http::CredentialNames& secrets,
+                                 std::string& storage) {
+  if (!mayHoldCredential(target, secrets)) return target;
+  storage = Http::redactQuery(target, secrets.queryParams());
+  return storage;
 }
 
 }  // namespace
@@ -179,135 +254,120 @@ std::string serializeEntry(const EntryInput& in, const Http::CredentialNames& se
   const Http::StreamInfo& info = *in.info;
   const Http::RequestHeaderMap* req = in.request;
   const Http::ResponseHeaderMap* resp = in.response;
-  std::string out;
-  out.reserve(768 + (req != nullptr ? req->byteSize() * 5 / 4 : 0) +
-              (resp != nullptr ? resp->byteSize() * 5 / 4 : 0));
+  const uint64_t req_bytes = req != nullptr ? headerBytes(*req) : 0;
+  const uint64_t resp_bytes = resp != nullptr ? headerBytes(*resp) : 0;
+  Out out(768 + req_bytes + resp_bytes + (req != nullptr ? 3 * req->path.size() : 0));
 
   // The target as the client sent it (kept by the listener for this filter), else as routed.
   const absl::string_view sent = !info.original_path.empty() ? absl::string_view(info.original_path)
                                  : req != nullptr            ? absl::string_view(req->path)
                                                              : absl::string_view();
-  const std::string uri = redactedTarget(sent, secrets);
+  std::string uri_storage;
+  const absl::string_view uri = redactedTarget(sent, secrets, uri_storage);
 
-  out += "{\"request\":{";
-  key(out, "method");
-  text(out, req != nullptr ? absl::string_view(req->method) : absl::string_view());
-  out += ',';
-  key(out, "uri");
-  text(out, uri);
-  out += ',';
-  key(out, "url");
+  out.lit("{\"request\":{\"method\":\"");
+  if (req != nullptr) out.escaped(req->method);
+  out.lit("\",\"uri\":\"");
+  out.escaped(uri);
+  out.lit("\",\"url\":\"");
   {
     absl::string_view scheme = req != nullptr ? req->get("x-forwarded-proto") : "";
     absl::string_view host = req != nullptr ? req->get("x-forwarded-host") : "";
     if (host.empty() && req != nullptr) host = req->host();
     if (scheme.empty()) scheme = "http";
-    text(out, absl::StrCat(scheme, "://", host, uri));
+    out.escaped(scheme);
+    out.lit("://");
+    out.escaped(host);
+    out.escaped(uri);
   }
-  out += ',';
-  key(out, "size");
-  {
-    uint64_t size = info.bytes_received;
-    if (req != nullptr) {
-      // "<method> <target> HTTP/1.1\r\n", the header section, the body.
-      size += req->method.size() + 1 + sent.size() + 11 + headerBytes(*req);
-    }
-    absl::StrAppend(&out, size);
-  }
-  out += ',';
-  key(out, "querystring");
+  out.lit("\",\"size\":");
+  // "<method> <target> HTTP/1.1\r\n", the header section, the body.
+  out.number(info.bytes_received +
+             (req != nullptr ? req->method.size() + 1 + sent.size() + 11 + req_bytes : 0));
+  out.lit(",\"querystring\":");
   {
     const size_t q = sent.find('?');
     querystring(out, q == absl::string_view::npos ? absl::string_view() : sent.substr(q + 1),
                 secrets);
   }
-  out += ',';
-  key(out, "headers");
+  out.lit(",\"headers\":");
   if (req != nullptr) {
     headers(out, *req, secrets);
   } else {
-    out += "{}";
+    out.lit("{}");
   }
-  out += "},";
-
-  key(out, "upstream_uri");
-  text(out, req != nullptr ? redactedTarget(req->path, secrets) : std::string());
-  out += ',';
-
-  out += "\"response\":{";
-  key(out, "status");
-  absl::StrAppend(&out, info.status);
-  out += ',';
-  key(out, "size");
-  absl::StrAppend(&out, info.bytes_sent + (resp != nullptr ? 17 + headerBytes(*resp) : 0));
-  out += ',';
-  key(out, "headers");
+  out.lit("},\"upstream_uri\":\"");
+  if (req != nullptr) {
+    if (absl::string_view(req->path) == sent) {
+      out.escaped(uri);
+    } else {
+      std::string storage;
+      out.escaped(redactedTarget(req->path, secrets, storage));
+    }
+  }
+  out.lit("\",\"response\":{\"status\":");
+  out.number(info.status);
+  out.lit(",\"size\":");
+  out.number(info.bytes_sent + (resp != nullptr ? 17 + resp_bytes : 0));
+  out.lit(",\"headers\":");
   if (resp != nullptr) {
     headers(out, *resp, secrets);
   } else {
-    out += "{}";
+    out.lit("{}");
   }
-  out += "},";
 
   // Whole milliseconds, as Kong's: request = kong + proxy; proxy -1 without an upstream response.
   const int64_t total_ms =
       std::chrono::duration_cast<std::chrono::milliseconds>(in.now - info.start).count();
   const int64_t proxy_ms = info.upstream_time_us >= 0 ? info.upstream_time_us / 1000 : -1;
-  out += "\"latencies\":{";
-  key(out, "request");
-  absl::StrAppend(&out, std::max<int64_t>(total_ms, 0));
-  out += ',';
-  key(out, "kong");
-  absl::StrAppend(&out, std::max<int64_t>(proxy_ms >= 0 ? total_ms - proxy_ms : total_ms, 0));
-  out += ',';
-  key(out, "proxy");
-  absl::StrAppend(&out, proxy_ms);
-  out += "},";
+  out.lit("},\"latencies\":{\"request\":");
+  out.number(std::max<int64_t>(total_ms, 0));
+  out.lit(",\"kong\":");
+  out.number(std::max<int64_t>(proxy_ms >= 0 ? total_ms - proxy_ms : total_ms, 0));
+  out.lit(",\"proxy\":");
+  out.number(proxy_ms);
+  out.lit("},");
 
   if (in.route != nullptr) {
-    out += "\"route\":{";
-    key(out, "name");
-    text(out, in.route->name());
-    out += "},";
+    out.lit("\"route\":{\"name\":");
+    out.str(in.route->name());
+    out.lit("},");
   }
   if (!info.upstream_cluster.empty()) {
-    out += "\"service\":{";
-    key(out, "name");
-    text(out, info.upstream_cluster);
-    out += "},";
+    out.lit("\"service\":{\"name\":");
+    out.str(info.upstream_cluster);
+    out.lit("},");
   }
-  const absl::string_view consumer = info.filter_state.getString(Http::FilterStateNames::kConsumer);
-  if (!consumer.empty()) {
-    out += "\"consumer\":{";
-    key(out, "username");
-    text(out, consumer);
-    out += "},";
+  if (!info.filter_state.empty()) {
+    const absl::string_view consumer =
+        info.filter_state.getString(Http::FilterStateNames::kConsumer);
+    if (!consumer.empty()) {
+      out.lit("\"consumer\":{\"username\":");
+      out.str(consumer);
+      out.lit("},");
+    }
+    const absl::string_view credential =
+        info.filter_state.getString(Http::FilterStateNames::kCredential);
+    if (!credential.empty()) {
+      out.lit("\"authenticated_entity\":{\"id\":");
+      out.str(credential);
+      out.lit("},");
+    }
   }
-  const absl::string_view credential =
-      info.filter_state.getString(Http::FilterStateNames::kCredential);
-  if (!credential.empty()) {
-    out += "\"authenticated_entity\":{";
-    key(out, "id");
-    text(out, credential);
-    out += "},";
-  }
-  key(out, "client_ip");
-  text(out, in.client_ip);
-  out += ',';
-  key(out, "started_at");
-  absl::StrAppend(&out, std::chrono::duration_cast<std::chrono::milliseconds>(
-                            info.start_wall.time_since_epoch())
-                            .count());
-  out += ',';
-  key(out, "request_id");
-  text(out, info.request_id);
+  out.lit("\"client_ip\":");
+  out.str(in.client_ip);
+  out.lit(",\"started_at\":");
+  out.number(
+      std::chrono::duration_cast<std::chrono::milliseconds>(info.start_wall.time_since_epoch())
+          .count());
+  out.lit(",\"request_id\":");
+  out.str(info.request_id);
   if (!info.trace_id.empty()) {
-    out += ',';
-    key(out, "trace_id");
-    text(out, info.trace_id);
+    out.lit(",\"trace_id\":");
+    out.str(info.trace_id);
   }
-  out += '}';
-  return out;
+  out.ch('}');
+  return out.take();
 }
 
 Http::BatchSink* FilterConfig::sinkFor(const LogConfig& config) const {
