@@ -44,6 +44,12 @@ std::vector<const FilterType*> FilterTypeRegistry::all() {
   return out;
 }
 
+std::string routeConfigPath(const RouteConfigContext& ctx) {
+  std::string path = ctx.field_path ? ctx.field_path("") : ctx.route_path;
+  if (!path.empty() && path.back() == '.') path.pop_back();
+  return path;
+}
+
 absl::Status decodeFilterConfig(const google::protobuf::Struct& config,
                                 google::protobuf::Message& out, const std::string& path) {
   std::string json;

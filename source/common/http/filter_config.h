@@ -95,6 +95,23 @@ class FilterType {
       const std::function<void(const std::string& type, const std::string& name)>&) const {}
 };
 
+// Where a per-route config itself is, for errors about it as a whole or under a prefix: the
+// context's field_path("") without its trailing '.' (`...routes[2].filter_config.cors`).
+std::string routeConfigPath(const RouteConfigContext& ctx);
+
+// For per-route messages whose `disabled: true` must stand alone (a whole config replacing the
+// listener's, or the filter switched off): false, with the error at `disabled`, when any other
+// field is set with it.
+template <class PerRouteProto>
+bool disabledStandsAlone(const PerRouteProto& config, const RouteConfigContext& ctx,
+                         Config::ErrorList& errors) {
+  PerRouteProto others = config;
+  others.clear_disabled();
+  if (others.ByteSizeLong() == 0) return true;
+  errors.add(ctx.field_path("disabled"), "no other field may be set with disabled: true");
+  return false;
+}
+
 class FilterTypeRegistry {
  public:
   static void add(std::unique_ptr<FilterType> type);

@@ -68,16 +68,9 @@ class IpRestrictionFilterType : public Http::FilterType {
     const auto& config = static_cast<const PerRouteProto&>(message);
     auto out = std::make_shared<RouteConfig>();
     if (config.disabled()) {
-      PerRouteProto others = config;
-      others.clear_disabled();
-      if (others.ByteSizeLong() != 0) {
-        errors.add(ctx.field_path("disabled"), "no other field may be set with disabled: true");
-        return nullptr;
-      }
-      return out;
+      return Http::disabledStandsAlone(config, ctx, errors) ? out : nullptr;
     }
-    std::string prefix = ctx.field_path("");
-    if (!prefix.empty() && prefix.back() == '.') prefix.pop_back();
+    const std::string prefix = Http::routeConfigPath(ctx);
     out->restriction = compileRestriction(config, prefix, errors);
     if (out->restriction == nullptr) return nullptr;
     return out;

@@ -347,10 +347,8 @@ class RequestTransformerFilterType : public Http::FilterType {
   Router::RouteSpecificFilterConfigConstSharedPtr createRouteConfig(
       const google::protobuf::Message& config, const Http::RouteConfigContext& ctx,
       sluice::Config::ErrorList& errors) const override {
-    // field_path("") is "<where>." for filter_config entries: the config's own path.
-    std::string path = ctx.field_path ? ctx.field_path("") : ctx.route_path;
-    if (absl::EndsWith(path, ".")) path.pop_back();
-    return TransformConfig::create(static_cast<const ProtoConfig&>(config), path, errors);
+    return TransformConfig::create(static_cast<const ProtoConfig&>(config),
+                                   Http::routeConfigPath(ctx), errors);
   }
   std::string describeRouteConfig(const google::protobuf::Message&) const override {
     return "request_transformer rules";

@@ -64,13 +64,7 @@ std::shared_ptr<const RouteConfig> compileRouteConfig(const PerRouteProto& confi
                                                       const std::string& path,
                                                       Config::ErrorList& errors) {
   auto out = std::make_shared<RouteConfig>();
-  if (config.disabled()) {
-    PerRouteProto others = config;
-    others.clear_disabled();
-    if (others.ByteSizeLong() != 0) {
-      errors.add(path + ".disabled", "no other field may be set with disabled: true");
-      return nullptr;
-    }
+  if (config.disabled()) {  // standing alone: the filter type checked
     out->disabled = true;
     return out;
   }
@@ -141,9 +135,9 @@ class RequestValidatorFilterType : public Http::FilterType {
   Router::RouteSpecificFilterConfigConstSharedPtr createRouteConfig(
       const google::protobuf::Message& message, const Http::RouteConfigContext& ctx,
       Config::ErrorList& errors) const override {
-    std::string prefix = ctx.field_path("");
-    if (!prefix.empty() && prefix.back() == '.') prefix.pop_back();
-    return compileRouteConfig(static_cast<const PerRouteProto&>(message), prefix, errors);
+    const auto& config = static_cast<const PerRouteProto&>(message);
+    if (config.disabled() && !Http::disabledStandsAlone(config, ctx, errors)) return nullptr;
+    return compileRouteConfig(config, Http::routeConfigPath(ctx), errors);
   }
   std::string describeRouteConfig(const google::protobuf::Message& message) const override {
     return static_cast<const PerRouteProto&>(message).disabled() ? "" : "request validation";
