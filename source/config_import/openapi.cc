@@ -50,6 +50,7 @@ constexpr absl::string_view kValidator = "x-amazon-apigateway-request-validator"
 constexpr absl::string_view kSeedBlock = "x-amazon-api-gateway";
 constexpr absl::string_view kJwksExtension = "x-sluice-jwks-uri";
 constexpr absl::string_view kConsumersExtension = "x-sluice-consumers";
+constexpr absl::string_view kListenExtension = "x-sluice-listen";
 
 const char* const kMethods[] = {"get",     "put",  "post",  "delete",
                                 "options", "head", "patch", "trace"};
@@ -1750,7 +1751,11 @@ void Converter::finish() {
   v1::Listener* listener = resources_.add_listeners();
   listener->set_name(title);
   listener->set_route_table(title);
-  std::string listen = options_.listen.empty() ? "0.0.0.0:8080" : options_.listen;
+  // --listen, else the spec's x-sluice-listen, else Sluice's default for OpenAPI.
+  std::string listen = options_.listen;
+  if (listen.empty()) {
+    listen = getString(root_, kListenExtension, "", diag_).value_or("0.0.0.0:8080");
+  }
   std::string host = "0.0.0.0";
   uint32_t port = 0;
   const size_t colon = listen.rfind(':');
@@ -1760,7 +1765,9 @@ void Converter::finish() {
   absl::ConsumeSuffix(&h, "]");
   if (colon == std::string::npos || !absl::SimpleAtoi(listen.substr(colon + 1), &port) ||
       port > 65535) {
-    diag_.error("", 0, absl::StrCat("--listen \"", listen, "\": must be HOST:PORT"));
+    diag_.error("", 0,
+                absl::StrCat("listen address \"", listen,
+                             "\" (--listen or x-sluice-listen): must be HOST:PORT"));
   } else {
     if (!h.empty()) host = std::string(h);
   }

@@ -943,10 +943,15 @@ TEST(OpenApiListener, ListenOption) {
                 .address()
                 .host(),
             "::1");
+  // The spec's x-sluice-listen, unless --listen says otherwise.
+  const std::string with_listen =
+      spec("  /a:\n    get:\n" + proxyOp("http://10.0.0.1/a"), "x-sluice-listen: 127.0.0.2:0\n");
+  EXPECT_EQ(convertOk(with_listen).resources.listeners(0).address().host(), "127.0.0.2");
+  EXPECT_EQ(convertOk(with_listen, o).resources.listeners(0).address().host(), "::1");
   o.listen = "nope";
   EXPECT_THAT(
       diagnosticsText(convertText(spec("  /a:\n    get:\n" + proxyOp("http://h/a")), false, o)),
-      HasSubstr("--listen \"nope\": must be HOST:PORT"));
+      HasSubstr("listen address \"nope\" (--listen or x-sluice-listen): must be HOST:PORT"));
 }
 
 TEST(OpenApiFormat, DetectedAndDispatched) {
