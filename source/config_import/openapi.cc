@@ -57,6 +57,21 @@ const char* const kMethods[] = {"get",     "put",  "post",  "delete",
 
 bool isExtension(absl::string_view key) { return absl::StartsWith(key, "x-"); }
 
+// An HTTP header name (RFC 9110 token).
+bool isToken(absl::string_view name) {
+  static const LazyRE2 kToken = {R"([!#$%&'*+.^_`|~0-9A-Za-z-]+)"};
+  return RE2::FullMatch(std::string(name), *kToken);
+}
+
+// Headers the gateway frames and identifies requests and replies with: not settable.
+bool isManagedHeader(absl::string_view lower) {
+  for (absl::string_view h : {"content-length", "transfer-encoding", "connection", "keep-alive",
+                              "te", "trailer", "upgrade", "proxy-connection", "x-request-id"}) {
+    if (lower == h) return true;
+  }
+  return false;
+}
+
 // Like checkFields, but every `x-...` key is allowed (OpenAPI's specification extensions).
 void checkOpenApiFields(const Node& node, const std::string& path,
                         std::initializer_list<absl::string_view> known, Diagnostics& diag) {
@@ -188,6 +203,12 @@ std::optional<PathTemplate> parsePathTemplate(absl::string_view path, std::strin
         *error = absl::StrCat("the greedy parameter {", name, "+} must be the last segment");
         return std::nullopt;
       }
+    } else if (absl::StartsWith(part, "{") && absl::EndsWith(part, "}") &&
+               part.find('{', 1) == absl::string_view::npos) {
+      *error = absl::StrCat("parameter ", part,
+                            ": a name of letters, digits and '_' (it becomes a regex capture "
+                            "name), not starting with a digit");
+      return std::nullopt;
     } else {
       *error = absl::StrCat(
           "segment \"", part,
@@ -456,6 +477,18 @@ bool Converter::checkVersion() {
                      {"openapi", "info", "servers", "paths", "components", "security", "tags",
                       "externalDocs", "webhooks", "jsonSchemaDialect"},
                      diag_);
+  if (const Node* servers = root_.get("servers"); servers != nullptr && servers->isSequence()) {
+    static const LazyRE2 kPath = {R"(^(?:[a-z]+://[^/]*)?(/[^?#]*[^/?#])[/]?(?:[?#].*)?$)"};
+    for (size_t i = 0; i < servers->items().size(); ++i) {
+      const Node* url = servers->items()[i].get("url");
+      std::string base;
+      if (url != nullptr && RE2::FullMatch(url->scalar(), *kPath, &base)) {
+        diag_.warning(pathField(pathIndex("servers", i), "url"), *url,
+                      absl::StrCat("the base path ", base,
+                                   " is not prefixed: routes match the paths as written"));
+      }
+    }
+  }
   if (const Node* webhooks = root_.get("webhooks")) {
     diag_.warning("webhooks", *webhooks, "ignored: webhooks are calls the API makes, not routes");
   }
@@ -952,6 +985,14 @@ void Converter::readGatewayResponses(const Node& node, const std::string& path) 
           continue;
         }
         const std::string name = absl::AsciiStrToLower(header);
+        if (!isToken(name) || isManagedHeader(name)) {
+          diag_.problem(ppath, v,
+                        absl::StrCat("header \"", header,
+                                     "\" can't be set (not a header name, or one the gateway "
+                                     "manages)"));
+          ok = false;
+          continue;
+        }
         if (name == "content-type") {
           out.set_content_type(text);
         } else {
@@ -1423,6 +1464,13 @@ bool Converter::convertHttp(const Node& integration, const std::string& ipath,
       } else if (absl::ConsumePrefix(&t, "integration.request.querystring.") && !t.empty()) {
         transform.set_query.push_back(absl::StrCat(t, ":", value));
       } else if (absl::ConsumePrefix(&t, "integration.request.header.") && !t.empty()) {
+        if (!isToken(t) || isManagedHeader(absl::AsciiStrToLower(t))) {
+          diag_.problem(ppath, source_node,
+                        absl::StrCat("header \"", t,
+                                     "\" can't be set (not a header name, or one the gateway "
+                                     "manages)"));
+          return false;
+        }
         transform.set_headers.push_back(absl::StrCat(absl::AsciiStrToLower(t), ":", value));
       } else {
         diag_.problem(ppath, source_node,

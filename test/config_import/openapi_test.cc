@@ -170,6 +170,18 @@ TEST(OpenApiDocument, OpenApi31IsConvertedWithAWarning) {
                                             "validated as OpenAPI 3.0"));
 }
 
+TEST(OpenApiDocument, ServersBasePathIsWarned) {
+  Result r = convertOk(
+      spec("  /a:\n    get:\n" + proxyOp("http://10.0.0.1/a"),
+           "servers:\n- url: https://abc.execute-api.eu-west-1.amazonaws.com/prod\n- url: /v1/\n"
+           "- url: https://api.example.com\n- url: https://api.example.com/\n"));
+  EXPECT_THAT(diagnosticsText(r),
+              HasSubstr("warning: servers[0].url: the base path /prod is not prefixed"));
+  EXPECT_THAT(diagnosticsText(r), HasSubstr("servers[1].url: the base path /v1 is not prefixed"));
+  EXPECT_THAT(diagnosticsText(r), Not(HasSubstr("servers[2]")));
+  EXPECT_THAT(diagnosticsText(r), Not(HasSubstr("servers[3]")));
+}
+
 TEST(OpenApiDocument, UnknownTopLevelFieldIsAProblem) {
   const std::string text = "openapi: 3.0.0\nbogus: 1\npaths: {}\n";
   EXPECT_THAT(diagnosticsText(convertText(text)),
@@ -283,6 +295,9 @@ TEST(OpenApiPaths, BadTemplatesAreProblems) {
                            "\"{name}.json\": a template segment is a whole segment"));
   EXPECT_THAT(d, HasSubstr("paths.users: \"users\": a path must start with '/'"));
   EXPECT_THAT(d, HasSubstr("path parameter \"x\" appears twice"));
+  EXPECT_THAT(
+      diagnosticsText(convertText(spec("  /u/{user-id}:\n    get:\n" + proxyOp("http://h/")))),
+      HasSubstr("parameter {user-id}: a name of letters, digits and '_'"));
   Result lenient = convertText(spec("  /files/{name}.json:\n    get:\n" + proxyOp("http://h/") +
                                     "  /ok:\n    get:\n" + proxyOp("http://h/")),
                                true);
@@ -414,6 +429,10 @@ TEST(OpenApiIntegration, RequestParameterErrors) {
               HasSubstr("source \"stageVariables.v\" is not supported"));
   EXPECT_THAT(diagnosticsText(with("integration.request.header.x", "method.request.body.a")),
               HasSubstr("is not supported"));
+  EXPECT_THAT(diagnosticsText(with("integration.request.header.content-length", "\"'1'\"")),
+              HasSubstr("header \"content-length\" can't be set"));
+  EXPECT_THAT(diagnosticsText(with("integration.request.header.a b", "\"'1'\"")),
+              HasSubstr("header \"a b\" can't be set"));
   EXPECT_THAT(diagnosticsText(with("integration.response.header.x", "\"'a'\"")),
               HasSubstr("target must be integration.request.{path|querystring|header}.NAME"));
   Result unused = with("integration.request.path.zz", "method.request.path.id");
@@ -805,6 +824,9 @@ TEST(OpenApiGatewayResponses, Errors) {
               HasSubstr("value \"method.request.header.y\" is not supported"));
   EXPECT_THAT(d("  DEFAULT_4XX: {responseParameters: {gatewayresponse.querystring.x: \"'a'\"}}\n"),
               HasSubstr("only gatewayresponse.header.NAME is supported"));
+  EXPECT_THAT(d("  DEFAULT_4XX: {responseParameters: {gatewayresponse.header.X-Request-Id: "
+                "\"'a'\"}}\n"),
+              HasSubstr("header \"X-Request-Id\" can't be set"));
   EXPECT_THAT(d("  DEFAULT_4XX: {responseTemplates: {application/json: '$input.body'}}\n"),
               HasSubstr("holds VTL that Sluice does not evaluate"));
 }
