@@ -22,6 +22,9 @@
 #include "absl/strings/strip.h"
 #include "google/protobuf/struct.pb.h"
 #include "re2/re2.h"
+#include "source/common/common/json_value.h"
+#include "source/common/config/utility.h"
+#include "source/extensions/filters/http/request_validator/json_schema.h"
 
 // OpenAPI 3 + AWS API Gateway extensions -> Sluice resources. The mapping is documented in
 // docs/imports.md ("OpenAPI 3 with AWS API Gateway extensions"). One listener, one route table
@@ -253,9 +256,12 @@ struct Endpoint {
 std::optional<Endpoint> parseUri(absl::string_view uri, std::string* error) {
   Endpoint e;
   absl::string_view rest = uri;
-  if (absl::ConsumePrefix(&rest, "https://")) {
+  if (absl::StartsWithIgnoreCase(rest, "https://")) {
+    rest.remove_prefix(8);
     e.tls = true;
-  } else if (!absl::ConsumePrefix(&rest, "http://")) {
+  } else if (absl::StartsWithIgnoreCase(rest, "http://")) {
+    rest.remove_prefix(7);
+  } else {
     *error = "must be an http:// or https:// URL";
     return std::nullopt;
   }
@@ -673,6 +679,17 @@ void Converter::readScheme(const std::string& name, const Node& scheme, const st
                                "\" is not supported (apiKey, oauth2, openIdConnect, http bearer, "
                                "and x-amazon-apigateway-authorizer cognito_user_pools / jwt are)"));
   }
+  for (const v1::JwtProvider& p : out.providers) {
+    const std::string& uri = p.remote_jwks().uri();
+    if (!absl::StartsWithIgnoreCase(uri, "http://") &&
+        !absl::StartsWithIgnoreCase(uri, "https://")) {
+      diag_.problem(path, scheme,
+                    absl::StrCat("the JWKS URL \"", uri,
+                                 "\" is not an http:// or https:// URL (from the issuer, ",
+                                 kJwksExtension, " or --jwks-uri)"));
+      out.usable = false;
+    }
+  }
   schemes_[name] = std::move(out);
 }
 
@@ -857,7 +874,13 @@ std::optional<std::string> Converter::policyFor(const Node& security, const std:
         diag_.error(spath, scope_node, "must be a list of scopes");
         return std::nullopt;
       }
-      for (const Node& s : scope_node.items()) these.push_back(s.scalar());
+      for (const Node& s : scope_node.items()) {
+        if (!s.isScalar() || s.scalar().empty() || s.scalar().find(' ') != std::string::npos) {
+          diag_.problem(spath, s, "a scope is a non-empty string without spaces; route skipped");
+          return std::nullopt;
+        }
+        these.push_back(s.scalar());
+      }
     }
     if (it->second.api_key && !these.empty()) {
       diag_.warning(spath, scope_node, "an API key has no scopes: ignored");
@@ -1038,6 +1061,12 @@ void Converter::readGatewayResponses(const Node& node, const std::string& path) 
       }
     }
     if (!ok) continue;
+    if (!out.has_body() && !out.content_type().empty()) {
+      diag_.warning(pathField(tpath, "responseParameters"), value,
+                    "a Content-Type without a responseTemplates body: ignored (the built-in "
+                    "body is JSON)");
+      out.clear_content_type();
+    }
     gateway_responses_[type] = std::move(out);
   }
 }
@@ -1180,6 +1209,15 @@ std::optional<Value> Converter::schemaValue(const Node& schema, const std::strin
     *(*out.mutable_struct_value()->mutable_fields())["definitions"].mutable_struct_value() =
         std::move(definitions);
   }
+  // Compiled by the request_validator's own JSON Schema compiler, so a schema it would refuse
+  // is reported here, at the spec's line, rather than by the config's validation later.
+  absl::StatusOr<Json::Value> json = Json::parse(Config::toJson(out), {.max_depth = 64});
+  absl::Status status = json.status();
+  if (json.ok()) status = Extensions::RequestValidator::Schema::compile(*json).status();
+  if (!status.ok()) {
+    diag_.problem(path, schema, absl::StrCat("invalid schema: ", status.message()));
+    return std::nullopt;
+  }
   return out;
 }
 
@@ -1223,7 +1261,7 @@ bool Converter::validationFor(const Node& op, const std::string& opath, const Pa
         }
         auto pname = getString(*p, "name", ppath, diag_);
         auto in = getString(*p, "in", ppath, diag_);
-        if (!pname || !in) {
+        if (!pname || !in || pname->empty()) {
           diag_.error(ppath, *p, "a parameter needs a name and an in");
           ok = false;
           continue;
@@ -1299,9 +1337,17 @@ bool Converter::validationFor(const Node& op, const std::string& opath, const Pa
       if (const Node* content = getMap(*body, "content", bpath, diag_)) {
         Value types;
         types.mutable_list_value();
+        static const LazyRE2 kMediaType = {R"([!#$%&'*+.^_`|~0-9a-z-]+/[!#$%&'*+.^_`|~0-9a-z-]+)"};
         for (const auto& [ct, media] : content->entries()) {
-          *types.mutable_list_value()->add_values() = stringValue(ct);
-          const std::string lower = absl::AsciiStrToLower(ct);
+          const std::string lower = absl::AsciiStrToLower(
+              absl::StripAsciiWhitespace(absl::string_view(ct).substr(0, ct.find(';'))));
+          if (!RE2::FullMatch(lower, *kMediaType)) {
+            diag_.problem(pathField(pathField(bpath, "content"), ct), media,
+                          "not a media type (type/subtype)");
+            ok = ok && diag_.lenient();
+            continue;
+          }
+          *types.mutable_list_value()->add_values() = stringValue(lower);
           const bool json = lower == "application/json" || absl::EndsWith(lower, "+json");
           const Node* schema = media.get("schema");
           if (json && schema != nullptr && b.fields().count("schema") == 0) {
@@ -1459,6 +1505,11 @@ bool Converter::convertHttp(const Node& integration, const std::string& ipath,
         return false;
       }
       absl::string_view t = target;
+      if (value.empty() && !absl::StartsWith(t, "integration.request.path.")) {
+        diag_.problem(ppath, source_node,
+                      "an empty value can't be set (the request transformer needs a value)");
+        return false;
+      }
       if (absl::ConsumePrefix(&t, "integration.request.path.") && !t.empty()) {
         path_values[std::string(t)] = value;
       } else if (absl::ConsumePrefix(&t, "integration.request.querystring.") && !t.empty()) {
@@ -1530,6 +1581,12 @@ bool Converter::convertHttp(const Node& integration, const std::string& ipath,
   if (!e->query.empty()) {
     for (absl::string_view kv : absl::StrSplit(e->query, '&', absl::SkipEmpty())) {
       std::pair<std::string, std::string> split = absl::StrSplit(kv, absl::MaxSplits('=', 1));
+      if (split.first.empty() || split.second.empty()) {
+        diag_.problem(
+            pathField(ipath, "uri"), *uri_node,
+            absl::StrCat("query parameter \"", kv, "\" of the uri: a name and a value are needed"));
+        return false;
+      }
       transform.set_query.push_back(absl::StrCat(split.first, ":", split.second));
     }
   }

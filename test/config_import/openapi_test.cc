@@ -435,6 +435,11 @@ TEST(OpenApiIntegration, RequestParameterErrors) {
               HasSubstr("header \"a b\" can't be set"));
   EXPECT_THAT(diagnosticsText(with("integration.response.header.x", "\"'a'\"")),
               HasSubstr("target must be integration.request.{path|querystring|header}.NAME"));
+  EXPECT_THAT(diagnosticsText(with("integration.request.header.x", "\"''\"")),
+              HasSubstr("an empty value can't be set"));
+  EXPECT_THAT(
+      diagnosticsText(convertText(spec("  /a:\n    get:\n" + proxyOp("http://10.0.0.1/a?flag")))),
+      HasSubstr("query parameter \"flag\" of the uri: a name and a value are needed"));
   Result unused = with("integration.request.path.zz", "method.request.path.id");
   EXPECT_TRUE(unused.ok());
   EXPECT_THAT(diagnosticsText(unused), HasSubstr("the uri has no {zz}: unused"));
@@ -582,6 +587,15 @@ TEST(OpenApiSecurity, JwksOverrides) {
                "security:\n- pool: []\n"));
   EXPECT_EQ(ext.resources.auth_policies(0).jwt().providers(0).remote_jwks().uri(),
             "http://keys.local/k");
+}
+
+TEST(OpenApiSecurity, JwksMustBeAnHttpUrl) {
+  EXPECT_THAT(diagnosticsText(
+                  convertText(spec("  /a:\n    get:\n" + proxyOp("http://10.0.0.1/a"),
+                                   "components:\n  securitySchemes:\n    o:\n      type: oauth2\n"
+                                   "      x-sluice-jwks-uri: file:///etc/keys\n"))),
+              HasSubstr("components.securitySchemes.o: the JWKS URL \"file:///etc/keys\" is not an "
+                        "http:// or https:// URL"));
 }
 
 TEST(OpenApiSecurity, BadArnAndMissingArns) {
@@ -754,6 +768,8 @@ TEST(OpenApiSecurity, Requirements) {
               HasSubstr("alternatives with different scopes"));
   EXPECT_THAT(problem("[{key: []}, {key2: []}]"), HasSubstr("several API key schemes"));
   EXPECT_THAT(problem("{pool: []}"), HasSubstr("must be a list of security requirements"));
+  EXPECT_THAT(problem("[{pool: ['a b']}]"),
+              HasSubstr("a scope is a non-empty string without spaces; route skipped"));
 }
 
 TEST(OpenApiSecurity, SeedAuthorizersBlock) {
@@ -827,6 +843,9 @@ TEST(OpenApiGatewayResponses, Errors) {
   EXPECT_THAT(d("  DEFAULT_4XX: {responseParameters: {gatewayresponse.header.X-Request-Id: "
                 "\"'a'\"}}\n"),
               HasSubstr("header \"X-Request-Id\" can't be set"));
+  EXPECT_THAT(d("  DEFAULT_4XX: {responseParameters: {gatewayresponse.header.Content-Type: "
+                "\"'text/plain'\"}}\n"),
+              HasSubstr("a Content-Type without a responseTemplates body: ignored"));
   EXPECT_THAT(d("  DEFAULT_4XX: {responseTemplates: {application/json: '$input.body'}}\n"),
               HasSubstr("holds VTL that Sluice does not evaluate"));
 }
@@ -935,6 +954,25 @@ TEST(OpenApiValidation, DanglingReferencesNamedWithPathAndLine) {
                    .ok());
 }
 
+TEST(OpenApiValidation, SchemasAreCompiledByTheValidatorsCompiler) {
+  const std::string head = kValidators + "x-amazon-apigateway-request-validator: all\n";
+  const std::string text = spec(
+      "  /a:\n    get:\n      parameters:\n"
+      "      - {name: q, in: query, schema: {type: string, pattern: '(?=x)'}}\n"
+      "      - {name: r, in: query, schema: {type: 7}}\n" +
+          proxyOp("http://10.0.0.1/a"),
+      head);
+  const std::string d = diagnosticsText(convertText(text));
+  EXPECT_THAT(d, HasSubstr("api.yaml:12: error: paths./a.get.parameters[0].schema: invalid "
+                           "schema: #/pattern: "));
+  EXPECT_THAT(d, HasSubstr("paths./a.get.parameters[1].schema: invalid schema: #/type: "));
+  // Lenient: the schema is dropped, the parameter is still declared.
+  Result lenient = convertText(text, true);
+  ASSERT_TRUE(lenient.ok());
+  EXPECT_EQ(json(routeNamed(lenient, "GET /a")->filter_config().at("request_validator")),
+            R"({"parameters":[{"in":"QUERY","name":"q"},{"in":"QUERY","name":"r"}]})");
+}
+
 TEST(OpenApiValidation, ParameterProblems) {
   const std::string head = kValidators + "x-amazon-apigateway-request-validator: all\n";
   const std::string d = diagnosticsText(
@@ -946,6 +984,18 @@ TEST(OpenApiValidation, ParameterProblems) {
   EXPECT_THAT(d, HasSubstr("parameters in cookie are not validated"));
   EXPECT_THAT(d, HasSubstr("path parameter \"other\" is not in the path template"));
   EXPECT_THAT(d, HasSubstr("a parameter needs a name and an in"));
+  Result media =
+      convertOk(spec("  /a:\n    post:\n      requestBody: {content: {'Application/JSON; "
+                     "charset=utf-8': {}, text/plain: {}}}\n" +
+                         proxyOp("http://10.0.0.1/a"),
+                     head));
+  EXPECT_EQ(json(routeNamed(media, "POST /a")->filter_config().at("request_validator")),
+            R"({"body":{"content_types":["application/json","text/plain"]}})");
+  EXPECT_THAT(diagnosticsText(convertText(spec("  /a:\n    post:\n      requestBody: {content: "
+                                               "{json: {}}}\n" +
+                                                   proxyOp("http://10.0.0.1/a"),
+                                               head))),
+              HasSubstr("requestBody.content.json: not a media type (type/subtype)"));
 }
 
 // ---- Listener ------------------------------------------------------------------------------
@@ -1055,6 +1105,46 @@ INSTANTIATE_TEST_SUITE_P(Specs, OpenApiGolden,
                          testing::Values(std::make_pair(std::string("seed"), true),
                                          std::make_pair(std::string("full"), false)),
                          [](const auto& info) { return info.param.first; });
+
+// Every spec one line shorter, and every prefix of it: no crash, and whatever converts without
+// an error is a config Sluice accepts.
+TEST(OpenApiRobustness, MutilatedSpecsNeverCrashOrConvertToInvalidConfig) {
+  const std::string full = readFile("test/config_import/testdata/full.openapi.yaml");
+  ASSERT_FALSE(full.empty());
+  std::vector<std::string> lines = absl::StrSplit(full, '\n');
+  std::vector<std::string> variants;
+  for (size_t skip = 0; skip < lines.size(); ++skip) {
+    std::string text;
+    for (size_t i = 0; i < lines.size(); ++i) {
+      if (i != skip) absl::StrAppend(&text, lines[i], "\n");
+    }
+    variants.push_back(std::move(text));
+  }
+  for (size_t n = 0; n < full.size(); n += 97) variants.push_back(full.substr(0, n));
+  // Each value replaced by one of another type.
+  for (size_t at = 0; at < lines.size(); ++at) {
+    const size_t colon = lines[at].find(": ");
+    if (colon == std::string::npos) continue;
+    for (const char* other : {"[1, {a: b}]", "{x: 1}", "-7", "''"}) {
+      std::string text;
+      for (size_t i = 0; i < lines.size(); ++i) {
+        absl::StrAppend(&text, i == at ? lines[i].substr(0, colon + 2) + other : lines[i], "\n");
+      }
+      variants.push_back(std::move(text));
+    }
+  }
+  int converted = 0;
+  for (const std::string& text : variants) {
+    for (bool lenient : {false, true}) {
+      Result r = convertText(text, lenient);
+      if (!r.ok()) continue;
+      ++converted;
+      absl::Status v = Server::validateResources(r.resources);
+      EXPECT_TRUE(v.ok()) << v << "\n" << text;
+    }
+  }
+  EXPECT_GT(converted, 500);
+}
 
 TEST(OpenApiSeed, StrictRefusesTheDuplicateKey) {
   Result r = convertText(readFile("test/config_import/testdata/seed.openapi.yaml"));
