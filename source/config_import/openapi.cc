@@ -441,6 +441,7 @@ class Converter {
   bool uses_auth_ = false;
   bool uses_validator_ = false;
   bool uses_transformer_ = false;
+  bool uses_response_transformer_ = false;
 };
 
 bool Converter::checkVersion() {
@@ -1670,9 +1671,34 @@ bool Converter::convertMock(const Node& integration, const std::string& ipath, v
       }
     }
   }
-  if (const Node* rp = chosen->get("responseParameters")) {
-    diag_.warning(pathField(cpath, "responseParameters"), *rp,
-                  "a direct response carries no extra headers: ignored");
+  // method.response.header.X: "'value'" (CORS preflight mocks): set on the reply by the route's
+  // response_transformer.
+  if (const Node* rp = getMap(*chosen, "responseParameters", cpath, diag_)) {
+    const std::string ppath = pathField(cpath, "responseParameters");
+    Value set;
+    set.mutable_list_value();
+    for (const auto& [key, v] : rp->entries()) {
+      absl::string_view header = key;
+      std::optional<std::string> text = quotedStatic(v.scalar());
+      if (!absl::ConsumePrefix(&header, "method.response.header.") || !isToken(header) ||
+          isManagedHeader(absl::AsciiStrToLower(header)) ||
+          absl::EqualsIgnoreCase(header, "content-type") || !text || text->empty()) {
+        diag_.warning(pathField(ppath, key), v,
+                      "ignored: a mock's reply takes method.response.header.NAME set to a quoted "
+                      "static value '...' (not Content-Type)");
+        continue;
+      }
+      *set.mutable_list_value()->add_values() =
+          stringValue(absl::StrCat(absl::AsciiStrToLower(header), ":", *text));
+    }
+    if (!set.list_value().values().empty()) {
+      Struct rt;
+      (*(*rt.mutable_fields())["replace"].mutable_struct_value()->mutable_fields())["headers"] =
+          set;
+      (*(*rt.mutable_fields())["add"].mutable_struct_value()->mutable_fields())["headers"] = set;
+      (*route.mutable_filter_config())["response_transformer"] = rt;
+      uses_response_transformer_ = true;
+    }
   }
   return true;
 }
@@ -1878,6 +1904,8 @@ void Converter::finish() {
   }
   listener->mutable_address()->set_host(host);
   listener->mutable_address()->set_port(port);
+  // First: it sees the replies last (those of auth and the validator too).
+  if (uses_response_transformer_) listener->add_http_filters()->set_name("response_transformer");
   if (uses_auth_) listener->add_http_filters()->set_name("auth");
   if (uses_validator_) listener->add_http_filters()->set_name("request_validator");
   if (uses_transformer_) listener->add_http_filters()->set_name("request_transformer");

@@ -496,7 +496,9 @@ TEST(OpenApiIntegration, MockBecomesADirectResponse) {
       "  /b:\n    get:\n      x-amazon-apigateway-integration:\n        type: mock\n"
       "  /c:\n    get:\n      x-amazon-apigateway-integration:\n        type: mock\n"
       "        responses:\n          default:\n            statusCode: 201\n"
-      "            responseParameters: {method.response.header.x: \"'y'\"}\n"
+      "            responseParameters:\n"
+      "              method.response.header.Access-Control-Allow-Origin: \"'*'\"\n"
+      "              method.response.header.x-dyn: integration.response.header.y\n"
       "            responseTemplates: {application/json: '{\"id\": \"$context.requestId\"}'}\n"));
   const v1::Route* a = routeNamed(r, "GET /a");
   EXPECT_EQ(a->direct_response().status(), 404u);
@@ -506,7 +508,12 @@ TEST(OpenApiIntegration, MockBecomesADirectResponse) {
   EXPECT_EQ(routeNamed(r, "GET /c")->direct_response().status(), 201u);
   const std::string d = diagnosticsText(r);
   EXPECT_THAT(d, HasSubstr("holds VTL that is not evaluated"));
-  EXPECT_THAT(d, HasSubstr("a direct response carries no extra headers: ignored"));
+  EXPECT_THAT(d, HasSubstr("responseParameters.method.response.header.x-dyn: ignored: a mock's "
+                           "reply takes method.response.header.NAME set to a quoted static"));
+  EXPECT_EQ(json(routeNamed(r, "GET /c")->filter_config().at("response_transformer")),
+            R"({"add":{"headers":["access-control-allow-origin:*"]},)"
+            R"("replace":{"headers":["access-control-allow-origin:*"]}})");
+  EXPECT_THAT(filterNames(r), ElementsAre("response_transformer", "router"));
 }
 
 TEST(OpenApiIntegration, AwsIntegrationsAreRefusedWithTheReason) {

@@ -5,7 +5,7 @@ binaries, exercised with real requests against harness upstreams:
     with the parameters substituted, as the upstream sees them; httpMethod changing the method;
   * requestParameters mappings (path parameter -> header, header -> query parameter, static
     values) seen by the upstream;
-  * a mock integration answered by the gateway itself;
+  * mock integrations answered by the gateway itself (a CORS preflight mock with its headers);
   * a Cognito user pool authorizer (issuer from the pool ARN; the JWKS URL overridden to a local
     JWKS server), with bare and Bearer tokens, another issuer refused; an HTTP API jwt
     authorizer with required scopes (403 without them); an API key;
@@ -105,6 +105,17 @@ paths:
             statusCode: '200'
             responseTemplates: {application/json: '{"ok":true}'}
   /users/{userId}:
+    options:
+      security: []
+      x-amazon-apigateway-integration:
+        type: mock
+        requestTemplates: {application/json: '{"statusCode": 200}'}
+        responses:
+          default:
+            statusCode: '204'
+            responseParameters:
+              method.response.header.Access-Control-Allow-Origin: "'https://app.example'"
+              method.response.header.Access-Control-Allow-Methods: "'GET,OPTIONS'"
     get:
       operationId: getUser
       parameters: [{name: userId, in: path, required: true, schema: {type: integer}}]
@@ -202,6 +213,16 @@ class OpenApiImportTest(CpTestCase):
         self.assertEqual(resp.json(), {"ok": True})
         self.assertEqual(resp.header("content-type"), "application/json")
         self.assertEqual(self.up1.request_count() + self.up2.request_count(), before)
+
+    def test_cors_preflight_mock_carries_its_headers(self):
+        before = self.up1.request_count()
+        resp = self.get("/users/42", method="OPTIONS",
+                        headers={"Origin": "https://app.example",
+                                 "Access-Control-Request-Method": "GET"})
+        self.assertStatus(resp, 204)
+        self.assertEqual(resp.header("access-control-allow-origin"), "https://app.example")
+        self.assertEqual(resp.header("access-control-allow-methods"), "GET,OPTIONS")
+        self.assertEqual(self.up1.request_count(), before)
 
     def test_path_template_and_request_parameters_seen_upstream(self):
         # A Cognito authorizer takes the bare token as well as "Bearer <token>".
