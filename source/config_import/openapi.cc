@@ -171,12 +171,18 @@ struct Segment {
 struct PathTemplate {
   std::vector<Segment> segments;
   std::vector<std::string> params;  // names, in order
+  // HTTP APIs' `$default` path: whatever no other route matches.
+  bool catch_all = false;
   bool templated() const { return !params.empty(); }
 };
 
 // "/users/{userId}/{proxy+}" -> segments. Errors as a message.
 std::optional<PathTemplate> parsePathTemplate(absl::string_view path, std::string* error) {
   PathTemplate out;
+  if (path == "$default") {
+    out.catch_all = true;
+    return out;
+  }
   if (path.empty() || path.front() != '/') {
     *error = "a path must start with '/'";
     return std::nullopt;
@@ -335,8 +341,14 @@ struct Transform {
   std::string method;
   std::vector<std::string> set_headers;  // "name:value", added and replaced
   std::vector<std::string> set_query;
+  std::vector<std::string> append_headers;  // HTTP API mappings: append:..., remove:...
+  std::vector<std::string> append_query;
+  std::vector<std::string> remove_headers;
+  std::vector<std::string> remove_query;
   bool empty() const {
-    return uri.empty() && method.empty() && set_headers.empty() && set_query.empty();
+    return uri.empty() && method.empty() && set_headers.empty() && set_query.empty() &&
+           append_headers.empty() && append_query.empty() && remove_headers.empty() &&
+           remove_query.empty();
   }
   Struct toStruct() const {
     Struct s;
@@ -356,6 +368,15 @@ struct Transform {
       (*replace.mutable_fields())["querystring"] = list(set_query);
       (*add.mutable_fields())["querystring"] = list(set_query);
     }
+    auto rules = [&](const char* name, const std::vector<std::string>& headers,
+                     const std::vector<std::string>& query) {
+      Struct r;
+      if (!headers.empty()) (*r.mutable_fields())["headers"] = list(headers);
+      if (!query.empty()) (*r.mutable_fields())["querystring"] = list(query);
+      if (!r.fields().empty()) *(*s.mutable_fields())[name].mutable_struct_value() = std::move(r);
+    };
+    rules("remove", remove_headers, remove_query);
+    rules("append", append_headers, append_query);
     if (!replace.fields().empty()) {
       *(*s.mutable_fields())["replace"].mutable_struct_value() = std::move(replace);
     }
@@ -413,6 +434,9 @@ class Converter {
   bool convertHttp(const Node& integration, const std::string& ipath, const std::string& method,
                    const PathTemplate& tmpl, v1::Route& route);
   bool convertMock(const Node& integration, const std::string& ipath, v1::Route& route);
+  bool httpApiMapping(const std::string& target, const Node& value, const std::string& path,
+                      const PathTemplate& tmpl, Transform& transform,
+                      std::optional<std::string>* path_override);
   std::optional<std::string> policyFor(const Node& security, const std::string& path);
   bool validationFor(const Node& op, const std::string& opath, const PathTemplate& tmpl,
                      const Node* item_params, const std::string& item_path, Struct& out);
@@ -1461,10 +1485,18 @@ bool Converter::convertHttp(const Node& integration, const std::string& ipath,
   Transform transform;
   // requestParameters: integration.request.<where>.<name> <- a source.
   std::map<std::string, std::string> path_values;  // uri placeholder -> template
+  std::optional<std::string> path_override;        // HTTP APIs' overwrite:path
   if (const Node* params = getMap(integration, "requestParameters", ipath, diag_)) {
     const std::string rpath = pathField(ipath, "requestParameters");
     for (const auto& [target, source_node] : params->entries()) {
       const std::string ppath = pathField(rpath, target);
+      if (!absl::StartsWith(target, "integration.") && target.find(':') != std::string::npos) {
+        // HTTP APIs: "append|overwrite|remove:header|querystring.NAME", "overwrite:path".
+        if (!httpApiMapping(target, source_node, ppath, tmpl, transform, &path_override)) {
+          return false;
+        }
+        continue;
+      }
       const std::string source = source_node.scalar();
       std::string value;
       absl::string_view s = source;
@@ -1574,8 +1606,17 @@ bool Converter::convertHttp(const Node& integration, const std::string& ipath,
                     absl::StrCat("the uri has no {", name, "}: unused"));
     }
   }
-  if (templated) {
+  if (path_override) {
+    transform.uri = *path_override;
+  } else if (templated) {
     transform.uri = upstream;
+  } else if (tmpl.catch_all) {
+    // A prefix route: prefix_rewrite would keep the rest of the path; the uri's path replaces
+    // all of it, as on every other route.
+    transform.uri = upstream;
+    diag_.warning(pathField(ipath, "uri"), *uri_node,
+                  absl::StrCat("$default: every request is sent to the path ", upstream,
+                               " (the request's path is not appended)"));
   } else {
     action->set_prefix_rewrite(upstream);
   }
@@ -1598,6 +1639,111 @@ bool Converter::convertHttp(const Node& integration, const std::string& ipath,
   if (!transform.empty()) {
     (*route.mutable_filter_config())["request_transformer"] = transform.toStruct();
     uses_transformer_ = true;
+  }
+  return true;
+}
+
+// One HTTP API parameter mapping (AWS: "Transforming API requests and responses", HTTP APIs):
+// the value is static text with $request.{header|querystring|path}.NAME and $context.*
+// variables, braced (${request.path.id}) or not.
+bool Converter::httpApiMapping(const std::string& target, const Node& value,
+                               const std::string& path, const PathTemplate& tmpl,
+                               Transform& transform, std::optional<std::string>* path_override) {
+  static const LazyRE2 kTarget = {
+      R"((append|overwrite|remove):(?:(header|querystring)\.(\S+)|(path)))"};
+  std::string op, where, name, whole_path;
+  if (!RE2::FullMatch(target, *kTarget, &op, &where, &name, &whole_path) ||
+      (!whole_path.empty() && op != "overwrite")) {
+    diag_.problem(path, value,
+                  "an HTTP API mapping is append|overwrite|remove:header.NAME, "
+                  "append|overwrite|remove:querystring.NAME or overwrite:path");
+    return false;
+  }
+  if (where == "header" && (!isToken(name) || isManagedHeader(absl::AsciiStrToLower(name)))) {
+    diag_.problem(path, value,
+                  absl::StrCat("header \"", name,
+                               "\" can't be set (not a header name, or one the gateway manages)"));
+    return false;
+  }
+  if (where == "header") name = absl::AsciiStrToLower(name);
+  if (op == "remove") {
+    (where == "header" ? transform.remove_headers : transform.remove_query).push_back(name);
+    return true;
+  }
+  // The value as a request_transformer template.
+  const std::string& in = value.scalar();
+  std::string out;
+  for (size_t i = 0; i < in.size();) {
+    if (in[i] != '$' || i + 1 == in.size()) {
+      out += in[i++];
+      continue;
+    }
+    size_t start = i + 1, end;
+    const bool braced = in[start] == '{';
+    if (braced) {
+      ++start;
+      end = in.find('}', start);
+      if (end == std::string::npos) {
+        diag_.problem(path, value, "unterminated ${...}");
+        return false;
+      }
+    } else {
+      end = start;
+      while (end < in.size() &&
+             (absl::ascii_isalnum(static_cast<unsigned char>(in[end])) || in[end] == '_' ||
+              in[end] == '.' || in[end] == '-' || in[end] == ':')) {
+        ++end;
+      }
+    }
+    absl::string_view var = absl::string_view(in).substr(start, end - start);
+    i = braced ? end + 1 : end;
+    if (!absl::StartsWith(var, "request.") && !absl::StartsWith(var, "context.") &&
+        !absl::StartsWith(var, "stageVariables.")) {
+      absl::StrAppend(&out, "$", braced ? "{" : "", var, braced ? "}" : "");
+      continue;
+    }
+    absl::string_view v = var;
+    if (absl::ConsumePrefix(&v, "request.header.") && !v.empty()) {
+      absl::StrAppend(&out, "$(headers.", absl::AsciiStrToLower(v), ")");
+    } else if (absl::ConsumePrefix(&v, "request.querystring.") && !v.empty()) {
+      absl::StrAppend(&out, "$(query_params.", v, ")");
+    } else if (absl::ConsumePrefix(&v, "request.path.") &&
+               std::find(tmpl.params.begin(), tmpl.params.end(), std::string(v)) !=
+                   tmpl.params.end()) {
+      absl::StrAppend(&out, "$(uri_captures.", v, ")");
+    } else if (var == "context.requestId" || var == "context.extendedRequestId") {
+      out += "$request_id";
+    } else if (var == "context.identity.sourceIp") {
+      out += "$client_ip";
+    } else if (var == "context.domainName") {
+      out += "$host";
+    } else {
+      diag_.problem(path, value,
+                    absl::StrCat("$", var,
+                                 " is not supported ($request.header|querystring.NAME, "
+                                 "$request.path.NAME of a path parameter, $context.requestId, "
+                                 "$context.identity.sourceIp, $context.domainName are)"));
+      return false;
+    }
+  }
+  if (!whole_path.empty()) {
+    if (out.empty() || out.front() != '/') {
+      diag_.problem(path, value, "overwrite:path must start with '/'");
+      return false;
+    }
+    *path_override = out;
+    return true;
+  }
+  if (out.empty()) {
+    diag_.problem(path, value,
+                  "an empty value can't be set (the request transformer needs a value)");
+    return false;
+  }
+  const std::string entry = absl::StrCat(name, ":", out);
+  if (op == "append") {
+    (where == "header" ? transform.append_headers : transform.append_query).push_back(entry);
+  } else {
+    (where == "header" ? transform.set_headers : transform.set_query).push_back(entry);
   }
   return true;
 }
@@ -1722,6 +1868,7 @@ void Converter::convertOperation(const std::string& method, const Node& op,
   for (const Segment& s : tmpl.segments) {
     entry.specificity.push_back(static_cast<int>(s.kind));
   }
+  if (tmpl.catch_all) entry.specificity.push_back(3);  // after everything else
   entry.specificity.push_back(method.empty() ? 1 : 0);
   v1::Route& route = entry.route;
   std::string name = absl::StrCat(method.empty() ? "ANY" : method, " ", template_path);
@@ -1735,7 +1882,9 @@ void Converter::convertOperation(const std::string& method, const Node& op,
     }
   }
   route.set_name(name);
-  if (tmpl.templated()) {
+  if (tmpl.catch_all) {
+    route.mutable_match()->set_prefix("/");
+  } else if (tmpl.templated()) {
     route.mutable_match()->set_regex(templateRegex(tmpl));
   } else {
     route.mutable_match()->set_path(template_path);

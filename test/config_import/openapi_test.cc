@@ -415,6 +415,52 @@ TEST(OpenApiIntegration, RequestParametersMappings) {
   EXPECT_EQ(route->route().prefix_rewrite(), "/a");
 }
 
+TEST(OpenApiIntegration, HttpApiParameterMappings) {
+  Result r = convertOk(
+      spec("  /users/{id}:\n    get:\n" +
+           proxyOp("http://10.0.0.1/x",
+                   "        payloadFormatVersion: '1.0'\n"
+                   "        requestParameters:\n"
+                   "          append:header.X-Trace: $context.requestId\n"
+                   "          overwrite:header.x-user: 'u-${request.path.id}'\n"
+                   "          remove:header.cookie: \"''\"\n"
+                   "          overwrite:querystring.q: $request.header.x-q\n"
+                   "          append:querystring.tag: gw\n"
+                   "          remove:querystring.debug: \"''\"\n"
+                   "          overwrite:path: /v2/users/$request.path.id/profile\n") +
+           "  $default:\n    x-amazon-apigateway-any-method:\n" + proxyOp("http://10.0.0.1/")));
+  EXPECT_EQ(
+      json(routeNamed(r, "GET /users/{id}")->filter_config().at("request_transformer")),
+      R"x({"add":{"headers":["x-user:u-$(uri_captures.id)"],"querystring":["q:$(headers.x-q)"]},)x"
+      R"x("append":{"headers":["x-trace:$request_id"],"querystring":["tag:gw"]},)x"
+      R"x("remove":{"headers":["cookie"],"querystring":["debug"]},)x"
+      R"x("replace":{"headers":["x-user:u-$(uri_captures.id)"],"querystring":["q:$(headers.x-q)"],)x"
+      R"x("uri":"/v2/users/$(uri_captures.id)/profile"}})x");
+  // $default: whatever else, last.
+  ASSERT_EQ(vhost(r).routes_size(), 2);
+  EXPECT_EQ(vhost(r).routes(1).name(), "ANY $default");
+  EXPECT_EQ(vhost(r).routes(1).match().prefix(), "/");
+  EXPECT_EQ(json(vhost(r).routes(1).filter_config().at("request_transformer")),
+            R"({"replace":{"uri":"/"}})");
+  EXPECT_THAT(diagnosticsText(r), HasSubstr("$default: every request is sent to the path /"));
+
+  auto d = [](const std::string& key, const std::string& value) {
+    return diagnosticsText(
+        convertText(spec("  /a:\n    get:\n" +
+                         proxyOp("http://10.0.0.1/a", absl::StrCat("        requestParameters: {'",
+                                                                   key, "': '", value, "'}\n")))));
+  };
+  EXPECT_THAT(d("overwrite:header.x", "$request.body.a"),
+              HasSubstr("$request.body.a is not supported"));
+  EXPECT_THAT(d("overwrite:header.x", "$request.path.nope"),
+              HasSubstr("$request.path.nope is not supported"));
+  EXPECT_THAT(d("remove:path", ""), HasSubstr("an HTTP API mapping is"));
+  EXPECT_THAT(d("overwrite:path", "v2"), HasSubstr("overwrite:path must start with '/'"));
+  EXPECT_THAT(d("overwrite:header.x", "${context.requestId"), HasSubstr("unterminated ${...}"));
+  EXPECT_THAT(d("overwrite:header.x", ""), HasSubstr("an empty value can't be set"));
+  EXPECT_THAT(d("append:header.Content-Length", "1"), HasSubstr("can't be set"));
+}
+
 TEST(OpenApiIntegration, RequestParameterErrors) {
   auto with = [](const std::string& target, const std::string& source) {
     return convertText(

@@ -4,7 +4,8 @@ binaries, exercised with real requests against harness upstreams:
   * path templates ({userId}) and greedy {proxy+} paths, rewritten to the integration's path
     with the parameters substituted, as the upstream sees them; httpMethod changing the method;
   * requestParameters mappings (path parameter -> header, header -> query parameter, static
-    values) seen by the upstream;
+    values), and HTTP APIs' append/overwrite/remove mappings and overwrite:path, seen by the
+    upstream; HTTP APIs' $default route;
   * mock integrations answered by the gateway itself (a CORS preflight mock with its headers);
   * a Cognito user pool authorizer (issuer from the pool ARN; the JWKS URL overridden to a local
     JWKS server), with bare and Bearer tokens, another issuer refused; an HTTP API jwt
@@ -147,6 +148,18 @@ paths:
     get:
       security: [{partners: [pets/write]}]
       x-amazon-apigateway-integration: {type: http_proxy, uri: 'http://127.0.0.1:UP1/scoped'}
+  /legacy/{item}:
+    get:
+      security: []
+      x-amazon-apigateway-integration:
+        type: HTTP_PROXY
+        payloadFormatVersion: '1.0'
+        uri: http://127.0.0.1:UP2/unused
+        requestParameters:
+          overwrite:path: /v1/items/${request.path.item}
+          append:header.x-trace: $context.requestId
+          overwrite:header.x-item: item-$request.path.item
+          remove:querystring.debug: "''"
   /files/{proxy+}:
     x-amazon-apigateway-any-method:
       security: []
@@ -252,6 +265,15 @@ class OpenApiImportTest(CpTestCase):
         # {proxy+} needs at least one segment: /files/ alone is no route.
         self.assertStatus(self.get("/files/"), 404)
 
+    def test_http_api_parameter_mappings(self):
+        resp = self.get("/legacy/7?debug=1&keep=2", headers={"x-item": "client"})
+        self.assertStatus(resp, 200)
+        e = echo(resp)
+        self.assertEqual(e["upstream"], "files")
+        self.assertEqual(e["path"], "/v1/items/7?keep=2")
+        self.assertEqual(e["hdr"]["x-item"], "item-7")
+        self.assertEqual(e["hdr"]["x-trace"], resp.header("x-request-id"))
+
     def test_http_method_changed_and_api_key(self):
         body = json.dumps({"name": "Rex", "age": 3}).encode()
         headers = {"x-api-key": "k-123", "X-Tenant": "acme",
@@ -341,6 +363,28 @@ class OpenApiConfigDirTest(OpenApiImportTest):
         cp.wait_in_sync("edge-1")
         cls.cp = cp
         return cls.sluice.listener_port("openapi")
+
+
+class OpenApiDefaultRouteTest(SluiceTestCase):
+    """HTTP APIs' $default route: what no other route takes."""
+
+    def test_default_route_comes_last(self):
+        up = self.start_upstream("up")
+        text = ("openapi: 3.0.1\ninfo: {title: t, version: '1'}\npaths:\n"
+                "  $default:\n    x-amazon-apigateway-any-method:\n"
+                "      x-amazon-apigateway-integration: {type: http_proxy, "
+                "uri: 'http://127.0.0.1:%d/fallback'}\n"
+                "  /a/{proxy+}:\n    get:\n"
+                "      x-amazon-apigateway-integration: {type: http_proxy, "
+                "uri: 'http://127.0.0.1:%d/b/{proxy}'}\n" % (up.port, up.port))
+        res = convert(self.tempdir(), text, "--listen", "127.0.0.1:0")
+        self.assertEqual(res.returncode, 0, res.stderr)
+        self.assertIn("$default: every request is sent to the path /fallback", res.stderr)
+        body = "".join("  " + line + "\n" for line in res.stdout.splitlines())
+        port = self.start_sluice("static_resources:\n" + body).listener_port("openapi")
+        self.assertEqual(echo(request(port, "GET", "/a/x/y"))["path"], "/b/x/y")
+        self.assertEqual(echo(request(port, "POST", "/a/x/y", body=b"z"))["path"], "/fallback")
+        self.assertEqual(echo(request(port, "GET", "/other"))["path"], "/fallback")
 
 
 class OpenApiCtlTest(CpTestCase):
