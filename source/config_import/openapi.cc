@@ -839,9 +839,8 @@ void Converter::readJwtAuthorizer(const std::string& name, const Node& scheme,
                                "\" is not supported (cognito_user_pools and jwt are)"));
     return;
   }
-  if (const Node* ttl = authorizer.get("authorizerResultTtlInSeconds")) {
-    (void)ttl;  // verified tokens are cached per worker until `exp` (AuthPolicy token cache)
-  }
+  // authorizerResultTtlInSeconds needs nothing: verified tokens are cached per worker until
+  // their `exp` (the AuthPolicy's token cache).
   out.jwt = true;
   out.usable = true;
 }
@@ -1953,9 +1952,7 @@ void Converter::convertOperation(const std::string& method, const Node& op,
     std::optional<std::string> policy = policyFor(*security, spath);
     if (!policy) return;
     if (!policy->empty()) {
-      if (route.has_direct_response()) {
-        // A direct response is answered by the router: the auth filter still runs first.
-      }
+      // Also on a direct response (mock): the auth filter runs before the router answers.
       route.set_auth(*policy);
       uses_auth_ = true;
     }
