@@ -1,6 +1,7 @@
-"""Helpers shared by the Python end-to-end benches (auth_bench.py, cache_bench.py, log_bench.py,
-rate_limit_bench.py, resilience_bench.py, transform_bench.py): environment knobs, processes,
-sockets, wrk, callgrind, sluice bootstraps and the reports. Stdlib only."""
+"""Helpers shared by the Python end-to-end benches (auth_bench.py, cache_bench.py, h2_bench.py,
+log_bench.py, rate_limit_bench.py, resilience_bench.py, tls_bench.py, transform_bench.py):
+environment knobs, processes, sockets, wrk, callgrind, sluice bootstraps and the reports.
+Stdlib only."""
 
 import json
 import os
@@ -484,3 +485,198 @@ def write_report(text, out_dir, name, log):
     log("report written to %s" % path)
     return path
 
+
+# ---- The comparison benches (h2_bench.py, tls_bench.py): knobs, signals, /proc -----------------
+
+def env_int(name, default):
+    """The positive integer environment knob `name` (default `default`); exits with a message
+    naming the script otherwise."""
+    v = os.environ.get(name, str(default))
+    if not re.fullmatch(r"[1-9][0-9]*", v):
+        sys.exit("%s: %s must be a positive integer (got %r)" % (
+            os.path.splitext(os.path.basename(sys.argv[0]))[0], name, v))
+    return int(v)
+
+
+def exit_on_signals(log):
+    """SIGTERM, SIGHUP and SIGINT raise SystemExit(128 + signal), so that `finally:` cleans up."""
+    def on_signal(signum, _frame):
+        log("signal %d: stopping" % signum)
+        raise SystemExit(128 + signum)
+    for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
+        signal.signal(sig, on_signal)
+
+
+def log_fatal(e, log):
+    """Logs the exception `e` that ends a bench as FATAL, with its traceback unless it is a
+    RuntimeError (an expected failure) or Ctrl-C."""
+    log("FATAL: %s: %s" % (type(e).__name__, e))
+    if not isinstance(e, (KeyboardInterrupt, RuntimeError)):
+        import traceback
+        traceback.print_exc()
+
+
+def cleanup(log, work, keep, what):
+    """stop_all() with 3 s grace, SIGINT/SIGTERM/SIGHUP ignored meanwhile (a second Ctrl-C must
+    not cut the cleanup short); then the temp dir `work` is removed, or kept (and logged, with
+    `what` it holds) if `keep`."""
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, signal.SIG_IGN)
+    stop_all(3, log)
+    if keep:
+        log("work dir kept (%s): %s" % (what, work))
+    else:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def read_line(p, timeout):
+    """A line from p.stdout within timeout s (binary pipe), or what came of it ("" at EOF or
+    timeout)."""
+    import select
+    end = time.monotonic() + timeout
+    buf = b""
+    fd = p.stdout.fileno()
+    while time.monotonic() < end:
+        r, _, _ = select.select([fd], [], [], max(0.0, end - time.monotonic()))
+        if not r:
+            break
+        c = os.read(fd, 1)
+        if not c:
+            break
+        if c == b"\n":
+            return buf.decode(errors="replace")
+        buf += c
+    return buf.decode(errors="replace")
+
+
+def raise_nofile():
+    """Raises this process's open-file limit to its hard limit; returns the limit in force."""
+    import resource
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    try:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    except (ValueError, OSError):
+        pass
+    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+
+
+def pin_self(cpu, log):
+    """Pins this script to core `cpu` (off the proxy's core); a warning if it cannot."""
+    try:
+        os.sched_setaffinity(0, {int(cpu)})
+    except (OSError, ValueError) as e:
+        log("warning: cannot pin the bench to core %s: %s" % (cpu, e))
+
+
+def cpu_ticks_all(pids):
+    """(utime, stime) summed over pids, gone ones left out (a process's threads are included in
+    its stat)."""
+    u = s = 0
+    for p in pids:
+        try:
+            a, b = cpu_ticks_split(p)
+        except OSError:
+            continue
+        u, s = u + a, s + b
+    return u, s
+
+
+def rss_kib(pids):
+    """VmRSS summed over pids, in KiB (gone ones left out)."""
+    tot = 0
+    for p in pids:
+        try:
+            with open("/proc/%d/status" % p) as f:
+                for line in f:
+                    if line.startswith("VmRSS:"):
+                        tot += int(line.split()[1])
+        except OSError:
+            pass
+    return tot
+
+
+def core_busy(cpus, secs):
+    """Busy % of each cpu over secs, from /proc/stat: {cpu: %}."""
+    def snap():
+        d = {}
+        with open("/proc/stat") as f:
+            for line in f:
+                m = re.match(r"cpu(\d+) (.*)", line)
+                if m:
+                    v = [int(x) for x in m.group(2).split()]
+                    d[m.group(1)] = (sum(v[:8]), v[3] + v[4])
+        return d
+    a = snap()
+    time.sleep(secs)
+    b = snap()
+    out = {}
+    for c in cpus:
+        tot, idle = b[c][0] - a[c][0], b[c][1] - a[c][1]
+        out[c] = 100.0 * (tot - idle) / max(tot, 1)
+    return out
+
+
+def cpu_model():
+    """The CPU's model name from /proc/cpuinfo ("?" if none)."""
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return "?"
+
+
+def first_line(cmd):
+    """The first line `cmd` prints (stdout, then stderr), "?" if it cannot run: a version."""
+    try:
+        r = subprocess.run(cmd, capture_output=True, text=True, timeout=10)
+        return (r.stdout + r.stderr).strip().splitlines()[0]
+    except (OSError, IndexError, subprocess.TimeoutExpired):
+        return "?"
+
+
+def cmdline(knobs, script):
+    """The command that repeats this run: the `knobs` set in the environment, then
+    `/usr/bin/python3 tools/bench/<script>`."""
+    env = " ".join("%s='%s'" % (k, os.environ[k]) for k in knobs if k in os.environ)
+    return ((env + " ") if env else "") + "/usr/bin/python3 tools/bench/" + script
+
+
+def temp_paths(d):
+    """nginx's *_temp_path directives, all under d/tmp (created)."""
+    t = os.path.join(d, "tmp")
+    os.makedirs(t, exist_ok=True)
+    return ("client_body_temp_path %s/body; proxy_temp_path %s/proxy; fastcgi_temp_path %s/fcgi; "
+            "uwsgi_temp_path %s/uwsgi; scgi_temp_path %s/scgi;" % (t, t, t, t, t))
+
+
+def stub_status_requests(port):
+    """Requests nginx has answered so far, from its stub_status on port (this query counts 1)."""
+    body = http_get_raw(port)[2].decode("latin-1")
+    m = re.search(r"^\s*(\d+)\s+(\d+)\s+(\d+)\s*$", body, re.M)
+    if not m:
+        raise RuntimeError("unexpected stub_status output: %r" % body[:200])
+    return int(m.group(3))
+
+
+def run_meta(t_start, versions, orders, cmdline):
+    """What a comparison report says about its run: date, cpu, ncpu, kernel, the `versions`
+    and round `orders`, the `cmdline` that repeats it and the time elapsed since t_start
+    (time.monotonic())."""
+    el = int(time.monotonic() - t_start)
+    return {"date": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "cpu": cpu_model(),
+            "ncpu": os.cpu_count(), "kernel": os.uname().release, "versions": versions,
+            "orders": orders, "cmdline": cmdline, "elapsed": "%dm%02ds" % (el // 60, el % 60)}
+
+
+# haproxy's `defaults` section for the comparisons: HTTP keep-alive on both sides, upstream
+# connections reused, 300 s timeouts (nothing times out during a run).
+HAPROXY_DEFAULTS = """defaults
+  mode http
+  option http-keep-alive
+  http-reuse always
+  timeout connect 5s
+  timeout client 300s
+  timeout server 300s
+  timeout http-request 300s
+  timeout http-keep-alive 300s
+"""
