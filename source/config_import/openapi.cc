@@ -873,7 +873,9 @@ std::optional<std::string> Converter::policyFor(const Node& security, const std:
       diag_.problem(rpath, req,
                     absl::StrCat("requires ", absl::StrJoin(both, " and "),
                                  " together: a Sluice auth policy accepts one credential of "
-                                 "several kinds, not all of them at once; route skipped"));
+                                 "several kinds, not all of them at once; route skipped (an API "
+                                 "key there only for usage plans can be dropped from the "
+                                 "requirement)"));
       return std::nullopt;
     }
     const auto& [scheme_name, scope_node] = req.entries().front();
