@@ -392,6 +392,8 @@ struct RouteEntry {
   v1::Route route;
   std::vector<int> specificity;  // per segment: 0 literal, 1 {param}, 2 {greedy+}; then method
   size_t order = 0;
+  std::string path;  // of the operation in the spec, and its line
+  int line = 0;
 };
 
 class Converter {
@@ -1866,6 +1868,8 @@ void Converter::convertOperation(const std::string& method, const Node& op,
                      diag_);
   RouteEntry entry;
   entry.order = order;
+  entry.path = opath;
+  entry.line = op.line();
   for (const Segment& s : tmpl.segments) {
     entry.specificity.push_back(static_cast<int>(s.kind));
   }
@@ -2025,6 +2029,22 @@ void Converter::finish() {
   v1::VirtualHost* vhost = table->add_virtual_hosts();
   vhost->set_name(title);
   vhost->add_domains("*");
+  // Two operations with the same match (/a/{x} and /a/{y}): the second is never reached.
+  std::map<std::string, const RouteEntry*> seen;
+  for (const RouteEntry& r : routes_) {
+    const v1::RouteMatch& m = r.route.match();
+    std::string regex = m.regex();  // capture names do not change what matches
+    static const LazyRE2 kName = {R"(\(\?P<[A-Za-z0-9_]+>)"};
+    RE2::GlobalReplace(&regex, *kName, "(");
+    const std::string key =
+        absl::StrCat(m.path(), "|", m.prefix(), "|", absl::StrJoin(m.methods(), ","), "|", regex);
+    auto [it, inserted] = seen.try_emplace(key, &r);
+    if (!inserted) {
+      diag_.warning(r.path, r.line,
+                    absl::StrCat("matches the same requests as ", it->second->path, " (line ",
+                                 it->second->line, "), which comes first: never used"));
+    }
+  }
   for (RouteEntry& r : routes_) *vhost->add_routes() = std::move(r.route);
 
   v1::Listener* listener = resources_.add_listeners();

@@ -286,6 +286,16 @@ TEST(OpenApiPaths, MostSpecificFirstAndAnyMethodAfterMethods) {
   EXPECT_THAT(routeNamed(r, "ANY /{proxy+}")->match().methods(), IsEmpty());
 }
 
+TEST(OpenApiPaths, ShadowedOperationsAreWarned) {
+  Result r = convertOk(spec("  /a/{x}:\n    get:\n" + proxyOp("http://10.0.0.1/") +
+                            "  /a/{y}:\n    get:\n" + proxyOp("http://10.0.0.1/") + "    post:\n" +
+                            proxyOp("http://10.0.0.1/")));
+  EXPECT_THAT(diagnosticsText(r),
+              HasSubstr("api.yaml:11: warning: paths./a/{y}.get: matches the same requests as "
+                        "paths./a/{x}.get (line 6), which comes first: never used"));
+  EXPECT_THAT(diagnosticsText(r), Not(HasSubstr("paths./a/{y}.post")));
+}
+
 TEST(OpenApiPaths, BadTemplatesAreProblems) {
   Result r = convertText(spec("  /files/{name}.json:\n    get:\n" + proxyOp("http://h/") +
                               "  users:\n    get:\n" + proxyOp("http://h/") +
