@@ -436,6 +436,7 @@ class Converter {
   bool convertHttp(const Node& integration, const std::string& ipath, const std::string& method,
                    const PathTemplate& tmpl, v1::Route& route);
   bool convertMock(const Node& integration, const std::string& ipath, v1::Route& route);
+  void responseHeaders(const Node& rp, const std::string& ppath, v1::Route& route);
   bool httpApiMapping(const std::string& target, const Node& value, const std::string& path,
                       const PathTemplate& tmpl, Transform& transform,
                       std::optional<std::string>* path_override);
@@ -1751,6 +1752,33 @@ bool Converter::httpApiMapping(const std::string& target, const Node& value,
   return true;
 }
 
+// method.response.header.X: "'value'" of an integration response (CORS headers, mostly): set on
+// the reply by the route's response_transformer. Other forms are warned about and ignored.
+void Converter::responseHeaders(const Node& rp, const std::string& ppath, v1::Route& route) {
+  Value set;
+  set.mutable_list_value();
+  for (const auto& [key, v] : rp.entries()) {
+    absl::string_view header = key;
+    std::optional<std::string> text = quotedStatic(v.scalar());
+    if (!absl::ConsumePrefix(&header, "method.response.header.") || !isToken(header) ||
+        isManagedHeader(absl::AsciiStrToLower(header)) ||
+        absl::EqualsIgnoreCase(header, "content-type") || !text || text->empty()) {
+      diag_.warning(pathField(ppath, key), v,
+                    "ignored: a reply's header is method.response.header.NAME set to a quoted "
+                    "static value '...' (not Content-Type)");
+      continue;
+    }
+    *set.mutable_list_value()->add_values() =
+        stringValue(absl::StrCat(absl::AsciiStrToLower(header), ":", *text));
+  }
+  if (set.list_value().values().empty()) return;
+  Struct rt;
+  (*(*rt.mutable_fields())["replace"].mutable_struct_value()->mutable_fields())["headers"] = set;
+  (*(*rt.mutable_fields())["add"].mutable_struct_value()->mutable_fields())["headers"] = set;
+  (*route.mutable_filter_config())["response_transformer"] = rt;
+  uses_response_transformer_ = true;
+}
+
 bool Converter::convertMock(const Node& integration, const std::string& ipath, v1::Route& route) {
   v1::DirectResponse* direct = route.mutable_direct_response();
   direct->set_status(200);
@@ -1820,34 +1848,8 @@ bool Converter::convertMock(const Node& integration, const std::string& ipath, v
       }
     }
   }
-  // method.response.header.X: "'value'" (CORS preflight mocks): set on the reply by the route's
-  // response_transformer.
   if (const Node* rp = getMap(*chosen, "responseParameters", cpath, diag_)) {
-    const std::string ppath = pathField(cpath, "responseParameters");
-    Value set;
-    set.mutable_list_value();
-    for (const auto& [key, v] : rp->entries()) {
-      absl::string_view header = key;
-      std::optional<std::string> text = quotedStatic(v.scalar());
-      if (!absl::ConsumePrefix(&header, "method.response.header.") || !isToken(header) ||
-          isManagedHeader(absl::AsciiStrToLower(header)) ||
-          absl::EqualsIgnoreCase(header, "content-type") || !text || text->empty()) {
-        diag_.warning(pathField(ppath, key), v,
-                      "ignored: a mock's reply takes method.response.header.NAME set to a quoted "
-                      "static value '...' (not Content-Type)");
-        continue;
-      }
-      *set.mutable_list_value()->add_values() =
-          stringValue(absl::StrCat(absl::AsciiStrToLower(header), ":", *text));
-    }
-    if (!set.list_value().values().empty()) {
-      Struct rt;
-      (*(*rt.mutable_fields())["replace"].mutable_struct_value()->mutable_fields())["headers"] =
-          set;
-      (*(*rt.mutable_fields())["add"].mutable_struct_value()->mutable_fields())["headers"] = set;
-      (*route.mutable_filter_config())["response_transformer"] = rt;
-      uses_response_transformer_ = true;
-    }
+    responseHeaders(*rp, pathField(cpath, "responseParameters"), route);
   }
   return true;
 }
@@ -1923,10 +1925,21 @@ void Converter::convertOperation(const std::string& method, const Node& op,
         diag_.warning(pathField(ipath, "requestTemplates"), *rt,
                       "mapping templates (VTL) are not applied: the request body passes as sent");
       }
-      if (const Node* r = integration->get("responses")) {
+      if (const Node* r = getMap(*integration, "responses", ipath, diag_)) {
+        // The default response's static headers are set on every reply; the rest (status
+        // mappings, templates) is not applied.
+        const Node* d = r->get("default");
+        const Node* rp = d != nullptr && d->isMap() ? d->get("responseParameters") : nullptr;
+        if (rp != nullptr && rp->isMap()) {
+          responseHeaders(
+              *rp,
+              pathField(pathField(pathField(ipath, "responses"), "default"), "responseParameters"),
+              route);
+        }
         diag_.warning(pathField(ipath, "responses"), *r,
-                      "integration responses are not mapped: the upstream's response passes as "
-                      "it is (as with http_proxy)");
+                      "integration responses are not mapped (status codes, templates): the "
+                      "upstream's response passes as it is, with the default response's static "
+                      "headers");
       }
     }
   } else if (type == "mock") {

@@ -538,6 +538,15 @@ TEST(OpenApiIntegration, HttpNonProxyWarnsAboutTemplates) {
                      "        responses: {default: {statusCode: '200'}}\n"));
   EXPECT_THAT(diagnosticsText(r), HasSubstr("mapping templates (VTL) are not applied"));
   EXPECT_THAT(diagnosticsText(r), HasSubstr("integration responses are not mapped"));
+  // The default response's static headers (the PetStore sample's CORS header) are kept.
+  Result cors = convertOk(
+      spec("  /a:\n    get:\n      x-amazon-apigateway-integration:\n        type: http\n"
+           "        uri: http://10.0.0.1/a\n        responses:\n          default:\n"
+           "            statusCode: '200'\n            responseParameters:\n"
+           "              method.response.header.Access-Control-Allow-Origin: \"'*'\"\n"));
+  EXPECT_EQ(json(routeNamed(cors, "GET /a")->filter_config().at("response_transformer")),
+            R"({"add":{"headers":["access-control-allow-origin:*"]},)"
+            R"("replace":{"headers":["access-control-allow-origin:*"]}})");
 }
 
 TEST(OpenApiIntegration, MockBecomesADirectResponse) {
@@ -564,8 +573,8 @@ TEST(OpenApiIntegration, MockBecomesADirectResponse) {
   EXPECT_EQ(routeNamed(r, "GET /c")->direct_response().status(), 201u);
   const std::string d = diagnosticsText(r);
   EXPECT_THAT(d, HasSubstr("holds VTL that is not evaluated"));
-  EXPECT_THAT(d, HasSubstr("responseParameters.method.response.header.x-dyn: ignored: a mock's "
-                           "reply takes method.response.header.NAME set to a quoted static"));
+  EXPECT_THAT(d, HasSubstr("responseParameters.method.response.header.x-dyn: ignored: a reply's "
+                           "header is method.response.header.NAME set to a quoted static"));
   EXPECT_EQ(json(routeNamed(r, "GET /c")->filter_config().at("response_transformer")),
             R"({"add":{"headers":["access-control-allow-origin:*"]},)"
             R"("replace":{"headers":["access-control-allow-origin:*"]}})");

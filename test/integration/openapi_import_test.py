@@ -132,6 +132,17 @@ paths:
           integration.request.header.x-via: "'sluice'"
           integration.request.querystring.src: method.request.header.x-client
   /pets:
+    get:
+      security: []
+      x-amazon-apigateway-integration:
+        type: http
+        httpMethod: GET
+        uri: http://127.0.0.1:UP1/v2/pets
+        responses:
+          default:
+            statusCode: '200'
+            responseParameters:
+              method.response.header.Access-Control-Allow-Origin: "'*'"
     post:
       operationId: createPet
       security: [{key: []}]
@@ -236,6 +247,12 @@ class OpenApiImportTest(CpTestCase):
         self.assertEqual(resp.header("access-control-allow-origin"), "https://app.example")
         self.assertEqual(resp.header("access-control-allow-methods"), "GET,OPTIONS")
         self.assertEqual(self.up1.request_count(), before)
+
+    def test_http_integration_default_response_headers(self):
+        resp = self.get("/pets")
+        self.assertStatus(resp, 200)
+        self.assertEqual(echo(resp)["path"], "/v2/pets")
+        self.assertEqual(resp.header("access-control-allow-origin"), "*")
 
     def test_path_template_and_request_parameters_seen_upstream(self):
         # A Cognito authorizer takes the bare token as well as "Bearer <token>".
