@@ -24,6 +24,7 @@
 #include "re2/re2.h"
 #include "source/common/common/json_value.h"
 #include "source/common/config/utility.h"
+#include "source/common/http/gateway_response.h"
 #include "source/extensions/filters/http/request_validator/json_schema.h"
 
 // OpenAPI 3 + AWS API Gateway extensions -> Sluice resources. The mapping is documented in
@@ -964,21 +965,14 @@ std::optional<std::string> Converter::policyFor(const Node& security, const std:
 // ---- Gateway responses ---------------------------------------------------------------------
 
 void Converter::readGatewayResponses(const Node& node, const std::string& path) {
-  static const std::set<std::string> kSluiceTypes = {"RESOURCE_NOT_FOUND",
-                                                     "UNAUTHORIZED",
-                                                     "ACCESS_DENIED",
-                                                     "EXPIRED_TOKEN",
-                                                     "INVALID_API_KEY",
-                                                     "THROTTLED",
-                                                     "QUOTA_EXCEEDED",
-                                                     "REQUEST_TOO_LARGE",
-                                                     "BAD_REQUEST_BODY",
-                                                     "BAD_REQUEST_PARAMETERS",
-                                                     "UNSUPPORTED_MEDIA_TYPE",
-                                                     "INTEGRATION_FAILURE",
-                                                     "INTEGRATION_TIMEOUT",
-                                                     "DEFAULT_4XX",
-                                                     "DEFAULT_5XX"};
+  // Sluice's types (Http::GatewayResponseType), sorted for the message.
+  static const std::set<std::string> kSluiceTypes = [] {
+    std::set<std::string> names;
+    for (size_t i = 0; i < Http::kGatewayResponseTypeCount; ++i) {
+      names.emplace(Http::gatewayResponseTypeName(static_cast<Http::GatewayResponseType>(i)));
+    }
+    return names;
+  }();
   static const std::set<std::string> kAwsOnly = {
       "API_CONFIGURATION_ERROR", "AUTHORIZER_CONFIGURATION_ERROR", "AUTHORIZER_FAILURE",
       "INVALID_SIGNATURE",       "MISSING_AUTHENTICATION_TOKEN",   "WAF_FILTERED"};
