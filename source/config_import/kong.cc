@@ -1571,7 +1571,13 @@ class Converter {
       const int e = effective(plugin, r);
       const int g = globalPlugin(plugin);
       if (e >= 0 && e == g) continue;  // the listener's config
-      s.filter_config[filter] = e >= 0 ? m_.results[e].config : disabled();
+      if (e >= 0) {
+        s.filter_config[filter] = m_.results[e].config;
+      } else {
+        // response_transformer's "off" is a config without rules.
+        s.filter_config[filter] =
+            filter == "response_transformer" ? google::protobuf::Struct() : disabled();
+      }
     }
     // request_transformer: the plugin's config, plus correlation-id's header.
     if (filters_.count("request_transformer")) {
