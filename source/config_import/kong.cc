@@ -1104,6 +1104,12 @@ std::optional<std::vector<PathRoute>> prefixRoutes(const std::string& p, bool st
   if (!add(true, p)) return std::nullopt;
   if (p.back() != '/' && !add(false, p + "/")) return std::nullopt;
   if (!add(false, p)) return std::nullopt;
+  // The exact route is needed only when the prefix route would send P itself elsewhere.
+  const PathRoute& prefix = out.back();
+  if ((prefix.rewrite.empty() ? p : prefix.rewrite) ==
+      (out[0].rewrite.empty() ? p : out[0].rewrite)) {
+    out.erase(out.begin());
+  }
   return out;
 }
 
@@ -1178,7 +1184,6 @@ class Converter {
 
   void run() {
     for (Service& s : m_.services) convertService(s);
-    warnUnusedUpstreams();
     for (const Plugin& p : m_.plugins) {
       if (p.name == "cors" && p.enabled && p.ok) m_.any_cors = true;
     }
@@ -1187,6 +1192,7 @@ class Converter {
       if (!m_.plugins[i].ok || !m_.plugins[i].enabled) continue;
       convertPlugin(m_, i, options_, out_, diags_);
     }
+    warnUnusedUpstreams();  // after the plugins: a canary may balance over one
     checkConsumerScopes();
     buildRoutes();
     buildListener();
@@ -1195,7 +1201,8 @@ class Converter {
 
  private:
   void convertService(Service& s) {
-    if (!s.ok) return;
+    // A disabled service gets no cluster (its routes are not imported, with a warning).
+    if (!s.ok || !s.enabled) return;
     Cluster c;
     c.set_name(s.name);
     s.cluster = s.name;
