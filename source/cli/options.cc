@@ -16,11 +16,18 @@ namespace {
 constexpr struct {
   Command command;
   const char* name;
-} kCommands[] = {{Command::Validate, "validate"},
-                 {Command::Diff, "diff"},
-                 {Command::Apply, "apply"},
-                 {Command::Status, "status"},
-                 {Command::Get, "get"}};
+} kCommands[] = {{Command::Validate, "validate"}, {Command::Diff, "diff"},
+                 {Command::Apply, "apply"},       {Command::Status, "status"},
+                 {Command::Get, "get"},           {Command::Convert, "convert"}};
+
+const char kImportFlags[] =
+    "Kong and OpenAPI files (convert, validate, diff, apply; docs/imports.md):\n"
+    "  --lenient           unknown fields, unsupported plugins and dangling references are\n"
+    "                      warnings and are skipped (default: errors, like decK)\n"
+    "  --oauth2-jwks URL   JWKS of the authorization server whose tokens Kong oauth2 plugins\n"
+    "                      accept (Sluice is a resource server; required with oauth2)\n"
+    "  --listen HOST:PORT  the listener of the imported routes (default 0.0.0.0:8000 for Kong,\n"
+    "                      0.0.0.0:8080 for OpenAPI)\n";
 
 const char kGlobalFlags[] =
     "Global flags:\n"
@@ -54,14 +61,21 @@ Command commandByName(const std::string& name) {
   return Command::None;
 }
 
+// The flags of Kong / OpenAPI imports.
+bool isImportFlag(const std::string& flag) {
+  return flag == "lenient" || flag == "oauth2-jwks" || flag == "listen";
+}
+
 // Which per-command flags (by long name) each command accepts.
 bool acceptsFlag(Command command, const std::string& flag) {
   switch (command) {
     case Command::Validate:
-      return flag == "file";
+      return flag == "file" || isImportFlag(flag);
     case Command::Diff:
     case Command::Apply:
-      return flag == "file" || flag == "group";
+      return flag == "file" || flag == "group" || isImportFlag(flag);
+    case Command::Convert:
+      return flag == "file" || flag == "output" || isImportFlag(flag);
     case Command::Status:
       return flag == "output";
     case Command::Get:
@@ -90,6 +104,23 @@ std::string checkCommand(Options& o, const std::vector<std::string>& positional,
       }
       if (o.file.empty()) {
         return absl::StrCat(name, " needs -f FILE (\"-\" reads stdin)");
+      }
+      return "";
+    case Command::Convert:
+      if (positional.size() > 1) {
+        return absl::StrCat("unexpected argument \"", positional[1], "\"");
+      }
+      if (!positional.empty()) {
+        o.format = positional[0];
+        if (o.format != "kong" && o.format != "openapi") {
+          return absl::StrCat("convert takes kong or openapi, not \"", o.format, "\"");
+        }
+      }
+      if (o.file.empty()) {
+        return "convert needs -f FILE (\"-\" reads stdin)";
+      }
+      if (o.output == "-") {
+        o.output.clear();
       }
       return "";
     case Command::Status:
@@ -192,9 +223,15 @@ Options parseArgs(const std::vector<std::string>& args, const Environment& env) 
       o.tls = true;
       continue;
     }
+    if (arg == "--lenient") {
+      o.lenient = true;
+      flags_seen.insert("lenient");
+      continue;
+    }
     std::string long_name;
     if (flag == "--server" || flag == "--timeout" || flag == "--group" || flag == "--tls-ca" ||
-        flag == "--tls-cert" || flag == "--tls-key" || flag == "--tls-server-name") {
+        flag == "--tls-cert" || flag == "--tls-key" || flag == "--tls-server-name" ||
+        flag == "--oauth2-jwks" || flag == "--listen") {
       long_name = flag.substr(2);
     } else if (flag == "-f" || flag == "--file") {
       long_name = "file";
@@ -233,6 +270,11 @@ Options parseArgs(const std::vector<std::string>& args, const Environment& env) 
       flags_seen.insert(long_name);
       if (long_name == "file") {
         o.file = value;
+      } else if (long_name == "oauth2-jwks" || long_name == "listen") {
+        if (value.empty()) {
+          o.error = absl::StrCat("--", long_name, " must not be empty");
+        }
+        (long_name == "listen" ? o.listen : o.oauth2_jwks) = value;
       } else if (long_name == "group") {
         if (value.empty()) {
           o.error = "--group must not be empty";
@@ -275,43 +317,51 @@ std::string usage(Command command) {
           "  status [-o text|json]            groups, versions and every data plane's state\n"
           "  get TYPE [NAME] [--group G] [-o yaml|json]\n"
           "                                   the resources published for a group\n"
+          "  convert [kong|openapi] -f FILE [-o OUT]\n"
+          "                                   a Kong declarative file or an OpenAPI spec as\n"
+          "                                   Sluice resources (offline)\n"
           "\n"
-          "FILE (YAML or JSON) has the keys of a bootstrap's static_resources; \"-\" reads "
-          "stdin.\n"
+          "FILE (YAML or JSON) has the keys of a bootstrap's static_resources, or is a Kong\n"
+          "declarative file (_format_version) or an OpenAPI 3 spec (openapi), converted on the\n"
+          "fly (see `sluicectl convert --help`); \"-\" reads stdin.\n"
           "G is the node group (default \"default\").\n"
           "\n",
-          kGlobalFlags,
+          kGlobalFlags, "\n", kImportFlags,
           "\n"
           "Exit status: 0 success, 1 failure (invalid config, refused apply, server error),\n"
           "2 usage error; diff: 0 no changes, 1 changes, 2 error.\n");
     case Command::Validate:
       return absl::StrCat(
-          "usage: sluicectl validate -f FILE\n"
+          "usage: sluicectl validate -f FILE [--lenient] [--oauth2-jwks URL] [--listen HOST:PORT]\n"
           "\n"
           "Validates a declared config (YAML or JSON, the keys of a bootstrap's\n"
           "static_resources; \"-\" reads stdin) with sluice-cp, without publishing it.\n"
           "Prints \"valid\" (exit 0) or every error, one per line (exit 1).\n"
+          "A Kong or OpenAPI file is converted first; its warnings go to stderr.\n"
           "\n",
-          kGlobalFlags);
+          kImportFlags, "\n", kGlobalFlags);
     case Command::Diff:
       return absl::StrCat(
-          "usage: sluicectl diff -f FILE [--group G]\n"
+          "usage: sluicectl diff -f FILE [--group G] [--lenient] [--oauth2-jwks URL] [--listen "
+          "H:P]\n"
           "\n"
           "Shows what `apply` would change in group G (default \"default\"), resource by\n"
           "resource: \"+ Type name\" added, \"- Type name\" removed, \"~ Type name\" changed\n"
           "(followed by a line diff of its JSON). Validation errors are listed after it.\n"
           "Exit status: 0 no changes, 1 changes, 2 error (including an invalid config).\n"
           "\n",
-          kGlobalFlags);
+          kImportFlags, "\n", kGlobalFlags);
     case Command::Apply:
       return absl::StrCat(
-          "usage: sluicectl apply -f FILE [--group G]\n"
+          "usage: sluicectl apply -f FILE [--group G] [--lenient] [--oauth2-jwks URL] [--listen "
+          "H:P]\n"
           "\n"
           "Validates FILE and publishes it as the whole declared config of group G\n"
           "(default \"default\"), replacing the previous one. Prints the group's new version;\n"
-          "when refused prints every error and exits 1 (nothing changes).\n"
+          "when refused prints every error and exits 1 (nothing changes). A Kong or OpenAPI\n"
+          "file is converted first (its warnings go to stderr).\n"
           "\n",
-          kGlobalFlags);
+          kImportFlags, "\n", kGlobalFlags);
     case Command::Status:
       return absl::StrCat(
           "usage: sluicectl status [-o text|json]\n"
@@ -330,6 +380,19 @@ std::string usage(Command command) {
           "except secrets: their private keys are printed redacted, as\n"
           "\"[redacted sha256:ab12cd34]\" (a fingerprint that tells keys apart).\n",
           typesHelp(), "\n", kGlobalFlags);
+    case Command::Convert:
+      return absl::StrCat(
+          "usage: sluicectl convert [kong|openapi] -f FILE [-o OUT] [--lenient]\n"
+          "                         [--oauth2-jwks URL] [--listen HOST:PORT]\n"
+          "\n"
+          "Converts a Kong declarative file (_format_version 1.1, 2.1 or 3.0) or an OpenAPI 3\n"
+          "spec with AWS API Gateway extensions into Sluice resources (YAML, the keys of a\n"
+          "bootstrap's static_resources), written to OUT (default stdout). The format is\n"
+          "detected when not given. Needs no sluice-cp. Every error and warning is printed\n"
+          "on stderr as FILE:LINE: error|warning: PATH: MESSAGE; with an error nothing is\n"
+          "written and the exit status is 1.\n"
+          "\n",
+          kImportFlags);
   }
   return "";
 }

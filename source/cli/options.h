@@ -8,7 +8,7 @@
 namespace sluice {
 namespace Cli {
 
-enum class Command { None, Validate, Diff, Apply, Status, Get };
+enum class Command { None, Validate, Diff, Apply, Status, Get, Convert };
 
 // The parsed command line of sluicectl. Parsing never fails hard: a usage error is reported in
 // `error` (the caller prints it with usage(command) and exits 2).
@@ -36,8 +36,19 @@ struct Options {
   std::string file;
   // --group (diff, apply, get).
   std::string group = "default";
-  // -o/--output: "text" or "json" (status), "yaml" or "json" (get).
+  // -o/--output: "text" or "json" (status), "yaml" or "json" (get); convert: the file to write
+  // (default stdout).
   std::string output;
+  // convert FORMAT: "kong" or "openapi"; "" = detected from the file.
+  std::string format;
+  // Kong / OpenAPI files (convert, validate, diff, apply): --lenient turns unknown fields,
+  // unsupported plugins and dangling references into warnings (the thing is skipped);
+  // --oauth2-jwks is the JWKS URL of Kong oauth2 plugins' authorization server; --listen the
+  // address of the listener the imported routes get (default 0.0.0.0:8000 for Kong, 0.0.0.0:8080
+  // for OpenAPI).
+  bool lenient = false;
+  std::string oauth2_jwks;
+  std::string listen;
   // get TYPE [NAME].
   std::string type;
   std::string name;

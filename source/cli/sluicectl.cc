@@ -17,6 +17,7 @@
 #include "source/cli/options.h"
 #include "source/common/config/grpc_tls.h"
 #include "source/common/config/utility.h"
+#include "source/config_import/import.h"
 
 namespace sluice {
 namespace Cli {
@@ -41,45 +42,112 @@ constexpr int kUsage = 2;
 constexpr int kDiffChanges = 1;
 constexpr int kDiffError = 2;
 
-// The declared config in `file` ("-": stdin). An empty document is refused, so a missing file
-// piped in never wipes a group by accident.
-absl::StatusOr<StaticResources> loadDeclared(const std::string& file, std::istream& in) {
-  const std::string shown = file == "-" ? "stdin" : file;
-  std::string body;
-  if (file == "-") {
-    // Bounded like a file: `sluicectl apply -f - < /dev/zero` is an error, not an abort.
-    char buf[64 * 1024];
-    while (in.read(buf, sizeof(buf)) || in.gcount() > 0) {
-      if (body.size() + in.gcount() > Config::kMaxConfigBytes) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            "stdin: more than the ", Config::kMaxConfigBytes >> 20, " MiB a config may have"));
-      }
-      body.append(buf, in.gcount());
-    }
-  } else {
+// The text of `file` ("-": stdin), bounded like a config file.
+absl::StatusOr<std::string> readDeclared(const std::string& file, std::istream& in) {
+  if (file != "-") {
     // Refuses directories, devices and files over the size cap without reading them.
-    auto text = Config::readConfigFile(file);
-    if (!text.ok()) {
-      return text.status();
+    return Config::readConfigFile(file);
+  }
+  std::string body;
+  // Bounded like a file: `sluicectl apply -f - < /dev/zero` is an error, not an abort.
+  char buf[64 * 1024];
+  while (in.read(buf, sizeof(buf)) || in.gcount() > 0) {
+    if (body.size() + in.gcount() > Config::kMaxConfigBytes) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "stdin: more than the ", Config::kMaxConfigBytes >> 20, " MiB a config may have"));
     }
-    body = std::move(*text);
+    body.append(buf, in.gcount());
+  }
+  return body;
+}
+
+ConfigImport::Options importOptions(const Options& options) {
+  ConfigImport::Options out;
+  out.lenient = options.lenient;
+  out.oauth2_jwks = options.oauth2_jwks;
+  out.listen = options.listen;
+  return out;
+}
+
+// The declared config in `file` ("-": stdin): Sluice's own, or a Kong / OpenAPI file converted
+// (its warnings appended to `warnings`). An empty document is refused, so a missing file piped
+// in never wipes a group by accident.
+absl::StatusOr<StaticResources> loadDeclared(const Options& options, std::istream& in,
+                                             std::string& warnings) {
+  const std::string shown = options.file == "-" ? "stdin" : options.file;
+  auto body = readDeclared(options.file, in);
+  if (!body.ok()) {
+    return body.status();
   }
   // A JSON object is never empty; anything else is checked through the YAML reader (slow on
   // big files, so JSON skips it).
-  const size_t first = body.find_first_not_of(" \t\r\n");
-  if (first == std::string::npos || body[first] != '{') {
-    auto json = Config::yamlToJson(body);
+  const size_t first = body->find_first_not_of(" \t\r\n");
+  if (first == std::string::npos || (*body)[first] != '{') {
+    auto json = Config::yamlToJson(*body);
     if (json.ok() && *json == "null") {
       return absl::InvalidArgumentError(
           absl::StrCat(shown, ": no config in it (to remove every resource, use {})"));
     }
   }
-  StaticResources resources;
-  absl::Status status = Config::loadFromYaml(body, resources);
-  if (!status.ok()) {
-    return absl::InvalidArgumentError(absl::StrCat(shown, ": ", status.message()));
+  return ConfigImport::loadDeclared(*body, shown, importOptions(options), &warnings);
+}
+
+// `convert`: offline, no sluice-cp.
+int convert(const Options& options, Io io) {
+  const std::string shown = options.file == "-" ? "stdin" : options.file;
+  auto body = readDeclared(options.file, io.in);
+  if (!body.ok()) {
+    io.err << "sluicectl: " << body.status().message() << "\n";
+    return kFailure;
   }
-  return resources;
+  const ConfigImport::Format detected = ConfigImport::detectFormat(*body);
+  ConfigImport::Format format = detected;
+  if (options.format == "kong") {
+    format = ConfigImport::Format::Kong;
+  } else if (options.format == "openapi") {
+    format = ConfigImport::Format::OpenApi;
+  }
+  if (detected != format || format == ConfigImport::Format::Sluice) {
+    io.err << "sluicectl: " << shown << ": "
+           << (detected == ConfigImport::Format::Sluice
+                   ? "not a Kong declarative file (no _format_version) or an OpenAPI spec (no "
+                     "openapi)"
+                   : absl::StrCat("a ", ConfigImport::formatName(detected), " file, not ",
+                                  ConfigImport::formatName(format)))
+           << "\n";
+    return kFailure;
+  }
+  ConfigImport::Result result = ConfigImport::convert(*body, format, importOptions(options));
+  io.err << ConfigImport::renderDiagnostics(result.diagnostics, shown);
+  if (!result.ok()) {
+    io.err << "sluicectl: " << shown << ": not converted: " << result.diagnostics.errorCount()
+           << " error(s)"
+           << (options.lenient ? ""
+                               : " (--lenient skips unknown fields, unsupported plugins "
+                                 "and dangling references with a warning)")
+           << "\n";
+    return kFailure;
+  }
+  auto yaml = jsonToYaml({Config::toJson(result.resources)}, /*single=*/true);
+  if (!yaml.ok()) {
+    io.err << "sluicectl: " << yaml.status().message() << "\n";
+    return kFailure;
+  }
+  const std::string text =
+      absl::StrCat("# Converted by sluicectl convert ", ConfigImport::formatName(format), " from ",
+                   shown, ".\n", *yaml);
+  if (options.output.empty()) {
+    io.out << text;
+    return 0;
+  }
+  std::ofstream out(options.output, std::ios::binary | std::ios::trunc);
+  out << text;
+  out.close();
+  if (!out) {
+    io.err << "sluicectl: cannot write " << options.output << ": " << std::strerror(errno) << "\n";
+    return kFailure;
+  }
+  return 0;
 }
 
 class Runner {
@@ -99,6 +167,7 @@ class Runner {
         return status();
       case Command::Get:
         return get();
+      case Command::Convert:
       case Command::None:
         break;
     }
@@ -210,7 +279,9 @@ class Runner {
   }
 
   bool load(StaticResources& resources) {
-    auto loaded = loadDeclared(options_.file, io_.in);
+    std::string warnings;
+    auto loaded = loadDeclared(options_, io_.in, warnings);
+    io_.err << warnings;
     if (!loaded.ok()) {
       io_.err << "sluicectl: " << loaded.status().message() << "\n";
       return false;
@@ -301,6 +372,9 @@ int run(const std::vector<std::string>& args, const Environment& env, const Stub
     if (options.help) {
       io.out << usage(options.command);
       return 0;
+    }
+    if (options.command == Command::Convert) {
+      return convert(options, io);
     }
     ChannelSpec channel;
     channel.address = options.server;

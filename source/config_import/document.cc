@@ -307,28 +307,30 @@ std::optional<std::vector<std::string>> getStringList(const Node& map, absl::str
   return out;
 }
 
-const Node* getMap(const Node& map, absl::string_view key, const std::string& path,
-                   Diagnostics& diagnostics) {
+namespace {
+
+const Node* getOfKind(const Node& map, absl::string_view key, const std::string& path,
+                      Diagnostics& diagnostics, Node::Kind kind, absl::string_view want) {
   const Node* node = map.get(key);
   if (node == nullptr) return nullptr;
-  if (!node->isMap()) {
+  if (node->kind() != kind) {
     diagnostics.error(pathField(path, key), *node,
-                      absl::StrCat("must be a map, not ", node->describe()));
+                      absl::StrCat("must be ", want, ", not ", node->describe()));
     return nullptr;
   }
   return node;
 }
 
+}  // namespace
+
+const Node* getMap(const Node& map, absl::string_view key, const std::string& path,
+                   Diagnostics& diagnostics) {
+  return getOfKind(map, key, path, diagnostics, Node::Kind::Map, "a map");
+}
+
 const Node* getSequence(const Node& map, absl::string_view key, const std::string& path,
                         Diagnostics& diagnostics) {
-  const Node* node = map.get(key);
-  if (node == nullptr) return nullptr;
-  if (!node->isSequence()) {
-    diagnostics.error(pathField(path, key), *node,
-                      absl::StrCat("must be a list, not ", node->describe()));
-    return nullptr;
-  }
-  return node;
+  return getOfKind(map, key, path, diagnostics, Node::Kind::Sequence, "a list");
 }
 
 }  // namespace ConfigImport

@@ -1,7 +1,9 @@
 #include "source/config_import/import.h"
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "source/common/config/utility.h"
 #include "source/config_import/kong.h"
 #include "source/config_import/openapi.h"
 #include "yaml-cpp/yaml.h"
@@ -65,6 +67,14 @@ Format detectFormat(absl::string_view text) {
 }
 
 Result convert(const std::string& text, Format format, const Options& options) {
+  // Text that is not YAML fails the same way whatever the format (the converters parse again;
+  // their own diagnostics include what parsing warns about).
+  if (format != Format::Sluice) {
+    Result parsed(options.lenient);
+    if (!parseDocument(text, parsed.diagnostics).has_value() || parsed.diagnostics.hasErrors()) {
+      return parsed;
+    }
+  }
   switch (format) {
     case Format::Kong:
       return convertKong(text, options);
@@ -78,11 +88,45 @@ Result convert(const std::string& text, Format format, const Options& options) {
   return result;
 }
 
+absl::StatusOr<sluice::config::v1::StaticResources> loadDeclared(const std::string& text,
+                                                                 absl::string_view shown,
+                                                                 const Options& options,
+                                                                 std::string* warnings) {
+  const Format format = detectFormat(text);
+  if (format == Format::Sluice) {
+    sluice::config::v1::StaticResources resources;
+    absl::Status status = Config::loadFromYaml(text, resources);
+    if (!status.ok()) {
+      return absl::InvalidArgumentError(shown.empty()
+                                            ? std::string(status.message())
+                                            : absl::StrCat(shown, ": ", status.message()));
+    }
+    return resources;
+  }
+  Result result = convert(text, format, options);
+  if (!result.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        shown, shown.empty() ? "" : ": ", "not a valid ",
+        format == Format::Kong ? "Kong declarative config" : "OpenAPI spec", " (",
+        result.diagnostics.errorCount(), " error(s)",
+        options.lenient ? ""
+                        : "; --lenient skips unknown fields, unsupported plugins and dangling "
+                          "references with a warning",
+        "):\n", absl::StripTrailingAsciiWhitespace(renderDiagnostics(result.diagnostics, shown))));
+  }
+  if (warnings != nullptr) absl::StrAppend(warnings, renderDiagnostics(result.diagnostics, shown));
+  return std::move(result.resources);
+}
+
 std::string renderDiagnostics(const Diagnostics& diagnostics, absl::string_view source) {
   std::string out;
   for (const Diagnostic& d : diagnostics.sorted()) {
-    absl::StrAppend(&out, source, d.line > 0 ? absl::StrCat(":", d.line) : "", ": ",
-                    d.severity == Diagnostic::Severity::Error ? "error" : "warning", ": ",
+    if (source.empty()) {
+      absl::StrAppend(&out, d.line > 0 ? absl::StrCat("line ", d.line, ": ") : "");
+    } else {
+      absl::StrAppend(&out, source, d.line > 0 ? absl::StrCat(":", d.line) : "", ": ");
+    }
+    absl::StrAppend(&out, d.severity == Diagnostic::Severity::Error ? "error" : "warning", ": ",
                     d.path.empty() ? "" : absl::StrCat(d.path, ": "), d.message, "\n");
   }
   return out;

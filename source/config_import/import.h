@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "sluice/config/v1/bootstrap.pb.h"
 #include "source/config_import/document.h"
@@ -48,8 +49,17 @@ struct Result {
 // Converts `text` in `format` (Kong or OpenApi).
 Result convert(const std::string& text, Format format, const Options& options);
 
-// The diagnostics as lines for a terminal: "<source>:<line>: error: <path>: <message>", sorted
-// by line.
+// A declared config in any format: Sluice's own YAML/JSON (Config::loadFromYaml), or a Kong /
+// OpenAPI document (detectFormat()) converted with `options`. `shown` names the text in
+// messages (a file name, "stdin"; empty: not named). Warnings of a conversion are appended to `*warnings` as
+// renderDiagnostics() lines; errors are the returned status's message, the same lines.
+absl::StatusOr<sluice::config::v1::StaticResources> loadDeclared(const std::string& text,
+                                                                 absl::string_view shown,
+                                                                 const Options& options,
+                                                                 std::string* warnings);
+
+// The diagnostics as lines for a terminal: "<source>:<line>: error: <path>: <message>" ("line
+// <line>: error: ..." when `source` is empty), sorted by line.
 std::string renderDiagnostics(const Diagnostics& diagnostics, absl::string_view source);
 
 }  // namespace ConfigImport

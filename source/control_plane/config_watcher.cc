@@ -19,8 +19,12 @@ namespace sluice {
 namespace ControlPlane {
 namespace {
 
-// Extensions in order of precedence when a group has more than one file.
-constexpr const char* kExtensions[] = {".yaml", ".yml", ".json"};
+// Extensions in order of precedence when a group has more than one file: Sluice's own, then
+// Kong declarative files, then OpenAPI specs (converted when applied, docs/imports.md).
+constexpr const char* kExtensions[] = {".yaml",         ".yml",         ".json",
+                                       ".kong.yaml",    ".kong.yml",    ".kong.json",
+                                       ".openapi.yaml", ".openapi.yml", ".openapi.json"};
+constexpr int kExtensionCount = sizeof(kExtensions) / sizeof(kExtensions[0]);
 
 }  // namespace
 
@@ -46,7 +50,8 @@ ConfigDirWatcher::Changes ConfigDirWatcher::poll() {
   }
   for (; it != std::filesystem::directory_iterator(); it.increment(ec)) {
     const std::string name = it->path().filename().string();
-    for (int i = 0; i < 3; ++i) {
+    // The longest extension that matches: "edge.kong.yml" is group "edge".
+    for (int i = kExtensionCount - 1; i >= 0; --i) {
       if (!absl::EndsWith(name, kExtensions[i])) {
         continue;
       }

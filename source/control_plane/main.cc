@@ -16,6 +16,7 @@
 #include "grpc/support/log.h"
 #include "grpcpp/grpcpp.h"
 #include "source/common/config/grpc_tls.h"
+#include "source/config_import/import.h"
 #include "source/control_plane/ads_service.h"
 #include "source/control_plane/config_watcher.h"
 #include "source/control_plane/control_service.h"
@@ -39,10 +40,16 @@ void usage() {
                "                 [--state-key-file FILE] [--address-path FILE]\n"
                "                 [--tls-cert FILE --tls-key FILE [--client-ca FILE]]\n"
                "                 [--poll-interval 1s] [--log-level info]\n"
+               "                 [--import-lenient] [--oauth2-jwks URL]\n"
                "  --listen HOST:PORT    ADS and ControlService (default 127.0.0.1:18000);\n"
                "                        port 0 picks a free port\n"
                "  --config-dir DIR      declared config per node group: <group>.yaml|.yml|.json,\n"
-               "                        picked up without restart\n"
+               "                        Kong <group>.kong.yml|.kong.yaml|.kong.json or OpenAPI\n"
+               "                        <group>.openapi.yaml|.openapi.yml|.openapi.json\n"
+               "                        (converted, docs/imports.md); picked up without restart\n"
+               "  --import-lenient      Kong/OpenAPI files: unknown fields, unsupported plugins\n"
+               "                        and dangling references are warnings (default errors)\n"
+               "  --oauth2-jwks URL     Kong oauth2 plugins: the authorization server's JWKS\n"
                "  --state-dir DIR       applied config and versions, kept across restarts\n"
                "  --state-key-file FILE key that encrypts secrets in the state dir: 32 bytes\n"
                "                        or 64 hex digits (default DIR/state.key, created on\n"
@@ -85,6 +92,7 @@ int main(int argc, char** argv) {
   tls_files.private_key.name = "--tls-key";
   absl::Duration poll_interval = absl::Seconds(1);
   std::string log_level = "info";
+  sluice::ConfigImport::Options import_options;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     auto value = [&]() -> std::string {
@@ -114,6 +122,10 @@ int main(int argc, char** argv) {
       if (!absl::ParseDuration(v, &poll_interval) || poll_interval < absl::Milliseconds(10)) {
         fail("--poll-interval must be a duration of at least 10ms, e.g. 1s or 250ms");
       }
+    } else if (a == "--import-lenient") {
+      import_options.lenient = true;
+    } else if (a == "--oauth2-jwks") {
+      import_options.oauth2_jwks = value();
     } else if (a == "--log-level") {
       log_level = value();
     } else if (a == "-h" || a == "--help") {
@@ -226,7 +238,7 @@ int main(int argc, char** argv) {
       spdlog::warn("config file {} removed; its group keeps its published config", path);
     }
     for (const auto& file : changes.changed) {
-      cache.applyConfigFile(file);
+      cache.applyConfigFile(file, import_options);
     }
   };
   if (!config_dir.empty()) {

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -244,7 +245,7 @@ SnapshotCache::ApplyResult SnapshotCache::apply(const std::string& group,
   return result;
 }
 
-void SnapshotCache::applyConfigFile(const ConfigFile& file) {
+void SnapshotCache::applyConfigFile(const ConfigFile& file, const ConfigImport::Options& import) {
   {
     absl::ReaderMutexLock lock(&mu_);
     auto it = groups_.find(file.group);
@@ -253,13 +254,12 @@ void SnapshotCache::applyConfigFile(const ConfigFile& file) {
       return;
     }
   }
-  sluice::config::v1::StaticResources resources;
   // Empty, or only comments: most likely a file caught between truncate and write. Never wipe a
   // group for that; `{}` says "no resources" on purpose. (A JSON object is never empty, and
   // skips the slow YAML reader here.)
   const size_t first = file.content.find_first_not_of(" \t\r\n");
   if (first == std::string::npos || file.content[first] != '{') {
-    auto json = Config::yamlToJson(file.content, resources.GetDescriptor());
+    auto json = Config::yamlToJson(file.content);
     if (json.ok() && *json == "null") {
       spdlog::error(
           "config file {}: not applied: no config in it (to remove every resource, "
@@ -268,13 +268,19 @@ void SnapshotCache::applyConfigFile(const ConfigFile& file) {
       return;
     }
   }
-  absl::Status status = Config::loadFromYaml(file.content, resources);
-  if (!status.ok()) {
-    spdlog::error("config file {}: not applied: {}", file.path, std::string(status.message()));
+  std::string warnings;
+  auto resources = ConfigImport::loadDeclared(file.content, "", import, &warnings);
+  if (!warnings.empty()) {
+    spdlog::warn("config file {}: converted with warnings:\n{}", file.path,
+                 std::string(absl::StripTrailingAsciiWhitespace(warnings)));
+  }
+  if (!resources.ok()) {
+    spdlog::error("config file {}: not applied: {}", file.path,
+                  std::string(resources.status().message()));
     return;
   }
   FileOrigin origin{file.path, file.sha256};
-  ApplyResult result = apply(file.group, std::move(resources), "file " + file.path, &origin);
+  ApplyResult result = apply(file.group, std::move(*resources), "file " + file.path, &origin);
   if (!result.status.ok()) {
     spdlog::error("config file {}: {}", file.path, std::string(result.status.message()));
   }

@@ -12,6 +12,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "sluice/config/v1/bootstrap.pb.h"
+#include "source/config_import/import.h"
 #include "source/control_plane/config_watcher.h"
 #include "source/control_plane/group_snapshot.h"
 #include "source/control_plane/state_store.h"
@@ -68,7 +69,8 @@ class SnapshotCache {
                     const std::string& source, const FileOrigin* file = nullptr);
   // Applies a config-dir file unless the group's state says this very content was the last file
   // applied for it (so a restart does not replace a later `sluicectl apply`). Logs the outcome.
-  void applyConfigFile(const ConfigFile& file);
+  // A Kong or OpenAPI file is converted with `import` first (its warnings logged).
+  void applyConfigFile(const ConfigFile& file, const ConfigImport::Options& import = {});
 
   // The group's own config; nullptr when it has none.
   GroupSnapshotConstSharedPtr own(const std::string& group) const;

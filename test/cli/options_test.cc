@@ -179,6 +179,47 @@ TEST(OptionsTest, UsageTexts) {
   EXPECT_THAT(usage(Command::Get), HasSubstr("RateLimitPolicy"));
 }
 
+TEST(OptionsTest, ConvertTakesAFormatAFileAndAnOutput) {
+  Options o = parse({"convert", "kong", "-f", "kong.yml", "-o", "out.yaml", "--lenient",
+                     "--oauth2-jwks", "https://idp/jwks", "--listen", "127.0.0.1:9000"});
+  EXPECT_EQ(o.error, "");
+  EXPECT_EQ(o.command, Command::Convert);
+  EXPECT_EQ(o.format, "kong");
+  EXPECT_EQ(o.file, "kong.yml");
+  EXPECT_EQ(o.output, "out.yaml");
+  EXPECT_TRUE(o.lenient);
+  EXPECT_EQ(o.oauth2_jwks, "https://idp/jwks");
+  EXPECT_EQ(o.listen, "127.0.0.1:9000");
+
+  o = parse({"convert", "-f", "api.yaml"});
+  EXPECT_EQ(o.error, "");
+  EXPECT_EQ(o.format, "");  // detected
+  EXPECT_EQ(o.output, "");  // stdout
+  EXPECT_FALSE(o.lenient);
+
+  EXPECT_EQ(parse({"convert", "-f", "x", "-o", "-"}).output, "");
+  EXPECT_EQ(parse({"convert", "nginx", "-f", "x"}).error,
+            "convert takes kong or openapi, not \"nginx\"");
+  EXPECT_EQ(parse({"convert", "kong"}).error, "convert needs -f FILE (\"-\" reads stdin)");
+  EXPECT_EQ(parse({"convert", "kong", "openapi", "-f", "x"}).error,
+            "unexpected argument \"openapi\"");
+  EXPECT_EQ(parse({"convert", "-f", "x", "--group", "g"}).error,
+            "flag --group does not apply to convert");
+  EXPECT_EQ(parse({"convert", "-f", "x", "--listen", ""}).error, "--listen must not be empty");
+}
+
+TEST(OptionsTest, ImportFlagsApplyToValidateDiffAndApply) {
+  for (const char* command : {"validate", "diff", "apply"}) {
+    Options o = parse({command, "-f", "kong.yml", "--lenient", "--oauth2-jwks=u"});
+    EXPECT_EQ(o.error, "") << command;
+    EXPECT_TRUE(o.lenient);
+    EXPECT_EQ(o.oauth2_jwks, "u");
+  }
+  EXPECT_EQ(parse({"status", "--lenient"}).error, "flag --lenient does not apply to status");
+  EXPECT_EQ(parse({"get", "clusters", "--listen", "x:1"}).error,
+            "flag --listen does not apply to get");
+}
+
 }  // namespace
 }  // namespace Cli
 }  // namespace sluice

@@ -177,6 +177,31 @@ TEST_F(SluicectlTest, ParseErrorsAreLocal) {
   EXPECT_EQ(fake_.calls, 1);
 }
 
+// The importers' own behaviour is tested in test/config_import; here: sluicectl reads Kong and
+// OpenAPI files through them, offline for `convert`, and reports their diagnostics by line.
+TEST_F(SluicectlTest, ImportedFormatsAreDetectedAndTheirErrorsHaveLines) {
+  const std::string broken = "_format_version: \"3.0\"\nservices:\n- name: a\n  url: [\n";
+  EXPECT_EQ(run({"validate", "-f", "-"}, broken), 1);
+  EXPECT_THAT(err_.str(), StartsWith("sluicectl: stdin: not a valid Kong declarative config"));
+  EXPECT_THAT(err_.str(), HasSubstr("stdin:5: error: invalid YAML"));
+  EXPECT_EQ(run({"apply", "-f", "-"}, "openapi: 3.0.3\npaths: {\n"), 1);
+  EXPECT_THAT(err_.str(), HasSubstr("not a valid OpenAPI spec"));
+  EXPECT_EQ(fake_.calls, 0);
+
+  // convert needs no sluice-cp; the format given must be the file's.
+  address_.clear();
+  EXPECT_EQ(run({"convert", "-f", "-"}, broken), 1);
+  EXPECT_THAT(err_.str(), HasSubstr("stdin:5: error: invalid YAML"));
+  EXPECT_THAT(err_.str(), HasSubstr("sluicectl: stdin: not converted: 1 error(s) (--lenient"));
+  EXPECT_EQ(out_.str(), "");
+  EXPECT_EQ(run({"convert", "openapi", "-f", "-"}, broken), 1);
+  EXPECT_EQ(err_.str(), "sluicectl: stdin: a kong file, not openapi\n");
+  EXPECT_EQ(run({"convert", "-f", "-"}, kConfig), 1);
+  EXPECT_THAT(err_.str(), HasSubstr("not a Kong declarative file (no _format_version)"));
+  EXPECT_EQ(fake_.calls, 0);
+  EXPECT_EQ(address_, "");
+}
+
 TEST_F(SluicectlTest, DiffExitStatus) {
   EXPECT_EQ(run({"diff", "-f", "-", "--group", "edge"}, kConfig), 0);
   EXPECT_EQ(out_.str(), "no changes\n");

@@ -101,6 +101,25 @@ TEST(ConfigDirWatcherTest, WarnsOnceAboutBadNamesAndSecondFiles) {
   EXPECT_THAT(watcher.poll().warnings, IsEmpty());
 }
 
+TEST(ConfigDirWatcherTest, KongAndOpenApiFilesNameTheirGroupWithoutTheFormat) {
+  const std::string dir = TestUtil::tempDir("cfg");
+  ConfigDirWatcher watcher(dir);
+  write(dir + "/edge.kong.yml", "_format_version: \"3.0\"\n");
+  write(dir + "/api.openapi.yaml", "openapi: 3.0.3\n");
+  write(dir + "/v2.openapi.json", "{\"openapi\": \"3.0.3\"}");
+  auto c = watcher.poll();
+  EXPECT_THAT(groups(c), ElementsAre("api", "edge", "v2"));
+  EXPECT_EQ(c.changed[1].path, dir + "/edge.kong.yml");
+
+  // A group's own file beats its Kong file (one file per group, with a warning).
+  write(dir + "/edge.yaml", "{}");
+  c = watcher.poll();
+  EXPECT_THAT(c.warnings,
+              ElementsAre(HasSubstr("group \"edge\" has 2 files; using " + dir + "/edge.yaml")));
+  EXPECT_THAT(groups(c), ElementsAre("edge"));
+  EXPECT_EQ(c.changed[0].path, dir + "/edge.yaml");
+}
+
 TEST(ConfigDirWatcherTest, MissingDirIsAWarningNotARemoval) {
   const std::string dir = TestUtil::tempDir("cfg");
   write(dir + "/edge.yaml", "{}");

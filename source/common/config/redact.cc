@@ -14,6 +14,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "google/protobuf/struct.pb.h"
 #include "sluice/config/v1/options.pb.h"
 #include "source/common/config/utility.h"
 
@@ -128,6 +129,141 @@ absl::Status walk(Msg& message, const std::string& prefix, const Fn& fn) {
   return absl::OkStatus();
 }
 
+// Filter configs are google.protobuf.Struct: untyped, so no field there carries the sensitive
+// mark. What prints config redacts in them what is a secret by its name: a string under a key
+// that says so (password, secret, token, authorization, cookie, api key), every value of a
+// `headers` map (http_log's headers carry the log endpoint's credentials), and the password of
+// a URL's user info ("https://user:pass@host" -> "https://user:[redacted ...]@host").
+bool secretKey(absl::string_view key) {
+  const std::string k = absl::AsciiStrToLower(key);
+  for (absl::string_view word : {"password", "passwd", "secret", "token", "authorization", "cookie",
+                                 "api-key", "api_key", "apikey", "private_key"}) {
+    if (absl::StrContains(k, word)) return true;
+  }
+  return false;
+}
+
+// The password of a URL's user info replaced; false when there is none.
+bool redactUrlPassword(std::string& value) {
+  const size_t scheme = value.find("://");
+  if (scheme == std::string::npos) return false;
+  const size_t start = scheme + 3;
+  const size_t end = value.find_first_of("/?#", start);
+  const size_t at = value.rfind('@', end == std::string::npos ? value.size() : end);
+  if (at == std::string::npos || at < start) return false;
+  const size_t colon = value.find(':', start);
+  if (colon == std::string::npos || colon > at) return false;
+  if (absl::StartsWith(absl::string_view(value).substr(colon + 1), kRedactedPrefix)) return false;
+  value = absl::StrCat(value.substr(0, colon + 1),
+                       redactedValue(value.substr(colon + 1, at - colon - 1)), value.substr(at));
+  return true;
+}
+
+void redactValue(google::protobuf::Value& value, bool secret);
+
+void redactStruct(google::protobuf::Struct& s, bool all_secret) {
+  for (auto& [key, value] : *s.mutable_fields()) {
+    const bool headers = absl::AsciiStrToLower(key) == "headers" && value.has_struct_value();
+    if (headers) {
+      redactStruct(*value.mutable_struct_value(), true);
+    } else {
+      redactValue(value, all_secret || secretKey(key));
+    }
+  }
+}
+
+void redactValue(google::protobuf::Value& value, bool secret) {
+  switch (value.kind_case()) {
+    case google::protobuf::Value::kStringValue:
+      if (secret && !value.string_value().empty() &&
+          !absl::StartsWith(value.string_value(), kRedactedPrefix)) {
+        value.set_string_value(redactedValue(value.string_value()));
+      } else if (!secret) {
+        redactUrlPassword(*value.mutable_string_value());
+      }
+      break;
+    case google::protobuf::Value::kStructValue:
+      redactStruct(*value.mutable_struct_value(), false);
+      break;
+    case google::protobuf::Value::kListValue:
+      for (auto& item : *value.mutable_list_value()->mutable_values()) {
+        redactValue(item, secret);
+      }
+      break;
+    default:
+      break;
+  }
+}
+
+// Messages of this type can hold a google.protobuf.Struct (a filter config), directly or in a
+// nested message. Computed once per type.
+bool mayHoldStruct(const Descriptor& type) {
+  static absl::Mutex mu;
+  static auto* known = new absl::flat_hash_map<const Descriptor*, bool>();
+  {
+    absl::ReaderMutexLock lock(&mu);
+    auto it = known->find(&type);
+    if (it != known->end()) return it->second;
+  }
+  std::vector<const Descriptor*> types{&type};
+  absl::flat_hash_set<const Descriptor*> seen{&type};
+  bool holds = false;
+  for (size_t i = 0; i < types.size() && !holds; ++i) {
+    holds = types[i] == google::protobuf::Struct::descriptor();
+    for (int f = 0; f < types[i]->field_count(); ++f) {
+      const Descriptor* nested = types[i]->field(f)->message_type();
+      if (nested != nullptr && seen.insert(nested).second) types.push_back(nested);
+    }
+  }
+  absl::MutexLock lock(&mu);
+  (*known)[&type] = holds;
+  return holds;
+}
+
+// Calls `fn` on every google.protobuf.Struct in `message` (recursively).
+template <class Fn>
+void forEachStruct(Message& message, const Fn& fn) {
+  if (auto* s = dynamic_cast<google::protobuf::Struct*>(&message)) {
+    fn(*s);
+    return;
+  }
+  const Reflection& refl = *message.GetReflection();
+  std::vector<const FieldDescriptor*> fields;
+  refl.ListFields(message, &fields);
+  for (const FieldDescriptor* field : fields) {
+    if (field->message_type() == nullptr || !mayHoldStruct(*field->message_type())) continue;
+    if (field->is_repeated()) {
+      for (int i = 0; i < refl.FieldSize(message, field); ++i) {
+        forEachStruct(*refl.MutableRepeatedMessage(&message, field, i), fn);
+      }
+    } else {
+      forEachStruct(*refl.MutableMessage(&message, field), fn);
+    }
+  }
+}
+
+// Every string in a Struct, recursively.
+void structStrings(const google::protobuf::Value& value, const std::string& path,
+                   const std::function<void(const std::string&, const std::string&)>& fn) {
+  switch (value.kind_case()) {
+    case google::protobuf::Value::kStringValue:
+      fn(path, value.string_value());
+      break;
+    case google::protobuf::Value::kStructValue:
+      for (const auto& [key, v] : value.struct_value().fields()) {
+        structStrings(v, absl::StrCat(path, ".", key), fn);
+      }
+      break;
+    case google::protobuf::Value::kListValue:
+      for (int i = 0; i < value.list_value().values_size(); ++i) {
+        structStrings(value.list_value().values(i), absl::StrCat(path, "[", i, "]"), fn);
+      }
+      break;
+    default:
+      break;
+  }
+}
+
 }  // namespace
 
 bool isSensitive(const FieldDescriptor& field) {
@@ -165,14 +301,29 @@ std::string redactedValue(absl::string_view value) {
 
 std::vector<std::string> redactedPlaceholders(const Message& message) {
   std::vector<std::string> errors;
-  (void)forEachSensitive(message, [&errors](const std::string& path, const std::string& value) {
+  const std::string kMessage =
+      ": is a redacted placeholder (as `sluicectl get` prints it), not a value: give the "
+      "secret itself";
+  (void)forEachSensitive(message, [&](const std::string& path, const std::string& value) {
     if (absl::StartsWith(absl::StripLeadingAsciiWhitespace(value), kRedactedPrefix)) {
-      errors.push_back(absl::StrCat(path,
-                                    ": is a redacted placeholder (as `sluicectl get` prints "
-                                    "it), not a value: give the PEM text"));
+      errors.push_back(absl::StrCat(path, kMessage));
     }
     return absl::OkStatus();
   });
+  // Filter configs: a placeholder anywhere in a string (a URL's password).
+  if (mayHoldStruct(*message.GetDescriptor())) {
+    std::unique_ptr<Message> copy(message.New());
+    copy->CopyFrom(message);
+    forEachStruct(*copy, [&](google::protobuf::Struct& s) {
+      google::protobuf::Value value;
+      *value.mutable_struct_value() = s;
+      structStrings(value, "filter config", [&](const std::string& path, const std::string& v) {
+        if (absl::StrContains(v, kRedactedPrefix)) {
+          errors.push_back(absl::StrCat(path, kMessage));
+        }
+      });
+    });
+  }
   return errors;
 }
 
@@ -181,10 +332,13 @@ void redact(Message& message) {
     value = redactedValue(value);
     return absl::OkStatus();
   });
+  if (mayHoldStruct(*message.GetDescriptor())) {
+    forEachStruct(message, [](google::protobuf::Struct& s) { redactStruct(s, false); });
+  }
 }
 
 std::string toRedactedJson(const Message& message, bool pretty) {
-  if (!mayHoldSensitive(*message.GetDescriptor())) {
+  if (!mayHoldSensitive(*message.GetDescriptor()) && !mayHoldStruct(*message.GetDescriptor())) {
     return toJson(message, pretty);
   }
   std::unique_ptr<Message> copy(message.New());

@@ -18,7 +18,11 @@ namespace Config {
 // ControlService answers behind `sluicectl get` and `diff`) prints it through
 // toRedactedJson(); sluice-cp's state file encrypts them through forEachSensitive().
 //
-// Not reached: fields inside google.protobuf.Struct (filter configs), which are untyped.
+// Filter configs (google.protobuf.Struct) are untyped: redact() and toRedactedJson() redact in
+// them what is a secret by its name (a string under a key containing password, secret, token,
+// authorization, cookie or api key; every value of a `headers` map) and the password of a URL's
+// user info; redactedPlaceholders() finds placeholders there too. The state file does not
+// encrypt them (forEachSensitive() does not reach them).
 
 // The field is marked sensitive.
 bool isSensitive(const google::protobuf::FieldDescriptor& field);
@@ -46,7 +50,8 @@ std::vector<std::string> redactedPlaceholders(const google::protobuf::Message& m
 // two versions of a key apart, useless to recover it.
 std::string redactedValue(absl::string_view value);
 
-// Replaces every sensitive value in `message` by redactedValue() of it.
+// Replaces every sensitive value in `message` by redactedValue() of it, and the secrets of
+// filter configs (above).
 void redact(google::protobuf::Message& message);
 
 // toJson() (proto field names) of a redacted copy of `message`. Copies only when the message

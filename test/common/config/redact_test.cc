@@ -97,7 +97,69 @@ TEST(RedactTest, PlaceholdersAppliedAgainAreErrors) {
   EXPECT_EQ(redactedPlaceholders(sr),
             std::vector<std::string>{
                 "secrets[0].tls_certificate.private_key: is a redacted placeholder (as "
-                "`sluicectl get` prints it), not a value: give the PEM text"});
+                "`sluicectl get` prints it), not a value: give the secret itself"});
+}
+
+TEST(RedactTest, CredentialsAndFilterConfigSecretsAreRedacted) {
+  StaticResources sr;
+  ASSERT_TRUE(loadFromYaml(R"(
+listeners:
+- name: public
+  http_filters:
+  - name: http_log
+    config:
+      http_endpoint: "https://logger:s3cret-pw@logs.example.com:8443/ingest?x=1"
+      headers: {Authorization: "Bearer tok-123", X-Tenant: tenant-a}
+      queue_size: 100
+  - name: request_transformer
+    config: {add: {headers: ["x-added:plain"]}}
+  - name: router
+route_tables:
+- name: main
+  virtual_hosts:
+  - name: all
+    domains: ["*"]
+    routes:
+    - match: {prefix: /}
+      direct_response: {status: 200}
+      filter_config:
+        http_log: {http_endpoint: "http://u:route-pw@127.0.0.1:9/", headers: {}}
+        custom: {nested: {client_secret: cs-1, list: [{password: pw-2}]}}
+auth_policies:
+- name: keys
+  key_auth: {}
+  consumers:
+  - username: alice
+    keyauth_credentials: [{key: alice-key-1}]
+    jwt_credentials: [{key: alice-iss, secret: hs-secret-1}]
+rate_limit_policies:
+- name: rl
+  minute: 5
+  policy: REDIS
+  redis: {host: 127.0.0.1, password: redis-pw}
+)",
+                           sr)
+                  .ok());
+  const std::string json = toRedactedJson(sr);
+  for (const char* secret : {"s3cret-pw", "tok-123", "tenant-a", "route-pw", "cs-1", "pw-2",
+                             "alice-key-1", "hs-secret-1", "redis-pw"}) {
+    EXPECT_EQ(json.find(secret), std::string::npos) << secret << " in " << json;
+  }
+  // What is not a secret stays readable: the endpoint, the user, other filters' headers, the
+  // credential's key claim value.
+  EXPECT_NE(json.find("https://logger:[redacted sha256:"), std::string::npos) << json;
+  EXPECT_NE(json.find("@logs.example.com:8443/ingest?x=1"), std::string::npos) << json;
+  EXPECT_NE(json.find("x-added:plain"), std::string::npos) << json;
+  EXPECT_NE(json.find("alice-iss"), std::string::npos) << json;
+  EXPECT_NE(json.find("\"queue_size\":100"), std::string::npos) << json;
+
+  // Applied again, every placeholder is refused.
+  redact(sr);
+  const std::vector<std::string> errors = redactedPlaceholders(sr);
+  EXPECT_EQ(errors.size(), 9u);
+  for (const std::string& e : errors) {
+    EXPECT_NE(e.find("is a redacted placeholder"), std::string::npos) << e;
+  }
 }
 
 TEST(RedactTest, MessagesWithoutSecretsPrintAsToJson) {
