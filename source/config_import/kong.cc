@@ -1708,6 +1708,7 @@ class Converter {
       vh->set_name(d);
       vh->add_domains(d);
       fill(vh, d);
+      addNoRoute(vh);
     }
     auto* any = table->add_virtual_hosts();
     any->set_name("default");
@@ -1717,6 +1718,26 @@ class Converter {
       bool star = r.hosts.empty();
       for (const std::string& h : r.hosts) star = star || h == "*";
       if (star) emitRoute(any, i, settings[i]);
+    }
+    addNoRoute(any);
+  }
+
+  // Kong's answer to a request no route matches, as the last route of each virtual host: a
+  // 404 that no plugin touches (the listener's filter configs stand in for routes and must not
+  // refuse or cache it), except http-log, which logs every request in Kong.
+  void addNoRoute(sluice::config::v1::VirtualHost* vh) {
+    auto* route = vh->add_routes();
+    route->set_name("kong-no-route");
+    route->mutable_match()->set_prefix("/");
+    auto* d = route->mutable_direct_response();
+    d->set_status(404);
+    d->set_body("{\"message\":\"no Route matched with those values\"}");
+    d->set_content_type("application/json");
+    for (const std::string& f : filters_) {
+      if (f == "http_log" && globalPlugin("http-log") >= 0) continue;
+      (*route->mutable_filter_config())[f] =
+          f == "request_transformer" || f == "response_transformer" ? google::protobuf::Struct()
+                                                                    : disabled();
     }
   }
 

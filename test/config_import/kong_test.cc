@@ -90,6 +90,7 @@ const sluice::config::v1::Cluster* cluster(const StaticResources& res, const std
 std::pair<std::string, std::string> sluiceRoute(const VirtualHost& vh, const std::string& path,
                                                 const std::string& method = "GET") {
   for (const Route& r : vh.routes()) {
+    if (r.name() == "kong-no-route") return {"", ""};  // Kong's 404
     const auto& m = r.match();
     if (m.methods_size() > 0 &&
         std::find(m.methods().begin(), m.methods().end(), method) == m.methods().end()) {
@@ -428,7 +429,7 @@ services:
   for (const Route& route : vhost(r.resources, "*")->routes()) {
     if (names.empty() || names.back() != route.name()) names.push_back(route.name());
   }
-  EXPECT_EQ(absl::StrJoin(names, ","), "with-method,regex-high,regex-low,long,short");
+  EXPECT_EQ(absl::StrJoin(names, ","), "with-method,regex-high,regex-low,long,short,kong-no-route");
   const VirtualHost& vh = *vhost(r.resources, "*");
   EXPECT_EQ(sluiceRoute(vh, "/a/b").first, "regex-high");
   EXPECT_EQ(sluiceRoute(vh, "/a/b/x").first, "regex-low");
@@ -471,7 +472,7 @@ services:
   const VirtualHost& vh = *vhost(lenient.resources, "*");
   // Kong's order: lookahead's plain path is longer (2) than named's (none).
   EXPECT_EQ(vh.routes(0).name(), "lookahead");
-  ASSERT_EQ(vh.routes_size(), 3);  // /x/ and /x (prefixes), then the named regex
+  ASSERT_EQ(vh.routes_size(), 4);  // /x/ and /x (prefixes), the named regex, Kong's 404
   EXPECT_EQ(vh.routes(2).match().regex(), "(?:/u/(?P<id>\\d+)$).*");
   EXPECT_EQ(sluiceRoute(vh, "/u/12").first, "named");
   EXPECT_EQ(sluiceRoute(vh, "/u/12/x").first, "");
@@ -498,13 +499,13 @@ services:
   // the host-less routes (in Kong's order), the wildcard the host-less ones.
   std::set<std::string> names;
   for (const Route& x : exact->routes()) names.insert(x.name());
-  EXPECT_EQ(absl::StrJoin(names, ","), "any,exact,wild");
+  EXPECT_EQ(absl::StrJoin(names, ","), "any,exact,kong-no-route,wild");
   names.clear();
   for (const Route& x : wild->routes()) names.insert(x.name());
-  EXPECT_EQ(absl::StrJoin(names, ","), "any,wild");
+  EXPECT_EQ(absl::StrJoin(names, ","), "any,kong-no-route,wild");
   names.clear();
   for (const Route& x : star->routes()) names.insert(x.name());
-  EXPECT_EQ(absl::StrJoin(names, ","), "any");
+  EXPECT_EQ(absl::StrJoin(names, ","), "any,kong-no-route");
   EXPECT_EQ(exact->routes(0).match().methods(0), "GET");
   const auto& h = star->routes(0).match().headers(0);
   EXPECT_EQ(h.name(), "x-v");
@@ -750,6 +751,7 @@ plugins:
   expectValid(r);
   std::map<std::string, std::string> policy;
   for (const Route& x : vhost(r.resources, "*")->routes()) {
+    if (x.name() == "kong-no-route") continue;
     policy[x.name()] = x.filter_config().at("rate_limit").fields().at("policy").string_value();
   }
   EXPECT_EQ(policy["own"], "own.rate-limiting");
