@@ -1453,12 +1453,13 @@ class Converter {
   void checkConsumerScopes() {
     for (size_t i = 0; i < m_.plugins.size(); ++i) {
       const Plugin& p = m_.plugins[i];
-      if (p.consumer < 0 || !m_.results[i].ok) continue;
+      // rate-limiting: the rate_limit filter's consumer_policies.
+      if (p.consumer < 0 || !m_.results[i].ok || p.name == "rate-limiting") continue;
       diags_.problem(p.path, p.line,
                      absl::StrCat(p.name,
-                                  " on a consumer: Sluice applies plugins per route, not per "
-                                  "consumer (its rate limits count per consumer with limit_by "
-                                  "consumer on the route's plugin)"));
+                                  " on a consumer: Sluice applies this plugin per route, not "
+                                  "per consumer (only rate-limiting can be scoped to a "
+                                  "consumer)"));
       m_.results[i].ok = false;
     }
   }
@@ -1618,6 +1619,37 @@ class Converter {
         cfg = disabled();
       } else {
         (*cfg.mutable_fields())["policy"] = stringValue(m_.results[e].rate_limit_policy);
+      }
+      // Kong's consumer scopes: route+consumer > service+consumer > consumer > the above.
+      google::protobuf::Struct consumers;
+      for (size_t c = 0; c < m_.consumers.size(); ++c) {
+        int best = -1, rank = 0;
+        for (size_t i = 0; i < m_.plugins.size(); ++i) {
+          const Plugin& p = m_.plugins[i];
+          if (p.name != "rate-limiting" || p.consumer != static_cast<int>(c) || !p.enabled ||
+              !m_.results[i].ok) {
+            continue;
+          }
+          int k = 0;
+          if (p.route >= 0) {
+            k = p.route == static_cast<int>(r) ? 3 : 0;
+          } else if (p.service >= 0) {
+            k = p.service == route.service ? 2 : 0;
+          } else {
+            k = 1;
+          }
+          if (k > rank) {
+            rank = k;
+            best = static_cast<int>(i);
+          }
+        }
+        if (best >= 0) {
+          (*consumers.mutable_fields())[m_.consumers[c].username] =
+              stringValue(m_.results[best].rate_limit_policy);
+        }
+      }
+      if (!consumers.fields().empty()) {
+        *(*cfg.mutable_fields())["consumer_policies"].mutable_struct_value() = consumers;
       }
       s.filter_config["rate_limit"] = cfg;
     }

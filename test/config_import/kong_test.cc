@@ -856,22 +856,53 @@ plugins:
   }
 }
 
-TEST(KongPlugins, ConsumerScopedPluginsRefused) {
+TEST(KongPlugins, ConsumerScopedPlugins) {
   const std::string text = R"K(_format_version: "3.0"
 services:
 - name: s
   url: http://127.0.0.1:9000
-  routes: [{name: r, paths: [/]}]
+  routes:
+  - {name: r, paths: [/r]}
+  - {name: q, paths: [/q]}
+  plugins:
+  - {name: key-auth}
+  - {name: rate-limiting, config: {minute: 10}}
+- name: t
+  url: http://127.0.0.1:9001
+  routes: [{name: u, paths: [/u]}]
   plugins: [{name: key-auth}]
 consumers:
 - username: alice
   keyauth_credentials: [{key: k}]
   plugins:
   - {name: rate-limiting, config: {second: 1}}
+  - {name: cors}
+- username: bob
+  keyauth_credentials: [{key: k2}]
+plugins:
+- {name: rate-limiting, consumer: bob, route: q, config: {second: 2}}
+- {name: rate-limiting, consumer: bob, service: s, config: {second: 3}}
 )K";
   Result r = convertText(text);
-  EXPECT_TRUE(hasError(r, "consumers[0].plugins[0]", 11, "not per consumer")) << diags(r);
-  expectValid(convertText(text, true));
+  EXPECT_TRUE(hasError(r, "consumers[0].plugins[1]", 20, "only rate-limiting")) << diags(r);
+  Result lenient = convertText(text, true);
+  expectValid(lenient);
+  std::map<std::string, std::string> configs;
+  for (const Route& x : vhost(lenient.resources, "*")->routes()) {
+    configs[x.name()] = canonicalJson(Config::toJson(x.filter_config().at("rate_limit")));
+  }
+  // Kong's order: route+consumer > service+consumer > consumer > route > service > global.
+  EXPECT_EQ(configs["r"],
+            R"K({"consumer_policies":{"alice":"alice.rate-limiting","bob":"s.bob.rate-limiting"},)K"
+            R"K("policy":"s.rate-limiting"})K")
+      << configs["r"];
+  EXPECT_EQ(configs["q"],
+            R"K({"consumer_policies":{"alice":"alice.rate-limiting","bob":"q.bob.rate-limiting"},)K"
+            R"K("policy":"s.rate-limiting"})K")
+      << configs["q"];
+  EXPECT_EQ(configs["u"],
+            R"K({"consumer_policies":{"alice":"alice.rate-limiting"},"disabled":true})K")
+      << configs["u"];
 }
 
 TEST(KongPlugins, ChainOrderAndListenerSettings) {

@@ -108,6 +108,8 @@ class KongImportTest(CpTestCase):
         self.assertEqual(headers["host"], users.address)
         self.assertNotIn("apikey", headers)
         self.assertEqual(headers.get("x-consumer-username"), "alice")
+        # alice's own rate-limiting plugin (consumer scope); the service's (cluster) was skipped.
+        self.assertEqual(ok.header("x-ratelimit-limit-minute"), "1000")
         self.assertEqual(harness.request(port, "GET", "/users/42", host="gw.example").status, 401)
         self.assertEqual(harness.request(port, "GET", "/users/42", host="gw.example",
                                          headers={"apikey": "nope"}).status, 401)
@@ -124,6 +126,7 @@ class KongImportTest(CpTestCase):
         self.assertEqual(headers.get("x-consumer-groups"), "admins")
         r = harness.request(port, "GET", "/admin/users/7", host="gw.example", headers=bob)
         self.assertEqual(r.status, 403, r)
+        self.assertIsNone(r.header("x-ratelimit-limit-minute"))  # bob: no limit here
 
         # jwt on orders: bob's HS256 secret, selected by iss.
         token = jwt_hs256({"iss": "bob-issuer", "exp": int(time.time()) + 600}, "bob-hmac-secret")
