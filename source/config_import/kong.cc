@@ -1765,9 +1765,16 @@ class Converter {
     d->set_status(404);
     d->set_body("{\"message\":\"no Route matched with those values\"}");
     d->set_content_type("application/json");
+    disableFilters(*route);
+  }
+
+  // Every filter off on `route` (a reply Kong makes before its plugins run), except a global
+  // http-log: Kong logs every request.
+  void disableFilters(sluice::config::v1::Route& route) {
+    route.clear_filter_config();
     for (const std::string& f : filters_) {
       if (f == "http_log" && globalPlugin("http-log") >= 0) continue;
-      (*route->mutable_filter_config())[f] =
+      (*route.mutable_filter_config())[f] =
           f == "request_transformer" || f == "response_transformer" ? google::protobuf::Struct()
                                                                     : disabled();
     }
@@ -1799,7 +1806,9 @@ class Converter {
         (*out.mutable_filter_config())[filter] = config;
       }
       if (!r.http) {
-        // https-only route on Sluice's cleartext listener: Kong's answer to plain http.
+        // https-only route on Sluice's cleartext listener: Kong's answer to plain http, which
+        // Kong's router gives before any plugin runs.
+        disableFilters(out);
         if (r.https_redirect_status_code == 426) {
           auto* d = out.mutable_direct_response();
           d->set_status(426);
@@ -1852,6 +1861,16 @@ class Converter {
       if (ra != rb) return ra;
       return !ra && r.paths[a].size() > r.paths[b].size();
     });
+    // A request-transformer's replace.uri sets the whole upstream path in Kong: no rewrite of
+    // the router's then (Sluice's router would apply it to the replaced path).
+    uri_replaced_ = false;
+    auto rt = s.filter_config.find("request_transformer");
+    const auto& listener_rt = requestTransformer(globalPlugin("request-transformer"), -1);
+    const google::protobuf::Struct& rtc = rt != s.filter_config.end() ? rt->second : listener_rt;
+    auto replace = rtc.fields().find("replace");
+    if (replace != rtc.fields().end() && replace->second.struct_value().fields().count("uri") > 0) {
+      uri_replaced_ = true;
+    }
     if (r.paths.empty()) {
       emitPrefix(vh, base, r, svc, "/", r.path, r.line);
       return;
@@ -1889,7 +1908,7 @@ class Converter {
       } else {
         out.mutable_match()->set_prefix(pr.match);
       }
-      if (!pr.rewrite.empty() && out.has_route())
+      if (!pr.rewrite.empty() && out.has_route() && !uri_replaced_)
         out.mutable_route()->set_prefix_rewrite(pr.rewrite);
       *vh->add_routes() = out;
     }
@@ -1911,7 +1930,7 @@ class Converter {
     auto out = base();
     // Kong anchors regex paths at the start; Sluice's regex must match the whole path.
     out.mutable_match()->set_regex(absl::StrCat("(?:", *re, ").*"));
-    if (r.http && r.strip_path) {
+    if (r.http && r.strip_path && !uri_replaced_) {
       if (reported_regex_.insert(path).second) {
         diags_.problem(path, line,
                        "strip_path with a regex path: Sluice can't strip the part a regex "
@@ -1921,7 +1940,7 @@ class Converter {
       }
       return;
     }
-    if (r.http && svc.base != "/") {
+    if (r.http && svc.base != "/" && !uri_replaced_) {
       if (reported_regex_.insert(path).second) {
         diags_.problem(
             path, line,
@@ -2048,6 +2067,7 @@ class Converter {
   std::map<std::string, std::string> auth_policies_;
   std::set<std::string> reported_regex_;
   bool listener_rt_set_ = false;
+  bool uri_replaced_ = false;  // the route being emitted has a replace.uri
 };
 
 }  // namespace

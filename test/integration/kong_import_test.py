@@ -23,6 +23,7 @@ from cp_harness import CpTestCase, free_port
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SEED = os.path.join(HERE, "..", "config_import", "testdata", "seed.kong.yml")
+FULL = os.path.join(HERE, "..", "config_import", "testdata", "full.kong.yml")
 
 
 def jwt_hs256(claims, secret):
@@ -233,6 +234,54 @@ services:
         self.assertEqual(r.header("x-ratelimit-limit-minute"), "3")
         self.assertEqual(r.header("x-ratelimit-remaining-minute"), "0")
         self.assertIsNotNone(r.header("retry-after"))
+
+    def test_full_file(self):
+        """test/config_import/testdata/full.kong.yml (every mapped field), its local service
+        pointed at an upstream: accepted strictly by sluice-cp and served."""
+        up = self.start_upstream("profiles")
+        cp = self.start_cp()
+        port = free_port()
+        with open(FULL) as f:
+            text = f.read().replace("port: 9001", "port: %d" % up.port)
+        kong = self.write(cp, text, "full.kong.yml")
+        r = cp.ctl("apply", "-f", kong, "--group", "full", "--listen", "127.0.0.1:%d" % port,
+                   "--oauth2-jwks", "http://127.0.0.1:%d/jwks.json" % free_port(), check=False)
+        self.assertEqual(r.returncode, 0, r)
+        self.assertIn("warning:", r.stderr)
+        self.start_dp(cp, "full-dp", group="full")
+        cp.wait_in_sync("full-dp")
+        # profiles: preserve_host; the service's request-transformer (method, uri, headers),
+        # correlation-id's header, the response-transformer, the global rate limit (by IP).
+        r = self.wait_routed(port, "/profiles/abc?debug=1&keep=2", "client.example",
+                             headers={"x-internal": "secret", "x-user": "u1"})
+        data = r.json()
+        headers = {k.lower(): v for k, v in data["headers"]}
+        self.assertEqual(data["method"], "POST")
+        self.assertEqual(data["path"].split("?")[0], "/svc/replaced")
+        self.assertNotIn("debug=", data["path"])
+        self.assertEqual(headers["host"], "client.example")
+        self.assertEqual(headers["x-added"], "yes")
+        self.assertEqual(headers["x-customer"], "u1")
+        self.assertNotIn("x-internal", headers)
+        self.assertRegex(headers["x-correlation-id"], r"^[0-9a-f-]{36}$")
+        self.assertEqual(r.header("x-api"), "v1")
+        self.assertEqual(r.header("x-ratelimit-limit-hour"), "5000")
+        # profiles-raw: matched by its headers (case-insensitive value, a ~* regex), with its
+        # own rate limit (by x-tenant) instead of the global one.
+        r = harness.request(port, "GET", "/raw/x", host="h",
+                            headers={"x-version": "V1", "x-client": "Mobile-7",
+                                     "x-tenant": "t1"})
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(r.header("x-ratelimit-limit-minute"), "60")
+        self.assertIsNone(r.header("x-ratelimit-limit-hour"))
+        r = harness.request(port, "GET", "/raw/x", host="h", headers={"x-version": "v3"})
+        self.assertEqual(r.status, 404, r)
+        # The https-only routes of a cleartext listener: Kong's 426, or its redirect.
+        r = harness.request(port, "GET", "/tls-only", host="h")
+        self.assertEqual(r.status, 426, r)
+        r = harness.request(port, "GET", "/secure/x", host="api.example.com")
+        self.assertEqual(r.status, 301, r)
+        self.assertEqual(r.header("location"), "https://api.example.com/secure/x")
 
     def test_config_dir_kong_file_strict(self):
         """sluice-cp's config dir: <group>.kong.yml converted strictly; the seed's problems are
