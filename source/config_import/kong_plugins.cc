@@ -78,7 +78,8 @@ class PluginConverter {
   }
   void invalid(absl::string_view field, const std::string& why) {
     const Node* n = cfg_.get(field);
-    d_.error(pathField(path_, field), n != nullptr ? n->line() : p_.line, why);
+    d_.error(field.empty() ? path_ : pathField(path_, field), n != nullptr ? n->line() : p_.line,
+             why);
     r_.ok = false;
   }
   void warn(absl::string_view field, const std::string& why) {

@@ -943,6 +943,63 @@ plugins:
   EXPECT_EQ(rt, R"K({"add":{"headers":["x-b:2","X-Correlation-ID:$request_id"]}})K");
 }
 
+// What Sluice can't honour is refused at its field, with the reason.
+TEST(KongPlugins, RefusalsNameTheFieldAndTheReason) {
+  const std::string text = R"K(_format_version: "3.0"
+services:
+- name: s
+  url: http://127.0.0.1:9000
+  routes: [{name: r, paths: [/r]}]
+  plugins:
+  - {name: key-auth, config: {key_in_body: true}}
+  - {name: proxy-cache, config: {strategy: redis, request_method: [POST]}}
+  - {name: http-log, config: {http_endpoint: "http://127.0.0.1:1/", custom_fields_by_lua: {a: b}}}
+  - {name: request-size-limiting, config: {allowed_payload_size: 1}}
+  - {name: canary, config: {percentage: 5, upstream_host: 127.0.0.1, upstream_uri: /v2, start: 1}}
+  - {name: acl, config: {allow: [a], deny: [b]}}
+  - {name: rate-limiting, config: {minute: 1, policy: redis, redis_host: 127.0.0.1, redis_ssl: true, error_code: 503}}
+  - {name: cors, config: {allow_origin_absent: false}}
+  - {name: correlation-id, config: {generator: random}}
+)K";
+  Result r = convertText(text);
+  const std::string p = "services[0].plugins";
+  EXPECT_TRUE(hasError(r, p + "[0].config.key_in_body", 7, "not bodies")) << diags(r);
+  EXPECT_TRUE(hasError(r, p + "[1].config.strategy", 8, "in memory"));
+  EXPECT_TRUE(hasError(r, p + "[1].config.request_method", 8, "GET and HEAD only"));
+  EXPECT_TRUE(hasError(r, p + "[2].config.custom_fields_by_lua", 9, "no Lua"));
+  EXPECT_TRUE(hasError(r, p + "[3].config", 10, "per listener"));
+  EXPECT_TRUE(hasError(r, p + "[4].config.upstream_uri", 11, "every cluster of its split"));
+  EXPECT_TRUE(hasError(r, p + "[4].config.start", 11, "fixed percentage"));
+  EXPECT_TRUE(hasError(r, p + "[5].config", 12, "exactly one of allow and deny"));
+  EXPECT_TRUE(hasError(r, p + "[6].config.redis_ssl", 13, "cleartext only"));
+  EXPECT_TRUE(hasError(r, p + "[6].config.error_code", 13, "gateway_responses"));
+  EXPECT_TRUE(hasError(r, p + "[7].config.allow_origin_absent", 14, "untouched"));
+  EXPECT_TRUE(hasError(r, p + "[8].config.generator", 15, "Kong takes uuid"));
+  // Lenient: each is skipped, the rest converts and validates.
+  Result lenient = convertText(text, true);
+  EXPECT_FALSE(lenient.ok()) << "acl and correlation-id's generator are errors in both modes";
+  const std::string fixed = absl::StrReplaceAll(
+      text, {{"allow: [a], deny: [b]", "allow: [a]"}, {"generator: random", "generator: uuid"}});
+  Result ok = convertText(fixed, true);
+  expectValid(ok);
+  for (const auto& f : ok.resources.listeners(0).http_filters()) {
+    EXPECT_NE(f.name(), "cache");
+    EXPECT_NE(f.name(), "http_log");
+  }
+  EXPECT_EQ(ok.resources.listeners(0).limits().max_request_body_bytes(), 0u);
+}
+
+TEST(KongPlugins, CorrelationIdAsXRequestIdIsSluicesOwn) {
+  Result r = convertText(R"K(_format_version: "3.0"
+services: [{name: s, url: "http://127.0.0.1:9000", routes: [{paths: [/]}]}]
+plugins: [{name: correlation-id, config: {header_name: X-Request-ID, generator: uuid}}]
+)K");
+  expectValid(r);
+  for (const auto& f : r.resources.listeners(0).http_filters()) {
+    EXPECT_EQ(f.name(), "router") << "no filter needed: Sluice sets and echoes x-request-id";
+  }
+}
+
 TEST(KongPlugins, CanarySplit) {
   Result r = convertText(R"K(_format_version: "3.0"
 services:
