@@ -60,6 +60,8 @@ bench: setup
 	SLUICE_BIN=$(CURDIR)/bazel-bin/source/exe/sluice /usr/bin/python3 tools/bench/tls_bench.py
 	SLUICE_BIN=$(CURDIR)/bazel-bin/source/exe/sluice /usr/bin/python3 tools/bench/h2_bench.py
 	SLUICE_BIN=$(CURDIR)/bazel-bin/source/exe/sluice tools/bench/instructions.sh
+	@echo "== tracing: every request sampled and exported over OTLP"
+	TRACING=1 SLUICE_BIN=$(CURDIR)/bazel-bin/source/exe/sluice tools/bench/instructions.sh 20000
 	SLUICE_BIN=$(CURDIR)/bazel-bin/source/exe/sluice /usr/bin/python3 tools/bench/auth_bench.py
 	SLUICE_BIN=$(CURDIR)/bazel-bin/source/exe/sluice /usr/bin/python3 tools/bench/transform_bench.py
 	SLUICE_BIN=$(CURDIR)/bazel-bin/source/exe/sluice /usr/bin/python3 tools/bench/cache_bench.py

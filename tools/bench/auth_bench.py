@@ -35,37 +35,23 @@ Output: Markdown on stdout and in $OUT_DIR/auth-<date>.md; progress on stderr.
 import base64
 import json
 import os
-import shutil
-import signal
-import statistics
-import subprocess
 import sys
-import tempfile
 import time
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from benchlib import (callgrind_per_request, cpu_rounds, free_port, start,  # noqa: E402
-                      start_nginx_upstream, stop_all, wait_port)
+from benchlib import (bench_knobs, bench_main, callgrind_per_request,  # noqa: E402
+                      callgrind_scenarios, cpu_row, cpu_rounds, free_port, make_log, median_us,
+                      pct, setup_line, sluice_bootstrap, sluice_cluster, sluice_listener,
+                      sluice_route_table, start_nginx_upstream, start_sluice, write_report)
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-ROUNDS = int(os.environ.get("ROUNDS", "3"))
-DURATION = int(os.environ.get("DURATION", "10"))
-WARMUP = int(os.environ.get("WARMUP", "2"))
-CONNS = int(os.environ.get("CONNS", "64"))
-PROXY_CPU = os.environ.get("PROXY_CPU", "0")
-LOAD_CPU = os.environ.get("LOAD_CPU", "1")
-SLUICE_BIN = os.environ.get("SLUICE_BIN", os.path.join(REPO, "bazel-bin/source/exe/sluice"))
-OUT_DIR = os.environ.get("OUT_DIR", os.path.join(REPO, "bench-results"))
+ROUNDS, DURATION, WARMUP, CONNS, PROXY_CPU, LOAD_CPU, SLUICE_BIN, OUT_DIR = bench_knobs()
 SCENARIOS = os.environ.get("SCENARIOS",
                            "none none+token rs256-cached rs256-cold es256-cached es256-cold").split()
 PATHS = {"none": "/none", "none+token": "/none", "rs256-cached": "/rs-cached", "rs256-cold": "/rs-cold",
          "es256-cached": "/es-cached", "es256-cold": "/es-cold"}
 INSTR_N = int(os.environ.get("INSTR_N", "20000"))
-
-
-def log(msg):
-    sys.stderr.write("[auth-bench %s] %s\n" % (time.strftime("%H:%M:%S"), msg))
+log = make_log("auth-bench")
 
 
 def instructions(work, cfg_path, port, scenario, header):
@@ -111,129 +97,58 @@ def sluice_config(work, port, up_port, jwks):
         for alg in ("rs", "es"):
             routes.append({"name": "%s-%s" % (alg, name), "match": {"prefix": "/%s-%s" % (alg, name)},
                            "route": {"cluster": "upstream"}, "auth": name})
-    cfg = {
-        "admin": {"address": "127.0.0.1", "port": 0,
-                  "address_path": os.path.join(work, "admin.addr")},
-        "concurrency": 1,
-        "drain_timeout": "1s",
-        "static_resources": {
-            "listeners": [{"name": "bench", "address": {"host": "127.0.0.1", "port": port},
-                           "route_table": "bench", "backlog": 4096,
-                           "http_filters": [{"name": "auth"}, {"name": "router"}],
-                           "limits": {"idle_timeout": "300s",
-                                      "request_headers_timeout": "300s"}}],
-            "route_tables": [{"name": "bench", "virtual_hosts": [
-                {"name": "all", "domains": ["*"], "routes": routes}]}],
-            "clusters": [{"name": "upstream", "lb_policy": "ROUND_ROBIN",
-                          "endpoints": [{"address": "127.0.0.1", "port": up_port}],
-                          "idle_timeout": "300s", "max_idle_connections_per_endpoint": 64}],
-            "auth_policies": policies,
-        },
-    }
-    path = os.path.join(work, "bootstrap.json")
-    with open(path, "w") as f:
-        json.dump(cfg, f, indent=1)
-    return path
+    return sluice_bootstrap(
+        work, [sluice_listener("bench", port, [{"name": "auth"}, {"name": "router"}])],
+        [sluice_route_table("bench", routes)], [sluice_cluster("upstream", up_port)],
+        auth_policies=policies)
 
 
-def main():
-    if "-h" in sys.argv or "--help" in sys.argv:
-        print(__doc__)
-        return 0
-    for tool in ("nginx", "wrk", "taskset"):
-        if shutil.which(tool) is None:
-            log("FATAL: %s not installed" % tool)
+def run(work):
+    tokens, jwks = make_tokens()
+    up_port = free_port()
+    start_nginx_upstream(work, up_port, LOAD_CPU)
+    port = free_port()
+    cfg = sluice_config(work, port, up_port, jwks)
+    proxy = start_sluice(SLUICE_BIN, cfg, [port], PROXY_CPU, work)
+    base = "http://127.0.0.1:%d" % port
+    headers = {}
+    for s in SCENARIOS:
+        tok = tokens["es" if s.startswith("es") else "rs"] if s != "none" else None
+        headers[s] = "Authorization: Bearer " + tok if tok else None
+        req = urllib.request.Request(base + PATHS[s] + "/check")
+        if tok:
+            req.add_header("Authorization", "Bearer " + tok)
+        body = urllib.request.urlopen(req, timeout=5).read()
+        if body != b"hello\n":
+            log("FATAL: sanity request for %s got %r" % (s, body[:200]))
             return 1
-    if not os.path.exists(SLUICE_BIN):
-        log("FATAL: %s not built" % SLUICE_BIN)
-        return 1
-    work = tempfile.mkdtemp(prefix="sluice-auth-bench.")
-    try:
-        tokens, jwks = make_tokens()
-        up_port = free_port()
-        start_nginx_upstream(work, up_port, LOAD_CPU)
-        port = free_port()
-        cfg = sluice_config(work, port, up_port, jwks)
-        v = subprocess.run([SLUICE_BIN, "-c", cfg, "--validate"], capture_output=True, text=True)
-        if v.returncode != 0:
-            log("FATAL: sluice --validate: %s" % v.stderr)
-            return 1
-        proxy = start(["taskset", "-c", PROXY_CPU, SLUICE_BIN, "-c", cfg, "--concurrency", "1"],
-                      stdout=open(os.path.join(work, "sluice.out"), "w"),
-                      stderr=open(os.path.join(work, "sluice.err"), "w"))
-        if not wait_port(port):
-            log("FATAL: sluice did not start: %s" % open(os.path.join(work, "sluice.err")).read())
-            return 1
-        base = "http://127.0.0.1:%d" % port
-        headers = {}
-        for s in SCENARIOS:
-            tok = tokens["es" if s.startswith("es") else "rs"] if s != "none" else None
-            headers[s] = "Authorization: Bearer " + tok if tok else None
-            req = urllib.request.Request(base + PATHS[s] + "/check")
-            if tok:
-                req.add_header("Authorization", "Bearer " + tok)
-            body = urllib.request.urlopen(req, timeout=5).read()
-            if body != b"hello\n":
-                log("FATAL: sanity request for %s got %r" % (s, body[:200]))
-                return 1
-        try:
-            results = cpu_rounds(
-                SCENARIOS, lambda s: (base + PATHS[s] + "/", [headers[s]] if headers[s] else []),
-                proxy.pid, ROUNDS, WARMUP, DURATION, CONNS, LOAD_CPU, work, log)
-        except RuntimeError as e:
-            log("FATAL: %s" % e)
-            return 1
-        instr = {}
-        if INSTR_N > 0 and shutil.which("valgrind") and shutil.which("h2load"):
-            proxy.send_signal(signal.SIGTERM)
-            proxy.wait(10)
-            for s in [x for x in SCENARIOS if x.startswith("none") or x.endswith("-cached")]:
-                log("callgrind: %s, %d requests" % (s, INSTR_N))
-                instr[s] = instructions(work, cfg, port, s, headers[s])
-                log("  %-13s %8.0f instructions/request" % (s, instr[s]))
-        lines = ["# Sluice auth filter: CPU per request", "",
-                 "%s, %s, sluice --concurrency 1 on core %s; wrk -t1 -c%d and nginx upstream on "
-                 "core %s; %d rounds x %ds (+%ds warm-up), medians." % (
-                     time.strftime("%Y-%m-%d %H:%M"), os.uname().release, PROXY_CPU, CONNS,
-                     LOAD_CPU, ROUNDS, DURATION, WARMUP), "",
-                 "| scenario | req/s | CPU us/req | vs none | per round (us/req) |",
-                 "|---|---:|---:|---:|---|"]
-        base_us = statistics.median(u for u, _ in results["none"]) if results.get("none") else None
-        for s in SCENARIOS if ROUNDS > 0 else []:
-            us = statistics.median(u for u, _ in results[s])
-            rps = statistics.median(r for _, r in results[s])
-            rel = "%+.1f%%" % ((us / base_us - 1) * 100) if base_us else "-"
-            lines.append("| %s | %.0f | %.2f | %s | %s |" % (
-                s, rps, us, rel, ", ".join("%.2f" % u for u, _ in results[s])))
-        if instr:
-            lines += ["", "User-space instructions per request (callgrind, %d requests):" % INSTR_N,
-                      "", "| scenario | instructions/req | vs none | vs none+token |",
-                      "|---|---:|---:|---:|"]
-            for s, n in instr.items():
-                rel = "%+.1f%%" % ((n / instr["none"] - 1) * 100) if "none" in instr else "-"
-                rel_t = ("%+.1f%%" % ((n / instr["none+token"] - 1) * 100)
-                         if "none+token" in instr else "-")
-                lines.append("| %s | %.0f | %s | %s |" % (s, n, rel, rel_t))
-        lines += ["", "Target: a cached-token request costs at most 10% more CPU than `none`."]
-        out = "\n".join(lines) + "\n"
-        os.makedirs(OUT_DIR, exist_ok=True)
-        path = os.path.join(OUT_DIR, "auth-%s.md" % time.strftime("%Y-%m-%d-%H%M%S"))
-        with open(path, "w") as f:
-            f.write(out)
-        sys.stdout.write(out)
-        log("report written to %s" % path)
-        return 0
-    finally:
-        stop_all()
-        if os.environ.get("KEEP_WORKDIR") == "1":
-            log("work dir kept: %s" % work)
-        else:
-            shutil.rmtree(work, ignore_errors=True)
+    results = cpu_rounds(
+        SCENARIOS, lambda s: (base + PATHS[s] + "/", [headers[s]] if headers[s] else []),
+        proxy.pid, ROUNDS, WARMUP, DURATION, CONNS, LOAD_CPU, work, log)
+    instr = callgrind_scenarios(
+        [x for x in SCENARIOS if x.startswith("none") or x.endswith("-cached")], INSTR_N, [proxy],
+        lambda s: instructions(work, cfg, port, s, headers[s]), log, 13)
+    lines = ["# Sluice auth filter: CPU per request", "",
+             setup_line("sluice --concurrency 1", "nginx upstream", PROXY_CPU, CONNS, LOAD_CPU,
+                        ROUNDS, DURATION, WARMUP), "",
+             "| scenario | req/s | CPU us/req | vs none | per round (us/req) |",
+             "|---|---:|---:|---:|---|"]
+    base_us = median_us(results["none"]) if results.get("none") else None
+    for s in SCENARIOS if ROUNDS > 0 else []:
+        lines.append(cpu_row(s, results[s],
+                             pct(median_us(results[s]), base_us) if base_us else "-"))
+    if instr:
+        lines += ["", "User-space instructions per request (callgrind, %d requests):" % INSTR_N,
+                  "", "| scenario | instructions/req | vs none | vs none+token |",
+                  "|---|---:|---:|---:|"]
+        for s, n in instr.items():
+            rel = pct(n, instr["none"]) if "none" in instr else "-"
+            rel_t = pct(n, instr["none+token"]) if "none+token" in instr else "-"
+            lines.append("| %s | %.0f | %s | %s |" % (s, n, rel, rel_t))
+    lines += ["", "Target: a cached-token request costs at most 10% more CPU than `none`."]
+    write_report("\n".join(lines) + "\n", OUT_DIR, "auth", log)
+    return 0
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except KeyboardInterrupt:
-        stop_all()
-        sys.exit(130)
+    sys.exit(bench_main(__doc__, run, SLUICE_BIN, log, "sluice-auth-bench."))

@@ -46,7 +46,6 @@ import os
 import re
 import selectors
 import shutil
-import signal
 import socket
 import statistics
 import subprocess
@@ -55,20 +54,17 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from benchlib import cpu_ticks_split, free_port, wait_port  # noqa: E402
+from benchlib import (HAPROXY_DEFAULTS, children, cleanup, cmdline, core_busy,  # noqa: E402
+                      cpu_ticks_all, env_int, exit_on_signals, first_line, free_port, log_fatal,
+                      make_log, pin_self, raise_nofile, read_line, rss_kib, run_meta, start, stop,
+                      stub_status_requests, temp_paths, wait_port, write_report)
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 PY = "/usr/bin/python3" if os.access("/usr/bin/python3", os.X_OK) else sys.executable
 ALL_PROXIES = ("sluice", "nghttpx", "haproxy", "nginx")
 ALL_PARTS = ("h1up", "h2up", "idle")
-PROCS = []  # (Popen, name) of everything started, for cleanup
-
-
-def env_int(name, default):
-    v = os.environ.get(name, str(default))
-    if not re.fullmatch(r"[1-9][0-9]*", v):
-        sys.exit("h2_bench: %s must be a positive integer (got %r)" % (name, v))
-    return int(v)
+KNOBS = ("ROUNDS", "DURATION", "WARMUP", "CONNS", "STREAMS", "IDLE_CONNS", "PROXIES", "PARTS",
+         "PROXY_CPU", "LOAD_CPU", "SLUICE_BIN")  # repeated in the report's command line
 
 
 # =============================================================================================
@@ -202,101 +198,7 @@ def load_knobs():
         sys.exit("h2_bench: DURATION must be at least 3")
 
 
-def log(msg):
-    sys.stderr.write("[h2-bench %s] %s\n" % (time.strftime("%H:%M:%S"), msg))
-    sys.stderr.flush()
-
-
-def children(pid):
-    out = []
-    try:
-        for tid in os.listdir("/proc/%d/task" % pid):
-            with open("/proc/%d/task/%s/children" % (pid, tid)) as f:
-                out += [int(x) for x in f.read().split()]
-    except OSError:
-        pass
-    return out
-
-
-def descendants(pid):
-    out = []
-    for c in children(pid):
-        out += [c] + descendants(c)
-    return out
-
-
-def start(cmd, cpu, log_path, name, **kw):
-    f = open(log_path, "ab")
-    kw.setdefault("stdin", subprocess.DEVNULL)
-    kw.setdefault("stdout", f)
-    p = subprocess.Popen(["taskset", "-c", cpu] + cmd, stderr=f, **kw)
-    f.close()
-    PROCS.append((p, name))
-    return p
-
-
-def stop(p, grace=5.0):
-    if p.poll() is None:
-        kids = descendants(p.pid)
-        p.send_signal(signal.SIGTERM)
-        try:
-            p.wait(grace)
-        except subprocess.TimeoutExpired:
-            p.kill()
-            p.wait()
-        for k in kids:  # nginx / nghttpx workers left behind
-            try:
-                os.kill(k, signal.SIGKILL)
-            except OSError:
-                pass
-    for pair in list(PROCS):
-        if pair[0] is p:
-            PROCS.remove(pair)
-    for s in (p.stdin, p.stdout):
-        if s is not None:
-            try:
-                s.close()
-            except OSError:
-                pass
-
-
-def cleanup():
-    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-        signal.signal(sig, signal.SIG_IGN)
-    for p, _ in reversed(list(PROCS)):
-        try:
-            stop(p, 3)
-        except Exception as e:  # noqa: BLE001 - keep stopping the others
-            log("cleanup: %s" % e)
-
-
-def on_signal(signum, _frame):
-    log("signal %d: stopping" % signum)
-    raise SystemExit(128 + signum)
-
-
-def cpu_ticks(pids):
-    u = s = 0
-    for p in pids:
-        try:
-            a, b = cpu_ticks_split(p)
-        except OSError:
-            continue
-        u, s = u + a, s + b
-    return u, s
-
-
-def rss_kib(pids):
-    tot = 0
-    for p in pids:
-        try:
-            with open("/proc/%d/status" % p) as f:
-                for line in f:
-                    if line.startswith("VmRSS:"):
-                        tot += int(line.split()[1])
-        except OSError:
-            pass
-    return tot
+log = make_log("h2-bench")
 
 
 def established_to(port):
@@ -313,25 +215,6 @@ def established_to(port):
     except OSError:
         pass
     return n
-
-
-def http_get(port, path="/"):
-    with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
-        s.sendall(b"GET %s HTTP/1.1\r\nHost: b\r\nConnection: close\r\n\r\n" % path.encode())
-        data = b""
-        while True:
-            c = s.recv(65536)
-            if not c:
-                break
-            data += c
-    return data.partition(b"\r\n\r\n")[2].decode("latin-1")
-
-
-def temp_paths(d):
-    t = os.path.join(d, "tmp")
-    os.makedirs(t, exist_ok=True)
-    return ("client_body_temp_path %s/body; proxy_temp_path %s/proxy; fastcgi_temp_path %s/fcgi; "
-            "uwsgi_temp_path %s/uwsgi; scgi_temp_path %s/scgi;" % (t, t, t, t, t))
 
 
 # -- upstream --------------------------------------------------------------------------------
@@ -355,17 +238,14 @@ http { access_log off; %(tmp)s
 """ % {"d": d, "h1": UP_H1, "h2": UP_H2, "st": UP_STATUS, "tmp": temp_paths(d),
        "nofile": NOFILE})
     start(["nginx", "-e", os.path.join(d, "error.log"), "-p", d, "-c", conf], LOAD_CPU,
-          os.path.join(d, "stdout.log"), "upstream nginx")
+          os.path.join(d, "stdout.log"))
     for p in (UP_H1, UP_H2, UP_STATUS):
         if not wait_port(p, 10):
             raise RuntimeError("upstream nginx did not start")
 
 
 def upstream_requests():
-    m = re.search(r"^\s*(\d+)\s+(\d+)\s+(\d+)\s*$", http_get(UP_STATUS), re.M)
-    if not m:
-        raise RuntimeError("unexpected stub_status output")
-    return int(m.group(3))
+    return stub_status_requests(UP_STATUS)
 
 
 # -- proxies -----------------------------------------------------------------------------------
@@ -414,7 +294,7 @@ def start_sluice(d, port, h2up):
     if chk.returncode != 0:
         raise RuntimeError("sluice --validate: " + (chk.stdout + chk.stderr)[-300:])
     p = start([SLUICE_BIN, "-c", path, "--concurrency", "1"], PROXY_CPU,
-              os.path.join(d, "sluice.log"), "sluice")
+              os.path.join(d, "sluice.log"))
     return Proxy("sluice", d, port, p, lambda px: [px.proc.pid])
 
 
@@ -428,7 +308,7 @@ def start_nghttpx(d, port, h2up):
            "--backend-keep-alive-timeout=300s", "--frontend-read-timeout=300s",
            "--frontend-keep-alive-timeout=300s", "--backlog=4096",
            "--frontend-http2-max-concurrent-streams=100"]
-    p = start(cmd, PROXY_CPU, os.path.join(d, "nghttpx.log"), "nghttpx")
+    p = start(cmd, PROXY_CPU, os.path.join(d, "nghttpx.log"))
     return Proxy("nghttpx", d, port, p, lambda px: children(px.proc.pid))
 
 
@@ -440,16 +320,7 @@ def start_haproxy(d, port, h2up):
   nbthread 1
   maxconn %(maxconn)d
 
-defaults
-  mode http
-  option http-keep-alive
-  http-reuse always
-  timeout connect 5s
-  timeout client 300s
-  timeout server 300s
-  timeout http-request 300s
-  timeout http-keep-alive 300s
-
+%(defaults)s
 frontend fe
   bind 127.0.0.1:%(p)d backlog 4096
   maxconn %(maxconn)d
@@ -458,12 +329,11 @@ frontend fe
 backend be
   server up 127.0.0.1:%(up)d%(proto)s
 """ % {"p": port, "up": UP_H2 if h2up else UP_H1, "proto": " proto h2" if h2up else "",
-       "maxconn": maxconn})
+       "maxconn": maxconn, "defaults": HAPROXY_DEFAULTS})
     chk = subprocess.run(["haproxy", "-c", "-f", cfg], capture_output=True, text=True)
     if chk.returncode != 0:
         raise RuntimeError("haproxy -c: " + (chk.stdout + chk.stderr)[-300:])
-    p = start(["haproxy", "-db", "-f", cfg], PROXY_CPU, os.path.join(d, "haproxy.log"),
-              "haproxy")
+    p = start(["haproxy", "-db", "-f", cfg], PROXY_CPU, os.path.join(d, "haproxy.log"))
     return Proxy("haproxy", d, port, p, lambda px: [px.proc.pid])
 
 
@@ -493,7 +363,7 @@ http { access_log off; %(tmp)s
     if chk.returncode != 0:
         raise RuntimeError("nginx -t: " + chk.stderr[-300:])
     p = start(["nginx", "-e", os.path.join(d, "error.log"), "-p", d, "-c", conf], PROXY_CPU,
-              os.path.join(d, "stdout.log"), "nginx")
+              os.path.join(d, "stdout.log"))
     return Proxy("nginx", d, port, p, lambda px: children(px.proc.pid))
 
 
@@ -574,14 +444,14 @@ def run_h2load(px, d, tag):
            "--warm-up-time=%d" % WARMUP, "--log-file=" + lg, "http://127.0.0.1:%d/" % px.port]
     t0_us = int(time.time() * 1e6)
     t0 = time.monotonic()
-    p = start(cmd, LOAD_CPU, out, "h2load")
+    p = start(cmd, LOAD_CPU, out)
     samples = []
     try:
         for at in (WARMUP + 0.5, WARMUP + DURATION - 0.5):
             time.sleep(max(0.0, t0 + at - time.monotonic()))
             if p.poll() is not None:
                 break
-            samples.append((time.monotonic(), cpu_ticks(px.workers), upstream_requests()))
+            samples.append((time.monotonic(), cpu_ticks_all(px.workers), upstream_requests()))
         p.wait(WARMUP + DURATION + 60)
     except subprocess.TimeoutExpired:
         pass
@@ -624,24 +494,11 @@ def run_h2load(px, d, tag):
 
 
 def read_json_line(p, timeout):
-    import select
-    end = time.monotonic() + timeout
-    buf = b""
-    fd = p.stdout.fileno()
-    while time.monotonic() < end:
-        r, _, _ = select.select([fd], [], [], max(0.0, end - time.monotonic()))
-        if not r:
-            break
-        c = os.read(fd, 1)
-        if not c:
-            break
-        if c == b"\n":
-            try:
-                return json.loads(buf)
-            except ValueError:
-                return None
-        buf += c
-    return None
+    """read_line() parsed as JSON; None if it is not (EOF, timeout)."""
+    try:
+        return json.loads(read_line(p, timeout))
+    except ValueError:
+        return None
 
 
 def measure_idle(px, d):
@@ -651,7 +508,7 @@ def measure_idle(px, d):
     time.sleep(1.0)
     r0 = rss_kib(px.workers)
     p = start([PY, os.path.abspath(__file__), "--client", "idle", str(px.port),
-               str(IDLE_CONNS)], LOAD_CPU, os.path.join(d, "idle-client.log"), "idle client",
+               str(IDLE_CONNS)], LOAD_CPU, os.path.join(d, "idle-client.log"),
               stdin=subprocess.PIPE, stdout=subprocess.PIPE)
     try:
         res = read_json_line(p, 300)
@@ -766,45 +623,16 @@ def render(R, meta):
     return "\n".join(out)
 
 
-def core_busy(cpus, secs):
-    def snap():
-        d = {}
-        with open("/proc/stat") as f:
-            for line in f:
-                m = re.match(r"cpu(\d+) (.*)", line)
-                if m:
-                    v = list(map(int, m.group(2).split()))
-                    d[m.group(1)] = (sum(v[:8]), v[3] + v[4])
-        return d
-    a = snap()
-    time.sleep(secs)
-    b = snap()
-    return ", ".join("core %s %.0f%%" % (c, 100.0 * ((b[c][0] - a[c][0]) - (b[c][1] - a[c][1]))
-                                         / max(1, b[c][0] - a[c][0])) for c in cpus)
-
-
 def versions():
-    def first(cmd):
-        try:
-            r = subprocess.run(cmd, capture_output=True, text=True, timeout=10)
-            return (r.stdout + r.stderr).strip().splitlines()[0]
-        except (OSError, IndexError, subprocess.TimeoutExpired):
-            return "?"
-    v = [first(["nghttpx", "--version"]),
-         re.sub(r" - https.*", "", first(["haproxy", "-v"])),
-         first(["nginx", "-v"]).replace("nginx version: ", ""), first(["h2load", "--version"])]
+    v = [first_line(["nghttpx", "--version"]),
+         re.sub(r" - https.*", "", first_line(["haproxy", "-v"])),
+         first_line(["nginx", "-v"]).replace("nginx version: ", ""),
+         first_line(["h2load", "--version"])]
     if os.access(SLUICE_BIN, os.X_OK):
         real = os.path.realpath(SLUICE_BIN)
         v.append("sluice %s (%s)" % (real, time.strftime(
             "%Y-%m-%d %H:%M", time.localtime(os.stat(real).st_mtime))))
     return "; ".join(v)
-
-
-def cmdline():
-    knobs = ("ROUNDS", "DURATION", "WARMUP", "CONNS", "STREAMS", "IDLE_CONNS", "PROXIES",
-             "PARTS", "PROXY_CPU", "LOAD_CPU", "SLUICE_BIN")
-    env = " ".join("%s='%s'" % (k, os.environ[k]) for k in knobs if k in os.environ)
-    return ((env + " ") if env else "") + "/usr/bin/python3 tools/bench/h2_bench.py"
 
 
 def main():
@@ -822,26 +650,17 @@ def main():
         if shutil.which(tool) is None and not os.access("/usr/sbin/" + tool, os.X_OK):
             sys.exit("h2_bench: %s not installed (tools/setup.sh)" % tool)
     CLK_TCK = os.sysconf("SC_CLK_TCK")
-    import resource
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    try:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-    except (ValueError, OSError):
-        pass
-    NOFILE = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    NOFILE = raise_nofile()
     if "idle" in PARTS and IDLE_CONNS + 200 > NOFILE:
         sys.exit("h2_bench: IDLE_CONNS=%d does not fit the fd limit (%d)" % (IDLE_CONNS, NOFILE))
-    try:
-        os.sched_setaffinity(0, {int(LOAD_CPU)})
-    except (OSError, ValueError) as e:
-        log("warning: cannot pin the bench to core %s: %s" % (LOAD_CPU, e))
-    for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
-        signal.signal(sig, on_signal)
+    pin_self(LOAD_CPU, log)
+    exit_on_signals(log)
     t_start = time.monotonic()
     WORK = tempfile.mkdtemp(prefix="sluice-h2-bench-")
     failed = False
     try:
-        busy = core_busy([PROXY_CPU, LOAD_CPU], 1.0)
+        busy = ", ".join("core %s %.0f%%" % (c, v)
+                         for c, v in core_busy([PROXY_CPU, LOAD_CPU], 1.0).items())
         log("cores busy before start: %s" % busy)
         start_upstream()
         log("upstream nginx: HTTP/1.1 :%d, h2c :%d, stub_status :%d (core %s)"
@@ -905,37 +724,18 @@ def main():
                     p, "%.2f" % res["kib_per_conn"] if "kib_per_conn" in res else "n/a",
                     res.get("rss_before"), res.get("rss_after"), res.get("ok"),
                     res.get("alive"), res["status"]))
-        el = int(time.monotonic() - t_start)
-        with open("/proc/cpuinfo") as f:
-            cpu = next((ln.split(":", 1)[1].strip() for ln in f if ln.startswith("model name")),
-                       "?")
-        meta = {"date": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "cpu": cpu,
-                "ncpu": os.cpu_count(), "kernel": os.uname().release, "busy": busy,
-                "versions": versions(), "orders": orders, "cmdline": cmdline(),
-                "elapsed": "%dm%02ds" % (el // 60, el % 60)}
-        report = render(R, meta)
-        print(report)
-        os.makedirs(OUT_DIR, exist_ok=True)
-        out = os.path.join(OUT_DIR, "h2-%s.md" % time.strftime("%Y-%m-%d-%H%M%S"))
-        with open(out, "w") as f:
-            f.write(report + "\n")
-        log("report written to %s" % out)
+        meta = run_meta(t_start, versions(), orders, cmdline(KNOBS, "h2_bench.py"))
+        meta["busy"] = busy
+        write_report(render(R, meta) + "\n", OUT_DIR, "h2", log)
         return 0
     except BaseException as e:
         failed = True
-        if not isinstance(e, SystemExit):
-            log("FATAL: %s: %s" % (type(e).__name__, e))
-            if not isinstance(e, (KeyboardInterrupt, RuntimeError)):
-                import traceback
-                traceback.print_exc()
-            return 1
-        raise
+        if isinstance(e, SystemExit):
+            raise
+        log_fatal(e, log)
+        return 1
     finally:
-        cleanup()
-        if failed or KEEP_WORKDIR:
-            log("work dir kept (configs, logs): %s" % WORK)
-        else:
-            shutil.rmtree(WORK, ignore_errors=True)
+        cleanup(log, WORK, failed or KEEP_WORKDIR, "configs, logs")
 
 
 if __name__ == "__main__":

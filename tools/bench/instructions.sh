@@ -5,6 +5,10 @@
 #
 #   tools/bench/instructions.sh [N]        # default N=40000 requests over 16 connections
 #   SLUICE_BIN=... KEEP=1 tools/bench/instructions.sh
+#   TRACING=1 tools/bench/instructions.sh    # W3C tracing on: every request sampled, its span
+#                                            # exported over OTLP/HTTP (to the nginx upstream)
+#   TRACING=0 ...                            # tracing configured, sample_rate 0
+#   TRACEPARENT=1 ...                        # requests carry a sampled traceparent
 #
 # Kernel work (TCP, syscalls) is not counted: see e2e.sh for whole-process CPU per request.
 set -euo pipefail
@@ -41,12 +45,19 @@ CONF
 nginx -c "$work/nginx/nginx.conf" -p "$work/nginx" &
 pids+=($!)
 port=$(free_port)
+tracing=""
+case ${TRACING:-} in
+  1) tracing=", tracing: {sample_rate: 1.0, otlp_endpoint: \"http://127.0.0.1:$up/v1/traces\"}" ;;
+  0) tracing=", tracing: {sample_rate: 0.0, otlp_endpoint: \"http://127.0.0.1:$up/v1/traces\"}" ;;
+esac
+headers=()
+[[ ${TRACEPARENT:-0} == 1 ]] && headers=(-H "traceparent: 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")
 cat >"$work/bootstrap.yaml" <<CONF
 admin: {address: 127.0.0.1, port: 0}
 concurrency: 1
 static_resources:
   listeners:
-  - {name: bench, address: {host: 127.0.0.1, port: $port}, route_table: bench}
+  - {name: bench, address: {host: 127.0.0.1, port: $port}, route_table: bench$tracing}
   route_tables:
   - name: bench
     virtual_hosts:
@@ -63,9 +74,9 @@ for _ in $(seq 1 100); do
   sleep 0.2
 done
 # Startup is counted once; measure it with a short run and subtract.
-h2load --h1 -n 1000 -c 16 "http://127.0.0.1:$port/" >/dev/null
+h2load --h1 -n 1000 -c 16 "${headers[@]}" "http://127.0.0.1:$port/" >/dev/null
 callgrind_control -d "$vpid" >/dev/null 2>&1 || true
-h2load --h1 -n "$N" -c 16 "http://127.0.0.1:$port/" | grep -E '^requests:'
+h2load --h1 -n "$N" -c 16 "${headers[@]}" "http://127.0.0.1:$port/" | grep -E '^requests:'
 kill -TERM "$vpid"
 wait "$vpid" 2>/dev/null || true
 # callgrind.out.1 is the dump after the warm-up (startup + 1,000 requests); callgrind.out is

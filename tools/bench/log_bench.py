@@ -30,74 +30,42 @@ Output: Markdown on stdout and in $OUT_DIR/log-<date>.md; progress on stderr.
 
 import json
 import os
-import shutil
-import signal
-import statistics
-import subprocess
 import sys
-import tempfile
 import time
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from benchlib import (callgrind_per_request, cpu_rounds, free_port, start,  # noqa: E402
-                      start_nginx_upstream, stop_all, wait_port)
+from benchlib import (bench_knobs, bench_main, callgrind_per_request,  # noqa: E402
+                      callgrind_scenarios, cpu_row, cpu_rounds, free_port, make_log, median_us,
+                      pct, setup_line, sluice_bootstrap, sluice_cluster, sluice_listener,
+                      sluice_route_table, start_nginx_upstream, start_sluice, write_report)
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-ROUNDS = int(os.environ.get("ROUNDS", "3"))
-DURATION = int(os.environ.get("DURATION", "10"))
-WARMUP = int(os.environ.get("WARMUP", "2"))
-CONNS = int(os.environ.get("CONNS", "64"))
-PROXY_CPU = os.environ.get("PROXY_CPU", "0")
-LOAD_CPU = os.environ.get("LOAD_CPU", "1")
+ROUNDS, DURATION, WARMUP, CONNS, PROXY_CPU, LOAD_CPU, SLUICE_BIN, OUT_DIR = bench_knobs()
 INSTR_N = int(os.environ.get("INSTR_N", "20000"))
-SLUICE_BIN = os.environ.get("SLUICE_BIN", os.path.join(REPO, "bazel-bin/source/exe/sluice"))
-OUT_DIR = os.environ.get("OUT_DIR", os.path.join(REPO, "bench-results"))
 SCENARIOS = ["none", "log", "log-q1"]
 LISTENERS = {"none": "plain", "log": "logged", "log-q1": "logged-q1"}
 HEADERS = ["User-Agent: log-bench/1.0", "Accept: application/json",
            "Authorization: Bearer eyJhbGciOiJIUzI1NiJ9.bench.signature", "Cookie: session=abc123"]
 PATH = "/r/?page=2"
-
-
-def log(msg):
-    sys.stderr.write("[log-bench %s] %s\n" % (time.strftime("%H:%M:%S"), msg))
+log = make_log("log-bench")
 
 
 def sluice_config(work, ports, up_port):
     collector = "http://127.0.0.1:%d/logs" % up_port
 
     def listener(name, filters):
-        return {"name": name, "address": {"host": "127.0.0.1", "port": ports[name]},
-                "route_table": "main", "backlog": 4096, "http_filters": filters,
-                "limits": {"idle_timeout": "300s", "request_headers_timeout": "300s"}}
-    cfg = {
-        "admin": {"address": "127.0.0.1", "port": 0,
-                  "address_path": os.path.join(work, "admin.addr")},
-        "concurrency": 1,
-        "drain_timeout": "1s",
-        "static_resources": {
-            "listeners": [
-                listener("plain", [{"name": "router"}]),
-                listener("logged", [{"name": "http_log", "config": {
-                    "http_endpoint": collector, "queue_size": 100, "flush_timeout": "1s"}},
-                    {"name": "router"}]),
-                # A path of its own: another sink than `logged`'s, with Kong's defaults.
-                listener("logged-q1", [{"name": "http_log", "config": {
-                    "http_endpoint": collector + "-q1"}}, {"name": "router"}])],
-            "route_tables": [{"name": "main", "virtual_hosts": [
-                {"name": "all", "domains": ["*"], "routes": [
-                    {"name": "rest", "match": {"prefix": "/"},
-                     "route": {"cluster": "upstream"}}]}]}],
-            "clusters": [{"name": "upstream", "lb_policy": "ROUND_ROBIN",
-                          "endpoints": [{"address": "127.0.0.1", "port": up_port}],
-                          "idle_timeout": "300s", "max_idle_connections_per_endpoint": 64}],
-        },
-    }
-    path = os.path.join(work, "bootstrap.json")
-    with open(path, "w") as f:
-        json.dump(cfg, f, indent=1)
-    return path
+        return sluice_listener(name, ports[name], filters, route_table="main")
+    return sluice_bootstrap(work, [
+        listener("plain", [{"name": "router"}]),
+        listener("logged", [{"name": "http_log", "config": {
+            "http_endpoint": collector, "queue_size": 100, "flush_timeout": "1s"}},
+            {"name": "router"}]),
+        # A path of its own: another sink than `logged`'s, with Kong's defaults.
+        listener("logged-q1", [{"name": "http_log", "config": {
+            "http_endpoint": collector + "-q1"}}, {"name": "router"}])],
+        [sluice_route_table("main", [{"name": "rest", "match": {"prefix": "/"},
+                                      "route": {"cluster": "upstream"}}])],
+        [sluice_cluster("upstream", up_port)])
 
 
 def admin_stats(work):
@@ -118,129 +86,75 @@ def sink_counts(stats, path):
     return sent, dropped
 
 
-def main():
-    if "-h" in sys.argv or "--help" in sys.argv:
-        print(__doc__)
-        return 0
-    for tool in ("nginx", "wrk", "taskset"):
-        if shutil.which(tool) is None:
-            log("FATAL: %s not installed" % tool)
-            return 1
-    if not os.path.exists(SLUICE_BIN):
-        log("FATAL: %s not built" % SLUICE_BIN)
-        return 1
-    work = tempfile.mkdtemp(prefix="sluice-log-bench.")
-    try:
-        up_port = free_port()
-        # The upstream, and the collector: every batch accepted and discarded.
-        start_nginx_upstream(work, up_port, LOAD_CPU,
-                             'location /logs { return 204; } location / { return 200 "hello\\n"; }')
-        ports = {name: free_port() for name in LISTENERS.values()}
-        cfg = sluice_config(work, ports, up_port)
-        v = subprocess.run([SLUICE_BIN, "-c", cfg, "--validate"], capture_output=True, text=True)
-        if v.returncode != 0:
-            log("FATAL: sluice --validate: %s" % v.stderr)
-            return 1
-        proxy = start(["taskset", "-c", PROXY_CPU, SLUICE_BIN, "-c", cfg, "--concurrency", "1"],
-                      stdout=open(os.path.join(work, "sluice.out"), "w"),
-                      stderr=open(os.path.join(work, "sluice.err"), "w"))
-        if not all(wait_port(p) for p in ports.values()):
-            log("FATAL: sluice did not start: %s" % open(os.path.join(work, "sluice.err")).read())
-            return 1
-        urls = {s: "http://127.0.0.1:%d%s" % (ports[LISTENERS[s]], PATH) for s in SCENARIOS}
-        # Sanity: an entry of each logged listener reaches the collector.
-        for s in ("log", "log-q1"):
-            with urllib.request.urlopen(urls[s], timeout=5) as r:
-                if r.status != 200:
-                    log("FATAL: %s: status %d" % (s, r.status))
-                    return 1
-        deadline = time.monotonic() + 5
-        while time.monotonic() < deadline:
-            st = admin_stats(work)
-            if sink_counts(st, "/logs")[0] >= 1 and sink_counts(st, "/logs-q1")[0] >= 1:
-                break
-            time.sleep(0.1)
-        else:
-            log("FATAL: entries do not reach the collector: %s" % sink_counts(st, "/logs"))
-            return 1
-
-        counts = {}
-        before = {}
-
-        def target(s):
-            # Called right before each measured run of `s` (and its warm-up): note the sink's
-            # counters to report what it sent and dropped over the runs.
-            if s not in before:
-                before[s] = sink_counts(admin_stats(work),
-                                        "/logs-q1" if s == "log-q1" else "/logs")
-            return urls[s], HEADERS
-        try:
-            results = cpu_rounds(SCENARIOS, target, proxy.pid, ROUNDS, WARMUP, DURATION, CONNS,
-                                 LOAD_CPU, work, log)
-        except RuntimeError as e:
-            log("FATAL: %s" % e)
-            return 1
-        if ROUNDS > 0:
-            time.sleep(2)  # the last partial batches (flush_timeout 1 s)
+def run(work):
+    up_port = free_port()
+    # The upstream, and the collector: every batch accepted and discarded.
+    start_nginx_upstream(work, up_port, LOAD_CPU,
+                         'location /logs { return 204; } location / { return 200 "hello\\n"; }')
+    ports = {name: free_port() for name in LISTENERS.values()}
+    cfg = sluice_config(work, ports, up_port)
+    proxy = start_sluice(SLUICE_BIN, cfg, ports.values(), PROXY_CPU, work)
+    urls = {s: "http://127.0.0.1:%d%s" % (ports[LISTENERS[s]], PATH) for s in SCENARIOS}
+    # Sanity: an entry of each logged listener reaches the collector.
+    for s in ("log", "log-q1"):
+        with urllib.request.urlopen(urls[s], timeout=5) as r:
+            if r.status != 200:
+                log("FATAL: %s: status %d" % (s, r.status))
+                return 1
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
         st = admin_stats(work)
-        for s in ("log", "log-q1"):
-            if s in before:
-                sent, dropped = sink_counts(st, "/logs-q1" if s == "log-q1" else "/logs")
-                counts[s] = (sent - before[s][0], dropped - before[s][1])
-        instr = {}
-        if INSTR_N > 0 and shutil.which("valgrind") and shutil.which("h2load"):
-            proxy.send_signal(signal.SIGTERM)
-            proxy.wait(10)
-            for s in ("none", "log"):
-                log("callgrind: %s, %d requests" % (s, INSTR_N))
-                instr[s] = callgrind_per_request(SLUICE_BIN, cfg, ports[LISTENERS[s]], urls[s],
-                                                 INSTR_N, HEADERS,
-                                                 os.path.join(work, "callgrind-%s" % s))
-                log("  %-8s %8.0f instructions/request" % (s, instr[s]))
-        lines = ["# Sluice http_log: CPU per request", "",
-                 "%s, %s, sluice --concurrency 1 (all its threads) on core %s; wrk -t1 -c%d and "
-                 "nginx (upstream and collector) on core %s; %d rounds x %ds (+%ds warm-up), "
-                 "medians." % (time.strftime("%Y-%m-%d %H:%M"), os.uname().release, PROXY_CPU,
-                               CONNS, LOAD_CPU, ROUNDS, DURATION, WARMUP), "",
-                 "| scenario | req/s | CPU us/req | vs none | per round (us/req) | "
-                 "entries sent / dropped |",
-                 "|---|---:|---:|---:|---|---:|"]
-        for s in SCENARIOS if ROUNDS > 0 else []:
-            b = statistics.median(u for u, _ in results["none"])
-            us = statistics.median(u for u, _ in results[s])
-            rps = statistics.median(r for _, r in results[s])
-            rel = "-" if s == "none" else "%+.1f%%" % ((us / b - 1) * 100)
-            sd = "-" if s not in counts else "%d / %d" % counts[s]
-            lines.append("| %s | %.0f | %.2f | %s | %s | %s |" % (
-                s, rps, us, rel, ", ".join("%.2f" % u for u, _ in results[s]), sd))
-        if instr:
-            lines += ["", "User-space instructions per request (callgrind, all threads, %d "
-                      "requests):" % INSTR_N, "", "| scenario | instructions/req | vs none |",
-                      "|---|---:|---:|"]
-            for s, n in instr.items():
-                rel = "-" if s == "none" else "%+.1f%%" % ((n / instr["none"] - 1) * 100)
-                lines.append("| %s | %.0f | %s |" % (s, n, rel))
-        lines += ["", "Target: `log` at most +5% CPU over `none`. `entries sent / dropped` "
-                  "counts warm-ups too (every request of the runs)."]
-        out = "\n".join(lines) + "\n"
-        os.makedirs(OUT_DIR, exist_ok=True)
-        path = os.path.join(OUT_DIR, "log-%s.md" % time.strftime("%Y-%m-%d-%H%M%S"))
-        with open(path, "w") as f:
-            f.write(out)
-        sys.stdout.write(out)
-        log("report written to %s" % path)
-        return 0
-    finally:
-        stop_all()
-        if os.environ.get("KEEP_WORKDIR") == "1":
-            log("work dir kept: %s" % work)
-        else:
-            shutil.rmtree(work, ignore_errors=True)
+        if sink_counts(st, "/logs")[0] >= 1 and sink_counts(st, "/logs-q1")[0] >= 1:
+            break
+        time.sleep(0.1)
+    else:
+        log("FATAL: entries do not reach the collector: %s" % sink_counts(st, "/logs"))
+        return 1
+
+    counts = {}
+    before = {}
+
+    def target(s):
+        # Called right before each measured run of `s` (and its warm-up): note the sink's
+        # counters to report what it sent and dropped over the runs.
+        if s not in before:
+            before[s] = sink_counts(admin_stats(work), "/logs-q1" if s == "log-q1" else "/logs")
+        return urls[s], HEADERS
+    results = cpu_rounds(SCENARIOS, target, proxy.pid, ROUNDS, WARMUP, DURATION, CONNS,
+                         LOAD_CPU, work, log)
+    if ROUNDS > 0:
+        time.sleep(2)  # the last partial batches (flush_timeout 1 s)
+    st = admin_stats(work)
+    for s in ("log", "log-q1"):
+        if s in before:
+            sent, dropped = sink_counts(st, "/logs-q1" if s == "log-q1" else "/logs")
+            counts[s] = (sent - before[s][0], dropped - before[s][1])
+    instr = callgrind_scenarios(
+        ("none", "log"), INSTR_N, [proxy], lambda s: callgrind_per_request(
+            SLUICE_BIN, cfg, ports[LISTENERS[s]], urls[s], INSTR_N, HEADERS,
+            os.path.join(work, "callgrind-%s" % s)), log, 8)
+    lines = ["# Sluice http_log: CPU per request", "",
+             setup_line("sluice --concurrency 1 (all its threads)",
+                        "nginx (upstream and collector)", PROXY_CPU, CONNS, LOAD_CPU, ROUNDS,
+                        DURATION, WARMUP), "",
+             "| scenario | req/s | CPU us/req | vs none | per round (us/req) | "
+             "entries sent / dropped |",
+             "|---|---:|---:|---:|---|---:|"]
+    for s in SCENARIOS if ROUNDS > 0 else []:
+        rel = "-" if s == "none" else pct(median_us(results[s]), median_us(results["none"]))
+        lines.append(cpu_row(s, results[s], rel, "-" if s not in counts else "%d / %d" % counts[s]))
+    if instr:
+        lines += ["", "User-space instructions per request (callgrind, all threads, %d "
+                  "requests):" % INSTR_N, "", "| scenario | instructions/req | vs none |",
+                  "|---|---:|---:|"]
+        for s, n in instr.items():
+            rel = "-" if s == "none" else pct(n, instr["none"])
+            lines.append("| %s | %.0f | %s |" % (s, n, rel))
+    lines += ["", "Target: `log` at most +5% CPU over `none`. `entries sent / dropped` "
+              "counts warm-ups too (every request of the runs)."]
+    write_report("\n".join(lines) + "\n", OUT_DIR, "log", log)
+    return 0
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except KeyboardInterrupt:
-        stop_all()
-        sys.exit(130)
+    sys.exit(bench_main(__doc__, run, SLUICE_BIN, log, "sluice-log-bench."))

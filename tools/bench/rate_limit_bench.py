@@ -26,7 +26,6 @@ Output: Markdown on stdout and in $OUT_DIR/rate-limit-<date>.md; progress on std
 process started here is stopped on exit.
 """
 
-import json
 import os
 import re
 import shutil
@@ -39,67 +38,21 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from benchlib import cpu_ticks_split as cpu_ticks, free_port, parse_wrk, wait_port  # noqa: E402
+from benchlib import (bench_knobs, cpu_ticks_split as cpu_ticks, free_port,  # noqa: E402
+                      http_get_raw, make_log, sluice_bootstrap, sluice_cluster, sluice_listener,
+                      sluice_route_table, start, start_nginx_upstream, stop, stop_all, wait_port,
+                      write_report, wrk_report)
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-ROUNDS = int(os.environ.get("ROUNDS", "3"))
-DURATION = int(os.environ.get("DURATION", "10"))
-WARMUP = int(os.environ.get("WARMUP", "2"))
-CONNS = int(os.environ.get("CONNS", "64"))
-PROXY_CPU = os.environ.get("PROXY_CPU", "0")
-LOAD_CPU = os.environ.get("LOAD_CPU", "1")
+ROUNDS, DURATION, WARMUP, CONNS, PROXY_CPU, LOAD_CPU, SLUICE_BIN, OUT_DIR = bench_knobs()
 CONFIGS = os.environ.get("CONFIGS", "none local redis").split()
-SLUICE_BIN = os.environ.get("SLUICE_BIN", os.path.join(REPO, "bazel-bin/source/exe/sluice"))
-OUT_DIR = os.environ.get("OUT_DIR", os.path.join(REPO, "bench-results"))
 INSTR_REQUESTS = int(os.environ.get("INSTR_REQUESTS", "20000"))
 CLK_TCK = os.sysconf("SC_CLK_TCK")
-
-PROCS = []
-
-
-def log(msg):
-    sys.stderr.write("[rate-limit-bench %s] %s\n" % (time.strftime("%H:%M:%S"), msg))
-    sys.stderr.flush()
+log = make_log("rate-limit-bench")
 
 
-def start(cmd, cpu, log_path):
-    f = open(log_path, "wb")
-    p = subprocess.Popen(["taskset", "-c", cpu] + cmd, stdin=subprocess.DEVNULL, stdout=f,
-                         stderr=subprocess.STDOUT)
-    PROCS.append(p)
-    return p
-
-
-def stop(p, grace=3.0):
-    if p.poll() is None:
-        p.send_signal(signal.SIGTERM)
-        try:
-            p.wait(grace)
-        except subprocess.TimeoutExpired:
-            p.kill()
-            p.wait()
-    if p in PROCS:
-        PROCS.remove(p)
-
-
-def cleanup(*_):
-    for p in list(reversed(PROCS)):
-        stop(p, 2)
-    if _:
-        sys.exit(130)
-
-
-def http_get(port, path="/"):
-    with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
-        s.sendall(b"GET %s HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n\r\n" % path.encode())
-        data = b""
-        while True:
-            chunk = s.recv(65536)
-            if not chunk:
-                break
-            data += chunk
-    head, _, body = data.partition(b"\r\n\r\n")
-    return int(head.split()[1]), head.decode("latin-1"), body
+def on_signal(*_):
+    stop_all(2)
+    sys.exit(130)
 
 
 def redis_info(port):
@@ -125,24 +78,17 @@ def redis_info(port):
 
 
 def wrk(port, secs, out_path, latency=False):
-    cmd = ["taskset", "-c", LOAD_CPU, "wrk", "-t1", "-c%d" % CONNS, "-d%ds" % secs]
-    if latency:
-        cmd.append("--latency")
-    cmd.append("http://127.0.0.1:%d/" % port)
-    with open(out_path, "w") as f:
-        subprocess.run(cmd, stdout=f, stderr=subprocess.STDOUT, check=False)
-    with open(out_path) as f:
-        return parse_wrk(f.read())
+    return wrk_report("http://127.0.0.1:%d/" % port, secs, CONNS, LOAD_CPU, out=out_path,
+                      latency=latency)
 
 
-def bootstrap(name, port, up_port, redis_port, addr_path, redis_timeout=None):
-    listener = {"name": "bench", "address": {"host": "127.0.0.1", "port": port},
-                "route_table": "bench", "backlog": 4096,
-                "limits": {"idle_timeout": "300s", "request_headers_timeout": "300s"}}
+def bootstrap(name, d, port, up_port, redis_port, redis_timeout=None):
+    """Writes the bootstrap of config `name` to d/bootstrap.json (admin address in d/admin)."""
     route = {"name": "all", "match": {"prefix": "/"}, "route": {"cluster": "upstream"}}
     policies = []
+    filters = None
     if name != "none":
-        listener["http_filters"] = [{"name": "rate_limit"}, {"name": "router"}]
+        filters = [{"name": "rate_limit"}, {"name": "router"}]
     if name not in ("none", "filter"):
         route["rate_limit"] = "bench"
         policy = {"name": "bench", "minute": 1000000000, "limit_by": "IP"}
@@ -154,32 +100,23 @@ def bootstrap(name, port, up_port, redis_port, addr_path, redis_timeout=None):
             if redis_timeout:
                 policy["redis"]["timeout"] = redis_timeout
         policies.append(policy)
-    return {
-        "admin": {"address": "127.0.0.1", "port": 0, "address_path": addr_path},
-        "concurrency": 1, "drain_timeout": "1s",
-        "static_resources": {
-            "listeners": [listener],
-            "route_tables": [{"name": "bench", "virtual_hosts": [
-                {"name": "all", "domains": ["*"], "routes": [route]}]}],
-            "clusters": [{"name": "upstream", "lb_policy": "ROUND_ROBIN",
-                          "endpoints": [{"address": "127.0.0.1", "port": up_port}],
-                          "idle_timeout": "300s", "max_idle_connections_per_endpoint": 64}],
-            "rate_limit_policies": policies}}
+    return sluice_bootstrap(d, [sluice_listener("bench", port, filters)],
+                            [sluice_route_table("bench", [route])],
+                            [sluice_cluster("upstream", up_port)], admin="admin",
+                            rate_limit_policies=policies)
 
 
 def measure(name, rnd, work, up_port, redis_port):
     d = os.path.join(work, "%s-round%d" % (name, rnd))
     os.makedirs(d)
     port = free_port()
-    cfg_path = os.path.join(d, "bootstrap.json")
-    with open(cfg_path, "w") as f:
-        json.dump(bootstrap(name, port, up_port, redis_port, os.path.join(d, "admin")), f)
+    cfg_path = bootstrap(name, d, port, up_port, redis_port)
     p = start([SLUICE_BIN, "-c", cfg_path, "--concurrency", "1"], PROXY_CPU,
               os.path.join(d, "sluice.log"))
     try:
         if not wait_port(port):
             return {"status": "did not start: " + open(os.path.join(d, "sluice.log")).read()[-500:]}
-        status, head, body = http_get(port)
+        status, head, body = http_get_raw(port)
         if status != 200 or body != b"hello\n":
             return {"status": "sanity check failed: %d %r" % (status, body[:100])}
         if name in ("local", "redis") and "ratelimit-remaining" not in head.lower():
@@ -209,13 +146,13 @@ def measure(name, rnd, work, up_port, redis_port):
             if name == "redis" else ""))
         return res
     finally:
-        stop(p)
+        stop(p, 3)
 
 
 def admin_stat(addr_path, name):
     with open(addr_path) as f:
         port = int(f.read().strip().rsplit(":", 1)[1])
-    _, _, body = http_get(port, "/stats")
+    _, _, body = http_get_raw(port, "/stats")
     m = re.search(r"^%s: (\d+)$" % re.escape(name), body.decode(), re.M)
     return int(m.group(1)) if m else None
 
@@ -228,10 +165,8 @@ def instructions(name, work, up_port, redis_port):
     os.makedirs(d)
     port = free_port()
     addr = os.path.join(d, "admin")
-    cfg_path = os.path.join(d, "bootstrap.json")
-    with open(cfg_path, "w") as f:
-        # Valgrind slows sluice ~50x: a generous Redis timeout, so every request really waits.
-        json.dump(bootstrap(name, port, up_port, redis_port, addr, redis_timeout="5s"), f)
+    # Valgrind slows sluice ~50x: a generous Redis timeout, so every request really waits.
+    cfg_path = bootstrap(name, d, port, up_port, redis_port, redis_timeout="5s")
     out = os.path.join(d, "callgrind.out")
     p = start(["valgrind", "--tool=callgrind", "--callgrind-out-file=" + out, SLUICE_BIN, "-c",
                cfg_path, "--concurrency", "1"], PROXY_CPU, os.path.join(d, "sluice.log"))
@@ -270,30 +205,21 @@ def main():
             sys.exit("rate_limit_bench: %s not installed" % tool)
     if not os.access(SLUICE_BIN, os.X_OK):
         sys.exit("rate_limit_bench: %s not built" % SLUICE_BIN)
-    signal.signal(signal.SIGINT, cleanup)
-    signal.signal(signal.SIGTERM, cleanup)
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
     work = tempfile.mkdtemp(prefix="sluice-rl-bench-")
     try:
         up_port = free_port()
-        os.makedirs(os.path.join(work, "up/tmp"))
-        conf = os.path.join(work, "up/nginx.conf")
-        with open(conf, "w") as f:
-            f.write("""worker_processes 1; daemon off; master_process on; user root;
-pid %(w)s/up/nginx.pid; error_log %(w)s/up/error.log warn;
-events { worker_connections 4096; }
-http { access_log off; client_body_temp_path %(w)s/up/tmp; proxy_temp_path %(w)s/up/tmp;
-  fastcgi_temp_path %(w)s/up/tmp; uwsgi_temp_path %(w)s/up/tmp; scgi_temp_path %(w)s/up/tmp;
-  keepalive_requests 1000000000; keepalive_timeout 300s; default_type text/plain;
-  server { listen 127.0.0.1:%(p)d backlog=4096; location / { return 200 "hello\\n"; } } }
-""" % {"w": work, "p": up_port})
-        start(["nginx", "-e", os.path.join(work, "up/error.log"), "-p", os.path.join(work, "up"),
-               "-c", conf], LOAD_CPU, os.path.join(work, "up/stdout.log"))
+        try:
+            start_nginx_upstream(work, up_port, LOAD_CPU)
+        except RuntimeError as e:
+            sys.exit("rate_limit_bench: %s" % e)
         redis_port = free_port()
         start(["redis-server", "--port", str(redis_port), "--bind", "127.0.0.1", "--save", "",
                "--appendonly", "no", "--loglevel", "warning"], LOAD_CPU,
               os.path.join(work, "redis.log"))
-        if not wait_port(up_port) or not wait_port(redis_port):
-            sys.exit("rate_limit_bench: upstream nginx or redis-server did not start")
+        if not wait_port(redis_port):
+            sys.exit("rate_limit_bench: redis-server did not start")
         log("upstream nginx :%d and redis-server :%d on core %s; sluice on core %s"
             % (up_port, redis_port, LOAD_CPU, PROXY_CPU))
         results = {c: {} for c in CONFIGS}
@@ -312,15 +238,9 @@ http { access_log off; client_body_temp_path %(w)s/up/tmp; proxy_temp_path %(w)s
                 log("[%s] callgrind: %d requests" % (c, INSTR_REQUESTS))
                 instr[c] = instructions(c, work, up_port, redis_port)
                 log("[%s] %s" % (c, instr[c]))
-        report = render(results, orders, instr)
-        print(report)
-        os.makedirs(OUT_DIR, exist_ok=True)
-        out = os.path.join(OUT_DIR, "rate-limit-%s.md" % time.strftime("%Y-%m-%d-%H%M%S"))
-        with open(out, "w") as f:
-            f.write(report + "\n")
-        log("report written to %s" % out)
+        write_report(render(results, orders, instr) + "\n", OUT_DIR, "rate-limit", log)
     finally:
-        cleanup()
+        stop_all(2)
         shutil.rmtree(work, ignore_errors=True)
 
 

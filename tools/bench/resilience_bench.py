@@ -25,57 +25,23 @@ Both configs: one route to one cluster with one endpoint. "resilient" adds
 Output: Markdown on stdout and in OUT_DIR/resilience-<date>.md.
 """
 
-import json
 import os
-import re
 import shutil
-import signal
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from benchlib import cpu_ticks, free_port, wait_port  # noqa: E402
+from benchlib import (bench_knobs, callgrind_per_request, cpu_ticks, free_port,  # noqa: E402
+                      make_log, start, start_nginx_upstream, stop, stop_all, wait_port,
+                      write_report, wrk_report)
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-ROUNDS = int(os.environ.get("ROUNDS", "4"))
-DURATION = int(os.environ.get("DURATION", "10"))
-WARMUP = int(os.environ.get("WARMUP", "2"))
-CONNS = int(os.environ.get("CONNS", "64"))
+ROUNDS, DURATION, WARMUP, CONNS, PROXY_CPU, LOAD_CPU, SLUICE_BIN, OUT_DIR = bench_knobs(rounds=4)
 N = int(os.environ.get("N", "40000"))
-PROXY_CPU = os.environ.get("PROXY_CPU", "0")
-LOAD_CPU = os.environ.get("LOAD_CPU", "1")
-SLUICE_BIN = os.environ.get("SLUICE_BIN", os.path.join(ROOT, "bazel-bin/source/exe/sluice"))
-OUT_DIR = os.environ.get("OUT_DIR", os.path.join(ROOT, "bench-results"))
 CLK_TCK = os.sysconf("SC_CLK_TCK")
-
-PROCS = []
-
-
-def log(msg):
-    sys.stderr.write("[resilience-bench %s] %s\n" % (time.strftime("%H:%M:%S"), msg))
-
-
-def start(cmd, **kw):
-    p = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, **kw)
-    PROCS.append(p)
-    return p
-
-
-def stop(p, grace=5):
-    if p.poll() is None:
-        p.send_signal(signal.SIGTERM)
-        try:
-            p.wait(grace)
-        except subprocess.TimeoutExpired:
-            p.kill()
-            p.wait()
-    if p in PROCS:
-        PROCS.remove(p)
+log = make_log("resilience-bench")
 
 
 RESILIENT_CLUSTER = """
@@ -118,29 +84,18 @@ static_resources:
 
 
 def run_wrk(url, secs, latency=False):
-    cmd = ["taskset", "-c", LOAD_CPU, "wrk", "-t1", "-c%d" % CONNS, "-d%ds" % secs]
-    if latency:
-        cmd.append("--latency")
-    out = subprocess.run(cmd + [url], capture_output=True, text=True).stdout
-    m = re.search(r"(\d+) requests in", out)
-    rps = re.search(r"Requests/sec:\s+([\d.]+)", out)
-    p99 = re.search(r"99%\s+([\d.]+)(us|ms|s)", out)
-    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    p99_ms = None
-    if p99:
-        p99_ms = float(p99.group(1)) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[p99.group(2)]
-    return {"requests": int(m.group(1)) if m else 0, "rps": float(rps.group(1)) if rps else 0,
-            "p99_ms": p99_ms, "non2xx": int(non2xx.group(1)) if non2xx else 0, "raw": out}
+    r = wrk_report(url, secs, CONNS, LOAD_CPU, latency=latency)
+    return {"requests": r.get("requests", 0), "rps": r.get("rps", 0), "p99_ms": r.get("p99_ms"),
+            "non2xx": r["non2xx"]}
 
 
 def measure(work, name, up_port, rnd):
     port = free_port()
     cfg = bootstrap(work, name, port, up_port)
-    logf = open(os.path.join(work, "%s-%d.log" % (name, rnd)), "wb")
-    p = start(["taskset", "-c", PROXY_CPU, SLUICE_BIN, "-c", cfg, "--concurrency", "1"],
-              stdout=logf, stderr=logf)
+    log_path = os.path.join(work, "%s-%d.log" % (name, rnd))
+    p = start([SLUICE_BIN, "-c", cfg, "--concurrency", "1"], PROXY_CPU, log_path)
     if not wait_port(port):
-        raise SystemExit("sluice (%s) did not start; see %s" % (name, logf.name))
+        raise SystemExit("sluice (%s) did not start; see %s" % (name, log_path))
     url = "http://127.0.0.1:%d/" % port
     body = urllib.request.urlopen(url, timeout=5).read()
     assert body == b"hello\n", body
@@ -150,7 +105,6 @@ def measure(work, name, up_port, rnd):
     r = run_wrk(url, DURATION, latency=True)
     t1 = cpu_ticks(p.pid)
     stop(p)
-    logf.close()
     r["cpu_us_per_req"] = (t1 - t0) * 1e6 / CLK_TCK / max(1, r["requests"])
     log("%-9s round %d: %.0f req/s, %.2f CPU us/req, p99 %s ms, non-2xx %d"
         % (name, rnd, r["rps"], r["cpu_us_per_req"], r["p99_ms"], r["non2xx"]))
@@ -160,26 +114,10 @@ def measure(work, name, up_port, rnd):
 def callgrind(work, name, up_port):
     port = free_port()
     cfg = bootstrap(work, name, port, up_port)
-    out = os.path.join(work, "callgrind-%s.out" % name)
-    logf = open(os.path.join(work, "callgrind-%s.log" % name), "wb")
-    p = start(["valgrind", "--tool=callgrind", "--callgrind-out-file=" + out, SLUICE_BIN,
-               "-c", cfg], stdout=logf, stderr=logf)
-    if not wait_port(port, 60):
-        raise SystemExit("sluice under callgrind did not start")
-    url = "http://127.0.0.1:%d/" % port
-    subprocess.run(["h2load", "--h1", "-n", "1000", "-c", "16", url], capture_output=True)
-    subprocess.run(["callgrind_control", "-d", str(p.pid)], capture_output=True)
-    h = subprocess.run(["h2load", "--h1", "-n", str(N), "-c", "16", url], capture_output=True,
-                       text=True).stdout
-    ok = re.search(r"(\d+) succeeded", h)
-    stop(p, 30)
-    logf.close()
-    ann = subprocess.run(["callgrind_annotate", out], capture_output=True, text=True).stdout
-    m = re.search(r"([\d,]+) \(.*\)\s+PROGRAM TOTALS|([\d,]+)\s+PROGRAM TOTALS", ann)
-    total = int((m.group(1) or m.group(2)).replace(",", "")) if m else 0
-    n = int(ok.group(1)) if ok else N
-    log("%-9s callgrind: %d instructions / request (%d requests)" % (name, total // n, n))
-    return total / n
+    per_req = callgrind_per_request(SLUICE_BIN, cfg, port, "http://127.0.0.1:%d/" % port, N, [],
+                                    os.path.join(work, "callgrind-%s" % name))
+    log("%-9s callgrind: %d instructions / request (%d requests)" % (name, per_req, N))
+    return per_req
 
 
 def main():
@@ -192,26 +130,10 @@ def main():
     work = tempfile.mkdtemp(prefix="sluice-resilience-")
     try:
         up_port = free_port()
-        os.makedirs(os.path.join(work, "nginx"))
-        conf = os.path.join(work, "nginx", "nginx.conf")
-        with open(conf, "w") as f:
-            f.write("""worker_processes 1;
-daemon off;
-master_process off;
-error_log %s/nginx/error.log warn;
-pid %s/nginx/nginx.pid;
-events { worker_connections 4096; }
-http {
-  access_log off;
-  keepalive_requests 1000000000;
-  keepalive_timeout 300s;
-  server { listen 127.0.0.1:%d backlog=4096; location / { return 200 "hello\\n"; } }
-}
-""" % (work, work, up_port))
-        start(["taskset", "-c", LOAD_CPU, "nginx", "-p", os.path.join(work, "nginx"), "-c", conf],
-              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        if not wait_port(up_port):
-            raise SystemExit("upstream nginx did not start")
+        try:
+            start_nginx_upstream(work, up_port, LOAD_CPU)
+        except RuntimeError as e:
+            raise SystemExit(str(e))
         results = {"plain": [], "resilient": []}
         for rnd in range(1, ROUNDS + 1):
             order = ["plain", "resilient"] if rnd % 2 else ["resilient", "plain"]
@@ -221,16 +143,9 @@ http {
         if do_callgrind:
             for name in ("plain", "resilient"):
                 instr[name] = callgrind(work, name, up_port)
-        report = render(results, instr)
-        os.makedirs(OUT_DIR, exist_ok=True)
-        path = os.path.join(OUT_DIR, "resilience-%s.md" % time.strftime("%Y-%m-%d-%H%M%S"))
-        with open(path, "w") as f:
-            f.write(report)
-        print(report)
-        log("report written to " + path)
+        write_report(render(results, instr) + "\n", OUT_DIR, "resilience", log)
     finally:
-        for p in list(PROCS):
-            stop(p)
+        stop_all()
         shutil.rmtree(work, ignore_errors=True)
 
 
@@ -275,6 +190,5 @@ if __name__ == "__main__":
     try:
         main()
     except KeyboardInterrupt:
-        for p in list(PROCS):
-            stop(p)
+        stop_all()
         raise

@@ -74,10 +74,8 @@ import ipaddress
 import json
 import os
 import re
-import select
 import selectors
 import shutil
-import signal
 import socket
 import ssl
 import statistics
@@ -88,7 +86,11 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from benchlib import cpu_ticks_split, free_port, parse_wrk, wait_port  # noqa: E402
+from benchlib import (HAPROXY_DEFAULTS, children, cleanup, cmdline, core_busy,  # noqa: E402
+                      cpu_ticks_all, env_int, exit_on_signals, first_line, free_port, http_get_raw,
+                      log_fatal, make_log, parse_wrk, pin_self, raise_nofile, read_line, rss_kib,
+                      run_meta, start, stop, stub_status_requests, temp_paths, wait_port,
+                      write_report)
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 PY = "/usr/bin/python3" if os.access("/usr/bin/python3", os.X_OK) else sys.executable
@@ -96,17 +98,13 @@ SNI = "bench.test"
 REQ = b"GET / HTTP/1.1\r\nHost: bench.test\r\nUser-Agent: tls-bench\r\n\r\n"
 LINGER_RST = struct.pack("ii", 1, 0)  # close() sends RST: no TIME_WAIT on either side
 ALL_PROXIES = ("sluice", "nginx", "haproxy")
+KNOBS = ("ROUNDS", "DURATION", "WARMUP", "CONNS", "HS_DURATION", "HS_CONC", "IDLE_CONNS",
+         "IDLE_INFLIGHT", "PROXIES", "HS_PROXIES", "PARTS", "HS_TLS", "PROXY_CPU", "LOAD_CPU",
+         "SLUICE_BIN")  # repeated in the report's command line
 # sluice's default TLS 1.2 list (source/common/tls/context.cc), given to nginx and haproxy too.
 TLS12_CIPHERS = ("ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-ECDSA-CHACHA20-POLY1305:"
                  "ECDHE-RSA-AES128-GCM-SHA256:ECDHE-RSA-CHACHA20-POLY1305:"
                  "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384")
-
-
-def env_int(name, default):
-    v = os.environ.get(name, str(default))
-    if not re.fullmatch(r"[1-9][0-9]*", v):
-        sys.exit("tls_bench: %s must be a positive integer (got %r)" % (name, v))
-    return int(v)
 
 
 # =============================================================================================
@@ -348,7 +346,6 @@ PROXIES = HS_PROXIES = PARTS = []
 HS_TLS = PROXY_CPU = LOAD_CPU = SLUICE_BIN = OUT_DIR = ""
 KEEP_WORKDIR = False
 CLK_TCK = os.sysconf("SC_CLK_TCK")
-PROCS = []  # (Popen, name) of everything started here, stopped by cleanup()
 WORK = None
 NOFILE = 0
 UPSTREAM_STATUS_PORT = 0
@@ -387,139 +384,7 @@ def load_knobs():
         sys.exit("tls_bench: HS_TLS must be 1.2 or 1.3")
 
 
-def log(msg):
-    sys.stderr.write("[tls-bench %s] %s\n" % (time.strftime("%H:%M:%S"), msg))
-    sys.stderr.flush()
-
-
-def children(pid):
-    out = []
-    try:
-        for tid in os.listdir("/proc/%d/task" % pid):
-            with open("/proc/%d/task/%s/children" % (pid, tid)) as f:
-                out += [int(x) for x in f.read().split()]
-    except OSError:
-        pass
-    return out
-
-
-def start_time(pid):
-    """Field 22 of /proc/<pid>/stat (start time since boot), None if gone or a zombie: tells a
-    process from a later one that got the same pid."""
-    try:
-        with open("/proc/%d/stat" % pid) as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-        return None if fields[0] in ("Z", "X") else fields[19]
-    except (OSError, IndexError):
-        return None
-
-
-def descendants(pid):
-    """[(pid, start time)] of every descendant of pid."""
-    out = []
-    for c in children(pid):
-        out.append((c, start_time(c)))
-        out += descendants(c)
-    return out
-
-
-def start(cmd, cpu, log_path, name, **kw):
-    """Start cmd pinned to cpu (taskset), stdout+stderr to log_path; remembered for cleanup."""
-    f = open(log_path, "ab")
-    kw.setdefault("stdin", subprocess.DEVNULL)
-    kw.setdefault("stdout", f)
-    p = subprocess.Popen(["taskset", "-c", cpu] + cmd, stderr=f, **kw)
-    f.close()
-    PROCS.append((p, name))
-    return p
-
-
-def stop(p, grace=5.0):
-    """TERM, wait `grace` s, KILL; then KILL any descendants it left (nginx workers)."""
-    if p.poll() is None:
-        kids = descendants(p.pid)
-        p.send_signal(signal.SIGTERM)
-        try:
-            p.wait(grace)
-        except subprocess.TimeoutExpired:
-            p.kill()
-            p.wait()
-        for k, started in kids:
-            if started is not None and start_time(k) == started:  # still the same process
-                try:
-                    os.kill(k, signal.SIGKILL)
-                except OSError:
-                    pass
-    for pair in list(PROCS):
-        if pair[0] is p:
-            PROCS.remove(pair)
-            for s in (p.stdin, p.stdout):
-                if s is not None:
-                    try:
-                        s.close()
-                    except OSError:
-                        pass
-
-
-def cleanup():
-    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-        signal.signal(sig, signal.SIG_IGN)  # a second Ctrl-C must not cut the cleanup short
-    for p, _ in reversed(list(PROCS)):
-        try:
-            stop(p, 3)
-        except Exception as e:  # keep stopping the others
-            log("cleanup: %s" % e)
-
-
-def on_signal(signum, _frame):
-    log("signal %d: stopping" % signum)
-    raise SystemExit(128 + signum)
-
-
-def cpu_ticks(pids):
-    """(utime, stime) summed over pids (a process's threads are included in its stat)."""
-    u = s = 0
-    for p in pids:
-        try:
-            a, b = cpu_ticks_split(p)
-        except OSError:
-            continue
-        u, s = u + a, s + b
-    return u, s
-
-
-def rss_kib(pids):
-    tot = 0
-    for p in pids:
-        try:
-            with open("/proc/%d/status" % p) as f:
-                for line in f:
-                    if line.startswith("VmRSS:"):
-                        tot += int(line.split()[1])
-        except OSError:
-            pass
-    return tot
-
-
-def core_busy(cpus, secs):
-    """Busy % of each cpu over secs, from /proc/stat."""
-    def snap():
-        d = {}
-        with open("/proc/stat") as f:
-            for line in f:
-                m = re.match(r"cpu(\d+) (.*)", line)
-                if m:
-                    v = [int(x) for x in m.group(2).split()]
-                    d[m.group(1)] = (sum(v[:8]), v[3] + v[4])
-        return d
-    a = snap()
-    time.sleep(secs)
-    b = snap()
-    out = {}
-    for c in cpus:
-        tot, idle = b[c][0] - a[c][0], b[c][1] - a[c][1]
-        out[c] = 100.0 * (tot - idle) / max(tot, 1)
-    return out
+log = make_log("tls-bench")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -577,13 +442,6 @@ def make_certs(d):
 # ---------------------------------------------------------------------------------------------
 # Upstream and proxies
 # ---------------------------------------------------------------------------------------------
-def temp_paths(d):
-    t = os.path.join(d, "tmp")
-    os.makedirs(t, exist_ok=True)
-    return ("client_body_temp_path %s/body; proxy_temp_path %s/proxy; fastcgi_temp_path %s/fcgi; "
-            "uwsgi_temp_path %s/uwsgi; scgi_temp_path %s/scgi;" % (t, t, t, t, t))
-
-
 def start_upstream(port, status_port):
     """The upstream: `return 200 "hello\\n"` on port; stub_status on status_port (its request
     counter is how many requests the proxy in front forwarded)."""
@@ -600,16 +458,12 @@ http { access_log off; %(tmp)s
   server { listen 127.0.0.1:%(sp)d; location / { stub_status; } } }
 """ % {"d": d, "p": port, "sp": status_port, "tmp": temp_paths(d), "nofile": NOFILE})
     return start(["nginx", "-e", os.path.join(d, "error.log"), "-p", d, "-c", conf], LOAD_CPU,
-                 os.path.join(d, "stdout.log"), "upstream nginx")
+                 os.path.join(d, "stdout.log"))
 
 
 def upstream_requests():
     """Requests the upstream nginx has answered so far (stub_status; this query counts 1)."""
-    body = http_get_plain(UPSTREAM_STATUS_PORT, "/")
-    m = re.search(r"^\s*(\d+)\s+(\d+)\s+(\d+)\s*$", body, re.M)
-    if not m:
-        raise RuntimeError("unexpected stub_status output: %r" % body[:200])
-    return int(m.group(3))
+    return stub_status_requests(UPSTREAM_STATUS_PORT)
 
 
 class Proxy:
@@ -683,7 +537,7 @@ def start_nginx(d, port, up_port, certs):
     if chk.returncode != 0:
         raise RuntimeError("nginx -t: " + chk.stderr[-500:])
     p = start(["nginx", "-e", os.path.join(d, "error.log"), "-p", d, "-c", conf], PROXY_CPU,
-              os.path.join(d, "stdout.log"), "nginx")
+              os.path.join(d, "stdout.log"))
     return Proxy("nginx", d, port, p)
 
 
@@ -698,16 +552,7 @@ def start_haproxy(d, port, up_port, certs):
   ssl-default-bind-options ssl-min-ver TLSv1.2
   ssl-default-bind-ciphers %(ciphers)s
 
-defaults
-  mode http
-  option http-keep-alive
-  http-reuse always
-  timeout connect 5s
-  timeout client 300s
-  timeout server 300s
-  timeout http-request 300s
-  timeout http-keep-alive 300s
-
+%(defaults)s
 frontend fe
   bind 127.0.0.1:%(p)d ssl crt %(pem)s alpn http/1.1 curves X25519:P-256 backlog 4096
   maxconn %(maxconn)d
@@ -715,12 +560,12 @@ frontend fe
 
 backend be
   server up 127.0.0.1:%(up)d
-""" % {"p": port, "up": up_port, "pem": certs["pem"], "maxconn": maxconn,
+""" % {"p": port, "up": up_port, "pem": certs["pem"], "maxconn": maxconn, "defaults": HAPROXY_DEFAULTS,
        "ciphers": TLS12_CIPHERS})
     chk = subprocess.run(["haproxy", "-c", "-f", cfg], capture_output=True, text=True)
     if chk.returncode != 0:
         raise RuntimeError("haproxy -c: " + (chk.stdout + chk.stderr)[-500:])
-    p = start(["haproxy", "-db", "-f", cfg], PROXY_CPU, os.path.join(d, "haproxy.log"), "haproxy")
+    p = start(["haproxy", "-db", "-f", cfg], PROXY_CPU, os.path.join(d, "haproxy.log"))
     return Proxy("haproxy", d, port, p)
 
 
@@ -753,20 +598,8 @@ def start_sluice(d, port, up_port, certs):
     if chk.returncode != 0:
         raise RuntimeError("sluice --validate: " + (chk.stdout + chk.stderr)[-500:])
     p = start([SLUICE_BIN, "-c", cfg, "--concurrency", "1"], PROXY_CPU,
-              os.path.join(d, "sluice.log"), "sluice")
+              os.path.join(d, "sluice.log"))
     return Proxy("sluice", d, port, p, admin=os.path.join(d, "admin.addr"))
-
-
-def http_get_plain(port, path):
-    with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
-        s.sendall(b"GET %s HTTP/1.1\r\nHost: admin\r\nConnection: close\r\n\r\n" % path.encode())
-        data = b""
-        while True:
-            chunk = s.recv(65536)
-            if not chunk:
-                break
-            data += chunk
-    return data.partition(b"\r\n\r\n")[2].decode("latin-1")
 
 
 def sluice_ssl_stats(px):
@@ -774,7 +607,7 @@ def sluice_ssl_stats(px):
     try:
         with open(px.admin) as f:
             port = int(f.read().strip().rsplit(":", 1)[1])
-        body = http_get_plain(port, "/stats")
+        body = http_get_raw(port, "/stats")[2].decode("latin-1")
     except (OSError, ValueError, IndexError):
         return None
     out = {}
@@ -856,7 +689,7 @@ def run_wrk(px, secs, out_path, latency=False, window=None):
         cmd.append("--latency")
     cmd.append("https://127.0.0.1:%d/" % px.port)
     t0 = time.monotonic()
-    p = start(cmd, LOAD_CPU, out_path, "wrk")
+    p = start(cmd, LOAD_CPU, out_path)
     win = None
     try:
         if window:
@@ -865,7 +698,7 @@ def run_wrk(px, secs, out_path, latency=False, window=None):
                 time.sleep(max(0.0, t0 + at - time.monotonic()))
                 if p.poll() is not None:
                     break
-                samples.append((time.monotonic(), cpu_ticks(px.workers), upstream_requests()))
+                samples.append((time.monotonic(), cpu_ticks_all(px.workers), upstream_requests()))
             if len(samples) == 2:
                 win = samples
         p.wait(secs + 30)
@@ -906,41 +739,23 @@ def measure_keepalive(px, d):
     return res
 
 
-def read_line(p, timeout):
-    """A line from p.stdout within timeout s (binary pipe), or "" (EOF / timeout)."""
-    end = time.monotonic() + timeout
-    buf = b""
-    fd = p.stdout.fileno()
-    while time.monotonic() < end:
-        r, _, _ = select.select([fd], [], [], max(0.0, end - time.monotonic()))
-        if not r:
-            break
-        c = os.read(fd, 1)
-        if not c:
-            break
-        if c == b"\n":
-            return buf.decode(errors="replace")
-        buf += c
-    return buf.decode(errors="replace")
-
-
 def measure_handshakes(px, d, mode):
     """mode: full | resumed. Proxy CPU per completed connection (handshake + one GET)."""
     log_path = os.path.join(d, "client-%s.log" % mode)
     p = start([PY, os.path.abspath(__file__), "--client", "hs", str(px.port), mode,
-               str(HS_DURATION), str(HS_CONC), HS_TLS], LOAD_CPU, log_path, "hs client",
+               str(HS_DURATION), str(HS_CONC), HS_TLS], LOAD_CPU, log_path,
               stdin=subprocess.PIPE, stdout=subprocess.PIPE)
     try:
         line = read_line(p, 30)
         if line != "ready":
             return {"status": "client not ready: %s" % (line or "no output")[:300]}
         st0 = sluice_ssl_stats(px) if px.name == "sluice" else None
-        u0, s0 = cpu_ticks(px.workers)
+        u0, s0 = cpu_ticks_all(px.workers)
         p.stdin.write(b"go\n")
         p.stdin.flush()
         line = read_line(p, HS_DURATION + 60)
         time.sleep(0.1)  # the server's side of the last RSTs
-        u1, s1 = cpu_ticks(px.workers)
+        u1, s1 = cpu_ticks_all(px.workers)
         st1 = sluice_ssl_stats(px) if px.name == "sluice" else None
     finally:
         stop(p, 5)
@@ -996,7 +811,7 @@ def measure_idle(px, d):
     r0 = rss_kib(px.workers)
     p = start([PY, os.path.abspath(__file__), "--client", "idle", str(px.port), str(IDLE_CONNS),
                "1.3", str(IDLE_INFLIGHT)], LOAD_CPU, os.path.join(d, "client-idle.log"),
-              "idle client", stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+              stdin=subprocess.PIPE, stdout=subprocess.PIPE)
     try:
         half = None
         for phase in (1, 2):
@@ -1266,25 +1081,11 @@ def render(R, meta):
     return "\n".join(out)
 
 
-def cpu_model():
-    with open("/proc/cpuinfo") as f:
-        for line in f:
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    return "?"
-
-
 def versions():
-    def first(cmd):
-        try:
-            r = subprocess.run(cmd, capture_output=True, text=True, timeout=10)
-            return (r.stdout + r.stderr).strip().splitlines()[0]
-        except (OSError, IndexError, subprocess.TimeoutExpired):
-            return "?"
-    v = [first(["nginx", "-v"]).replace("nginx version: ", ""),
-         re.sub(r" - https.*", "", first(["haproxy", "-v"])),
-         re.sub(r" Copyright.*", "", first(["wrk", "-v"])),
-         first(["openssl", "version"])]
+    v = [first_line(["nginx", "-v"]).replace("nginx version: ", ""),
+         re.sub(r" - https.*", "", first_line(["haproxy", "-v"])),
+         re.sub(r" Copyright.*", "", first_line(["wrk", "-v"])),
+         first_line(["openssl", "version"])]
     if os.access(SLUICE_BIN, os.X_OK):
         real = os.path.realpath(SLUICE_BIN)
         import hashlib
@@ -1296,14 +1097,6 @@ def versions():
             real, time.strftime("%Y-%m-%d %H:%M", time.localtime(os.stat(real).st_mtime)),
             h.hexdigest()[:12]))
     return "; ".join(v)
-
-
-def cmdline():
-    knobs = ("ROUNDS", "DURATION", "WARMUP", "CONNS", "HS_DURATION", "HS_CONC", "IDLE_CONNS",
-             "IDLE_INFLIGHT", "PROXIES", "HS_PROXIES", "PARTS", "HS_TLS", "PROXY_CPU", "LOAD_CPU",
-             "SLUICE_BIN")
-    env = " ".join("%s='%s'" % (k, os.environ[k]) for k in knobs if k in os.environ)
-    return ((env + " ") if env else "") + "/usr/bin/python3 tools/bench/tls_bench.py"
 
 
 def main():
@@ -1334,23 +1127,11 @@ def main():
         sys.exit("tls_bench: nothing to run")
     hs_run = [p for p in HS_PROXIES if p in run] if "handshake" in PARTS else []
 
-    import resource
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    try:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-    except (ValueError, OSError):
-        pass
-    NOFILE = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    NOFILE = raise_nofile()
     if "idle" in PARTS and IDLE_CONNS + 200 > NOFILE:
         sys.exit("tls_bench: IDLE_CONNS=%d does not fit the fd limit (%d)" % (IDLE_CONNS, NOFILE))
-    try:
-        os.sched_setaffinity(0, {int(LOAD_CPU)})  # keep this script off the proxy core
-    except (OSError, ValueError) as e:
-        log("warning: cannot pin the bench to core %s: %s" % (LOAD_CPU, e))
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGHUP, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
+    pin_self(LOAD_CPU, log)
+    exit_on_signals(log)
     t_start = time.monotonic()
     WORK = tempfile.mkdtemp(prefix="sluice-tls-bench-")
     failed = False
@@ -1448,39 +1229,20 @@ def main():
                        res.get("ok"), res.get("alive"), res["status"]))
                 R.setdefault("idle", {})[p] = {"final": res}
 
-        el = int(time.monotonic() - t_start)
-        meta = {
-            "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
-            "cpu": cpu_model(),
-            "ncpu": os.cpu_count(), "kernel": os.uname().release, "busy_before": busy_s,
-            "versions": versions(), "orders": orders, "cmdline": cmdline(),
-            "elapsed": "%dm%02ds" % (el // 60, el % 60), "probes": probes,
-            "busy_warning": any(v > 10 for v in busy.values()),
-        }
+        meta = run_meta(t_start, versions(), orders, cmdline(KNOBS, "tls_bench.py"))
+        meta.update(busy_before=busy_s, probes=probes,
+                    busy_warning=any(v > 10 for v in busy.values()))
         PROXIES = run
-        report = render(R, meta)
-        print(report)
-        os.makedirs(OUT_DIR, exist_ok=True)
-        out = os.path.join(OUT_DIR, "tls-%s.md" % time.strftime("%Y-%m-%d-%H%M%S"))
-        with open(out, "w") as f:
-            f.write(report + "\n")
-        log("report written to %s" % out)
+        write_report(render(R, meta) + "\n", OUT_DIR, "tls", log)
         return 0
     except BaseException as e:
         failed = True
-        if not isinstance(e, SystemExit):
-            log("FATAL: %s: %s" % (type(e).__name__, e))
-            if not isinstance(e, (KeyboardInterrupt, RuntimeError)):
-                import traceback
-                traceback.print_exc()
-            return 1
-        raise
+        if isinstance(e, SystemExit):
+            raise
+        log_fatal(e, log)
+        return 1
     finally:
-        cleanup()
-        if failed or KEEP_WORKDIR:
-            log("work dir kept (configs, certs, logs): %s" % WORK)
-        else:
-            shutil.rmtree(WORK, ignore_errors=True)
+        cleanup(log, WORK, failed or KEEP_WORKDIR, "configs, certs, logs")
 
 
 if __name__ == "__main__":

@@ -18,40 +18,6 @@ void appendString(std::string& out, absl::string_view s) {
   out += '"';
 }
 
-void appendEscaped(std::string& out, absl::string_view s) {
-  static const char kHex[] = "0123456789abcdef";
-  // Runs of characters that need no escape are copied whole.
-  size_t run = 0;
-  for (size_t i = 0; i < s.size(); ++i) {
-    const unsigned char c = static_cast<unsigned char>(s[i]);
-    if (c >= 0x20 && c != '"' && c != '\\' && c != 0x7f) continue;
-    out.append(s.data() + run, i - run);
-    run = i + 1;
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      default:
-        out += "\\u00";
-        out += kHex[c >> 4];
-        out += kHex[c & 0xf];
-    }
-  }
-  out.append(s.data() + run, s.size() - run);
-}
-
 namespace {
 
 // Length of the well-formed UTF-8 sequence at s[i] (a byte >= 0x80), or 0 (RFC 3629 table:
@@ -103,6 +69,55 @@ struct PlainBytes {
 constexpr PlainBytes kPlain;
 
 }  // namespace
+
+void appendEscaped(std::string& out, absl::string_view s) {
+  static const char kHex[] = "0123456789abcdef";
+  // Runs of characters that need no escape are copied whole; 8 bytes are looked at a time while
+  // none needs a look (bytes >= 0x80 do, then pass one by one).
+  const char* in = s.data();
+  const size_t n = s.size();
+  size_t run = 0;
+  size_t i = 0;
+  while (i < n) {
+    if (i + 8 <= n) {
+      uint64_t w;
+      memcpy(&w, in + i, 8);
+      if (!wordNeedsCare(w)) {
+        i += 8;
+        continue;
+      }
+    }
+    const unsigned char c = static_cast<unsigned char>(in[i]);
+    if (c >= 0x20 && c != '"' && c != '\\' && c != 0x7f) {
+      ++i;
+      continue;
+    }
+    out.append(in + run, i - run);
+    run = ++i;
+    switch (c) {
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
+      default:
+        out += "\\u00";
+        out += kHex[c >> 4];
+        out += kHex[c & 0xf];
+    }
+  }
+  out.append(in + run, n - run);
+}
 
 char* escapeUtf8Safe(char* p, absl::string_view s) {
   static const char kHex[] = "0123456789abcdef";
@@ -184,7 +199,18 @@ char* escapeUtf8Safe(char* p, absl::string_view s) {
 }
 
 void appendEscapedUtf8Safe(std::string& out, absl::string_view s) {
-  // One pass, written in place: at most 6 bytes out per byte in.
+  // The common case first: a prefix of bytes that need no look (printable ASCII but '"' and
+  // '\\'), 8 at a time, appended as it is; often the whole string.
+  size_t plain = 0;
+  uint64_t w;
+  while (plain + 8 <= s.size() && (memcpy(&w, s.data() + plain, 8), !wordNeedsCare(w))) {
+    plain += 8;
+  }
+  while (plain < s.size() && kPlain.is[static_cast<unsigned char>(s[plain])]) ++plain;
+  out.append(s.data(), plain);
+  if (plain == s.size()) return;
+  s.remove_prefix(plain);
+  // The rest in one pass, written in place: at most 6 bytes out per byte in.
   const size_t start = out.size();
   out.resize(start + s.size() * kMaxEscapedBytesPerByte);
   char* end = escapeUtf8Safe(out.data() + start, s);

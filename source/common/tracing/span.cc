@@ -5,51 +5,53 @@
 namespace sluice {
 namespace Tracing {
 
+// Written straight into one string (reserved once): the keys are constants, the ids are
+// hex, and values a peer may have sent (host, path, user agent) go through the UTF-8-safe
+// escaper, so a batch is valid JSON whatever a client sent (a collector refuses a whole
+// batch that is not).
 SpanWriter::SpanWriter(absl::string_view trace_id, absl::string_view span_id,
                        absl::string_view parent_span_id, absl::string_view name,
                        uint64_t start_unix_ns, uint64_t end_unix_ns) {
-  w_.beginObject();
-  w_.field("traceId", trace_id);
-  w_.field("spanId", span_id);
-  if (!parent_span_id.empty()) w_.field("parentSpanId", parent_span_id);
-  w_.field("name", name);
-  w_.field("kind", 2);  // SPAN_KIND_SERVER
-  w_.field("startTimeUnixNano", absl::StrCat(start_unix_ns));
-  w_.field("endTimeUnixNano", absl::StrCat(end_unix_ns));
-  w_.key("attributes");
-  w_.beginArray();
+  out_.reserve(1024);
+  out_ += "{\"traceId\":\"";
+  out_.append(trace_id.data(), trace_id.size());
+  out_ += "\",\"spanId\":\"";
+  out_.append(span_id.data(), span_id.size());
+  if (!parent_span_id.empty()) {
+    out_ += "\",\"parentSpanId\":\"";
+    out_.append(parent_span_id.data(), parent_span_id.size());
+  }
+  out_ += "\",\"name\":";
+  Json::appendStringUtf8Safe(out_, name);
+  // SPAN_KIND_SERVER; 64-bit integers are strings in OTLP JSON.
+  absl::StrAppend(&out_, ",\"kind\":2,\"startTimeUnixNano\":\"", start_unix_ns,
+                  "\",\"endTimeUnixNano\":\"", end_unix_ns, "\",\"attributes\":[");
+}
+
+void SpanWriter::attributeKey(absl::string_view key) {
+  if (attributes_++ > 0) out_ += ',';
+  out_ += "{\"key\":\"";
+  out_.append(key.data(), key.size());
+  out_ += "\",\"value\":{";
 }
 
 void SpanWriter::attribute(absl::string_view key, absl::string_view value) {
-  w_.beginObject();
-  w_.field("key", key);
-  w_.key("value");
-  w_.beginObject();
-  w_.field("stringValue", value);
-  w_.endObject();
-  w_.endObject();
+  attributeKey(key);
+  out_ += "\"stringValue\":";
+  Json::appendStringUtf8Safe(out_, value);
+  out_ += "}}";
 }
 
 void SpanWriter::attribute(absl::string_view key, int64_t value) {
-  w_.beginObject();
-  w_.field("key", key);
-  w_.key("value");
-  w_.beginObject();
-  w_.field("intValue", absl::StrCat(value));  // int64 is a string in OTLP JSON
-  w_.endObject();
-  w_.endObject();
+  attributeKey(key);
+  absl::StrAppend(&out_, "\"intValue\":\"", value, "\"}}");
 }
 
 std::string SpanWriter::finish(bool error) {
-  w_.endArray();
-  if (error) {
-    w_.key("status");
-    w_.beginObject();
-    w_.field("code", 2);  // STATUS_CODE_ERROR
-    w_.endObject();
-  }
-  w_.endObject();
-  return w_.take();
+  out_ += ']';
+  if (error) out_ += ",\"status\":{\"code\":2}";  // STATUS_CODE_ERROR
+  out_ += '}';
+  return std::move(out_);
 }
 
 std::string encodeExportRequest(absl::string_view service_name,

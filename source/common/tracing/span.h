@@ -21,13 +21,17 @@ class SpanWriter {
   SpanWriter(absl::string_view trace_id, absl::string_view span_id,
              absl::string_view parent_span_id, absl::string_view name, uint64_t start_unix_ns,
              uint64_t end_unix_ns);
+  // `key` is a constant attribute name (written as is); `value` any bytes.
   void attribute(absl::string_view key, absl::string_view value);
   void attribute(absl::string_view key, int64_t value);
   // Closes the span; `error` sets its status to STATUS_CODE_ERROR (else unset).
   std::string finish(bool error);
 
  private:
-  Json::Writer w_;
+  void attributeKey(absl::string_view key);
+
+  std::string out_;
+  int attributes_ = 0;
 };
 
 // An OTLP/HTTP ExportTraceServiceRequest body for `spans` (each a SpanWriter's output), under

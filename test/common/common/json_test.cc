@@ -44,6 +44,27 @@ TEST(JsonUtf8SafeTest, EveryBadSequenceBecomesReplacementCharacters) {
   }
 }
 
+// appendString: every special byte at every position of a long string (the 8-byte path and
+// the byte path meet), bytes >= 0x80 kept as they are.
+TEST(JsonStringTest, SpecialsAnywhereInLongStrings) {
+  const std::string base = "abcdefghijklmnopqrstuvwxyz0123456789";
+  for (char special : {'"', '\\', '\n', '\x01', '\x7f', '\x1f'}) {
+    for (size_t pos = 0; pos < base.size(); ++pos) {
+      std::string s = base;
+      s[pos] = special;
+      s += "\xc3\xa9";
+      std::string out;
+      appendString(out, s);
+      auto v = parse(out);
+      ASSERT_TRUE(v.ok()) << out;
+      EXPECT_EQ(v->str(), s) << out;
+    }
+  }
+  std::string out;
+  appendString(out, "");
+  EXPECT_EQ(out, "\"\"");
+}
+
 }  // namespace
 }  // namespace Json
 }  // namespace sluice

@@ -102,6 +102,24 @@ TEST(SpanTest, OtlpJson) {
   EXPECT_EQ(c->find("status"), nullptr);
 }
 
+TEST(SpanTest, WhatAPeerSentStaysValidJson) {
+  // A user agent or host with quotes, control characters and bytes that are not UTF-8.
+  const std::string hostile = std::string("curl \"x\"\\\n\x01 caf\xc3\xa9 \xff\xfe end", 24);
+  SpanWriter w(kTrace, kSpan, "", "GET \xff", 1, 2);
+  w.attribute("user_agent.original", hostile);
+  const std::string body = encodeExportRequest("sluice", {w.finish(false)});
+  auto parsed = Json::parse(body);
+  ASSERT_TRUE(parsed.ok()) << body;
+  const Json::Value& s =
+      at(at(at(*parsed, "resourceSpans").items().at(0), "scopeSpans").items().at(0), "spans")
+          .items()
+          .at(0);
+  EXPECT_EQ(at(s, "name").str(), "GET \xef\xbf\xbd");
+  const Json::Value& ua = at(s, "attributes").items().at(0);
+  EXPECT_EQ(at(at(ua, "value"), "stringValue").str(),
+            "curl \"x\"\\\n\x01 caf\xc3\xa9 \xef\xbf\xbd\xef\xbf\xbd end");
+}
+
 }  // namespace
 }  // namespace Tracing
 }  // namespace sluice
