@@ -1229,6 +1229,29 @@ class Converter {
         return;
       }
       convertUpstreamSettings(u, c);
+      // Without preserve_host Kong sends the upstream's host_header, else the chosen target's
+      // host (and port when not the protocol's); Sluice sends one Host per route.
+      const uint32_t default_port = s.protocol == "https" || s.protocol == "grpcs" ? 443u : 80u;
+      std::set<std::string> hosts;
+      for (const auto& e : c.endpoints()) {
+        hosts.insert(e.port() == default_port ? e.address()
+                                              : absl::StrCat(e.address(), ":", e.port()));
+      }
+      std::optional<std::string> host_header = getString(*u.node, "host_header", u.path, diags_);
+      if (host_header && !host_header->empty()) {
+        s.upstream_host = *host_header;
+      } else {
+        const auto& e = c.endpoints(0);
+        s.upstream_host =
+            e.port() == default_port ? e.address() : absl::StrCat(e.address(), ":", e.port());
+        if (hosts.size() > 1) {
+          diags_.warning(
+              u.path, u.line,
+              absl::StrCat("without preserve_host Kong sends the chosen target's "
+                           "host as Host; Sluice sends one Host for every target: \"",
+                           s.upstream_host, "\" (set the upstream's host_header to choose it)"));
+        }
+      }
     } else {
       auto* e = c.add_endpoints();
       e->set_address(s.host);
@@ -1302,11 +1325,7 @@ class Converter {
                                 "\": Kong takes round-robin, consistent-hashing, "
                                 "least-connections"));
     }
-    if (const Node* hh = node.get("host_header")) {
-      diags_.warning(pathField(path, "host_header"), *hh,
-                     "host_header is not imported: set preserve_host: false on the routes and "
-                     "the service host, or a request-transformer");
-    }
+
     if (const Node* hc = getMap(node, "healthchecks", path, diags_)) {
       convertHealthchecks(*hc, pathField(path, "healthchecks"), c);
     }
@@ -1841,10 +1860,10 @@ class Converter {
       if (!r.preserve_host) {
         const bool default_port =
             svc.port == (svc.protocol == "https" || svc.protocol == "grpcs" ? 443u : 80u);
-        const int upstream = findByKey(m_.upstreams, svc.host);
-        // Kong sends the service host (for an upstream: its name, or the target's host).
-        action->set_host_rewrite(
-            upstream >= 0 || default_port ? svc.host : absl::StrCat(svc.host, ":", svc.port));
+        // Kong sends the service host (an upstream's: see convertService).
+        action->set_host_rewrite(!svc.upstream_host.empty() ? svc.upstream_host
+                                 : default_port             ? svc.host
+                                                : absl::StrCat(svc.host, ":", svc.port));
       }
       setMilliseconds(action->mutable_timeout(), std::max(svc.read_timeout, svc.write_timeout));
       auto* retry = action->mutable_retry_policy();

@@ -36,6 +36,8 @@ struct Service {
   std::optional<bool> tls_verify;
   bool ok = true;
   std::string cluster;  // Sluice cluster name (set when converted)
+  // The Host Kong sends upstream without preserve_host (set when converted).
+  std::string upstream_host;
 };
 
 struct Route {

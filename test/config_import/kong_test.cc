@@ -607,6 +607,22 @@ upstreams:
   EXPECT_EQ(b->outlier_detection().consecutive_5xx(), 4u);
   EXPECT_FALSE(b->has_health_check());
   EXPECT_TRUE(hasWarning(r, "upstreams[2]", 23, "no service has host \"spare\"")) << diags(r);
+  // Host without preserve_host: the first target's (warned: Kong sends the chosen one's), or
+  // host_header.
+  EXPECT_TRUE(hasWarning(r, "upstreams[0]", 6,
+                         "Sluice sends one Host for every target: "
+                         "\"10.0.0.1:81\""))
+      << diags(r);
+  for (const Route& x : vhost(r.resources, "*")->routes()) {
+    if (x.match().prefix() == "/a") EXPECT_EQ(x.route().host_rewrite(), "10.0.0.1:81");
+    if (x.match().prefix() == "/b") EXPECT_EQ(x.route().host_rewrite(), "b.internal:90");
+  }
+  Result hh = convertText(R"K(_format_version: "3.0"
+services: [{name: a, host: up, routes: [{paths: [/a]}]}]
+upstreams: [{name: up, host_header: api.internal, targets: [{target: "10.0.0.1:80"}, {target: "10.0.0.2:80"}]}]
+)K");
+  expectValid(hh);
+  EXPECT_EQ(vhost(hh.resources, "*")->routes(0).route().host_rewrite(), "api.internal");
 }
 
 TEST(KongUpstream, UnknownHealthcheckFieldNamed) {
