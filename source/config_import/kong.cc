@@ -1104,6 +1104,14 @@ std::optional<std::vector<PathRoute>> prefixRoutes(const std::string& p, bool st
   if (!add(true, p)) return std::nullopt;
   if (p.back() != '/' && !add(false, p + "/")) return std::nullopt;
   if (!add(false, p)) return std::nullopt;
+  // The P/ route is needed only when the P route would rewrite P/x otherwise.
+  if (out.size() == 3) {
+    const PathRoute& slash = out[1];
+    const PathRoute& plain = out[2];
+    const std::string slash_to = slash.rewrite.empty() ? p + "/" : slash.rewrite;
+    const std::string plain_to = plain.rewrite.empty() ? p : plain.rewrite;
+    if (slash_to == plain_to + "/") out.erase(out.begin() + 1);
+  }
   // The exact route is needed only when the prefix route would send P itself elsewhere.
   const PathRoute& prefix = out.back();
   if ((prefix.rewrite.empty() ? p : prefix.rewrite) ==
@@ -1814,7 +1822,8 @@ class Converter {
         std::vector<std::string> alternatives;
         for (const std::string& v : values) {
           if (absl::StartsWith(v, "~*")) {
-            alternatives.push_back(absl::StrCat("(?:", v.substr(2), ")"));
+            // Kong searches the value (not anchored); Sluice's regex must match all of it.
+            alternatives.push_back(absl::StrCat(".*(?:", v.substr(2), ").*"));
           } else {
             alternatives.push_back(quoteMeta(absl::AsciiStrToLower(v)));
           }
