@@ -78,8 +78,14 @@ google::protobuf::Value listValue(const std::vector<std::string>& items) {
   return v;
 }
 void setMilliseconds(google::protobuf::Duration* d, int64_t ms) {
+  if (ms < 0) ms = 0;
   d->set_seconds(ms / 1000);
   d->set_nanos(static_cast<int32_t>((ms % 1000) * 1000000));
+}
+int64_t secondsToMs(double seconds) {
+  if (!(seconds > 0)) return 0;
+  if (seconds > 1e9) return 1000000000000;
+  return static_cast<int64_t>(seconds * 1000);
 }
 std::string durationText(int64_t ms) {
   if (ms % 1000 == 0) return absl::StrCat(ms / 1000, "s");
@@ -1362,8 +1368,7 @@ class Converter {
       if (healthy != nullptr) {
         const std::string hpath = pathField(apath, "healthy");
         checkKongFields(*healthy, hpath, {"interval", "http_statuses", "successes"}, diags_);
-        hinterval =
-            static_cast<int64_t>(getNumber(*healthy, "interval", hpath, diags_).value_or(0) * 1000);
+        hinterval = secondsToMs(getNumber(*healthy, "interval", hpath, diags_).value_or(0));
         successes = getInt(*healthy, "successes", hpath, diags_).value_or(0);
         if (const Node* st = getSequence(*healthy, "http_statuses", hpath, diags_)) {
           for (const Node& s : st->items()) {
@@ -1378,8 +1383,7 @@ class Converter {
         checkKongFields(*unhealthy, upath,
                         {"http_failures", "tcp_failures", "timeouts", "interval", "http_statuses"},
                         diags_);
-        uinterval = static_cast<int64_t>(
-            getNumber(*unhealthy, "interval", upath, diags_).value_or(0) * 1000);
+        uinterval = secondsToMs(getNumber(*unhealthy, "interval", upath, diags_).value_or(0));
         for (absl::string_view f : {"http_failures", "tcp_failures", "timeouts"}) {
           failures = std::max(failures, getInt(*unhealthy, f, upath, diags_).value_or(0));
         }
@@ -1417,8 +1421,7 @@ class Converter {
                                                                 : std::max(hinterval, uinterval);
         setMilliseconds(h->mutable_interval(), interval);
         const double timeout = getNumber(*active, "timeout", apath, diags_).value_or(1);
-        setMilliseconds(h->mutable_timeout(),
-                        std::max<int64_t>(1, static_cast<int64_t>(timeout * 1000)));
+        setMilliseconds(h->mutable_timeout(), std::max<int64_t>(1, secondsToMs(timeout)));
         if (successes > 0)
           h->set_healthy_threshold(static_cast<uint32_t>(std::min<int64_t>(successes, 1000)));
         if (failures > 0)

@@ -168,6 +168,9 @@ google::protobuf::Value numberValue(double n);
 google::protobuf::Value boolValue(bool b);
 google::protobuf::Value listValue(const std::vector<std::string>& items);
 void setMilliseconds(google::protobuf::Duration* d, int64_t ms);
+// Kong's seconds (a number) as milliseconds: NaN and negatives are 0, and anything past 10^9 s
+// is 10^12 ms (no overflow, whatever the file says; validation then judges the value).
+int64_t secondsToMs(double seconds);
 // "1500ms", "2s": a duration as Sluice's files write it.
 std::string durationText(int64_t ms);
 

@@ -298,7 +298,7 @@ class PluginConverter {
     for (absl::string_view w : {"second", "minute", "hour", "day", "month", "year"}) {
       std::optional<double> v = number(w);
       if (!v) continue;
-      if (*v <= 0 || *v != static_cast<int64_t>(*v) || *v > 1e9) {
+      if (!(*v > 0 && *v <= 1e9) || *v != static_cast<double>(static_cast<int64_t>(*v))) {
         invalid(w, "must be a whole number above 0 (Sluice: at most 1000000000)");
         continue;
       }
@@ -538,7 +538,7 @@ class PluginConverter {
       if (v && !v->empty()) set(s, std::string(k), listValue(*v));
     }
     if (std::optional<double> age = number("max_age")) {
-      if (*age < 0 || *age > 4294967295.0) {
+      if (!(*age >= 0 && *age <= 4294967295.0)) {
         invalid("max_age", "must be a number of seconds >= 0");
       } else {
         set(s, "max_age", numberValue(static_cast<double>(static_cast<int64_t>(*age))));
@@ -596,10 +596,10 @@ class PluginConverter {
       if (v && !v->empty()) set(s, std::string(k), listValue(*v));
     }
     if (std::optional<double> ttl = number("cache_ttl")) {
-      if (*ttl <= 0) {
+      if (!(*ttl > 0)) {
         invalid("cache_ttl", "must be above 0");
       } else {
-        set(s, "cache_ttl", stringValue(durationText(static_cast<int64_t>(*ttl * 1000))));
+        set(s, "cache_ttl", stringValue(durationText(secondsToMs(*ttl))));
       }
     }
     if (boolean("cache_control").value_or(false)) set(s, "cache_control", boolValue(true));
@@ -645,8 +645,7 @@ class PluginConverter {
       set(s, "queue_size", numberValue(static_cast<double>(std::max<int64_t>(1, *n))));
     }
     if (std::optional<double> f = number("flush_timeout")) {
-      set(s, "flush_timeout",
-          stringValue(durationText(static_cast<int64_t>(std::max(0.0, *f) * 1000))));
+      set(s, "flush_timeout", stringValue(durationText(secondsToMs(*f))));
     }
     if (const Node* q = getMap(cfg_, "queue", path_, d_)) {
       const std::string qpath = pathField(path_, "queue");
@@ -661,7 +660,7 @@ class PluginConverter {
         set(s, "queue_size", numberValue(static_cast<double>(std::max<int64_t>(1, *n))));
       }
       if (std::optional<double> f = getNumber(*q, "max_coalescing_delay", qpath, d_)) {
-        set(s, "flush_timeout", stringValue(durationText(static_cast<int64_t>(*f * 1000))));
+        set(s, "flush_timeout", stringValue(durationText(secondsToMs(*f))));
       }
       if (std::optional<int64_t> n = getInt(*q, "max_entries", qpath, d_)) {
         set(s, "max_queued_entries", numberValue(static_cast<double>(*n)));
@@ -671,11 +670,10 @@ class PluginConverter {
       }
       if (std::optional<double> f = getNumber(*q, "initial_retry_delay", qpath, d_)) {
         set(s, "initial_retry_delay",
-            stringValue(durationText(std::max<int64_t>(1, static_cast<int64_t>(*f * 1000)))));
+            stringValue(durationText(std::max<int64_t>(1, secondsToMs(*f)))));
       }
       if (std::optional<double> f = getNumber(*q, "max_retry_delay", qpath, d_)) {
-        set(s, "max_retry_delay",
-            stringValue(durationText(std::max<int64_t>(1, static_cast<int64_t>(*f * 1000)))));
+        set(s, "max_retry_delay", stringValue(durationText(std::max<int64_t>(1, secondsToMs(*f)))));
       }
       if (q->get("max_retry_time") != nullptr) {
         d_.warning(pathField(qpath, "max_retry_time"), *q->get("max_retry_time"),
@@ -850,7 +848,7 @@ class PluginConverter {
       }
     }
     std::optional<double> pct = number("percentage");
-    if (!pct || *pct < 0 || *pct > 100) {
+    if (!pct || !(*pct >= 0 && *pct <= 100)) {
       invalid("percentage", "is required here, 0-100");
       return;
     }

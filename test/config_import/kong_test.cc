@@ -1070,6 +1070,38 @@ TEST(KongHostile, TruncationsAndMutationsNeverCrash) {
     }
   }
   (void)convertText(std::string(100000, '['));
+  // Numbers no cast survives: refused or clamped, never undefined.
+  for (const char* n : {"1e300", "-1e300", ".nan", ".inf", "-0", "18446744073709551617"}) {
+    const std::string text = absl::StrCat(R"K(_format_version: "3.0"
+services:
+- name: s
+  host: up
+  retries: )K",
+                                          n, R"K(
+  routes: [{name: r, paths: [/], regex_priority: )K",
+                                          n, R"K(}]
+  plugins:
+  - {name: rate-limiting, config: {second: )K",
+                                          n, R"K(}}
+  - {name: proxy-cache, config: {cache_ttl: )K",
+                                          n, R"K(}}
+  - {name: cors, config: {max_age: )K",
+                                          n, R"K(}}
+  - {name: http-log, config: {http_endpoint: "http://127.0.0.1:1/", flush_timeout: )K",
+                                          n, R"K(, queue: {max_coalescing_delay: )K", n, R"K(}}}
+  - {name: canary, config: {percentage: )K",
+                                          n, R"K(, upstream_host: x}}
+upstreams:
+- name: up
+  healthchecks: {active: {timeout: )K",
+                                          n, R"K(, healthy: {interval: )K", n,
+                                          R"K(}}}
+  targets: [{target: "10.0.0.1:80", weight: )K",
+                                          n, R"K(}]
+)K");
+    (void)convertText(text);
+    (void)convertText(text, true);
+  }
   (void)convertText("_format_version: \"3.0\"\nservices:\n- routes: [{paths: [\"~(\"]}]\n");
   (void)convertText("_format_version: \"3.0\"\nplugins: [{name: canary, route: x}]\n", true);
 }
