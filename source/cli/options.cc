@@ -27,7 +27,9 @@ const char kImportFlags[] =
     "  --oauth2-jwks URL   JWKS of the authorization server whose tokens Kong oauth2 plugins\n"
     "                      accept (Sluice is a resource server; required with oauth2)\n"
     "  --listen HOST:PORT  the listener of the imported routes (default 0.0.0.0:8000 for Kong,\n"
-    "                      0.0.0.0:8080 for OpenAPI)\n";
+    "                      0.0.0.0:8080 for OpenAPI)\n"
+    "  --jwks-uri URL      OpenAPI: the JWKS URL of every JWT authorizer, instead of the one\n"
+    "                      derived from the spec (Cognito pool ARN, issuer, openIdConnectUrl)\n";
 
 const char kGlobalFlags[] =
     "Global flags:\n"
@@ -63,7 +65,7 @@ Command commandByName(const std::string& name) {
 
 // The flags of Kong / OpenAPI imports.
 bool isImportFlag(const std::string& flag) {
-  return flag == "lenient" || flag == "oauth2-jwks" || flag == "listen";
+  return flag == "lenient" || flag == "oauth2-jwks" || flag == "listen" || flag == "jwks-uri";
 }
 
 // Which per-command flags (by long name) each command accepts.
@@ -231,7 +233,7 @@ Options parseArgs(const std::vector<std::string>& args, const Environment& env) 
     std::string long_name;
     if (flag == "--server" || flag == "--timeout" || flag == "--group" || flag == "--tls-ca" ||
         flag == "--tls-cert" || flag == "--tls-key" || flag == "--tls-server-name" ||
-        flag == "--oauth2-jwks" || flag == "--listen") {
+        flag == "--oauth2-jwks" || flag == "--listen" || flag == "--jwks-uri") {
       long_name = flag.substr(2);
     } else if (flag == "-f" || flag == "--file") {
       long_name = "file";
@@ -270,11 +272,13 @@ Options parseArgs(const std::vector<std::string>& args, const Environment& env) 
       flags_seen.insert(long_name);
       if (long_name == "file") {
         o.file = value;
-      } else if (long_name == "oauth2-jwks" || long_name == "listen") {
+      } else if (long_name == "oauth2-jwks" || long_name == "listen" || long_name == "jwks-uri") {
         if (value.empty()) {
           o.error = absl::StrCat("--", long_name, " must not be empty");
         }
-        (long_name == "listen" ? o.listen : o.oauth2_jwks) = value;
+        (long_name == "listen"     ? o.listen
+         : long_name == "jwks-uri" ? o.jwks_uri
+                                   : o.oauth2_jwks) = value;
       } else if (long_name == "group") {
         if (value.empty()) {
           o.error = "--group must not be empty";
@@ -383,7 +387,7 @@ std::string usage(Command command) {
     case Command::Convert:
       return absl::StrCat(
           "usage: sluicectl convert [kong|openapi] -f FILE [-o OUT] [--lenient]\n"
-          "                         [--oauth2-jwks URL] [--listen HOST:PORT]\n"
+          "                         [--oauth2-jwks URL] [--listen HOST:PORT] [--jwks-uri URL]\n"
           "\n"
           "Converts a Kong declarative file (_format_version 1.1, 2.1 or 3.0) or an OpenAPI 3\n"
           "spec with AWS API Gateway extensions into Sluice resources (YAML, the keys of a\n"

@@ -49,6 +49,8 @@ struct Options {
   bool lenient = false;
   std::string oauth2_jwks;
   std::string listen;
+  // OpenAPI: --jwks-uri replaces the JWKS URL of every JWT authorizer (ConfigImport::Options).
+  std::string jwks_uri;
   // get TYPE [NAME].
   std::string type;
   std::string name;

@@ -66,6 +66,7 @@ ConfigImport::Options importOptions(const Options& options) {
   out.lenient = options.lenient;
   out.oauth2_jwks = options.oauth2_jwks;
   out.listen = options.listen;
+  out.jwks_uri = options.jwks_uri;
   return out;
 }
 

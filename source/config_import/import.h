@@ -36,6 +36,10 @@ struct Options {
   // Kong's oauth2 plugin, imported as a resource server: the JWKS URL of the authorization
   // server whose tokens are accepted (Kong's plugin issues its own tokens; Sluice does not).
   std::string oauth2_jwks;
+  // OpenAPI: the JWKS URL of every JWT provider, replacing the one derived from the spec
+  // (Cognito's `<issuer>/.well-known/jwks.json`, an openIdConnectUrl's convention, a scheme's
+  // `x-sluice-jwks-uri`). For a private copy of the keys, or tests. Empty: derived.
+  std::string jwks_uri;
 };
 
 struct Result {

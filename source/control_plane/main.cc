@@ -40,7 +40,7 @@ void usage() {
                "                 [--state-key-file FILE] [--address-path FILE]\n"
                "                 [--tls-cert FILE --tls-key FILE [--client-ca FILE]]\n"
                "                 [--poll-interval 1s] [--log-level info]\n"
-               "                 [--import-lenient] [--oauth2-jwks URL]\n"
+               "                 [--import-lenient] [--oauth2-jwks URL] [--jwks-uri URL]\n"
                "  --listen HOST:PORT    ADS and ControlService (default 127.0.0.1:18000);\n"
                "                        port 0 picks a free port\n"
                "  --config-dir DIR      declared config per node group: <group>.yaml|.yml|.json,\n"
@@ -50,6 +50,8 @@ void usage() {
                "  --import-lenient      Kong/OpenAPI files: unknown fields, unsupported plugins\n"
                "                        and dangling references are warnings (default errors)\n"
                "  --oauth2-jwks URL     Kong oauth2 plugins: the authorization server's JWKS\n"
+               "  --jwks-uri URL        OpenAPI: the JWKS of every JWT authorizer (instead of\n"
+               "                        the one derived from the spec)\n"
                "  --state-dir DIR       applied config and versions, kept across restarts\n"
                "  --state-key-file FILE key that encrypts secrets in the state dir: 32 bytes\n"
                "                        or 64 hex digits (default DIR/state.key, created on\n"
@@ -126,6 +128,8 @@ int main(int argc, char** argv) {
       import_options.lenient = true;
     } else if (a == "--oauth2-jwks") {
       import_options.oauth2_jwks = value();
+    } else if (a == "--jwks-uri") {
+      import_options.jwks_uri = value();
     } else if (a == "--log-level") {
       log_level = value();
     } else if (a == "-h" || a == "--help") {

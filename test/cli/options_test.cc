@@ -206,6 +206,13 @@ TEST(OptionsTest, ConvertTakesAFormatAFileAndAnOutput) {
   EXPECT_EQ(parse({"convert", "-f", "x", "--group", "g"}).error,
             "flag --group does not apply to convert");
   EXPECT_EQ(parse({"convert", "-f", "x", "--listen", ""}).error, "--listen must not be empty");
+  // OpenAPI: the JWKS of every JWT authorizer.
+  o = parse({"convert", "openapi", "-f", "api.yaml", "--jwks-uri", "http://127.0.0.1:1/jwks"});
+  EXPECT_EQ(o.error, "");
+  EXPECT_EQ(o.jwks_uri, "http://127.0.0.1:1/jwks");
+  EXPECT_EQ(parse({"apply", "-f", "api.yaml", "--jwks-uri=u"}).jwks_uri, "u");
+  EXPECT_EQ(parse({"convert", "-f", "x", "--jwks-uri", ""}).error, "--jwks-uri must not be empty");
+  EXPECT_EQ(parse({"status", "--jwks-uri", "u"}).error, "flag --jwks-uri does not apply to status");
 }
 
 TEST(OptionsTest, ImportFlagsApplyToValidateDiffAndApply) {

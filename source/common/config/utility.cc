@@ -23,7 +23,10 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/time.h"
+#include "google/protobuf/io/coded_stream.h"
+#include "google/protobuf/io/zero_copy_stream_impl_lite.h"
 #include "google/protobuf/util/json_util.h"
+#include "google/protobuf/util/type_resolver_util.h"
 #include "re2/re2.h"
 #include "source/common/common/json.h"
 #include "yaml-cpp/eventhandler.h"
@@ -799,7 +802,30 @@ std::string toJson(const google::protobuf::Message& message, bool pretty) {
   opts.preserve_proto_field_names = true;
   opts.add_whitespace = pretty;
   std::string out;
-  (void)google::protobuf::util::MessageToJsonString(message, &out, opts);
+  const google::protobuf::Descriptor* type = message.GetDescriptor();
+  if (type->file()->pool() != google::protobuf::DescriptorPool::generated_pool()) {
+    (void)google::protobuf::util::MessageToJsonString(message, &out, opts);
+    return out;
+  }
+  // Through a deterministic serialization: map entries come out sorted by key, so the same
+  // config prints the same text every time (diffs, state files, `sluicectl convert`).
+  static constexpr char kUrlPrefix[] = "type.googleapis.com";
+  static google::protobuf::util::TypeResolver* resolver =
+      google::protobuf::util::NewTypeResolverForDescriptorPool(
+          kUrlPrefix, google::protobuf::DescriptorPool::generated_pool());
+  std::string binary;
+  {
+    google::protobuf::io::StringOutputStream stream(&binary);
+    google::protobuf::io::CodedOutputStream coded(&stream);
+    coded.SetSerializationDeterministic(true);
+    message.SerializeToCodedStream(&coded);
+  }
+  if (!google::protobuf::util::BinaryToJsonString(
+           resolver, absl::StrCat(kUrlPrefix, "/", type->full_name()), binary, &out, opts)
+           .ok()) {
+    out.clear();
+    (void)google::protobuf::util::MessageToJsonString(message, &out, opts);
+  }
   return out;
 }
 

@@ -597,6 +597,24 @@ endpoints: [{address: 127.0.0.1, port: 8080, weight: 2}]
   EXPECT_THAT(toJson(c, true), HasSubstr("\n"));
 }
 
+TEST(ToJsonTest, MapsPrintSortedWhateverTheirInsertionOrder) {
+  sluice::config::v1::VirtualHost a, b;
+  for (const char* name : {"zeta", "alpha", "mid", "beta"}) {
+    (*a.mutable_filter_config())[name].mutable_fields()->insert({"k", {}});
+  }
+  for (const char* name : {"beta", "mid", "alpha", "zeta"}) {
+    (*b.mutable_filter_config())[name].mutable_fields()->insert({"k", {}});
+  }
+  a.set_name("v");
+  b.set_name("v");
+  EXPECT_EQ(toJson(a), toJson(b));
+  const std::string json = toJson(a);
+  EXPECT_LT(json.find("alpha"), json.find("beta"));
+  EXPECT_LT(json.find("beta"), json.find("mid"));
+  EXPECT_LT(json.find("mid"), json.find("zeta"));
+  EXPECT_EQ(json.find("\"name\":\"v\""), 1u);  // fields keep the proto's order
+}
+
 TEST(ErrorListTest, CollectsAllErrors) {
   ErrorList e;
   EXPECT_TRUE(e.empty());
