@@ -1711,6 +1711,14 @@ class Converter {
 
   void buildRoutes() {
     chooseFilters();
+    // Regex paths whose upstream path Sluice builds with request_transformer (emitRegex).
+    for (const Route& r : m_.routes) {
+      if (!r.ok || r.service < 0 || !r.http) continue;
+      const bool rewritten = r.strip_path || m_.services[r.service].base != "/";
+      for (const std::string& p : r.paths) {
+        if (p[0] == '~' && rewritten) filters_.insert("request_transformer");
+      }
+    }
     const int ge = globalPlugin("request-transformer");
     const int gc = globalPlugin("correlation-id");
     listener_rt_set_ = ge >= 0 || gc >= 0;
@@ -1961,27 +1969,65 @@ class Converter {
     auto out = base();
     // Kong anchors regex paths at the start; Sluice's regex must match the whole path.
     out.mutable_match()->set_regex(absl::StrCat("(?:", *re, ").*"));
-    if (r.http && r.strip_path && !uri_replaced_) {
-      if (reported_regex_.insert(path).second) {
-        diags_.problem(path, line,
-                       "strip_path with a regex path: Sluice can't strip the part a regex "
-                       "matched (it rewrites a regex route's whole path); set strip_path: "
-                       "false on this route (as Kong's docs advise for regex paths) or use a "
-                       "prefix path");
-      }
+    if (!r.http || uri_replaced_ || (!r.strip_path && svc.base == "/")) {
+      // The path goes up as it came (or as replace.uri makes it).
+      *vh->add_routes() = out;
       return;
     }
-    if (r.http && svc.base != "/" && !uri_replaced_) {
-      if (reported_regex_.insert(path).second) {
-        diags_.problem(
-            path, line,
-            absl::StrCat("a regex path to service \"", svc.name, "\" with path \"", svc.base,
-                         "\": Sluice can't prepend the service path to a regex "
-                         "route's path; use a prefix path"));
+    // Kong's upstream path from what the regex matched: a request_transformer's replace.uri
+    // with captures of the route's regex (the router's prefix_rewrite replaces a regex route's
+    // whole path).
+    if (r.strip_path) {
+      if (svc.base != "/") {
+        if (reported_regex_.insert(path).second) {
+          diags_.problem(path, line,
+                         absl::StrCat("strip_path with a regex path to service \"", svc.name,
+                                      "\" with path \"", svc.base,
+                                      "\": Kong's join of the two depends on what the regex "
+                                      "matched in ways Sluice's rewrites can't follow; use a "
+                                      "prefix path, or strip_path: false"));
+        }
+        return;
       }
+      // Service path "/": "/" + what follows the match, without its leading slash.
+      out.mutable_match()->set_regex(absl::StrCat("(?:", *re, ")/?(?P<kong_rest>.*)"));
+      setUpstreamUri(out, "/$(uri_captures.kong_rest)");
+      *vh->add_routes() = out;
       return;
     }
+    // strip_path false, service path B: B joined with the whole request path.
+    std::string prefix = svc.base;
+    if (prefix.back() == '/') {
+      prefix.pop_back();
+    } else if (RE2::FullMatch("/", absl::StrCat("(?:", *re, ").*"))) {
+      // Kong sends B (not B/) for the path "/".
+      auto root = base();
+      root.mutable_match()->set_path("/");
+      root.mutable_route()->set_prefix_rewrite(svc.base);
+      *vh->add_routes() = root;
+    }
+    if (prefix.find('$') != std::string::npos) {
+      diags_.problem(path, line,
+                     absl::StrCat("service \"", svc.name, "\" path \"", svc.base,
+                                  "\" has a $, which Sluice's path templates can't carry"));
+      return;
+    }
+    out.mutable_match()->set_regex(absl::StrCat("(?P<kong_path>(?:", *re, ").*)"));
+    setUpstreamUri(out, absl::StrCat(prefix, "$(uri_captures.kong_path)"));
     *vh->add_routes() = out;
+  }
+
+  // The route's request_transformer config (its own, or the listener's it would get) with
+  // replace.uri = `uri`.
+  void setUpstreamUri(sluice::config::v1::Route& route, const std::string& uri) {
+    auto& fc = *route.mutable_filter_config();
+    if (fc.find("request_transformer") == fc.end()) {
+      fc["request_transformer"] =
+          requestTransformer(globalPlugin("request-transformer"), globalPlugin("correlation-id"));
+    }
+    auto& replace =
+        *(*fc["request_transformer"].mutable_fields())["replace"].mutable_struct_value();
+    (*replace.mutable_fields())["uri"] = stringValue(uri);
   }
 
   void buildListener() {

@@ -451,14 +451,15 @@ services:
   url: http://127.0.0.1:9000/base
   routes:
   - {name: based, paths: ["~/b"], strip_path: false}
+  - {name: based-stripped, paths: ["~/c"]}
 )K");
   EXPECT_FALSE(r.ok());
   EXPECT_TRUE(hasError(r, "services[0].routes[1].paths[0]", 7, "can't be used by Sluice (RE2)"))
       << diags(r);
-  EXPECT_TRUE(hasError(r, "services[0].routes[2].paths[0]", 8, "strip_path with a regex path"))
+  EXPECT_TRUE(hasError(r, "services[1].routes[1].paths[0]", 13,
+                       "strip_path with a regex path to service \"based\" with path \"/base\""))
       << diags(r);
-  EXPECT_TRUE(hasError(r, "services[1].routes[0].paths[0]", 12, "can't prepend the service path"))
-      << diags(r);
+  EXPECT_EQ(r.diagnostics.errorCount(), 2u) << diags(r);
   Result lenient = convertText(absl::StrCat(R"K(_format_version: "3.0"
 services:
 - name: s
@@ -478,6 +479,43 @@ services:
   EXPECT_EQ(sluiceRoute(vh, "/u/12/x").first, "");
   EXPECT_EQ(sluiceRoute(vh, "/xy").first, "lookahead");  // its plain path remains
   EXPECT_TRUE(hasWarning(lenient, "services[0].routes[1].paths[0]", 7, "(?=")) << diags(lenient);
+}
+
+// A regex route's upstream path as Kong builds it: request_transformer's replace.uri with the
+// route regex's captures (Sluice's prefix_rewrite would replace the whole path).
+TEST(KongRoute, RegexUpstreamPaths) {
+  Result r = convertText(R"K(_format_version: "3.0"
+services:
+- name: s
+  url: http://127.0.0.1:9000
+  routes:
+  - {name: stripped, paths: ["~/v\\d+"]}
+- name: based
+  url: http://127.0.0.1:9000/base
+  routes:
+  - {name: based, paths: ["~/b"], strip_path: false}
+  - {name: root, paths: ["~/"], strip_path: false}
+)K");
+  expectValid(r);
+  std::map<std::string, std::vector<const Route*>> by_name;
+  for (const Route& x : vhost(r.resources, "*")->routes()) by_name[x.name()].push_back(&x);
+  const Route& stripped = *by_name["stripped"][0];
+  // Kong: "/v2/x" -> "/x", "/v2" -> "/", "/v2x" -> "/x".
+  std::string rest;
+  ASSERT_TRUE(RE2::FullMatch("/v2/x", stripped.match().regex(), &rest));
+  EXPECT_EQ(rest, "x");
+  ASSERT_TRUE(RE2::FullMatch("/v2x", stripped.match().regex(), &rest));
+  EXPECT_EQ(rest, "x");
+  EXPECT_EQ(Config::toJson(stripped.filter_config().at("request_transformer")),
+            R"K({"replace":{"uri":"/$(uri_captures.kong_rest)"}})K");
+  const Route& based = *by_name["based"][0];
+  EXPECT_EQ(based.match().regex(), "(?P<kong_path>(?:/b).*)");
+  EXPECT_EQ(Config::toJson(based.filter_config().at("request_transformer")),
+            R"K({"replace":{"uri":"/base$(uri_captures.kong_path)"}})K");
+  // "/" itself goes to "/base" (not "/base/"), as Kong joins them.
+  ASSERT_EQ(by_name["root"].size(), 2u);
+  EXPECT_EQ(by_name["root"][0]->match().path(), "/");
+  EXPECT_EQ(by_name["root"][0]->route().prefix_rewrite(), "/base");
 }
 
 TEST(KongRoute, HostsMethodsHeaders) {

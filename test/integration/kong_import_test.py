@@ -192,7 +192,7 @@ services:
 - name: items
   url: http://%s
   routes:
-  - {name: item, paths: ["~/items/\\\\d+"], strip_path: false, regex_priority: 1}
+  - {name: item, paths: ["~/items/\\\\d+"], regex_priority: 1}
   - name: limited
     paths: [/limited]
     plugins:
@@ -202,28 +202,34 @@ services:
   routes:
   - {name: special, paths: ["~/items/[0-9]+/special"], strip_path: false, regex_priority: 5}
   - {name: plain, paths: [/items/special-prefix], strip_path: true}
+  - {name: stripped-regex, paths: ["~/zz"]}
 """ % (a.address, b.address)
         kong = self.write(cp, text, "own.kong.yml")
         r = cp.ctl("apply", "-f", kong, "--group", "own", "--listen", "127.0.0.1:%d" % port,
                    check=False)
-        # A regex route to a service with a path can't be expressed: refused, named.
+        # strip_path on a regex path to a service with a path can't be expressed: refused.
         self.assertEqual(r.returncode, 1, r)
-        self.assertIn("services[1].routes[0].paths[0]", r.stderr)
-        self.assertIn("can't prepend the service path", r.stderr)
-        text = text.replace("http://%s/special-base" % b.address, "http://%s" % b.address)
+        self.assertIn("services[1].routes[2].paths[0]", r.stderr)
+        self.assertIn("strip_path with a regex path to service", r.stderr)
+        text = text.replace('  - {name: stripped-regex, paths: ["~/zz"]}\n', "")
         kong = self.write(cp, text, "own.kong.yml")
         cp.ctl("apply", "-f", kong, "--group", "own", "--listen", "127.0.0.1:%d" % port)
         self.start_dp(cp, "own-dp", group="own")
         cp.wait_in_sync("own-dp")
         # regex_priority 5 beats 1: /items/7/special matches both regexes.
-        r = self.wait_routed(port, "/items/7/special", "h")
+        r = self.wait_routed(port, "/items/7/special?q=1", "h")
         self.assertEqual(r.header("x-upstream"), "B")
+        # strip_path false, service path /special-base: Kong joins them.
+        self.assertEqual(echoed(r)[0], "/special-base/items/7/special?q=1")
+        # strip_path (Kong's default) on a regex path: what the regex matched is stripped.
         r = harness.request(port, "GET", "/items/7", host="h")
-        self.assertEqual(r.header("x-upstream"), "A")
+        self.assertEqual((r.header("x-upstream"), echoed(r)[0]), ("A", "/"))
+        r = harness.request(port, "GET", "/items/7/x/y?z=1", host="h")
+        self.assertEqual((r.header("x-upstream"), echoed(r)[0]), ("A", "/x/y?z=1"))
         # Regex routes come before prefix routes: /items/12/... is the regex's, while the
         # longer plain prefix still wins for its own paths (no regex matches them).
         r = harness.request(port, "GET", "/items/special-prefix/x", host="h")
-        self.assertEqual((r.header("x-upstream"), echoed(r)[0]), ("B", "/x"))
+        self.assertEqual((r.header("x-upstream"), echoed(r)[0]), ("B", "/special-base/x"))
         # 3 a minute by IP on /limited: the 4th is refused with Kong's headers.
         seen = []
         for _ in range(4):
