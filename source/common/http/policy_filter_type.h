@@ -98,7 +98,6 @@ class PolicyFilterType : public FilterType {
   virtual void checkRoutePolicy(const PolicyProto& /*policy*/, const RouteConfigContext&,
                                 Config::ErrorList&) const {}
 
- private:
   // The policy, or null (reported as unknown unless static config may wait for it).
   const PolicyProto* findPolicy(const std::string& name, const std::string& field,
                                 const FilterValidationContext& ctx,
@@ -111,6 +110,7 @@ class PolicyFilterType : public FilterType {
     return found;
   }
 
+ private:
   const std::string name_;
   const std::string shorthand_;
 };

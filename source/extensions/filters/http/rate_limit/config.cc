@@ -21,6 +21,55 @@ class RateLimitFilterType
  public:
   RateLimitFilterType() : PolicyFilterType(kFilterName, "rate_limit") {}
 
+  // {policy | disabled} as every policy filter, plus consumer_policies (Kong's rate-limiting
+  // scoped to a consumer): each must exist and satisfy what a route's policy must.
+  Router::RouteSpecificFilterConfigConstSharedPtr createRouteConfig(
+      const google::protobuf::Message& message, const Http::RouteConfigContext& ctx,
+      Config::ErrorList& errors) const override {
+    const auto& config = static_cast<const PerRouteProto&>(message);
+    if (config.disabled() == !config.policy().empty()) {
+      errors.add(ctx.field_path("policy"), "set either policy or disabled: true");
+      return nullptr;
+    }
+    auto out = std::make_shared<RouteConfig>();
+    if (!config.disabled()) {
+      const PolicyProto* policy =
+          findPolicy(config.policy(), ctx.field_path("policy"), ctx, errors);
+      if (policy != nullptr) checkRoutePolicy(*policy, ctx, errors);
+    }
+    for (const auto& [consumer, name] : config.consumer_policies()) {
+      const std::string field =
+          absl::StrCat(ctx.field_path("consumer_policies"), "[\"", consumer, "\"]");
+      if (consumer.empty() || name.empty()) {
+        errors.add(field, "a consumer name and a policy name are required");
+        continue;
+      }
+      const PolicyProto* policy = findPolicy(name, field, ctx, errors);
+      if (policy != nullptr) checkRoutePolicy(*policy, ctx, errors);
+      out->consumer_policies[consumer] = name;
+    }
+    out->policy = config.policy();
+    out->disabled = config.disabled();
+    return out;
+  }
+  std::string describeRouteConfig(const google::protobuf::Message& message) const override {
+    const auto& config = static_cast<const PerRouteProto&>(message);
+    if (config.disabled() && !config.consumer_policies().empty()) {
+      // Still asks for the filter: its consumers are limited.
+      return absl::StrCat("rate limit policy \"", config.consumer_policies().begin()->second, "\"");
+    }
+    return PolicyFilterType::describeRouteConfig(message);
+  }
+  void routeConfigReferences(
+      const google::protobuf::Message& message,
+      const std::function<void(const std::string&, const std::string&)>& fn) const override {
+    PolicyFilterType::routeConfigReferences(message, fn);
+    const auto& config = static_cast<const PerRouteProto&>(message);
+    for (const auto& [consumer, name] : config.consumer_policies()) {
+      if (!name.empty()) fn(PolicyProto::descriptor()->name(), name);
+    }
+  }
+
  protected:
   void checkRoutePolicy(const PolicyProto& policy, const Http::RouteConfigContext& ctx,
                         Config::ErrorList& errors) const override {

@@ -129,10 +129,16 @@ Http::FilterHeadersStatus RateLimitFilter::decodeHeaders(Http::RequestHeaderMap&
   if (route == nullptr) return Http::FilterHeadersStatus::Continue;
   // The most specific config wins: route, virtual host, then the listener's.
   const RouteConfig* per_route = route->perFilterConfig<RouteConfig>(kFilterName);
-  const std::string& name = per_route != nullptr ? per_route->policy : config_->defaultPolicy();
-  if (name.empty()) return Http::FilterHeadersStatus::Continue;
+  const std::string* name = per_route != nullptr ? &per_route->policy : &config_->defaultPolicy();
+  if (per_route != nullptr && !per_route->consumer_policies.empty()) {
+    // A consumer with a policy of its own here (auth, before this filter, identified it).
+    auto it = per_route->consumer_policies.find(
+        decoder_callbacks_->streamInfo().filter_state.getString(Http::FilterStateNames::kConsumer));
+    if (it != per_route->consumer_policies.end()) name = &it->second;
+  }
+  if (name->empty()) return Http::FilterHeadersStatus::Continue;
   // Null only for a static route naming a policy the control plane has not sent yet.
-  policy_ = config_->find(name);
+  policy_ = config_->find(*name);
   if (policy_ == nullptr) {
     return Http::FilterHeadersStatus::Continue;
   }

@@ -43,6 +43,8 @@ virtual_hosts:
   - {name: kong, match: {prefix: /kong}, direct_response: {status: 200}, rate_limit: kong}
   - {name: ietf, match: {prefix: /ietf}, direct_response: {status: 200}, rate_limit: ietf}
   - {name: hidden, match: {prefix: /hidden}, direct_response: {status: 200}, rate_limit: hidden}
+  - {name: per-consumer, match: {prefix: /per-consumer}, direct_response: {status: 200}, filter_config: {rate_limit: {policy: ip, consumer_policies: {vip: hidden}}}}
+  - {name: only-consumers, match: {prefix: /only-consumers}, direct_response: {status: 200}, filter_config: {rate_limit: {disabled: true, consumer_policies: {alice: consumer}}}}
   - {name: missing, match: {prefix: /missing}, direct_response: {status: 200}, rate_limit: not-sent-yet}
   - {name: free, match: {prefix: /}, direct_response: {status: 200}}
 )";
@@ -332,6 +334,50 @@ TEST_F(RateLimitFilterTest, LimitByConsumerAndCredentialFallBackToTheClientIp) {
   EXPECT_TRUE(admitted("/credential", {}, "carol"));
   EXPECT_FALSE(admitted("/credential", {}, "carol"));
   EXPECT_TRUE(admitted("/credential", {}, "", "10.8.8.8"));
+}
+
+// consumer_policies (Kong's rate-limiting scoped to a consumer): the consumer's own policy
+// replaces the route's, also where the route has none (disabled).
+TEST_F(RateLimitFilterTest, ConsumerPoliciesReplaceTheRoutesPolicy) {
+  // vip: `hidden` (1 a second), not the route's `ip` (2 a second).
+  EXPECT_TRUE(admitted("/per-consumer", {}, "vip"));
+  EXPECT_FALSE(admitted("/per-consumer", {}, "vip"));
+  // Anyone else: the route's policy, by IP.
+  EXPECT_TRUE(admitted("/per-consumer", {}, "bob"));
+  EXPECT_TRUE(admitted("/per-consumer", {}, "carol"));
+  EXPECT_FALSE(admitted("/per-consumer", {}, "bob"));
+  // No route policy: only alice is limited (`consumer`, 2 a minute).
+  for (int i = 0; i < 5; ++i) EXPECT_TRUE(admitted("/only-consumers", {}, "bob"));
+  for (int i = 0; i < 5; ++i) EXPECT_TRUE(admitted("/only-consumers"));
+  EXPECT_TRUE(admitted("/only-consumers", {}, "alice"));
+  EXPECT_TRUE(admitted("/only-consumers", {}, "alice"));
+  EXPECT_FALSE(admitted("/only-consumers", {}, "alice"));
+}
+
+TEST(RateLimitRouteConfigTest, ConsumerPoliciesMustExist) {
+  sluice::config::v1::RouteTable rt;
+  ASSERT_TRUE(Config::loadFromYaml(R"(
+name: t
+virtual_hosts:
+- name: all
+  domains: ["*"]
+  routes:
+  - {name: r, match: {prefix: /}, direct_response: {status: 200},
+     filter_config: {rate_limit: {disabled: true, consumer_policies: {alice: nope, "": x}}}}
+)",
+                                   rt)
+                  .ok());
+  static const Config::PolicySet* none = new Config::PolicySet();
+  Http::FilterValidationContext ctx;
+  ctx.policies = none;
+  Http::FilterConfigCompiler filters(ctx);
+  auto table = Router::RouteTableImpl::create(rt, "route_tables[0]", nullptr, nullptr, &filters);
+  ASSERT_FALSE(table.ok());
+  EXPECT_THAT(std::string(table.status().message()),
+              HasSubstr("route_tables[0].virtual_hosts[0].routes[0].filter_config.rate_limit."
+                        "consumer_policies[\"alice\"]: unknown rate limit policy \"nope\""));
+  EXPECT_THAT(std::string(table.status().message()),
+              HasSubstr("consumer_policies[\"\"]: a consumer name and a policy name are required"));
 }
 
 TEST_F(RateLimitFilterTest, LimitByHeaderPathServiceAndRoute) {
