@@ -2105,6 +2105,46 @@ class Converter {
         l->mutable_limits()->set_max_request_body_bytes(r.max_body_bytes);
       }
     }
+    kongReplies(*l);
+  }
+
+  // The replies Kong's plugins make, in Kong's words and shape (`{"message": ...}`, no request
+  // id in the body): clients of a Kong API may read them. Sluice's own replies have the same
+  // statuses; their bodies and the key-auth challenge are reshaped by the listener's
+  // gateway_responses. Where one Sluice type stands for replies Kong words differently (a
+  // missing key vs a missing JWT), the file's auth plugins decide; with both, Sluice's own
+  // message in Kong's shape.
+  void kongReplies(sluice::config::v1::Listener& l) {
+    bool key_auth = false, jwt = false;
+    for (size_t i = 0; i < m_.plugins.size(); ++i) {
+      if (!m_.plugins[i].enabled || !m_.results[i].ok) continue;
+      key_auth = key_auth || m_.plugins[i].name == "key-auth";
+      jwt = jwt || m_.plugins[i].name == "jwt" || m_.plugins[i].name == "oauth2";
+    }
+    auto& replies = *l.mutable_gateway_responses();
+    auto reply = [&replies](const char* type, const char* body) {
+      sluice::config::v1::GatewayResponse& r = replies[type];
+      r.set_body(body);
+      return &r;
+    };
+    // Every other reply of the gateway: Kong's shape with Sluice's message.
+    reply("DEFAULT_4XX", "{\"message\":\"$message\"}");
+    reply("DEFAULT_5XX", "{\"message\":\"$message\"}");
+    // rate-limiting, acl and ip-restriction already say what Kong says.
+    reply("THROTTLED", "{\"message\":\"API rate limit exceeded\"}");
+    reply("QUOTA_EXCEEDED", "{\"message\":\"API rate limit exceeded\"}");
+    if (key_auth && !jwt) {
+      (*reply("UNAUTHORIZED", "{\"message\":\"No API key found in request\"}")
+            ->mutable_headers())["www-authenticate"] = "Key realm=\"kong\"";
+    } else if (jwt && !key_auth) {
+      reply("UNAUTHORIZED", "{\"message\":\"Unauthorized\"}");
+    }
+    if (key_auth) reply("INVALID_API_KEY", "{\"message\":\"Invalid authentication credentials\"}");
+    // jwt's claims check answers with the failed claims as the object.
+    if (jwt) reply("EXPIRED_TOKEN", "{\"exp\":\"token expired\"}");
+    // Kong's proxy timeout (its 502s and 503s word other causes: DEFAULT_5XX).
+    reply("INTEGRATION_TIMEOUT", "{\"message\":\"The upstream server is timed out\"}");
+    reply("REQUEST_TOO_LARGE", "{\"message\":\"Request size limit exceeded\"}");
   }
 
   void warnUnusedCredentials() {

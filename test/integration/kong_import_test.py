@@ -127,6 +127,7 @@ class KongImportTest(CpTestCase):
         self.assertEqual(headers.get("x-consumer-groups"), "admins")
         r = harness.request(port, "GET", "/admin/users/7", host="gw.example", headers=bob)
         self.assertEqual(r.status, 403, r)
+        self.assertEqual(r.json(), {"message": "You cannot consume this service"})
         self.assertIsNone(r.header("x-ratelimit-limit-minute"))  # bob: no limit here
 
         # jwt on orders: bob's HS256 secret, selected by iss.
@@ -197,12 +198,19 @@ services:
     paths: [/limited]
     plugins:
     - {name: rate-limiting, config: {minute: 3, limit_by: ip, policy: local}}
+  - name: keyed
+    paths: [/keyed]
+    plugins:
+    - {name: key-auth}
 - name: special
   url: http://%s/special-base
   routes:
   - {name: special, paths: ["~/items/[0-9]+/special"], strip_path: false, regex_priority: 5}
   - {name: plain, paths: [/items/special-prefix], strip_path: true}
   - {name: stripped-regex, paths: ["~/zz"]}
+consumers:
+- username: carol
+  keyauth_credentials: [{key: carol-key}]
 """ % (a.address, b.address)
         kong = self.write(cp, text, "own.kong.yml")
         r = cp.ctl("apply", "-f", kong, "--group", "own", "--listen", "127.0.0.1:%d" % port,
@@ -240,6 +248,19 @@ services:
         self.assertEqual(r.header("x-ratelimit-limit-minute"), "3")
         self.assertEqual(r.header("x-ratelimit-remaining-minute"), "0")
         self.assertIsNotNone(r.header("retry-after"))
+        # Kong's bodies (the listener's gateway_responses): a file whose only auth plugin is
+        # key-auth answers a missing key and a wrong one as Kong's key-auth does.
+        self.assertEqual(r.json(), {"message": "API rate limit exceeded"})
+        r = harness.request(port, "GET", "/keyed", host="h")
+        self.assertEqual(r.status, 401, r)
+        self.assertEqual(r.json(), {"message": "No API key found in request"})
+        self.assertEqual(r.header("www-authenticate"), 'Key realm="kong"')
+        r = harness.request(port, "GET", "/keyed", host="h", headers={"apikey": "nope"})
+        self.assertEqual(r.status, 401, r)
+        self.assertEqual(r.json(), {"message": "Invalid authentication credentials"})
+        r = harness.request(port, "GET", "/keyed", host="h", headers={"apikey": "carol-key"})
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(echoed(r)[1].get("x-consumer-username"), "carol")
 
     def test_full_file(self):
         """test/config_import/testdata/full.kong.yml (every mapped field), its local service
