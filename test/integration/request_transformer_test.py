@@ -75,6 +75,12 @@ class RequestTransformerTest(SluiceTestCase):
             route(prefix="/tpl", cluster="up", filter_config={"request_transformer": {
                 "add": {"headers": ["x-q:$(query_params.q)"]},
                 "replace": {"uri": "/x/$(headers.x-path)"}}}),
+            # The route's prefix_rewrite gives way to replace.uri (the path sent upstream); without
+            # a uri rule it applies as usual.
+            route(prefix="/rewritten-only", route={"prefix_rewrite": "/api/v1"}, cluster="up",
+                  filter_config={"request_transformer": {"add": {"headers": ["x-a:1"]}}}),
+            route(prefix="/rewritten", route={"prefix_rewrite": "/api/v1"}, cluster="up",
+                  filter_config={"request_transformer": {"replace": {"uri": "/set/$(headers.x-p)"}}}),
             route(prefix="/static-json", cluster="up", filter_config={"request_transformer": {
                 "remove": {"body": ["drop"]}, "add": {"body": ["meta.k:v"]}}}),
             route(prefix="/host", cluster="up", filter_config={"request_transformer": {
@@ -167,6 +173,12 @@ class RequestTransformerTest(SluiceTestCase):
         self.assertEqual(r.status, 400, r)
         self.assertIn("invalid header value", r.json()["message"])
         self.assertEqual(self.up.request_count(), before)
+
+    def test_replaced_uri_is_not_rewritten_again_by_the_route(self):
+        e = echoed(self.request("GET", "/rewritten/x?k=v", headers={"X-P": "abc"}))
+        self.assertEqual(e["path"], "/set/abc?k=v")
+        e = echoed(self.request("GET", "/rewritten-only/x?k=v"))
+        self.assertEqual(e["path"], "/api/v1/x?k=v")
 
     def test_template_cannot_climb_out_of_the_path(self):
         before = self.up.request_count()

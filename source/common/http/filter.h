@@ -147,6 +147,10 @@ struct StreamInfo {
   // to (null: none), recorded when the stream ends. Stats live as long as the process.
   Stats::Histogram* cluster_rq_time = nullptr;
   Stats::Histogram* cluster_gateway_time = nullptr;
+  // A filter set the path sent upstream itself (request_transformer's `replace.uri`): the
+  // route's prefix_rewrite no longer applies (it would cut the matched prefix's length off a
+  // path that no longer starts with it).
+  bool path_replaced = false;
   // State the stream's filters share (see FilterState).
   FilterState filter_state;
   void addFlag(ResponseFlag flag) { response_flags.set(flag); }

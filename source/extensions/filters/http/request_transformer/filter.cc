@@ -308,7 +308,10 @@ Http::FilterHeadersStatus RequestTransformerFilter::decodeHeaders(Http::RequestH
   headers_ = &h;
   if (!render(h)) return Http::FilterHeadersStatus::StopIteration;
   // Kong's order: uri, method, headers, body, querystring.
-  if (!rendered_uri_.empty()) h.path = std::move(rendered_uri_);
+  if (!rendered_uri_.empty()) {
+    h.path = std::move(rendered_uri_);
+    callbacks_->streamInfo().path_replaced = true;
+  }
   if (!config_->http_method.empty()) h.method = config_->http_method;
   transformHeaders(h);
 

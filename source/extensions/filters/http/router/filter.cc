@@ -105,7 +105,9 @@ Http::FilterHeadersStatus RouterFilter::decodeHeaders(Http::RequestHeaderMap& he
   // after it was sent): such a stream is sent again, body included (up to kRetryBufferLimit).
   track_body_ = track_body_ || (cluster_->info().http2() && !end_stream);
 
-  std::string rewritten = route->rewrittenPath(headers);
+  // A filter that replaced the path (request_transformer's replace.uri) said what goes upstream.
+  std::string rewritten =
+      callbacks_->streamInfo().path_replaced ? std::string() : route->rewrittenPath(headers);
   if (!rewritten.empty()) {
     headers.path = std::move(rewritten);
   }
