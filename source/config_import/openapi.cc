@@ -61,6 +61,15 @@ const char* const kMethods[] = {"get",     "put",  "post",  "delete",
 
 bool isExtension(absl::string_view key) { return absl::StartsWith(key, "x-"); }
 
+// The request_transformer template of an API Gateway `$context` variable Sluice has (`var`
+// without the `$`), else nullptr.
+const char* contextTemplate(absl::string_view var) {
+  if (var == "context.requestId" || var == "context.extendedRequestId") return "$request_id";
+  if (var == "context.identity.sourceIp") return "$client_ip";
+  if (var == "context.domainName") return "$host";
+  return nullptr;
+}
+
 // An HTTP header name (RFC 9110 token).
 bool isToken(absl::string_view name) {
   static const LazyRE2 kToken = {R"([!#$%&'*+.^_`|~0-9A-Za-z-]+)"};
@@ -1516,12 +1525,8 @@ bool Converter::convertHttp(const Node& integration, const std::string& ipath,
       } else if (absl::ConsumePrefix(&s, "method.request.header.") ||
                  absl::ConsumePrefix(&s, "method.request.multivalueheader.")) {
         value = absl::StrCat("$(headers.", absl::AsciiStrToLower(s), ")");
-      } else if (s == "context.requestId" || s == "context.extendedRequestId") {
-        value = "$request_id";
-      } else if (s == "context.identity.sourceIp") {
-        value = "$client_ip";
-      } else if (s == "context.domainName") {
-        value = "$host";
+      } else if (const char* t = contextTemplate(s)) {
+        value = t;
       } else if (s == "context.authorizer.principalId" || s == "context.authorizer.claims.sub" ||
                  s == "context.authorizer.claims.cognito:username") {
         value = "$consumer";
@@ -1709,12 +1714,8 @@ bool Converter::httpApiMapping(const std::string& target, const Node& value,
                std::find(tmpl.params.begin(), tmpl.params.end(), std::string(v)) !=
                    tmpl.params.end()) {
       absl::StrAppend(&out, "$(uri_captures.", v, ")");
-    } else if (var == "context.requestId" || var == "context.extendedRequestId") {
-      out += "$request_id";
-    } else if (var == "context.identity.sourceIp") {
-      out += "$client_ip";
-    } else if (var == "context.domainName") {
-      out += "$host";
+    } else if (const char* t = contextTemplate(var)) {
+      out += t;
     } else {
       diag_.problem(path, value,
                     absl::StrCat("$", var,
