@@ -55,8 +55,9 @@ Result convert(const std::string& text, Format format, const Options& options);
 
 // A declared config in any format: Sluice's own YAML/JSON (Config::loadFromYaml), or a Kong /
 // OpenAPI document (detectFormat()) converted with `options`. `shown` names the text in
-// messages (a file name, "stdin"; empty: not named). Warnings of a conversion are appended to `*warnings` as
-// renderDiagnostics() lines; errors are the returned status's message, the same lines.
+// messages (a file name, "stdin"; empty: not named). Warnings of a conversion are appended to
+// `*warnings` as renderDiagnostics() lines; errors are the returned status's message, the same
+// lines.
 absl::StatusOr<sluice::config::v1::StaticResources> loadDeclared(const std::string& text,
                                                                  absl::string_view shown,
                                                                  const Options& options,
