@@ -47,19 +47,10 @@ class PolicyFilterType : public FilterType {
   Router::RouteSpecificFilterConfigConstSharedPtr createRouteConfig(
       const google::protobuf::Message& message, const RouteConfigContext& ctx,
       Config::ErrorList& errors) const override {
-    const auto& config = static_cast<const PerRouteProto&>(message);
-    if (config.disabled() == !config.policy().empty()) {
-      errors.add(ctx.field_path("policy"), "set either policy or disabled: true");
+    auto out = std::make_shared<PolicyRouteConfig>();
+    if (!compileRouteConfig(static_cast<const PerRouteProto&>(message), ctx, errors, *out)) {
       return nullptr;
     }
-    if (!config.disabled()) {
-      const PolicyProto* policy =
-          findPolicy(config.policy(), ctx.field_path("policy"), ctx, errors);
-      if (policy != nullptr) checkRoutePolicy(*policy, ctx, errors);
-    }
-    auto out = std::make_shared<PolicyRouteConfig>();
-    out->policy = config.policy();
-    out->disabled = config.disabled();
     return out;
   }
   std::unique_ptr<google::protobuf::Message> routeShorthand(const sluice::config::v1::Route& route,
@@ -93,6 +84,24 @@ class PolicyFilterType : public FilterType {
   }
 
  protected:
+  // A route's {policy | disabled} checked (exactly one; the policy exists and passes
+  // checkRoutePolicy()) into `out`; false after the error when neither or both are set.
+  bool compileRouteConfig(const PerRouteProto& config, const RouteConfigContext& ctx,
+                          Config::ErrorList& errors, PolicyRouteConfig& out) const {
+    if (config.disabled() == !config.policy().empty()) {
+      errors.add(ctx.field_path("policy"), "set either policy or disabled: true");
+      return false;
+    }
+    if (!config.disabled()) {
+      const PolicyProto* policy =
+          findPolicy(config.policy(), ctx.field_path("policy"), ctx, errors);
+      if (policy != nullptr) checkRoutePolicy(*policy, ctx, errors);
+    }
+    out.policy = config.policy();
+    out.disabled = config.disabled();
+    return true;
+  }
+
   // What a route naming `policy` must satisfy beyond its existence (rate_limit: a ROUTE policy
   // needs a named route).
   virtual void checkRoutePolicy(const PolicyProto& /*policy*/, const RouteConfigContext&,

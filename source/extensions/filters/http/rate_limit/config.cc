@@ -27,16 +27,8 @@ class RateLimitFilterType
       const google::protobuf::Message& message, const Http::RouteConfigContext& ctx,
       Config::ErrorList& errors) const override {
     const auto& config = static_cast<const PerRouteProto&>(message);
-    if (config.disabled() == !config.policy().empty()) {
-      errors.add(ctx.field_path("policy"), "set either policy or disabled: true");
-      return nullptr;
-    }
     auto out = std::make_shared<RouteConfig>();
-    if (!config.disabled()) {
-      const PolicyProto* policy =
-          findPolicy(config.policy(), ctx.field_path("policy"), ctx, errors);
-      if (policy != nullptr) checkRoutePolicy(*policy, ctx, errors);
-    }
+    if (!compileRouteConfig(config, ctx, errors, *out)) return nullptr;
     for (const auto& [consumer, name] : config.consumer_policies()) {
       const std::string field =
           absl::StrCat(ctx.field_path("consumer_policies"), "[\"", consumer, "\"]");
@@ -48,8 +40,6 @@ class RateLimitFilterType
       if (policy != nullptr) checkRoutePolicy(*policy, ctx, errors);
       out->consumer_policies[consumer] = name;
     }
-    out->policy = config.policy();
-    out->disabled = config.disabled();
     return out;
   }
   std::string describeRouteConfig(const google::protobuf::Message& message) const override {
