@@ -220,10 +220,13 @@ bool mayHoldStruct(const Descriptor& type) {
   return holds;
 }
 
-// Calls `fn` on every google.protobuf.Struct in `message` (recursively).
-template <class Fn>
-void forEachStruct(Message& message, const Fn& fn) {
-  if (auto* s = dynamic_cast<google::protobuf::Struct*>(&message)) {
+// Calls `fn` on every google.protobuf.Struct in `message` (recursively). Msg is `const
+// Message` or `Message` (then `fn` may change the Struct), as in walk().
+template <class Msg, class Fn>
+void forEachStruct(Msg& message, const Fn& fn) {
+  using Struct = std::conditional_t<std::is_const_v<Msg>, const google::protobuf::Struct,
+                                    google::protobuf::Struct>;
+  if (auto* s = dynamic_cast<Struct*>(&message)) {
     fn(*s);
     return;
   }
@@ -232,27 +235,39 @@ void forEachStruct(Message& message, const Fn& fn) {
   refl.ListFields(message, &fields);
   for (const FieldDescriptor* field : fields) {
     if (field->message_type() == nullptr || !mayHoldStruct(*field->message_type())) continue;
-    if (field->is_repeated()) {
-      for (int i = 0; i < refl.FieldSize(message, field); ++i) {
-        forEachStruct(*refl.MutableRepeatedMessage(&message, field, i), fn);
+    const bool repeated = field->is_repeated();
+    const int count = repeated ? refl.FieldSize(message, field) : 1;
+    for (int i = 0; i < count; ++i) {
+      if constexpr (std::is_const_v<Msg>) {
+        forEachStruct(
+            repeated ? refl.GetRepeatedMessage(message, field, i) : refl.GetMessage(message, field),
+            fn);
+      } else {
+        forEachStruct(repeated ? *refl.MutableRepeatedMessage(&message, field, i)
+                               : *refl.MutableMessage(&message, field),
+                      fn);
       }
-    } else {
-      forEachStruct(*refl.MutableMessage(&message, field), fn);
     }
   }
 }
 
-// Every string in a Struct, recursively.
+using StringFn = std::function<void(const std::string&, const std::string&)>;
 void structStrings(const google::protobuf::Value& value, const std::string& path,
-                   const std::function<void(const std::string&, const std::string&)>& fn) {
+                   const StringFn& fn);
+
+// Every string in a Struct, recursively, with its path below `path`.
+void structStrings(const google::protobuf::Struct& s, const std::string& path, const StringFn& fn) {
+  for (const auto& [key, v] : s.fields()) structStrings(v, absl::StrCat(path, ".", key), fn);
+}
+
+void structStrings(const google::protobuf::Value& value, const std::string& path,
+                   const StringFn& fn) {
   switch (value.kind_case()) {
     case google::protobuf::Value::kStringValue:
       fn(path, value.string_value());
       break;
     case google::protobuf::Value::kStructValue:
-      for (const auto& [key, v] : value.struct_value().fields()) {
-        structStrings(v, absl::StrCat(path, ".", key), fn);
-      }
+      structStrings(value.struct_value(), path, fn);
       break;
     case google::protobuf::Value::kListValue:
       for (int i = 0; i < value.list_value().values_size(); ++i) {
@@ -312,12 +327,8 @@ std::vector<std::string> redactedPlaceholders(const Message& message) {
   });
   // Filter configs: a placeholder anywhere in a string (a URL's password).
   if (mayHoldStruct(*message.GetDescriptor())) {
-    std::unique_ptr<Message> copy(message.New());
-    copy->CopyFrom(message);
-    forEachStruct(*copy, [&](google::protobuf::Struct& s) {
-      google::protobuf::Value value;
-      *value.mutable_struct_value() = s;
-      structStrings(value, "filter config", [&](const std::string& path, const std::string& v) {
+    forEachStruct(message, [&](const google::protobuf::Struct& s) {
+      structStrings(s, "filter config", [&](const std::string& path, const std::string& v) {
         if (absl::StrContains(v, kRedactedPrefix)) {
           errors.push_back(absl::StrCat(path, kMessage));
         }
