@@ -71,24 +71,13 @@ ConfigImport::Options importOptions(const Options& options) {
 }
 
 // The declared config in `file` ("-": stdin): Sluice's own, or a Kong / OpenAPI file converted
-// (its warnings appended to `warnings`). An empty document is refused, so a missing file piped
-// in never wipes a group by accident.
+// (its warnings appended to `warnings`). An empty document is refused (ConfigImport::loadDeclared).
 absl::StatusOr<StaticResources> loadDeclared(const Options& options, std::istream& in,
                                              std::string& warnings) {
   const std::string shown = options.file == "-" ? "stdin" : options.file;
   auto body = readDeclared(options.file, in);
   if (!body.ok()) {
     return body.status();
-  }
-  // A JSON object is never empty; anything else is checked through the YAML reader (slow on
-  // big files, so JSON skips it).
-  const size_t first = body->find_first_not_of(" \t\r\n");
-  if (first == std::string::npos || (*body)[first] != '{') {
-    auto json = Config::yamlToJson(*body);
-    if (json.ok() && *json == "null") {
-      return absl::InvalidArgumentError(
-          absl::StrCat(shown, ": no config in it (to remove every resource, use {})"));
-    }
   }
   return ConfigImport::loadDeclared(*body, shown, importOptions(options), &warnings);
 }

@@ -92,6 +92,18 @@ absl::StatusOr<sluice::config::v1::StaticResources> loadDeclared(const std::stri
                                                                  absl::string_view shown,
                                                                  const Options& options,
                                                                  std::string* warnings) {
+  // Empty, or only comments: refused, so a missing file piped in (or a config-dir file caught
+  // between truncate and write) never wipes a group. `{}` says "no resources" on purpose. (A
+  // JSON object is never empty, and skips the slow YAML reader here.)
+  const size_t first = text.find_first_not_of(" \t\r\n");
+  if (first == std::string::npos || text[first] != '{') {
+    auto json = Config::yamlToJson(text);
+    if (json.ok() && *json == "null") {
+      return absl::InvalidArgumentError(
+          absl::StrCat(shown, shown.empty() ? "" : ": ",
+                       "no config in it (to remove every resource, write {})"));
+    }
+  }
   const Format format = detectFormat(text);
   if (format == Format::Sluice) {
     sluice::config::v1::StaticResources resources;

@@ -254,20 +254,7 @@ void SnapshotCache::applyConfigFile(const ConfigFile& file, const ConfigImport::
       return;
     }
   }
-  // Empty, or only comments: most likely a file caught between truncate and write. Never wipe a
-  // group for that; `{}` says "no resources" on purpose. (A JSON object is never empty, and
-  // skips the slow YAML reader here.)
-  const size_t first = file.content.find_first_not_of(" \t\r\n");
-  if (first == std::string::npos || file.content[first] != '{') {
-    auto json = Config::yamlToJson(file.content);
-    if (json.ok() && *json == "null") {
-      spdlog::error(
-          "config file {}: not applied: no config in it (to remove every resource, "
-          "write {{}})",
-          file.path);
-      return;
-    }
-  }
+  // An empty file (most likely caught between truncate and write) is refused by the loader.
   std::string warnings;
   auto resources = ConfigImport::loadDeclared(file.content, "", import, &warnings);
   if (!warnings.empty()) {

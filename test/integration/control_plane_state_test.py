@@ -156,7 +156,7 @@ class ControlPlaneStateTest(CpTestCase):
 
     def test_empty_config_file_does_not_wipe_the_group(self):
         """An empty file is what a poll sees between an in-place rewrite's truncate and its
-        write. sluicectl refuses an empty document ("to remove every resource, use {}") so that
+        write. sluicectl refuses an empty document ("to remove every resource, write {}") so that
         a mistake never wipes a group; a config file must not either."""
         A = self.ups["A"]
         cp = self.start_cp()
